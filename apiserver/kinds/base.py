@@ -1,0 +1,116 @@
+"""What a kind is: the one declarative definition the server derives everything else from.
+
+A `Kind` names the resource (group, version, plural, scope, short names), its schema (the fields
+besides kind/apiVersion/metadata), its Table columns, its field selectors and its strategy
+(defaults, validation, generation rules). Discovery, OpenAPI, strict decoding, patching and the
+generic registry read only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from apiserver.schema import Object, Schema
+from apiserver.validation.field import ErrorList
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One Table column: its definition as the server prints it and the function filling a cell."""
+
+    name: str
+    cell: Callable[[Obj], Any]
+    type: str = "string"
+    format: str = ""
+    description: str = ""
+    priority: int = 0
+
+
+class Strategy:
+    """Per-kind rules applied by the generic registry, in the order kube-apiserver applies them.
+
+    Create: prepare_for_create → validate → warnings. Update: prepare_for_update → validate_update
+    → warnings. Canonicalize runs last on both. The base class is the behaviour of a kind with no
+    special rules; kinds override what they need. Every method works on plain JSON dicts.
+    """
+
+    allow_create_on_update: bool = False
+    tracks_generation: bool = False
+    status_subresource: bool = False
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset fields the client may not set on create (e.g. status for kinds with a status subresource)."""
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        """Carry over fields this verb may not change (e.g. status on the main resource)."""
+
+    def prepare_for_status_update(self, obj: Obj, old: Obj) -> None:
+        """For the status subresource: keep everything but status from the stored object."""
+        status = obj.get("status")
+        obj.clear()
+        obj.update({k: v for k, v in old.items() if k != "status"})
+        if status is not None:
+            obj["status"] = status
+
+    def validate(self, obj: Obj) -> ErrorList:
+        return ErrorList()
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        return self.validate(obj)
+
+    def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
+        return []
+
+    def canonicalize(self, obj: Obj) -> None:
+        """Rewrite the object into its stored form (e.g. Endpoints subsets repacking)."""
+
+    def generation_changed(self, obj: Obj, old: Obj) -> bool:
+        """Whether an update bumps metadata.generation: anything outside metadata changed."""
+        return any(obj.get(k) != old.get(k) for k in set(obj) | set(old) if k not in ("metadata", "status"))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A served resource type, defined once."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    schema: Object
+    etcd_prefix: str
+    strategy: Strategy
+    columns: tuple[Column, ...]
+    description: str = ""
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    extra_field_selectors: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
+    deprecation: str = ""
+    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def qualified_resource(self) -> str:
+        """`endpointslices.discovery.k8s.io`, or the plural alone for the core group (used in messages)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def qualified_kind(self) -> str:
+        """`EndpointSlice.discovery.k8s.io`, or the Kind alone for the core group (used in Invalid messages)."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def property_schema(self, name: str) -> Schema | None:
+        return self.schema.properties.get(name)

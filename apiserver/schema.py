@@ -1,0 +1,123 @@
+"""Declarative schema nodes: the one description of a kind's fields.
+
+A kind's schema is a tree of these nodes. Everything that depends on the shape of an object is
+derived from it: OpenAPI v3 components, strict decoding (unknown fields, wrong types), defaulting,
+the list semantics used by strategic merge patch and server-side apply, and `kubectl explain`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ListType = Literal["atomic", "set", "map"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Base of every node; `description` feeds OpenAPI and `kubectl explain`."""
+
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class String(Schema):
+    enum: tuple[str, ...] = ()
+    default: str | None = None
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class Integer(Schema):
+    format: Literal["int32", "int64"] = "int32"
+    default: int | None = None
+
+
+@dataclass(frozen=True)
+class Boolean(Schema):
+    default: bool | None = None
+
+
+@dataclass(frozen=True)
+class IntOrString(Schema):
+    """A value that is either an integer or a string (e.g. a Service's targetPort)."""
+
+
+@dataclass(frozen=True)
+class Time(Schema):
+    """An RFC 3339 timestamp with second precision, serialised as a string."""
+
+
+@dataclass(frozen=True)
+class Free(Schema):
+    """Any JSON value, not checked (e.g. managedFields' fieldsV1)."""
+
+
+@dataclass(frozen=True)
+class Map(Schema):
+    """A JSON object with arbitrary keys whose values all follow `values`; merged key by key."""
+
+    values: Schema = field(default_factory=String)
+
+
+@dataclass(frozen=True)
+class Object(Schema):
+    """A JSON object with known properties.
+
+    `ref` names the OpenAPI component (e.g. "io.k8s.api.discovery.v1.EndpointPort"); nodes
+    without one are inlined. `atomic` marks `+structType=atomic` (replaced as a unit by apply).
+    """
+
+    properties: dict[str, Schema] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    ref: str = ""
+    atomic: bool = False
+
+
+@dataclass(frozen=True)
+class Array(Schema):
+    """A JSON list.
+
+    `list_type` is the server-side apply semantics (`x-kubernetes-list-type`), `map_keys` its
+    keys for "map" lists. `merge_key`/`patch_strategy` are the strategic-merge-patch tags
+    (`x-kubernetes-patch-merge-key`, `x-kubernetes-patch-strategy`); without them a strategic
+    merge patch replaces the list whole.
+    """
+
+    items: Schema = field(default_factory=String)
+    list_type: ListType = "atomic"
+    map_keys: tuple[str, ...] = ()
+    merge_key: str = ""
+    patch_strategy: str = ""
+
+
+def walk_property(node: Schema, name: str) -> Schema | None:
+    """The schema of child `name` of an object or map node, or None when it is unknown."""
+    if isinstance(node, Object):
+        return node.properties.get(name)
+    if isinstance(node, Map):
+        return node.values
+    if isinstance(node, Free):
+        return node
+    return None
+
+
+def json_type(node: Schema) -> str:
+    """The OpenAPI `type` of a node ("" for nodes that accept several)."""
+    kinds: dict[type, str] = {
+        String: "string",
+        Time: "string",
+        Integer: "integer",
+        Boolean: "boolean",
+        Object: "object",
+        Map: "object",
+        Array: "array",
+    }
+    return kinds.get(type(node), "")
+
+
+def is_scalar(node: Schema) -> bool:
+    return isinstance(node, (String, Integer, Boolean, IntOrString, Time))
+
+
+JSON = dict[str, Any]
