@@ -1,0 +1,20 @@
+"""Every kind this server serves, in discovery order."""
+
+from __future__ import annotations
+
+from apiserver.kinds.base import Kind
+from apiserver.kinds.endpoints import ENDPOINTS
+from apiserver.kinds.endpointslice import ENDPOINTSLICE
+from apiserver.kinds.namespace import NAMESPACE
+from apiserver.kinds.pod import POD
+from apiserver.kinds.service import SERVICE
+
+KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, ENDPOINTSLICE)
+
+
+def group_versions() -> dict[str, list[Kind]]:
+    """Kinds grouped by apiVersion ("v1", "discovery.k8s.io/v1"), core first."""
+    grouped: dict[str, list[Kind]] = {}
+    for kind in KINDS:
+        grouped.setdefault(kind.api_version, []).append(kind)
+    return grouped

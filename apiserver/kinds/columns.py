@@ -1,0 +1,45 @@
+"""Table columns every kind prints, and the formatting helpers the per-kind columns share."""
+
+from __future__ import annotations
+
+import time
+from calendar import timegm
+from typing import Any, Sequence
+
+from apiserver.kinds.base import Column, Obj
+from apiserver.names import human_duration
+
+NAME = Column(
+    name="Name",
+    format="name",
+    description="Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name automatically. Name is "
+    "primarily intended for creation idempotence and configuration definition. Cannot be updated.",
+    cell=lambda obj: obj["metadata"].get("name", ""),
+)
+
+
+def age(obj: Obj) -> str:
+    """The AGE cell: time since creationTimestamp, as kubectl shows it."""
+    stamp = obj["metadata"].get("creationTimestamp")
+    if not stamp:
+        return "<unknown>"
+    created = timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+    return human_duration(max(0.0, time.time() - created))
+
+
+AGE = Column(
+    name="Age",
+    description="CreationTimestamp is a timestamp representing the server time when this object was created. It is "
+    "not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. "
+    "It is represented in RFC3339 form and is in UTC.",
+    cell=age,
+)
+
+
+def first_three(values: Sequence[Any], empty: str) -> str:
+    """`a,b,c + N more...`, or `empty` when there is nothing: the upstream printers' list format."""
+    if not values:
+        return empty
+    shown = ",".join(str(v) for v in values[:3])
+    return shown if len(values) <= 3 else f"{shown} + {len(values) - 3} more..."

@@ -1,0 +1,167 @@
+"""core/v1 Endpoints: the legacy one-object-per-Service list of backends (deprecated since 1.33)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.columns import AGE, NAME, first_three
+from apiserver.kinds.meta import OBJECT_REFERENCE, resource
+from apiserver.schema import Array, Integer, Object, String
+from apiserver.validation.endpoints import validate_endpoints, validate_endpoints_update
+from apiserver.validation.field import ErrorList
+
+ENDPOINT_ADDRESS = Object(
+    ref="io.k8s.api.core.v1.EndpointAddress",
+    atomic=True,
+    description="EndpointAddress is a tuple that describes single IP address.",
+    required=("ip",),
+    properties={
+        "ip": String(description="The IP of this endpoint. May not be loopback, link-local or link-local multicast."),
+        "hostname": String(description="The Hostname of this endpoint"),
+        "nodeName": String(description="Optional: Node hosting this endpoint."),
+        "targetRef": OBJECT_REFERENCE,
+    },
+)
+
+ENDPOINT_PORT = Object(
+    ref="io.k8s.api.core.v1.EndpointPort",
+    atomic=True,
+    description="EndpointPort is a tuple that describes a single port.",
+    required=("port",),
+    properties={
+        "name": String(description="The name of this port. Must be a DNS_LABEL. Optional only if one port is defined."),
+        "port": Integer(description="The port number of the endpoint."),
+        "protocol": String(
+            default="TCP",
+            enum=("SCTP", "TCP", "UDP"),
+            description="The IP protocol for this port. Must be UDP, TCP, or SCTP. Default is TCP.",
+        ),
+        "appProtocol": String(description="The application protocol for this port."),
+    },
+)
+
+SUBSET = Object(
+    ref="io.k8s.api.core.v1.EndpointSubset",
+    description="EndpointSubset is a group of addresses with a common set of ports.",
+    properties={
+        "addresses": Array(
+            items=ENDPOINT_ADDRESS,
+            description="IP addresses which offer the related ports that are marked as ready.",
+        ),
+        "notReadyAddresses": Array(
+            items=ENDPOINT_ADDRESS,
+            description="IP addresses which offer the related ports but are not currently marked as ready.",
+        ),
+        "ports": Array(items=ENDPOINT_PORT, description="Port numbers available on the related IP addresses."),
+    },
+)
+
+SCHEMA = resource(
+    "io.k8s.api.core.v1.Endpoints",
+    "Endpoints is a collection of endpoints that implement the actual service. Deprecated: this API is deprecated "
+    "in v1.33+. Use discovery.k8s.io/v1 EndpointSlice.",
+    subsets=Array(
+        items=SUBSET,
+        description="The set of all endpoints is the union of all subsets. Addresses are placed into subsets "
+        "according to the IPs they share.",
+    ),
+)
+
+
+def _address_key(address: Obj) -> tuple[bytes, str]:
+    ip = address.get("ip", "")
+    uid = (address.get("targetRef") or {}).get("uid", "")
+    return ip.encode(), uid
+
+
+def _port_key(port: Obj) -> tuple[str, int, str]:
+    return port.get("name", ""), port.get("port", 0), port.get("protocol", "")
+
+
+def repack_subsets(subsets: list[Obj]) -> list[Obj]:
+    """Regroup (address, port) pairs into canonical subsets, as upstream's RepackSubsets does.
+
+    Addresses are de-duplicated by (ip, targetRef uid) and "not ready" wins over ready; addresses
+    sharing an identical port set form one subset. Upstream orders ports and subsets by a hash of
+    Go values, which cannot be reproduced here; this orders them by their fields instead.
+    """
+    ready: dict[tuple[bytes, str], Obj] = {}
+    not_ready: dict[tuple[bytes, str], Obj] = {}
+    ports_of: dict[tuple[bytes, str], dict[tuple[str, int, str], Obj]] = {}
+    for subset in subsets:
+        ports = {_port_key(p): p for p in subset.get("ports") or ()}
+        for group, target in (("addresses", ready), ("notReadyAddresses", not_ready)):
+            for address in subset.get(group) or ():
+                key = _address_key(address)
+                target[key] = address
+                ports_of.setdefault(key, {}).update(ports)
+    groups: dict[tuple[tuple[str, int, str], ...], Obj] = {}
+    for key, port_map in ports_of.items():
+        port_keys = tuple(sorted(port_map))
+        subset = groups.setdefault(port_keys, {"ports": [port_map[k] for k in port_keys]})
+        if key in not_ready:
+            subset.setdefault("notReadyAddresses", []).append(not_ready[key])
+        else:
+            subset.setdefault("addresses", []).append(ready[key])
+    result = []
+    for port_keys in sorted(groups):
+        subset = groups[port_keys]
+        for group in ("addresses", "notReadyAddresses"):
+            if group in subset:
+                subset[group].sort(key=_address_key)
+        if not subset["ports"]:
+            del subset["ports"]
+        result.append({k: subset[k] for k in ("addresses", "notReadyAddresses", "ports") if k in subset})
+    return result
+
+
+class EndpointsStrategy(Strategy):
+    """No generation; PUT may create; subsets are repacked into canonical form on every write."""
+
+    allow_create_on_update = True
+
+    def validate(self, obj: Obj) -> ErrorList:
+        return validate_endpoints(obj)
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        return validate_endpoints_update(obj, old)
+
+    def canonicalize(self, obj: Obj) -> None:
+        if obj.get("subsets"):
+            obj["subsets"] = repack_subsets(obj["subsets"])
+        else:
+            obj.pop("subsets", None)
+
+
+def _endpoints_cell(obj: Obj) -> str:
+    pairs: list[Any] = []
+    for subset in obj.get("subsets") or ():
+        ports = subset.get("ports") or ()
+        for address in subset.get("addresses") or ():
+            if ports:
+                pairs.extend(f"{address.get('ip', '')}:{p.get('port')}" for p in ports)
+            else:
+                pairs.append(address.get("ip", ""))
+    return first_three(pairs, "<none>")
+
+
+ENDPOINTS = Kind(
+    group="",
+    version="v1",
+    kind="Endpoints",
+    plural="endpoints",
+    singular="endpoints",
+    namespaced=True,
+    schema=SCHEMA,
+    etcd_prefix="/registry/services/endpoints",
+    strategy=EndpointsStrategy(),
+    description=SCHEMA.description,
+    short_names=("ep",),
+    deprecation="v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice",
+    columns=(
+        NAME,
+        Column(name="Endpoints", description="Endpoints is the list of endpoints in the object.", cell=_endpoints_cell),
+        AGE,
+    ),
+)

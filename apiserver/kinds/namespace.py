@@ -1,0 +1,78 @@
+"""core/v1 Namespace: the cluster-scoped container of every other kind served here."""
+
+from __future__ import annotations
+
+from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.columns import AGE, NAME
+from apiserver.kinds.meta import resource
+from apiserver.schema import Array, Free, Object, String
+from apiserver.validation.field import ErrorList
+from apiserver.validation.namespace import validate_namespace, validate_namespace_update
+
+SCHEMA = resource(
+    "io.k8s.api.core.v1.Namespace",
+    "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
+    spec=Object(
+        ref="io.k8s.api.core.v1.NamespaceSpec",
+        description="NamespaceSpec describes the attributes on a Namespace.",
+        properties={
+            "finalizers": Array(items=String(), list_type="atomic", description="Finalizers is an opaque list of "
+                                "values that must be empty to permanently remove object from storage."),
+        },
+    ),
+    status=Object(
+        ref="io.k8s.api.core.v1.NamespaceStatus",
+        description="NamespaceStatus is information about the current status of a Namespace.",
+        properties={
+            "phase": String(enum=("Active", "Terminating"), description="Phase is the current lifecycle phase of the "
+                            "namespace."),
+            "conditions": Free(description="Represents the latest available observations of a namespace's current "
+                               "state."),
+        },
+    ),
+)
+
+
+class NamespaceStrategy(Strategy):
+    """A new namespace is Active with the `kubernetes` finalizer; its name must be a DNS label."""
+
+    status_subresource = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {"phase": "Active"}
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        obj["status"] = old.get("status", {})
+        obj["spec"] = old.get("spec", {})
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+
+    def validate(self, obj: Obj) -> ErrorList:
+        return validate_namespace(obj)
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        return validate_namespace_update(obj, old)
+
+
+NAMESPACE = Kind(
+    group="",
+    version="v1",
+    kind="Namespace",
+    plural="namespaces",
+    singular="namespace",
+    namespaced=False,
+    schema=SCHEMA,
+    etcd_prefix="/registry/namespaces",
+    strategy=NamespaceStrategy(),
+    description=SCHEMA.description,
+    short_names=("ns",),
+    subresources=("status",),
+    extra_field_selectors={"status.phase": lambda o: o.get("status", {}).get("phase", "")},
+    columns=(
+        NAME,
+        Column(name="Status", description="The status of the namespace",
+               cell=lambda o: o.get("status", {}).get("phase", "")),
+        AGE,
+    ),
+)

@@ -1,0 +1,200 @@
+"""core/v1 Service: the fields controllers and kube-proxy-like clients use (selector, ports, clusterIP, type)."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.columns import AGE, NAME
+from apiserver.kinds.meta import resource
+from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String
+from apiserver.validation.field import ErrorList
+from apiserver.validation.service import validate_service, validate_service_update
+
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+
+SERVICE_PORT = Object(
+    ref="io.k8s.api.core.v1.ServicePort",
+    description="ServicePort contains information on service's port.",
+    required=("port",),
+    properties={
+        "name": String(description="The name of this port within the service. This must be a DNS_LABEL."),
+        "protocol": String(
+            default="TCP",
+            enum=("SCTP", "TCP", "UDP"),
+            description="The IP protocol for this port. Supports \"TCP\", \"UDP\", and \"SCTP\". Default is TCP.",
+        ),
+        "appProtocol": String(description="The application protocol for this port."),
+        "port": Integer(description="The port that will be exposed by this service."),
+        "targetPort": IntOrString(
+            description="Number or name of the port to access on the pods targeted by the service. Defaults to "
+            "the value of the 'port' field."
+        ),
+        "nodePort": Integer(description="The port on each node on which this service is exposed when type is "
+                            "NodePort or LoadBalancer."),
+    },
+)
+
+SPEC = Object(
+    ref="io.k8s.api.core.v1.ServiceSpec",
+    description="ServiceSpec describes the attributes that a user creates on a service.",
+    properties={
+        "ports": Array(
+            items=SERVICE_PORT,
+            list_type="map",
+            map_keys=("port", "protocol"),
+            merge_key="port",
+            patch_strategy="merge",
+            description="The list of ports that are exposed by this service.",
+        ),
+        "selector": Map(
+            values=String(),
+            description="Route service traffic to pods with label keys and values matching this selector.",
+        ),
+        "clusterIP": String(
+            description="clusterIP is the IP address of the service and is usually assigned randomly. \"None\" "
+            "makes a headless service."
+        ),
+        "clusterIPs": Array(items=String(), description="ClusterIPs is a list of IP addresses assigned to this service."),
+        "type": String(
+            enum=("ClusterIP", "ExternalName", "LoadBalancer", "NodePort"),
+            description="type determines how the Service is exposed. Defaults to ClusterIP.",
+        ),
+        "externalIPs": Array(items=String(), description="externalIPs is a list of IP addresses for which nodes in "
+                             "the cluster will also accept traffic for this service."),
+        "sessionAffinity": String(enum=("ClientIP", "None"), description="Supports \"ClientIP\" and \"None\"."),
+        "externalName": String(description="externalName is the external reference that discovery mechanisms will "
+                               "return as an alias for this service (e.g. a DNS CNAME record)."),
+        "externalTrafficPolicy": String(enum=("Cluster", "Local"), description="externalTrafficPolicy describes how "
+                                        "nodes distribute service traffic they receive on externally-facing addresses."),
+        "internalTrafficPolicy": String(enum=("Cluster", "Local"), description="InternalTrafficPolicy describes how "
+                                        "nodes distribute service traffic they receive on the ClusterIP."),
+        "publishNotReadyAddresses": Boolean(description="publishNotReadyAddresses indicates that any agent which "
+                                            "deals with endpoints for this Service should disregard any indications "
+                                            "of ready/not-ready."),
+        "ipFamilies": Array(items=String(enum=("IPv4", "IPv6")), list_type="atomic",
+                            description="IPFamilies is a list of IP families (e.g. IPv4, IPv6) assigned to this service."),
+        "ipFamilyPolicy": String(enum=("PreferDualStack", "RequireDualStack", "SingleStack"),
+                                 description="IPFamilyPolicy represents the dual-stack-ness requested or required by "
+                                 "this Service."),
+        "trafficDistribution": String(description="TrafficDistribution offers a way to express preferences for how "
+                                      "traffic is distributed to Service endpoints."),
+        "loadBalancerIP": String(description="Only applies to Service Type: LoadBalancer. Deprecated."),
+    },
+)
+
+SCHEMA = resource(
+    "io.k8s.api.core.v1.Service",
+    "Service is a named abstraction of software service (for example, mysql) consisting of local port (for example "
+    "3306) that the proxy listens on, and the selector that determines which pods will answer requests sent through "
+    "the proxy.",
+    spec=SPEC,
+    status=Object(
+        ref="io.k8s.api.core.v1.ServiceStatus",
+        description="Most recently observed status of the service. Populated by the system. Read-only.",
+        properties={
+            "loadBalancer": Free(description="LoadBalancer contains the current status of the load-balancer, if one "
+                                 "is present."),
+            "conditions": Free(description="Current service state"),
+        },
+    ),
+)
+
+
+def _allocate_cluster_ip() -> str:
+    offset = random.randrange(10, SERVICE_CIDR.num_addresses - 1)
+    return str(SERVICE_CIDR.network_address + offset)
+
+
+class ServiceStrategy(Strategy):
+    """Defaults as the real registry fills them (type, clusterIP allocation, families); status via /status."""
+
+    status_subresource = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {"loadBalancer": {}}
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec["type"] != "ExternalName":
+            if not spec.get("clusterIP"):
+                spec["clusterIP"] = (spec.get("clusterIPs") or [None])[0] or _allocate_cluster_ip()
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        for port in spec.get("ports") or ():
+            port.setdefault("targetPort", port.get("port"))
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        obj["status"] = old.get("status", {})
+        spec, old_spec = obj.setdefault("spec", {}), old.get("spec", {})
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+            if field in old_spec and field not in spec:
+                spec[field] = old_spec[field]
+        spec.setdefault("type", old_spec.get("type", "ClusterIP"))
+        spec.setdefault("sessionAffinity", "None")
+        for port in spec.get("ports") or ():
+            port.setdefault("targetPort", port.get("port"))
+
+    def validate(self, obj: Obj) -> ErrorList:
+        return validate_service(obj)
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        return validate_service_update(obj, old)
+
+
+def _external_ip(obj: Obj) -> str:
+    spec = obj.get("spec", {})
+    kind = spec.get("type", "ClusterIP")
+    if kind == "ExternalName":
+        return spec.get("externalName", "")
+    ips = list(spec.get("externalIPs") or ())
+    if kind == "LoadBalancer":
+        ingress = (obj.get("status", {}).get("loadBalancer") or {}).get("ingress") or ()
+        ips += [i.get("ip") or i.get("hostname") for i in ingress]
+        return ",".join(ips) if ips else "<pending>"
+    return ",".join(ips) if ips else "<none>"
+
+
+def _ports(obj: Obj) -> str:
+    parts = []
+    for port in obj.get("spec", {}).get("ports") or ():
+        node = f":{port['nodePort']}" if port.get("nodePort") else ""
+        parts.append(f"{port.get('port')}{node}/{port.get('protocol', 'TCP')}")
+    return ",".join(parts) if parts else "<none>"
+
+
+def _selector(obj: Obj) -> str:
+    selector = obj.get("spec", {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
+SERVICE = Kind(
+    group="",
+    version="v1",
+    kind="Service",
+    plural="services",
+    singular="service",
+    namespaced=True,
+    schema=SCHEMA,
+    etcd_prefix="/registry/services/specs",
+    strategy=ServiceStrategy(),
+    description=SCHEMA.description,
+    short_names=("svc",),
+    categories=("all",),
+    subresources=("status",),
+    columns=(
+        NAME,
+        Column(name="Type", description="The type of the service.", cell=lambda o: o.get("spec", {}).get("type", "")),
+        Column(name="Cluster-IP", description="The cluster IP of the service.",
+               cell=lambda o: o.get("spec", {}).get("clusterIP") or "<none>"),
+        Column(name="External-IP", description="The external IPs of the service.", cell=_external_ip),
+        Column(name="Port(s)", description="The ports of the service.", cell=_ports),
+        AGE,
+        Column(name="Selector", priority=1, description="The selector of the service.", cell=_selector),
+    ),
+)
