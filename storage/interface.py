@@ -1,0 +1,89 @@
+"""The storage contract shared by the embedded store and the etcd v3 backend.
+
+It mirrors etcd so the etcd backend is a 1:1 mapping: one global revision counter bumped by every
+write; a kv's ``mod_revision`` is its resourceVersion; a range reports the store (header) revision it
+was read at; create/update/delete are transactions comparing ``mod_revision`` (0 for create).
+Keys are ``str`` (``/registry/endpointslices/<ns>/<name>``), values opaque ``bytes``.
+All methods may raise UnavailableError. Errors are in ``storage.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change. For DELETE, ``kv.value`` is the deleted value and ``kv.mod_revision`` the deletion
+    revision. ``prev`` is the kv before the change: None for a creation, set for updates and deletes."""
+
+    type: Literal["PUT", "DELETE"]
+    kv: KeyValue
+    prev: KeyValue | None
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """``count`` is the number of keys in the whole requested range at ``revision``, ignoring ``limit``."""
+
+    kvs: list[KeyValue]
+    revision: int
+    more: bool
+    count: int
+
+
+class WatchStream(Protocol):
+    """An async iterator of event batches in revision order. Ends (StopAsyncIteration) once ``aclose``
+    is called, from any task, or the store is closed. Must be closed by its owner."""
+
+    def __aiter__(self) -> AsyncIterator[list[WatchEvent]]: ...
+
+    async def __anext__(self) -> list[WatchEvent]: ...
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+class Storage(Protocol):
+    async def get(self, key: str) -> tuple[int, KeyValue | None]:
+        """Return (current revision, the key's kv or None if absent)."""
+
+    async def create(self, key: str, value: bytes) -> int:
+        """Write a new key; return its mod_revision. KeyExistsError if present, TooLargeError if too big."""
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        """Replace the value iff mod_revision == expected_revision (> 0); return the new mod_revision.
+        KeyNotFoundError if absent, ConflictError (with the current kv) on mismatch, TooLargeError."""
+
+    async def delete(self, key: str, expected_revision: int | None = None) -> tuple[int, KeyValue]:
+        """Delete the key, iff mod_revision == expected_revision when given. Return (deletion revision,
+        the kv as it was). KeyNotFoundError if absent, ConflictError (with the current kv) on mismatch."""
+
+    async def range(self, prefix: str, start: str = "", limit: int = 0, revision: int = 0) -> RangeResult:
+        """Keys starting with ``prefix`` and >= ``start``, sorted, at most ``limit`` (0: no limit), as of
+        ``revision`` (0: current). ``more`` tells whether keys beyond ``limit`` remain. Resume paging with
+        start = last key + "\\x00" and the same revision. CompactedError if revision < compacted
+        revision, FutureRevisionError if revision > current revision."""
+
+    def watch(self, prefix: str, from_revision: int) -> WatchStream:
+        """Every change under ``prefix`` with revision >= ``from_revision`` (>= 1), replayed then live,
+        each exactly once. Raises CompactedError on first iteration if from_revision < compacted revision."""
+
+    async def current_revision(self) -> int:
+        """The revision of the latest write (1 for a new, empty store)."""
+
+    async def compact(self, revision: int) -> None:
+        """Forget history before ``revision``: reads and watches at >= revision keep working.
+        CompactedError if revision <= the compacted revision, FutureRevisionError if > current."""
+
+    async def close(self) -> None:
+        """Release resources and end all watches. Idempotent; other calls then raise UnavailableError."""

@@ -1,0 +1,373 @@
+"""Conformance suite for ``storage.Storage``: every backend must pass it unchanged.
+
+Tests only use the interface and make no assumption about absolute revisions or about other keys in
+the store, so a shared etcd can run them too: each test works under its own random ``root`` prefix.
+To add a backend, add its URL to ``BACKEND_URLS`` (and start the server in the fixture if needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from storage import (
+    CompactedError,
+    ConflictError,
+    FutureRevisionError,
+    KeyExistsError,
+    KeyNotFoundError,
+    Storage,
+    TooLargeError,
+    WatchEvent,
+    WatchStream,
+    open_storage,
+)
+
+BACKEND_URLS = ["memory://"]
+TIMEOUT = 5.0
+
+
+@pytest.fixture(params=BACKEND_URLS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    s = open_storage(request.param)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def root() -> str:
+    return f"/{uuid.uuid4().hex}/registry/endpointslices/"
+
+
+async def next_events(watch: WatchStream, n: int) -> list[WatchEvent]:
+    """Read batches until exactly ``n`` events have arrived (fails on more, or on timeout)."""
+    events: list[WatchEvent] = []
+    while len(events) < n:
+        events.extend(await asyncio.wait_for(anext(watch), TIMEOUT))
+    assert len(events) == n
+    return events
+
+
+async def test_open_storage_schemes() -> None:
+    default = open_storage(None)
+    assert await default.current_revision() >= 1
+    await default.close()
+    with pytest.raises(ValueError):
+        open_storage("nosuch://x")
+
+
+async def test_create_get(store: Storage, root: str) -> None:
+    key = root + "default/web-1"
+    before, missing = await store.get(key)
+    assert missing is None
+    rev = await store.create(key, b"v1")
+    assert rev > before
+    current, kv = await store.get(key)
+    assert current >= rev
+    assert kv is not None
+    assert (kv.key, kv.value, kv.mod_revision, kv.create_revision) == (key, b"v1", rev, rev)
+    with pytest.raises(KeyExistsError) as exc:
+        await store.create(key, b"v2")
+    assert exc.value.key == key
+    assert (await store.get(key))[1] == kv
+
+
+async def test_revisions_increase_by_one_per_write(store: Storage, root: str) -> None:
+    start = await store.current_revision()
+    r1 = await store.create(root + "a", b"1")
+    r2 = await store.update(root + "a", b"2", r1)
+    r3, _ = await store.delete(root + "a")
+    assert [r1, r2, r3] == [start + 1, start + 2, start + 3]
+    assert await store.current_revision() == r3
+
+
+async def test_update_cas(store: Storage, root: str) -> None:
+    key = root + "default/web-1"
+    r1 = await store.create(key, b"v1")
+    r2 = await store.update(key, b"v2", r1)
+    assert r2 > r1
+    _, kv = await store.get(key)
+    assert kv is not None
+    assert (kv.value, kv.mod_revision, kv.create_revision) == (b"v2", r2, r1)
+
+    with pytest.raises(ConflictError) as exc:
+        await store.update(key, b"stale", r1)
+    assert exc.value.key == key
+    assert exc.value.current == kv
+    assert (await store.get(key))[1] == kv
+
+    with pytest.raises(KeyNotFoundError):
+        await store.update(root + "default/absent", b"x", r1)
+
+
+async def test_delete_with_and_without_precondition(store: Storage, root: str) -> None:
+    a, b = root + "ns/a", root + "ns/b"
+    ra = await store.create(a, b"a")
+    rb = await store.create(b, b"b")
+
+    with pytest.raises(ConflictError) as exc:
+        await store.delete(a, expected_revision=rb)
+    assert exc.value.current.mod_revision == ra
+    rev, deleted = await store.delete(a, expected_revision=ra)
+    assert rev > rb
+    assert (deleted.key, deleted.value, deleted.mod_revision) == (a, b"a", ra)
+    assert (await store.get(a))[1] is None
+
+    rev_b, deleted_b = await store.delete(b)
+    assert rev_b > rev and deleted_b.value == b"b"
+    with pytest.raises(KeyNotFoundError):
+        await store.delete(b)
+    with pytest.raises(KeyNotFoundError):
+        await store.delete(b, expected_revision=rb)
+
+
+async def test_recreate_after_delete_starts_new_generation(store: Storage, root: str) -> None:
+    key = root + "ns/a"
+    r1 = await store.create(key, b"1")
+    await store.delete(key)
+    r3 = await store.create(key, b"2")
+    _, kv = await store.get(key)
+    assert kv is not None and kv.create_revision == r3 != r1
+    with pytest.raises(ConflictError):
+        await store.update(key, b"x", r1)
+
+
+async def test_range_paging(store: Storage, root: str) -> None:
+    keys = [f"{root}ns/s-{i:02d}" for i in range(7)]
+    for key in reversed(keys):
+        await store.create(key, key.encode())
+    await store.create(root.rstrip("/") + "x/other", b"outside the prefix")
+
+    full = await store.range(root)
+    assert [kv.key for kv in full.kvs] == keys
+    assert (full.more, full.count) == (False, 7)
+
+    seen: list[str] = []
+    start, revision = "", 0
+    while True:
+        page = await store.range(root, start=start, limit=3, revision=revision)
+        assert page.count == 7 - len(seen)
+        seen += [kv.key for kv in page.kvs]
+        revision = page.revision
+        if not page.more:
+            break
+        assert len(page.kvs) == 3
+        start = page.kvs[-1].key + "\x00"
+        if len(seen) == 3:  # must not show up in later pages of the same snapshot
+            await store.create(root + "ns/s-99", b"written between pages")
+    assert seen == keys
+    assert revision == full.revision
+
+    exact = await store.range(root, limit=7, revision=full.revision)
+    assert (len(exact.kvs), exact.more) == (7, False)
+    empty = await store.range(root + "nothing/")
+    assert (empty.kvs, empty.more, empty.count) == ([], False, 0)
+
+
+async def test_range_at_old_revision(store: Storage, root: str) -> None:
+    a, b, c = root + "a", root + "b", root + "c"
+    ra = await store.create(a, b"a1")
+    rb = await store.create(b, b"b1")
+    snapshot = await store.current_revision()
+    await store.update(a, b"a2", ra)
+    await store.delete(b, rb)
+    await store.create(c, b"c1")
+
+    old = await store.range(root, revision=snapshot)
+    assert old.revision == snapshot
+    assert [(kv.key, kv.value, kv.mod_revision) for kv in old.kvs] == [(a, b"a1", ra), (b, b"b1", rb)]
+    before_b = await store.range(root, revision=ra)
+    assert [kv.key for kv in before_b.kvs] == [a]
+    now = await store.range(root)
+    assert [(kv.key, kv.value) for kv in now.kvs] == [(a, b"a2"), (c, b"c1")]
+
+    with pytest.raises(FutureRevisionError):
+        await store.range(root, revision=now.revision + 1000)
+
+
+async def test_prefix_isolation(store: Storage, root: str) -> None:
+    base = root + "services/"
+    await store.create(base + "endpoints/default/kubernetes", b"endpoints")
+    await store.create(base + "specs/default/kubernetes", b"service")
+    await store.create(base + "endpointsx/default/kubernetes", b"similar prefix")
+
+    listed = await store.range(base + "endpoints/")
+    assert [kv.value for kv in listed.kvs] == [b"endpoints"]
+    assert listed.count == 1
+
+    watch = store.watch(base + "endpoints/", 1)
+    try:
+        assert [e.kv.value for e in await next_events(watch, 1)] == [b"endpoints"]
+        await store.create(base + "specs/default/other", b"service")
+        await store.create(base + "endpoints/default/other", b"endpoints 2")
+        assert [e.kv.value for e in await next_events(watch, 1)] == [b"endpoints 2"]
+    finally:
+        await watch.aclose()
+
+
+async def test_too_large_writes_rejected(store: Storage, root: str) -> None:
+    key = root + "big"
+    before = await store.current_revision()
+    with pytest.raises(TooLargeError) as exc:
+        await store.create(key, b"x" * 1_600_000)
+    assert str(exc.value) == "etcdserver: request is too large"
+    assert await store.current_revision() == before
+    assert (await store.get(key))[1] is None
+
+    rev = await store.create(key, b"x" * 1_500_000)
+    with pytest.raises(TooLargeError):
+        await store.update(key, b"y" * 1_600_000, rev)
+    _, kv = await store.get(key)
+    assert kv is not None and kv.mod_revision == rev and kv.value == b"x" * 1_500_000
+
+
+async def test_compaction(store: Storage, root: str) -> None:
+    key = root + "a"
+    r1 = await store.create(key, b"1")
+    r2 = await store.update(key, b"2", r1)
+    gone = await store.create(root + "gone", b"g")
+    await store.delete(root + "gone")
+    r4 = await store.update(key, b"3", r2)
+    await store.compact(r4)
+
+    with pytest.raises(CompactedError) as exc:
+        await store.range(root, revision=r2)
+    assert exc.value.compacted_revision >= r4
+    at_compacted = await store.range(root, revision=r4)
+    assert [(kv.key, kv.value) for kv in at_compacted.kvs] == [(key, b"3")]
+    assert (await store.get(key))[1] is not None
+    assert (await store.get(root + "gone"))[1] is None
+
+    watch = store.watch(root, gone)
+    with pytest.raises(CompactedError):
+        await asyncio.wait_for(anext(watch), TIMEOUT)
+    await watch.aclose()
+    with pytest.raises(CompactedError):
+        await store.compact(r2)
+
+    r5 = await store.update(key, b"4", r4)
+    watch = store.watch(root, r4 + 1)
+    try:
+        assert [e.kv.mod_revision for e in await next_events(watch, 1)] == [r5]
+    finally:
+        await watch.aclose()
+
+
+async def test_watch_replays_then_goes_live(store: Storage, root: str) -> None:
+    a, b = root + "a", root + "b"
+    ra1 = await store.create(a, b"a1")
+    ra2 = await store.update(a, b"a2", ra1)
+    rb1 = await store.create(b, b"b1")
+    watch = store.watch(root, ra2)
+    try:
+        replayed = await next_events(watch, 2)
+        assert [(e.type, e.kv.key, e.kv.mod_revision) for e in replayed] == [("PUT", a, ra2), ("PUT", b, rb1)]
+        assert replayed[0].prev is not None and replayed[0].prev.value == b"a1"
+        assert replayed[1].prev is None
+
+        rd, _ = await store.delete(a)
+        rb2 = await store.update(b, b"b2", rb1)
+        live = await next_events(watch, 2)
+        assert [(e.type, e.kv.mod_revision) for e in live] == [("DELETE", rd), ("PUT", rb2)]
+        assert live[1].prev is not None and live[1].prev.mod_revision == rb1
+    finally:
+        await watch.aclose()
+
+
+async def test_delete_event_carries_previous_value(store: Storage, root: str) -> None:
+    key = root + "a"
+    r1 = await store.create(key, b"old")
+    r2 = await store.update(key, b"last", r1)
+    rd, _ = await store.delete(key, r2)
+    watch = store.watch(root, rd)
+    try:
+        (event,) = await next_events(watch, 1)
+    finally:
+        await watch.aclose()
+    assert event.type == "DELETE"
+    assert (event.kv.key, event.kv.value, event.kv.mod_revision) == (key, b"last", rd)
+    assert event.prev is not None
+    assert (event.prev.value, event.prev.mod_revision, event.prev.create_revision) == (b"last", r2, r1)
+
+
+async def test_watch_no_gap_between_replay_and_live(store: Storage, root: str) -> None:
+    """A watch started from the past while writes continue sees each revision exactly once, in order."""
+    key = root + "counter"
+    first = await store.create(key, b"0")
+    expected = [first]
+
+    async def writer() -> None:
+        rev = first
+        for i in range(1, 200):
+            rev = await store.update(key, str(i).encode(), rev)
+            expected.append(rev)
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0)
+    watch = store.watch(root, first)
+    try:
+        events = await next_events(watch, 200)
+    finally:
+        await watch.aclose()
+    await task
+    revisions = [e.kv.mod_revision for e in events]
+    assert revisions == expected
+    assert all(b - a == 1 for a, b in itertools.pairwise(revisions))
+    assert [e.kv.value for e in events] == [str(i).encode() for i in range(200)]
+
+
+async def test_watch_ends_on_aclose_and_on_store_close(store: Storage, root: str) -> None:
+    watch = store.watch(root, await store.current_revision() + 1)
+    pending = asyncio.ensure_future(anext(watch))
+    await asyncio.sleep(0)
+    await watch.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, TIMEOUT)
+
+    watch = store.watch(root, await store.current_revision() + 1)
+    pending = asyncio.ensure_future(anext(watch))
+    await asyncio.sleep(0)
+    await store.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, TIMEOUT)
+    await watch.aclose()
+
+
+async def test_concurrent_cas_one_winner(store: Storage, root: str) -> None:
+    key = root + "contended"
+    rev = await store.create(key, b"start")
+    results = await asyncio.gather(
+        *(store.update(key, f"w{i}".encode(), rev) for i in range(20)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, int)]
+    losers = [r for r in results if isinstance(r, ConflictError)]
+    assert len(winners) == 1 and len(losers) == 19
+    assert all(err.current.mod_revision == winners[0] for err in losers)
+
+
+async def test_concurrent_read_modify_write_loses_nothing(store: Storage, root: str) -> None:
+    key = root + "counter"
+    await store.create(key, b"0")
+    won: list[int] = []
+
+    async def increment() -> None:
+        while True:
+            _, kv = await store.get(key)
+            assert kv is not None
+            await asyncio.sleep(0)  # let the others read the same revision
+            try:
+                won.append(await store.update(key, str(int(kv.value) + 1).encode(), kv.mod_revision))
+                return
+            except ConflictError:
+                continue
+
+    await asyncio.gather(*(increment() for _ in range(25)))
+    _, kv = await store.get(key)
+    assert kv is not None and kv.value == b"25"
+    assert len(set(won)) == 25
