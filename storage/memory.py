@@ -76,8 +76,6 @@ class MemoryWatch:
         self._error = error
         self._closed = False
         self._wakeup = asyncio.Event()
-        if pending:
-            self._wakeup.set()
 
     def _push(self, event: WatchEvent) -> None:
         self._pending.append(event)

@@ -56,6 +56,10 @@ async def test_open_storage_schemes() -> None:
     default = open_storage(None)
     assert await default.current_revision() >= 1
     await default.close()
+    small = open_storage("memory://", max_request_bytes=10)
+    with pytest.raises(TooLargeError):
+        await small.create("/registry/k", b"0123456789")
+    await small.close()
     with pytest.raises(ValueError):
         open_storage("nosuch://x")
 
