@@ -1,0 +1,159 @@
+"""IP address checks as upstream's validators make them.
+
+Upstream parses twice: `netutils.ParseIPSloppy` (Go 1.16 net.ParseIP: IPv4 octets may have leading
+zeros) decides whether a string is an IP at all, and `netip.ParseAddr` (strict) decides whether it
+is in an acceptable form. `parse_sloppy` and `ParsedIP` reproduce both on top of `ipaddress`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from apiserver.validation.field import FieldError, go_quote, invalid
+
+MSG_INVALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+MSG_LEADING_ZEROS = "must not have leading 0s"
+MSG_IPV4_MAPPED = "must not be an IPv4-mapped IPv6 address"
+MSG_NOT_IPV4 = "must be an IPv4 address"
+MSG_NOT_IPV6 = "must be an IPv6 address"
+MSG_LOOPBACK = "may not be in the loopback range (127.0.0.0/8, ::1/128)"
+MSG_LINK_LOCAL = "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
+MSG_LINK_LOCAL_MULTICAST = "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+
+_IPV4_SLOPPY = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
+@dataclass(frozen=True)
+class ParsedIP:
+    """An address accepted by the sloppy parser, with what the strict parser would say about it."""
+
+    text: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    leading_zeros: bool
+
+    @property
+    def ipv4(self) -> ipaddress.IPv4Address | None:
+        """The IPv4 address, also for IPv4-mapped IPv6 (Go's ip.To4())."""
+        if isinstance(self.address, ipaddress.IPv4Address):
+            return self.address
+        return self.address.ipv4_mapped
+
+    @property
+    def is_ipv4_mapped(self) -> bool:
+        return isinstance(self.address, ipaddress.IPv6Address) and self.address.ipv4_mapped is not None
+
+    @property
+    def go_string(self) -> str:
+        """net.IP.String(): dotted quad for anything with an IPv4 form, RFC 5952 otherwise."""
+        v4 = self.ipv4
+        return str(v4) if v4 is not None else self.address.compressed
+
+    @property
+    def netip_string(self) -> str:
+        """netip.Addr.String() of a strictly parsed address (keeps the ::ffff: prefix)."""
+        if self.is_ipv4_mapped:
+            return "::ffff:" + str(self.ipv4)
+        return self.go_string
+
+
+def _sloppy_ipv4(text: str) -> tuple[ipaddress.IPv4Address, bool] | None:
+    match = _IPV4_SLOPPY.fullmatch(text)
+    if not match:
+        return None
+    octets = match.groups()
+    if any(int(o) > 255 for o in octets):
+        return None
+    zeros = any(len(o) > 1 and o[0] == "0" for o in octets)
+    return ipaddress.IPv4Address(".".join(str(int(o)) for o in octets)), zeros
+
+
+def parse_sloppy(text: str) -> ParsedIP | None:
+    """ParseIPSloppy: None when the string is not an IP address in any form Go 1.16 accepted."""
+    if ":" not in text:
+        v4 = _sloppy_ipv4(text)
+        return ParsedIP(text, v4[0], v4[1]) if v4 else None
+    if "%" in text or not text.isascii():
+        return None
+    head, _, tail = text.rpartition(":")
+    zeros = False
+    if "." in tail:
+        v4 = _sloppy_ipv4(tail)
+        if v4 is None:
+            return None
+        zeros = v4[1]
+        text_for_parse = f"{head}:{v4[0]}"
+    else:
+        text_for_parse = text
+    try:
+        return ParsedIP(text, ipaddress.IPv6Address(text_for_parse), zeros)
+    except ValueError:
+        return None
+
+
+def validate_ip(path: str, value: str, *, family: int = 0, canonical: bool = False,
+                family_path: str | None = None) -> tuple[list[FieldError], ParsedIP | None]:
+    """Upstream IsValidIP with strict parsing: validity, leading zeros, IPv4-mapped, canonical form, family.
+
+    `family` is 4 or 6 to require one; `family_path` overrides the path of the wrong-family error.
+    Returns the errors and the parsed address (None when it did not parse).
+    """
+    ip = parse_sloppy(value)
+    if ip is None:
+        return [invalid(path, value, MSG_INVALID_IP)], None
+    errs = []
+    if ip.leading_zeros:
+        errs.append(invalid(path, value, MSG_LEADING_ZEROS))
+    if ip.is_ipv4_mapped:
+        errs.append(invalid(path, value, MSG_IPV4_MAPPED))
+    if canonical and not errs and value != ip.go_string:
+        errs.append(invalid(path, value, f"must be in canonical form ({go_quote(ip.go_string)})"))
+    if family == 4 and ip.ipv4 is None:
+        errs.append(invalid(family_path or path, value, MSG_NOT_IPV4))
+    if family == 6 and ip.ipv4 is not None:
+        errs.append(invalid(family_path or path, value, MSG_NOT_IPV6))
+    return errs, ip
+
+
+def validate_non_special_ip(path: str, value: str, ip: ParsedIP) -> list[FieldError]:
+    """ValidateNonSpecialIP: no unspecified, loopback, link-local or link-local multicast addresses."""
+    errs = []
+    v4 = ip.ipv4
+    packed = ip.address.packed
+    if ip.address.is_unspecified or (v4 is not None and v4.is_unspecified):
+        errs.append(invalid(path, value, f"may not be unspecified ({value})"))
+    if (v4.is_loopback if v4 is not None else ip.address.is_loopback):
+        errs.append(invalid(path, value, MSG_LOOPBACK))
+    if v4 is not None:
+        link_local = v4.packed[:2] == b"\xa9\xfe"
+        link_local_multicast = v4.packed[:3] == b"\xe0\x00\x00"
+    else:
+        link_local = packed[0] == 0xFE and packed[1] & 0xC0 == 0x80
+        link_local_multicast = packed[0] == 0xFF and packed[1] & 0x0F == 0x02
+    if link_local:
+        errs.append(invalid(path, value, MSG_LINK_LOCAL))
+    if link_local_multicast:
+        errs.append(invalid(path, value, MSG_LINK_LOCAL_MULTICAST))
+    return errs
+
+
+def validate_endpoint_ip(path: str, value: str, family: int, family_path: str) -> list[FieldError]:
+    """An EndpointSlice IPv4/IPv6 address: strict parse, family, (IPv6) canonical form, then non-special."""
+    errs, ip = validate_ip(path, value, family=family, canonical=family == 6, family_path=family_path)
+    if ip is not None:
+        errs.extend(validate_non_special_ip(path, value, ip))
+    return errs
+
+
+def ip_warnings(path: str, value: str) -> list[str]:
+    """GetWarningsForIP: non-standard (leading zeros, IPv4-mapped) or non-canonical IPv6 values."""
+    ip = parse_sloppy(value)
+    if ip is None:
+        return []
+    if ip.leading_zeros or ip.is_ipv4_mapped:
+        return [f"{path}: non-standard IP address {go_quote(value)} is invalid: use {go_quote(ip.go_string)}"]
+    if isinstance(ip.address, ipaddress.IPv6Address) and ip.netip_string != value:
+        return [f"{path}: IPv6 address {go_quote(value)} should be in RFC 5952 canonical format "
+                f"({go_quote(ip.netip_string)})"]
+    return []
