@@ -93,15 +93,14 @@ def parse_sloppy(text: str) -> ParsedIP | None:
 
 
 def validate_ip(path: str, value: str, *, family: int = 0, canonical: bool = False,
-                family_path: str | None = None) -> tuple[list[FieldError], ParsedIP | None]:
+                family_path: str | None = None) -> list[FieldError]:
     """Upstream IsValidIP with strict parsing: validity, leading zeros, IPv4-mapped, canonical form, family.
 
     `family` is 4 or 6 to require one; `family_path` overrides the path of the wrong-family error.
-    Returns the errors and the parsed address (None when it did not parse).
     """
     ip = parse_sloppy(value)
     if ip is None:
-        return [invalid(path, value, MSG_INVALID_IP)], None
+        return [invalid(path, value, MSG_INVALID_IP)]
     errs = []
     if ip.leading_zeros:
         errs.append(invalid(path, value, MSG_LEADING_ZEROS))
@@ -113,11 +112,17 @@ def validate_ip(path: str, value: str, *, family: int = 0, canonical: bool = Fal
         errs.append(invalid(family_path or path, value, MSG_NOT_IPV4))
     if family == 6 and ip.ipv4 is not None:
         errs.append(invalid(family_path or path, value, MSG_NOT_IPV6))
-    return errs, ip
+    return errs
 
 
-def validate_non_special_ip(path: str, value: str, ip: ParsedIP) -> list[FieldError]:
-    """ValidateNonSpecialIP: no unspecified, loopback, link-local or link-local multicast addresses."""
+def validate_non_special_ip(path: str, value: str) -> list[FieldError]:
+    """ValidateEndpointIP: no unspecified, loopback, link-local or link-local multicast addresses.
+
+    Like upstream it re-parses, so an unparsable value gets a second, shorter error here.
+    """
+    ip = parse_sloppy(value)
+    if ip is None:
+        return [invalid(path, value, "must be a valid IP address")]
     errs = []
     v4 = ip.ipv4
     packed = ip.address.packed
@@ -140,10 +145,8 @@ def validate_non_special_ip(path: str, value: str, ip: ParsedIP) -> list[FieldEr
 
 def validate_endpoint_ip(path: str, value: str, family: int, family_path: str) -> list[FieldError]:
     """An EndpointSlice IPv4/IPv6 address: strict parse, family, (IPv6) canonical form, then non-special."""
-    errs, ip = validate_ip(path, value, family=family, canonical=family == 6, family_path=family_path)
-    if ip is not None:
-        errs.extend(validate_non_special_ip(path, value, ip))
-    return errs
+    errs = validate_ip(path, value, family=family, canonical=family == 6, family_path=family_path)
+    return errs + validate_non_special_ip(path, value)
 
 
 def ip_warnings(path: str, value: str) -> list[str]:
