@@ -133,7 +133,7 @@ def _validate_fqdn(path: str, name: str) -> ErrorList:
     """IsFullyQualifiedDomainName: a subdomain of at least two labels; one trailing dot allowed."""
     if not name:
         return ErrorList([required(path)])
-    name = name[:-1] if name.endswith(".") else name
+    name = name.removesuffix(".")
     if msgs := is_dns1123_subdomain(name):
         return ErrorList([invalid(path, name, ",".join(msgs))])
     labels = name.split(".")

@@ -157,6 +157,6 @@ def ip_warnings(path: str, value: str) -> list[str]:
     if ip.leading_zeros or ip.is_ipv4_mapped:
         return [f"{path}: non-standard IP address {go_quote(value)} is invalid: use {go_quote(ip.go_string)}"]
     if isinstance(ip.address, ipaddress.IPv6Address) and ip.netip_string != value:
-        return [f"{path}: IPv6 address {go_quote(value)} should be in RFC 5952 canonical format "
-                f"({go_quote(ip.netip_string)})"]
+        return [(f"{path}: IPv6 address {go_quote(value)} should be in RFC 5952 canonical format "
+                f"({go_quote(ip.netip_string)})")]
     return []

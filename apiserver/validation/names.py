@@ -7,7 +7,7 @@ Each `is_*` function returns the list of detail strings upstream's `validation.I
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 NameFn = Callable[[str, bool], list[str]]
 """A ValidateNameFunc: (name, is_prefix) → details. `is_prefix` is true for generateName."""
@@ -35,7 +35,9 @@ _DNS1035_LABEL_MSG = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
     "character, and end with an alphanumeric character"
 )
-_LABEL_KEY_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+_LABEL_KEY_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+)
 _LABEL_VALUE_MSG = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
     "and must start and end with an alphanumeric character"

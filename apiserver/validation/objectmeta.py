@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiserver.validation.field import ErrorList, Pointer, forbidden, invalid, required, too_long
-from apiserver.validation.names import NameFn, is_label_value, is_qualified_name, name_is_dns_label, name_is_dns_subdomain
+from apiserver.validation.names import (
+    NameFn,
+    is_label_value,
+    is_qualified_name,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+)
 
 FIELD_IMMUTABLE = "field is immutable"
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
@@ -69,7 +75,8 @@ def validate_owner_references(refs: list[dict[str, Any]] | None, path: str) -> E
         if not ref.get("uid"):
             errs.append(invalid(path + ".uid", Pointer(ref.get("uid", "")), "must not be empty"))
         if (group, version, kind) in _BANNED_OWNERS:
-            errs.append(invalid(path, _owner_reference_json(ref), f"{group}/{version}, Kind={kind} is disallowed from being an owner"))
+            banned = f"{group}/{version}, Kind={kind} is disallowed from being an owner"
+            errs.append(invalid(path, _owner_reference_json(ref), banned))
         if ref.get("controller") is True:
             name = f"{kind}/{ref.get('name', '')}"
             if controller:
@@ -154,8 +161,8 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> Err
         added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
         if added:
             listed = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
-            errs.append(forbidden("metadata.finalizers",
-                                  f"no new finalizers can be added if the object is being deleted, found new finalizers {listed}"))
+            detail = f"no new finalizers can be added if the object is being deleted, found new finalizers {listed}"
+            errs.append(forbidden("metadata.finalizers", detail))
     new_generation, old_generation = new.get("generation") or 0, old.get("generation") or 0
     if new_generation < old_generation:
         errs.append(invalid("metadata.generation", new_generation, "must not be decremented"))

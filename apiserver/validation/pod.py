@@ -42,7 +42,8 @@ def validate_pod_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
     errs.extend(_validate_spec(spec))
     if _munged(spec, old_spec) != old_spec:
-        errs.append(forbidden("spec", "pod updates may not change fields other than " + ",".join(UPDATABLE_SPEC_FIELDS)))
+        detail = "pod updates may not change fields other than " + ",".join(UPDATABLE_SPEC_FIELDS)
+        errs.append(forbidden("spec", detail))
     return errs
 
 
@@ -103,7 +104,8 @@ def _validate_status(status: dict[str, Any], with_condition_types: bool = True) 
         errs.extend(_validate_condition_types(conditions, "status.conditions"))
     for i, condition in enumerate(conditions):
         if condition.get("status") not in CONDITION_STATUSES:
-            errs.append(not_supported(f"status.conditions[{i}].status", condition.get("status") or "", CONDITION_STATUSES))
+            status_path = f"status.conditions[{i}].status"
+            errs.append(not_supported(status_path, condition.get("status") or "", CONDITION_STATUSES))
     errs.extend(_validate_pod_ips(status))
     return errs
 

@@ -81,7 +81,8 @@ def _validate_type_specifics(spec: dict[str, Any], service_type: str, headless: 
     errs = ErrorList()
     cluster_ips = spec.get("clusterIPs") or []
     if service_type in ("LoadBalancer", "NodePort") and headless:
-        errs.append(invalid("spec.clusterIPs[0]", cluster_ips[0], f"may not be set to 'None' for {service_type} services"))
+        detail = f"may not be set to 'None' for {service_type} services"
+        errs.append(invalid("spec.clusterIPs[0]", cluster_ips[0], detail))
     if service_type == "ExternalName":
         if cluster_ips:
             errs.append(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
@@ -210,7 +211,8 @@ def _validate_port_uniqueness(ports: list[dict[str, Any]]) -> ErrorList:
     for i, port in enumerate(ports):
         key = (port.get("protocol", "TCP"), port.get("port") or 0)
         if key in seen:
-            shown = {"Name": "", "Protocol": key[0], "AppProtocol": None, "Port": key[1], "TargetPort": 0, "NodePort": 0}
+            shown = {"Name": "", "Protocol": key[0], "AppProtocol": None, "Port": key[1], "TargetPort": 0,
+                     "NodePort": 0}
             errs.append(duplicate(f"spec.ports[{i}]", shown))
         seen.add(key)
     return errs
