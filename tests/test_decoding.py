@@ -1,0 +1,234 @@
+"""Unit tests for the write-path schema walkers: unknown fields, type errors, defaults."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, go_json_kind, prune_unknown
+from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
+
+META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+OBJECT_META = Object(
+    ref=META + "ObjectMeta",
+    properties={
+        "name": String(),
+        "generation": Integer(format="int64"),
+        "creationTimestamp": Time(),
+        "labels": Map(values=String()),
+        "managedFields": Array(items=Object(ref=META + "ManagedFieldsEntry", properties={"fieldsV1": Free()})),
+    },
+)
+ENDPOINT_PORT = Object(
+    ref="io.k8s.api.discovery.v1.EndpointPort",
+    properties={
+        "name": String(default=""),
+        "protocol": String(default="TCP"),
+        "port": Integer(),
+        "appProtocol": String(),
+    },
+)
+ENDPOINT = Object(
+    ref="io.k8s.api.discovery.v1.Endpoint",
+    properties={
+        "addresses": Array(items=String()),
+        "conditions": Object(
+            ref="io.k8s.api.discovery.v1.EndpointConditions",
+            properties={"ready": Boolean(), "serving": Boolean(default=True)},
+        ),
+        "deprecatedTopology": Map(values=String()),
+        "targetPort": IntOrString(),
+    },
+)
+SLICE = Object(
+    ref="io.k8s.api.discovery.v1.EndpointSlice",
+    properties={
+        "apiVersion": String(),
+        "kind": String(),
+        "metadata": OBJECT_META,
+        "addressType": String(),
+        "endpoints": Array(items=ENDPOINT),
+        "ports": Array(items=ENDPOINT_PORT),
+        "byZone": Map(values=Object(properties={"count": Integer(default=0), "extra": String()})),
+    },
+)
+
+
+def slice_(**fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "s"}, **fields}
+
+
+# --- prune_unknown --------------------------------------------------------------------------------
+
+
+def test_prune_unknown_reports_upstream_paths_in_document_order() -> None:
+    obj = slice_(
+        spec={"foo": 1},
+        endpoints=[
+            {"addresses": ["10.0.0.1"]},
+            {"addresses": [], "bogus": True, "conditions": {"ready": True, "x": 1}},
+        ],
+        ports=[{"port": 80, "nme": "http"}],
+        byZone={"zone-a": {"count": 1, "typo": 2}},
+    )
+    obj["metadata"]["labelz"] = {"a": "b"}
+    assert prune_unknown(obj, SLICE) == [
+        'unknown field "metadata.labelz"',
+        'unknown field "spec"',
+        'unknown field "endpoints[1].bogus"',
+        'unknown field "endpoints[1].conditions.x"',
+        'unknown field "ports[0].nme"',
+        'unknown field "byZone.zone-a.typo"',
+    ]
+    assert obj == slice_(
+        endpoints=[{"addresses": ["10.0.0.1"]}, {"addresses": [], "conditions": {"ready": True}}],
+        ports=[{"port": 80}],
+        byZone={"zone-a": {"count": 1}},
+    )
+
+
+def test_prune_unknown_keeps_free_values_and_known_fields() -> None:
+    obj = slice_(metadata={"name": "s", "managedFields": [{"fieldsV1": {"f:metadata": {"f:anything": {}}}}]})
+    before = copy.deepcopy(obj)
+    assert prune_unknown(obj, SLICE) == []
+    assert obj == before
+
+
+def test_prune_unknown_leaves_wrongly_typed_values_to_check_types() -> None:
+    obj = slice_(endpoints="nope", ports=[None, 3])
+    assert prune_unknown(obj, SLICE) == []
+    assert obj["endpoints"] == "nope"
+
+
+def test_prune_unknown_caps_the_report_like_upstream() -> None:
+    obj = slice_(**{f"x{i}": i for i in range(MAX_STRICT_ERRORS + 5)})
+    assert len(prune_unknown(obj, SLICE)) == MAX_STRICT_ERRORS
+    assert obj == slice_()
+
+
+def test_strict_message_is_built_from_the_report() -> None:
+    report = prune_unknown(slice_(foo=1, bar=2), SLICE)
+    message = "strict decoding error: " + ", ".join(report)
+    assert message == 'strict decoding error: unknown field "foo", unknown field "bar"'
+
+
+# --- check_types ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"ports": [{"port": 80}, {"port": "80"}]},
+            "json: cannot unmarshal string into Go struct field EndpointPort.ports.port of type int32",
+        ),
+        (
+            {"addressType": 4},
+            "json: cannot unmarshal number into Go struct field EndpointSlice.addressType of type string",
+        ),
+        (
+            {"endpoints": {"addresses": []}},
+            "json: cannot unmarshal object into Go struct field EndpointSlice.endpoints of type []v1.Endpoint",
+        ),
+        (
+            {"endpoints": [{"addresses": "10.0.0.1"}]},
+            "json: cannot unmarshal string into Go struct field Endpoint.endpoints.addresses of type []string",
+        ),
+        (
+            {"endpoints": [{"conditions": {"ready": "yes"}}]},
+            "json: cannot unmarshal string into Go struct field EndpointConditions.endpoints.conditions.ready "
+            "of type bool",
+        ),
+        (
+            {"endpoints": [{"conditions": []}]},
+            "json: cannot unmarshal array into Go struct field Endpoint.endpoints.conditions "
+            "of type v1.EndpointConditions",
+        ),
+        (
+            {"endpoints": [{"deprecatedTopology": {"zone": 1}}]},
+            "json: cannot unmarshal number into Go struct field Endpoint.endpoints.deprecatedTopology of type string",
+        ),
+        (
+            {"endpoints": [{"targetPort": True}]},
+            "json: cannot unmarshal bool into Go struct field Endpoint.endpoints.targetPort of type int32",
+        ),
+        (
+            {"ports": [{"port": 1.5}]},
+            "json: cannot unmarshal number 1.5 into Go struct field EndpointPort.ports.port of type int32",
+        ),
+        (
+            {"ports": [{"port": 2**31}]},
+            "json: cannot unmarshal number 2147483648 into Go struct field EndpointPort.ports.port of type int32",
+        ),
+        (
+            {"metadata": {"labels": ["a"]}},
+            "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string",
+        ),
+        (
+            {"metadata": {"creationTimestamp": 0}},
+            "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string",
+        ),
+        (
+            {"byZone": {"a": {"count": "1"}}},
+            "json: cannot unmarshal string into Go struct field EndpointSlice.byZone.count of type int32",
+        ),
+    ],
+)
+def test_check_types_reports_the_go_decoder_message(fields: dict[str, Any], message: str) -> None:
+    assert check_types(slice_(**fields), SLICE, "EndpointSlice") == message
+
+
+def test_check_types_reports_the_first_mismatch_only() -> None:
+    obj = slice_(addressType=1, ports=[{"port": "x"}])
+    assert check_types(obj, SLICE, "EndpointSlice") == (
+        "json: cannot unmarshal number into Go struct field EndpointSlice.addressType of type string"
+    )
+
+
+def test_check_types_accepts_valid_bodies_nulls_and_unknown_fields() -> None:
+    obj = slice_(
+        addressType=None,
+        endpoints=[
+            {"addresses": ["10.0.0.1"], "conditions": None, "targetPort": "http", "deprecatedTopology": {"z": "a"}},
+            None,
+        ],
+        ports=[{"port": 80, "name": None}, {"port": 2**31 - 1, "protocol": "UDP"}],
+        unknown={"anything": [1, "x"]},
+        metadata={"name": "s", "generation": 2**40, "managedFields": [{"fieldsV1": {"f:x": 1}}]},
+    )
+    assert check_types(obj, SLICE, "EndpointSlice") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [({}, "object"), ([], "array"), ("", "string"), (True, "bool"), (None, "null"), (1, "number"), (1.5, "number")],
+)
+def test_go_json_kind(value: Any, kind: str) -> None:
+    assert go_json_kind(value) == kind
+
+
+# --- apply_defaults -------------------------------------------------------------------------------
+
+
+def test_apply_defaults_fills_absent_and_null_fields_of_present_objects() -> None:
+    obj = slice_(
+        ports=[{"port": 80}, {"name": "https", "port": 443, "protocol": "UDP"}, {"protocol": None}],
+        endpoints=[{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}, {"addresses": ["10.0.0.2"]}],
+        byZone={"a": {}},
+    )
+    apply_defaults(obj, SLICE)
+    assert obj["ports"] == [
+        {"port": 80, "name": "", "protocol": "TCP"},
+        {"name": "https", "port": 443, "protocol": "UDP"},
+        {"protocol": "TCP", "name": ""},
+    ]
+    assert obj["endpoints"] == [
+        {"addresses": ["10.0.0.1"], "conditions": {"ready": True, "serving": True}},
+        {"addresses": ["10.0.0.2"]},
+    ]
+    assert obj["byZone"] == {"a": {"count": 0}}
+    empty = slice_()
+    apply_defaults(empty, SLICE)
+    assert empty == slice_()  # absent objects are not created
