@@ -1,0 +1,569 @@
+"""Field ownership (`metadata.managedFields`) in the model of sigs.k8s.io/structured-merge-diff.
+
+A field set is a set of paths; a path is a tuple of serialized path elements, exactly the keys of
+`fieldsV1`: `f:<field>` (object field or map key), `k:<json>` (map-list item by its keys),
+`v:<json>` (set-list item) and `i:<n>` (index; only read, never produced). What is a path follows
+the schema: scalars, atomic lists and atomic structs are single leaves; set/map-list items and map
+entries are members themselves and may have children (`"."` in fieldsV1); objects only hold their
+fields. `null` counts as unset when comparing objects (as in Go, where nil and omitted serialize
+alike).
+
+`update_managed_fields` records an Update-operation write; server-side apply is `apiserver.patch.apply`.
+Both work on plain JSON dicts and keep an unchanged managedFields list byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from apiserver.schema import JSON, Array, Map, Object, Schema
+
+PathElement = str
+Path = tuple[PathElement, ...]
+FieldSet = frozenset[Path]
+
+EMPTY: FieldSet = frozenset()
+
+# Metadata the server owns: ignored in applied configurations and never recorded as owned.
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+# Fields that identify the object: merged like any other but, as upstream's stripMeta, never recorded.
+_UNRECORDED = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",), ("f:metadata", "f:name"),
+                         ("f:metadata", "f:namespace")})
+_UNRECORDED_TREES = frozenset(("f:metadata", f"f:{name}") for name in SERVER_METADATA)
+
+FIELD_MANAGER_MAX_LENGTH = 128
+
+
+class FieldSetError(ValueError):
+    """An object that cannot be described by its schema (e.g. a map-list item without a key)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Path elements
+
+
+def _json(value: Any) -> str:
+    """Compact JSON with sorted keys, as SMD serializes key and value path elements."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _value_order(value: Any) -> tuple[Any, ...]:
+    """SMD's total order of values: numbers, strings, booleans, lists, maps, null."""
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    if isinstance(value, list):
+        return (3, tuple(_value_order(v) for v in value))
+    if isinstance(value, dict):
+        return (4, tuple((k, _value_order(value[k])) for k in sorted(value)))
+    return (5,)
+
+
+def _element_order(pe: PathElement) -> tuple[Any, ...]:
+    """Sort key of a path element: fields (by name), then keys, values, indexes (SMD's Compare)."""
+    kind, body = pe[0], pe[2:]
+    if kind == "f":
+        return (0, body)
+    if kind == "k":
+        fields = json.loads(body)
+        return (1, tuple((k, _value_order(fields[k])) for k in sorted(fields)))
+    if kind == "v":
+        return (2, _value_order(json.loads(body)))
+    return (3, int(body))
+
+
+def _go_quote(value: Any) -> str:
+    """Go's value.ToString: strings quoted, other scalars as Go prints them."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return _json(value)
+
+
+def element_string(pe: PathElement) -> str:
+    """SMD's human form of one element: `.name`, `[port=80,protocol="TCP"]`, `[=value]`, `[3]`."""
+    kind, body = pe[0], pe[2:]
+    if kind == "f":
+        return "." + body
+    if kind == "k":
+        fields = json.loads(body)
+        return "[" + ",".join(f"{k}={_go_quote(fields[k])}" for k in sorted(fields)) + "]"
+    if kind == "v":
+        return f"[={_go_quote(json.loads(body))}]"
+    return f"[{body}]"
+
+
+def path_string(path: Path) -> str:
+    """A path as upstream prints it in conflicts, e.g. `.spec.ports[port=80,protocol="TCP"].name`."""
+    return "".join(element_string(pe) for pe in path)
+
+
+def _key_element(item: Any, node: Array) -> PathElement:
+    """The `k:` element of a map-list item; a missing key takes its schema default as upstream does."""
+    if not isinstance(item, dict):
+        raise FieldSetError(f"associative list with keys has an element that is not a map: {_json(item)}")
+    props = node.items.properties if isinstance(node.items, Object) else {}
+    fields: dict[str, Any] = {}
+    for key in node.map_keys:
+        if key in item and item[key] is not None:
+            fields[key] = item[key]
+            continue
+        default = getattr(props.get(key), "default", None)
+        if default is None:
+            raise FieldSetError(f'associative list with keys has an element that omits key field "{key}" '
+                                "(and doesn't have default value)")
+        fields[key] = default
+    return "k:" + _json(fields)
+
+
+def item_element(item: Any, node: Array) -> PathElement:
+    """The path element of an item of a set or map list."""
+    if node.list_type == "map":
+        return _key_element(item, node)
+    return "v:" + _json(item)
+
+
+def _canonical_element(key: str) -> PathElement | None:
+    """A fieldsV1 key re-serialized canonically, or None for element types we do not know."""
+    kind = key[:2]
+    if kind == "f:" or kind == "i:":
+        return key
+    if kind == "k:":
+        fields = json.loads(key[2:])
+        if not isinstance(fields, dict):
+            raise FieldSetError(f"invalid key path element {key!r}")
+        return "k:" + _json(fields)
+    if kind == "v:":
+        return "v:" + _json(json.loads(key[2:]))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Field sets from objects
+
+
+def granular(node: Schema | None) -> bool:
+    """Whether a node is owned piece by piece: non-atomic objects, maps, set and map lists."""
+    if isinstance(node, Object):
+        return not node.atomic
+    if isinstance(node, Array):
+        return node.list_type != "atomic"
+    return isinstance(node, Map)
+
+
+def _is_leaf(node: Schema | None, value: Any) -> bool:
+    """Whether `value` is owned as one unit: not granular, or not of the JSON type its node expects."""
+    if not granular(node):
+        return True
+    return not isinstance(value, list if isinstance(node, Array) else dict)
+
+
+def _child(node: Schema, key: str) -> Schema | None:
+    if isinstance(node, Object):
+        return node.properties.get(key)
+    if isinstance(node, Map):
+        return node.values
+    return None
+
+
+def _collect(value: Any, node: Schema | None, path: Path, out: set[Path]) -> None:
+    if value is None and granular(node):
+        return
+    if _is_leaf(node, value):
+        out.add(path)
+        return
+    assert node is not None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            child_path = path + ("f:" + key,)
+            if isinstance(node, Map) and child is not None:
+                out.add(child_path)
+            _collect(child, _child(node, key), child_path, out)
+        return
+    assert isinstance(node, Array)
+    for item in value:
+        if item is None:
+            continue
+        item_path = path + (item_element(item, node),)
+        out.add(item_path)
+        _collect(item, node.items, item_path, out)
+
+
+def _recorded(fs: Iterable[Path]) -> FieldSet:
+    """`fs` without the fields the server manages (upstream's stripMeta, applied to whole subtrees)."""
+    return frozenset(p for p in fs if p not in _UNRECORDED and p[:2] not in _UNRECORDED_TREES)
+
+
+def field_set(obj: JSON, schema: Object) -> FieldSet:
+    """The paths `obj` sets (SMD's ToFieldSet), without server-managed metadata."""
+    out: set[Path] = set()
+    for key, value in obj.items():
+        _collect(value, schema.properties.get(key), ("f:" + key,), out)
+    return _recorded(out)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What changed from an old object to a new one, as field sets (SMD's typed Comparison)."""
+
+    added: FieldSet
+    modified: FieldSet
+    removed: FieldSet
+
+    @property
+    def changed(self) -> FieldSet:
+        return self.added | self.modified
+
+    def is_same(self) -> bool:
+        return not (self.added or self.modified or self.removed)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Deep JSON equality that, unlike `==`, tells booleans from numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == {} or value == []
+
+
+def _items(value: Any, node: Array) -> dict[PathElement, Any]:
+    """A granular list's items by path element; the first of duplicates wins."""
+    out: dict[PathElement, Any] = {}
+    for item in value or ():
+        if item is not None:
+            out.setdefault(item_element(item, node), item)
+    return out
+
+
+class _Comparer:
+    def __init__(self) -> None:
+        self.added: set[Path] = set()
+        self.modified: set[Path] = set()
+        self.removed: set[Path] = set()
+
+    def compare(self, old: Any, new: Any, node: Schema | None, path: Path) -> None:
+        if old is None and new is None:
+            return
+        probe = new if new is not None else old
+        if _is_leaf(node, probe) or (old is not None and new is not None and _is_leaf(node, old)):
+            if old is None:
+                self.added.add(path)
+            elif new is None:
+                self.removed.add(path)
+            elif not json_equal(old, new):
+                self.modified.add(path)
+            return
+        assert node is not None
+        if isinstance(node, Object):
+            old_map, new_map = old or {}, new or {}
+            for key in old_map.keys() | new_map.keys():
+                self.compare(old_map.get(key), new_map.get(key), node.properties.get(key), path + ("f:" + key,))
+            return
+        # Maps and set/map lists: their entries are members, and so is the container itself
+        # when it appears or disappears as a whole (the "." of `f:labels` on create).
+        if isinstance(node, Map):
+            old_items = {"f:" + k: v for k, v in (old or {}).items() if v is not None}
+            new_items = {"f:" + k: v for k, v in (new or {}).items() if v is not None}
+            item_node: Schema | None = node.values
+        else:
+            assert isinstance(node, Array)
+            old_items, new_items, item_node = _items(old, node), _items(new, node), node.items
+        for pe in old_items.keys() | new_items.keys():
+            item_path = path + (pe,)
+            self.compare(old_items.get(pe), new_items.get(pe), item_node, item_path)
+            if pe not in old_items:
+                self.added.add(item_path)
+            elif pe not in new_items:
+                self.removed.add(item_path)
+        if path and _empty(old) and not _empty(new):
+            self.added.add(path)
+        elif path and _empty(new) and not _empty(old):
+            self.removed.add(path)
+
+
+def compare(old: JSON, new: JSON, schema: Object) -> Comparison:
+    """The fields added, modified and removed from `old` to `new`, without server-managed metadata."""
+    comparer = _Comparer()
+    comparer.compare(old, new, schema, ())
+    return Comparison(_recorded(comparer.added), _recorded(comparer.modified), _recorded(comparer.removed))
+
+
+# ---------------------------------------------------------------------------------------------
+# fieldsV1
+
+
+def _tree(fs: Iterable[Path]) -> dict[PathElement, Any]:
+    """Nested dicts of path elements; `"."` marks a prefix that is itself a member."""
+    root: dict[PathElement, Any] = {}
+    for path in fs:
+        node = root
+        for pe in path:
+            node = node.setdefault(pe, {})
+        node["."] = {}
+    return root
+
+
+def _emit(node: dict[PathElement, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    children = sorted((k for k in node if k != "."), key=_element_order)
+    if "." in node and children:
+        out["."] = {}
+    for pe in children:
+        out[pe] = _emit(node[pe])
+    return out
+
+
+def to_fields_v1(fs: Iterable[Path]) -> dict[str, Any]:
+    """Encode a field set as fieldsV1: elements in SMD order, `"."` first where a member has children."""
+    return _emit(_tree(fs))
+
+
+def from_fields_v1(fields: Any) -> FieldSet:
+    """Decode fieldsV1; unknown element types are dropped, as upstream does."""
+    if not isinstance(fields, dict):
+        raise FieldSetError("fieldsV1 must be a JSON object")
+    out: set[Path] = set()
+
+    def walk(node: dict[str, Any], path: Path) -> None:
+        for key, child in node.items():
+            if key == ".":
+                if path:
+                    out.add(path)
+                continue
+            try:
+                pe = _canonical_element(key)
+            except json.JSONDecodeError as exc:
+                raise FieldSetError(f"invalid path element {key!r}: {exc}") from exc
+            if pe is None:
+                continue
+            if not isinstance(child, dict):
+                raise FieldSetError(f"fieldsV1 value at {key!r} must be a JSON object")
+            if child:
+                walk(child, path + (pe,))
+            else:
+                out.add(path + (pe,))
+
+    walk(fields, ())
+    return frozenset(out)
+
+
+def iterate(fs: Iterable[Path]) -> Iterator[Path]:
+    """Paths in SMD's Set.Iterate order: at each level the members first, then the children's subtrees."""
+    members = set(fs)
+
+    def walk(node: dict[PathElement, Any], path: Path) -> Iterator[Path]:
+        keys = sorted((k for k in node if k != "."), key=_element_order)
+        for pe in keys:
+            if path + (pe,) in members:
+                yield path + (pe,)
+        for pe in keys:
+            yield from walk(node[pe], path + (pe,))
+
+    yield from walk(_tree(members), ())
+
+
+# ---------------------------------------------------------------------------------------------
+# managedFields entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One managedFields entry; `raw` is the dict it was read from, reused while nothing changes."""
+
+    manager: str
+    operation: str
+    api_version: str
+    time: str | None
+    subresource: str
+    fields: FieldSet
+    raw: JSON | None = None
+
+    @property
+    def identity(self) -> str:
+        """Upstream's manager identifier: the entry as JSON without time and fields (and apiVersion for Apply)."""
+        ident: dict[str, str] = {}
+        for key, value in (("manager", self.manager), ("operation", self.operation),
+                           ("apiVersion", "" if self.operation == "Apply" else self.api_version),
+                           ("subresource", self.subresource)):
+            if value:
+                ident[key] = value
+        text = json.dumps(ident, separators=(",", ":"), ensure_ascii=False)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+    def with_fields(self, fields: FieldSet) -> Entry:
+        return self if fields == self.fields else replace(self, fields=fields, raw=None)
+
+    def encode(self) -> JSON:
+        if self.raw is not None:
+            return self.raw
+        out: JSON = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version}
+        if self.time is not None:
+            out["time"] = self.time
+        out["fieldsType"] = "FieldsV1"
+        out["fieldsV1"] = to_fields_v1(self.fields)
+        if self.subresource:
+            out["subresource"] = self.subresource
+        return out
+
+
+def decode_entries(entries: Any) -> list[Entry]:
+    """Parse a managedFields list; raises FieldSetError on anything upstream would refuse to decode."""
+    if not isinstance(entries, list):
+        raise FieldSetError("managedFields must be a list")
+    out: list[Entry] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(entries):
+        if not isinstance(raw, dict):
+            raise FieldSetError(f"managed fields entry {i} is not an object")
+        operation = raw.get("operation")
+        if operation not in ("Apply", "Update"):
+            raise FieldSetError("operation must be `Apply` or `Update`")
+        if not raw.get("apiVersion"):
+            raise FieldSetError("apiVersion must not be empty")
+        if raw.get("fieldsType") != "FieldsV1":
+            raise FieldSetError(f"invalid fieldsType {raw.get('fieldsType')!r} in managed fields entry {i}")
+        entry = Entry(
+            manager=str(raw.get("manager", "")),
+            operation=operation,
+            api_version=str(raw["apiVersion"]),
+            time=raw.get("time"),
+            subresource=str(raw.get("subresource", "")),
+            fields=_recorded(from_fields_v1(raw.get("fieldsV1", {}))),
+            raw=raw,
+        )
+        if entry.identity in seen:
+            raise FieldSetError(f"duplicate managed fields entry for {entry.identity}")
+        seen.add(entry.identity)
+        out.append(entry)
+    return out
+
+
+def _order(entry: Entry) -> tuple[str, str, str, str, str]:
+    """Upstream's encoding order: Apply before Update, then by time, manager, apiVersion, subresource."""
+    return (entry.operation, entry.time or "", entry.manager, entry.api_version, entry.subresource)
+
+
+def finish_entries(meta: JSON, original: Any, before: list[Entry], after: list[Entry]) -> None:
+    """Store `after` as `meta["managedFields"]`; when no entry changed, put back `original` untouched."""
+    kept = [e for e in after if e.fields]
+    if len(kept) == len(before) and all(e.raw is not None for e in kept):
+        if original is None:
+            meta.pop("managedFields", None)
+        else:
+            meta["managedFields"] = original
+    elif kept:
+        meta["managedFields"] = [e.encode() for e in sorted(kept, key=_order)]
+    else:
+        meta.pop("managedFields", None)
+
+
+def strip_server_fields(obj: JSON) -> JSON:
+    """A shallow copy of `obj` whose metadata lacks the server-managed fields."""
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        out["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_METADATA}
+    return out
+
+
+def manager_name(field_manager: str | None, user_agent: str | None) -> str:
+    """The `?fieldManager=`, else the User-Agent before its first `/`, printable chars, ≤128 bytes."""
+    if field_manager:
+        return field_manager
+    out: list[str] = []
+    size = 0
+    for ch in (user_agent or "").split("/", 1)[0]:
+        if not ch.isprintable():
+            continue
+        width = len(ch.encode())
+        if size + width > FIELD_MANAGER_MAX_LENGTH:
+            break
+        out.append(ch)
+        size += width
+    return "".join(out)
+
+
+def _is_reset(entries: Any) -> bool:
+    """`managedFields: []` or `[{}]` in a write asks to reset ownership (upstream isResetManagedFields)."""
+    return isinstance(entries, list) and (entries == [] or entries == [{}])
+
+
+def base_entries(new_meta: JSON, old_meta: JSON) -> tuple[Any, list[Entry]]:
+    """The managedFields a write starts from, raw and decoded (upstream decodeManagedFields).
+
+    A write may set managedFields itself (`[]` or `[{}]` resets them); when it sets none, or ones
+    that do not decode, those of the stored object count. Stored ones that do not decode count as none.
+    """
+    requested = new_meta.get("managedFields")
+    if _is_reset(requested):
+        return None, []
+    if requested:
+        try:
+            decoded = decode_entries(requested)
+        except FieldSetError:
+            decoded = []
+        if decoded:
+            return requested, decoded
+    stored = old_meta.get("managedFields")
+    try:
+        return stored, decode_entries(stored or [])
+    except FieldSetError:
+        return None, []
+
+
+def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version: str, schema: Object, now: str,
+                          subresource: str = "") -> None:
+    """Record a create/update/patch made with operation Update in `new["metadata"]["managedFields"]`.
+
+    Fields this write added or changed become `manager`'s (one entry per manager, operation,
+    apiVersion and subresource) and leave every other entry; removed fields leave every entry;
+    emptied entries go. The manager's `time` becomes `now` only if it took fields, and a write that
+    changes nothing leaves the list exactly as it was. If the object does not fit its schema the
+    list is dropped, as upstream's UpdateNoErrors does.
+    """
+    meta = new.setdefault("metadata", {})
+    old_meta = (old or {}).get("metadata") or {}
+    original, before = base_entries(meta, old_meta)
+    try:
+        diff = compare(strip_server_fields(old or {}), strip_server_fields(new), schema)
+    except FieldSetError:
+        meta.pop("managedFields", None)
+        return
+    me = Entry(manager, "Update", api_version, None, subresource, EMPTY)
+    after: list[Entry] = []
+    previous: Entry | None = None
+    for entry in before:
+        trimmed = entry.with_fields(entry.fields - diff.changed - diff.removed)
+        if entry.identity == me.identity:
+            previous = trimmed
+        else:
+            after.append(trimmed)
+    taken = diff.changed - diff.removed
+    if taken:
+        after.append(replace(me, time=now, fields=(previous.fields if previous else EMPTY) | taken))
+    elif previous is not None:
+        after.append(previous)
+    finish_entries(meta, original, before, after)

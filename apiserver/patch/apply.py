@@ -1,0 +1,252 @@
+"""Server-side apply (`application/apply-patch+yaml`), after structured-merge-diff's Updater.Apply.
+
+`apply` merges an applied configuration into the live object by the schema's list and map
+semantics, prunes what the manager applied before and no longer applies (unless someone else
+owns it), detects conflicts with other managers' fields and records ownership in managedFields.
+Field sets, comparison and entry handling live in `apiserver.managedfields`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from apiserver.managedfields import (
+    EMPTY,
+    Entry,
+    FieldSet,
+    FieldSetError,
+    Path,
+    compare,
+    decode_entries,
+    field_set,
+    finish_entries,
+    granular,
+    item_element,
+    iterate,
+    path_string,
+    strip_server_fields,
+)
+from apiserver.schema import JSON, Array, Map, Object, Schema
+
+
+class ApplyConflict(Exception):
+    """Fields the configuration changes that other managers own (409 Conflict, reason Conflict).
+
+    `conflicts` are (manager, path) pairs. A manager is upstream's identifier, the JSON of its
+    entry without fields and time (`{"manager":"m","operation":"Update","apiVersion":"v1"}`), so
+    messages can say "using v1" for Update managers; a plain name is printed quoted as it is.
+    """
+
+    def __init__(self, conflicts: list[tuple[str, str]]) -> None:
+        self.conflicts = list(conflicts)
+        self.message = _conflict_message(self.conflicts)
+        super().__init__(self.message)
+
+    def causes(self) -> list[dict[str, str]]:
+        """The Status `details.causes`, one FieldManagerConflict per conflicting field."""
+        return [
+            {"reason": "FieldManagerConflict", "message": f"conflict with {_print_manager(m)}", "field": path}
+            for m, path in self.conflicts
+        ]
+
+    def __repr__(self) -> str:
+        return f"ApplyConflict(conflicts={self.conflicts!r})"
+
+
+def _print_manager(manager: str) -> str:
+    """Upstream's printManager: `"name"`, plus `with subresource "s"` and `using <apiVersion>` for Update."""
+    try:
+        entry = json.loads(manager)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        return json.dumps(manager, ensure_ascii=False)
+    text = json.dumps(str(entry.get("manager", "")), ensure_ascii=False)
+    if entry.get("subresource"):
+        text += f" with subresource {json.dumps(str(entry['subresource']), ensure_ascii=False)}"
+    if entry.get("operation") == "Update":
+        text += f" using {entry.get('apiVersion', '')}"
+    return text
+
+
+def _conflict_message(conflicts: list[tuple[str, str]]) -> str:
+    """Upstream's getConflictMessage: one line for one conflict, else grouped by sorted manager."""
+    if len(conflicts) == 1:
+        manager, path = conflicts[0]
+        return f"Apply failed with 1 conflict: conflict with {_print_manager(manager)}: {path}"
+    by_manager: dict[str, list[str]] = {}
+    for manager, path in conflicts:
+        by_manager.setdefault(manager, []).append(path)
+    lines: list[str] = []
+    for manager in sorted(by_manager):
+        lines.append(f"conflicts with {_print_manager(manager)}:")
+        lines.extend(f"- {path}" for path in by_manager[manager])
+    return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge
+
+
+def _child(node: Schema | None, key: str) -> Schema | None:
+    if isinstance(node, Object):
+        return node.properties.get(key)
+    if isinstance(node, Map):
+        return node.values
+    return None
+
+
+def _merge(live: Any, config: Any, node: Schema | None) -> Any:
+    """`config` merged into `live`: granular nodes member by member, everything else replaced."""
+    if live is None or not granular(node) or type(live) is not type(config) or not isinstance(config, (dict, list)):
+        return copy.deepcopy(config)
+    if isinstance(config, dict):
+        out = dict(live)
+        for key, value in config.items():
+            child = _child(node, key)
+            if value is None and granular(child):
+                continue
+            out[key] = _merge(live.get(key), value, child)
+        return out
+    assert isinstance(node, Array)
+    return _merge_list(live, config, node)
+
+
+def _keyed(items: list[Any], node: Array) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if item is not None:
+            out.setdefault(item_element(item, node), item)
+    return out
+
+
+def _merge_list(live: list[Any], config: list[Any], node: Array) -> list[Any]:
+    """Set/map-list merge as SMD orders it: shared items in the config's order, the others where they stood.
+
+    Walking both lists, a live-only item is emitted when reached, a config item when the live side
+    waits at the next shared item, and a shared item when both sides reach it.
+    """
+    lhs, rhs = _keyed(live, node), _keyed(config, node)
+    left, right = list(lhs), list(rhs)
+    shared = [pe for pe in right if pe in lhs]
+    out: list[Any] = []
+    li = ri = si = 0
+    while li < len(left) or ri < len(right):
+        if li < len(left) and ri < len(right):
+            pe = left[li]
+            if pe == right[ri]:
+                out.append(_merge(lhs[pe], rhs[pe], node.items))
+                li, ri, si = li + 1, ri + 1, si + 1
+                continue
+            if pe in rhs and si < len(shared) and shared[si] != pe:
+                li += 1
+                continue
+        if li < len(left) and left[li] not in rhs:
+            out.append(lhs[left[li]])
+            li += 1
+        elif ri < len(right):
+            pe = right[ri]
+            out.append(_merge(lhs.get(pe), rhs[pe], node.items))
+            ri += 1
+            if si < len(shared) and shared[si] == pe:
+                si += 1
+        else:
+            li += 1  # a shared item the config already placed
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Prune
+
+
+def _step(value: Any, node: Schema | None, pe: str) -> tuple[Any, Schema | None, Any]:
+    """The child at `pe`: (child, its node, its key or index in `value`), or (None, None, None)."""
+    if pe.startswith("f:") and isinstance(value, dict) and pe[2:] in value:
+        return value[pe[2:]], _child(node, pe[2:]), pe[2:]
+    if pe[:2] in ("k:", "v:") and isinstance(value, list) and isinstance(node, Array):
+        for i, item in enumerate(value):
+            if item is not None and item_element(item, node) == pe:
+                return item, node.items, i
+    return None, None, None
+
+
+def _remove(obj: JSON, path: Path, schema: Object) -> None:
+    """Delete the value at `path`; a map or list this leaves empty goes too (as Go's omitempty would)."""
+    trail: list[tuple[Any, Schema | None, Any]] = [(obj, schema, None)]
+    for pe in path:
+        child, node, slot = _step(trail[-1][0], trail[-1][1], pe)
+        if slot is None:
+            return
+        trail.append((child, node, slot))
+    _, _, slot = trail.pop()
+    parent, parent_node, parent_slot = trail[-1]
+    del parent[slot]
+    if not parent and isinstance(parent_node, (Map, Array)) and len(trail) > 1:
+        del trail[-2][0][parent_slot]
+
+
+def _prune(merged: JSON, dropped: FieldSet, owned: FieldSet, schema: Object) -> None:
+    """Remove fields the manager no longer applies, outermost first, unless anything under them is owned."""
+    for path in sorted(dropped, key=len):
+        if not any(len(o) > len(path) and o[: len(path)] == path for o in owned):
+            _remove(merged, path, schema)
+
+
+# ---------------------------------------------------------------------------------------------
+# Apply
+
+
+def _gvk(api_version: str, kind: str) -> str:
+    """A GroupVersionKind as Go prints it: `discovery.k8s.io/v1, Kind=EndpointSlice`, `/v1, Kind=Service`."""
+    group_version = api_version if "/" in api_version else "/" + api_version
+    return f"{group_version}, Kind={kind}"
+
+
+def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_version: str, schema: Object,
+          now: str) -> JSON:
+    """Server-side apply `config` (the parsed apply patch) as `manager`; returns the new object.
+
+    `live` is None when the object does not exist yet (apply creates it). Server-managed metadata
+    in `config` is ignored. The manager's Apply entry becomes exactly the config's field set; fields
+    it applied before and drops now are removed unless another manager owns them. Raises
+    ApplyConflict when the config changes fields other managers own, unless `force`, which moves
+    them to this manager. Raises FieldSetError when the config does not fit the schema (e.g. a
+    map-list item without its key), which upstream answers with 500. When nothing changes, the
+    result equals `live`, managedFields included.
+    """
+    config = strip_server_fields(config)
+    base: JSON = copy.deepcopy(live) if live else {}
+    meta = base.get("metadata")
+    original = meta.get("managedFields") if isinstance(meta, dict) else None
+    try:
+        before = decode_entries(original or [])
+    except FieldSetError:
+        original, before = None, []
+    try:
+        applied = field_set(config, schema)
+        merged: JSON = _merge(copy.deepcopy(base), config, schema)
+    except FieldSetError as exc:
+        raise FieldSetError(f"failed to create typed patch object ({_gvk(api_version, str(config.get('kind', '')))}): "
+                            f"{exc}") from exc
+
+    me = Entry(manager, "Apply", api_version, None, "", applied)
+    last = next((e for e in before if e.identity == me.identity), None)
+    others = [e for e in before if e.identity != me.identity]
+    owned = applied.union(*(e.fields for e in others))
+    _prune(merged, (last.fields if last else EMPTY) - owned, owned, schema)
+
+    diff = compare(strip_server_fields(base), strip_server_fields(merged), schema)
+    conflicts = [(e.identity, path_string(p)) for e in sorted(others, key=lambda e: e.identity)
+                 for p in iterate(e.fields & diff.changed)]
+    if conflicts and not force:
+        raise ApplyConflict(conflicts)
+
+    after = [e.with_fields(e.fields - diff.changed - diff.removed) for e in others]
+    if last is not None and last.fields == applied and last.api_version == api_version and diff.is_same():
+        after.append(last)
+    else:
+        after.append(Entry(manager, "Apply", api_version, now, "", applied))
+    finish_entries(merged.setdefault("metadata", {}), original, before, after)
+    return merged
