@@ -172,7 +172,8 @@ def _is_leaf(node: Schema | None, value: Any) -> bool:
     return not isinstance(value, list if isinstance(node, Array) else dict)
 
 
-def _child(node: Schema, key: str) -> Schema | None:
+def child_schema(node: Schema | None, key: str) -> Schema | None:
+    """The node of field or map key `key` below `node` (None when unknown)."""
     if isinstance(node, Object):
         return node.properties.get(key)
     if isinstance(node, Map):
@@ -192,7 +193,7 @@ def _collect(value: Any, node: Schema | None, path: Path, out: set[Path]) -> Non
             child_path = path + ("f:" + key,)
             if isinstance(node, Map) and child is not None:
                 out.add(child_path)
-            _collect(child, _child(node, key), child_path, out)
+            _collect(child, child_schema(node, key), child_path, out)
         return
     assert isinstance(node, Array)
     for item in value:
@@ -249,7 +250,7 @@ def _empty(value: Any) -> bool:
     return value is None or value == {} or value == []
 
 
-def _items(value: Any, node: Array) -> dict[PathElement, Any]:
+def keyed_items(value: Any, node: Array) -> dict[PathElement, Any]:
     """A granular list's items by path element; the first of duplicates wins."""
     out: dict[PathElement, Any] = {}
     for item in value or ():
@@ -290,7 +291,7 @@ class _Comparer:
             item_node: Schema | None = node.values
         else:
             assert isinstance(node, Array)
-            old_items, new_items, item_node = _items(old, node), _items(new, node), node.items
+            old_items, new_items, item_node = keyed_items(old, node), keyed_items(new, node), node.items
         for pe in old_items.keys() | new_items.keys():
             item_path = path + (pe,)
             self.compare(old_items.get(pe), new_items.get(pe), item_node, item_path)

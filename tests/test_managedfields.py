@@ -143,8 +143,10 @@ def test_create_records_changed_fields_with_dot_for_new_maps() -> None:
         "fieldsType": "FieldsV1",
         "fieldsV1": {
             "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-            "f:spec": {"f:ports": {".": {}, 'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {}, "f:protocol": {}}},
-                       "f:replicas": {}},
+            "f:spec": {
+                "f:ports": {".": {}, 'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {}, "f:protocol": {}}},
+                "f:replicas": {},
+            },
         },
     }]
 

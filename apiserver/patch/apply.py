@@ -18,6 +18,7 @@ from apiserver.managedfields import (
     FieldSet,
     FieldSetError,
     Path,
+    child_schema,
     compare,
     decode_entries,
     field_set,
@@ -25,6 +26,7 @@ from apiserver.managedfields import (
     granular,
     item_element,
     iterate,
+    keyed_items,
     path_string,
     strip_server_fields,
 )
@@ -90,14 +92,6 @@ def _conflict_message(conflicts: list[tuple[str, str]]) -> str:
 # Merge
 
 
-def _child(node: Schema | None, key: str) -> Schema | None:
-    if isinstance(node, Object):
-        return node.properties.get(key)
-    if isinstance(node, Map):
-        return node.values
-    return None
-
-
 def _merge(live: Any, config: Any, node: Schema | None) -> Any:
     """`config` merged into `live`: granular nodes member by member, everything else replaced."""
     if live is None or not granular(node) or type(live) is not type(config) or not isinstance(config, (dict, list)):
@@ -105,7 +99,7 @@ def _merge(live: Any, config: Any, node: Schema | None) -> Any:
     if isinstance(config, dict):
         out = dict(live)
         for key, value in config.items():
-            child = _child(node, key)
+            child = child_schema(node, key)
             if value is None and granular(child):
                 continue
             out[key] = _merge(live.get(key), value, child)
@@ -114,21 +108,13 @@ def _merge(live: Any, config: Any, node: Schema | None) -> Any:
     return _merge_list(live, config, node)
 
 
-def _keyed(items: list[Any], node: Array) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if item is not None:
-            out.setdefault(item_element(item, node), item)
-    return out
-
-
 def _merge_list(live: list[Any], config: list[Any], node: Array) -> list[Any]:
     """Set/map-list merge as SMD orders it: shared items in the config's order, the others where they stood.
 
     Walking both lists, a live-only item is emitted when reached, a config item when the live side
     waits at the next shared item, and a shared item when both sides reach it.
     """
-    lhs, rhs = _keyed(live, node), _keyed(config, node)
+    lhs, rhs = keyed_items(live, node), keyed_items(config, node)
     left, right = list(lhs), list(rhs)
     shared = [pe for pe in right if pe in lhs]
     out: list[Any] = []
@@ -164,7 +150,7 @@ def _merge_list(live: list[Any], config: list[Any], node: Array) -> list[Any]:
 def _step(value: Any, node: Schema | None, pe: str) -> tuple[Any, Schema | None, Any]:
     """The child at `pe`: (child, its node, its key or index in `value`), or (None, None, None)."""
     if pe.startswith("f:") and isinstance(value, dict) and pe[2:] in value:
-        return value[pe[2:]], _child(node, pe[2:]), pe[2:]
+        return value[pe[2:]], child_schema(node, pe[2:]), pe[2:]
     if pe[:2] in ("k:", "v:") and isinstance(value, list) and isinstance(node, Array):
         for i, item in enumerate(value):
             if item is not None and item_element(item, node) == pe:
