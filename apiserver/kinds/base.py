@@ -40,6 +40,8 @@ class Strategy:
     allow_create_on_update: bool = False
     tracks_generation: bool = False
     status_subresource: bool = False
+    # Fields serialised even when empty (no omitempty upstream), so they appear in bookmark objects too.
+    empty_fields: dict[str, Any] = {}
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset fields the client may not set on create (e.g. status for kinds with a status subresource)."""
@@ -54,6 +56,9 @@ class Strategy:
         obj.update({k: v for k, v in old.items() if k != "status"})
         if status is not None:
             obj["status"] = status
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        """Adjust an object being marked for deletion (deletionTimestamp is already set)."""
 
     def validate(self, obj: Obj) -> ErrorList:
         return ErrorList()

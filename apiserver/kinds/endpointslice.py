@@ -147,6 +147,7 @@ class EndpointSliceStrategy(Strategy):
     """Generation moves on any change outside metadata and on label changes; deprecatedTopology is dropped."""
 
     tracks_generation = True
+    empty_fields = {"addressType": "", "endpoints": None, "ports": None}
 
     def prepare_for_create(self, obj: Obj) -> None:
         self._normalize(obj)

@@ -1,0 +1,181 @@
+"""The aiohttp application: routes, the Status/metrics middleware, and the storage lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from apiserver import errors
+from apiserver.cacher.cacher import Cacher
+from apiserver.codec import decode
+from apiserver.config import Config
+from apiserver.handlers import discovery, health, rest
+from apiserver.handlers.resolve import Target, resolve, verb_of
+from apiserver.handlers.watch import watch
+from apiserver.kinds import KINDS
+from apiserver.metrics import Metrics
+from apiserver.namespaces import NamespaceRegistry
+from apiserver.registry import Registry
+from apiserver.state import CONFIG, METRICS, REGISTRIES, STORAGE, RequestInfo
+from storage import StorageError, open_storage
+
+log = logging.getLogger(__name__)
+
+Verb = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+VERBS: dict[str, Verb] = {
+    "get": rest.get,
+    "list": rest.list_,
+    "watch": watch,
+    "create": rest.create,
+    "update": rest.update,
+    "patch": rest.patch,
+    "delete": rest.delete,
+    "deletecollection": rest.delete_collection,
+}
+METRIC_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
+                "delete": "DELETE", "deletecollection": "DELETECOLLECTION"}
+
+
+def status_response(request: web.Request, err: errors.StatusError) -> web.Response:
+    response = web.json_response(err.to_status(), status=err.code)
+    details = err.details or {}
+    if details.get("retryAfterSeconds"):
+        response.headers["Retry-After"] = str(details["retryAfterSeconds"])
+    info: RequestInfo | None = request.get("info")
+    for warning in info.warnings if info else ():
+        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    return response
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+    """Turn every failure into a Status response and record request metrics."""
+    info = request["info"] = RequestInfo()
+    start = time.perf_counter()
+    try:
+        response = await handler(request)
+    except errors.StatusError as err:
+        response = status_response(request, err)
+    except web.HTTPRequestEntityTooLarge:
+        response = status_response(request, errors.too_large_body(rest.MAX_BODY_BYTES))
+    except web.HTTPNotFound:
+        response = status_response(request, errors.not_found_path())
+    except web.HTTPMethodNotAllowed:
+        response = status_response(request, errors.method_not_allowed())
+    except StorageError as err:
+        response = status_response(request, errors.from_storage(err, KINDS[0], "", "get"))
+    except web.HTTPException:
+        raise
+    except Exception as err:  # noqa: BLE001 - the server must answer and keep serving
+        log.exception("internal error serving %s %s", request.method, request.path)
+        response = status_response(request, errors.internal(str(err)))
+    if info.verb:
+        metrics = request.app[METRICS]
+        labels = (METRIC_VERBS.get(info.verb, info.verb.upper()), "All" if info.dry_run else "", info.group,
+                  info.version, info.resource, info.subresource, info.scope, "apiserver")
+        metrics.requests.labels(*labels, str(response.status)).inc()
+        metrics.request_duration.labels(*labels).observe(time.perf_counter() - start)
+    return response
+
+
+async def serve_resource(request: web.Request) -> web.StreamResponse:
+    group, version = request.match_info.get("group", ""), request.match_info["version"]
+    api_version = f"{group}/{version}" if group else version
+    target = resolve(api_version, request.match_info["tail"])
+    verb = verb_of(request, target)
+    info: RequestInfo = request["info"]
+    kind = target.kind
+    info.verb, info.group, info.version, info.resource = verb, kind.group, kind.version, kind.plural
+    info.subresource, info.scope = target.subresource, target.scope
+    info.dry_run = "All" in request.query.getall("dryRun", [])
+    if kind.deprecation:
+        info.warnings.append(kind.deprecation)
+        request.app[METRICS].deprecated_apis.labels(kind.group, kind.version, kind.plural, "", "").set(1)
+    if verb != "watch":
+        return await VERBS[verb](request, target)
+    gauge = request.app[METRICS].longrunning.labels("WATCH", kind.group, kind.version, kind.plural, "", info.scope,
+                                                    "apiserver")
+    gauge.inc()
+    try:
+        return await watch(request, target)
+    finally:
+        gauge.dec()
+
+
+async def serve_metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def storage_context(app: web.Application) -> AsyncIterator[None]:
+    """Open storage, build a registry and a watch cache per kind, create the built-in namespaces."""
+    config = app[CONFIG]
+    storage = open_storage(config.storage, max_request_bytes=config.max_request_bytes)
+    app[STORAGE] = storage
+    registries: dict[str, Registry] = {}
+    namespaces: NamespaceRegistry | None = None
+    for kind in KINDS:
+        cacher = Cacher(storage, kind.etcd_prefix + "/", decode, config.watch_cache_size, config.watch_buffer)
+        if kind.plural == "namespaces":
+            namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace)
+            registries[kind.plural] = namespaces
+        else:
+            assert namespaces is not None, "namespaces are listed first"
+            registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable)
+    assert namespaces is not None
+    namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced}
+    app[REGISTRIES] = registries
+    await namespaces.ensure_built_in()
+    for registry in registries.values():
+        await registry.cacher.start()
+    compactor = asyncio.create_task(_compact_periodically(app)) if config.compaction_interval > 0 else None
+    yield
+    if compactor is not None:
+        compactor.cancel()
+    for registry in registries.values():
+        await registry.cacher.stop()
+    await storage.close()
+
+
+async def _no_namespace(namespace: str) -> None:
+    """Cluster-scoped kinds have no namespace to check."""
+
+
+async def _compact_periodically(app: web.Application) -> None:
+    """Compact storage to the revision seen one interval ago, keeping about one interval of history."""
+    storage, interval = app[STORAGE], app[CONFIG].compaction_interval
+    previous = 0
+    while True:
+        await asyncio.sleep(interval)
+        current = await storage.current_revision()
+        if previous:
+            with contextlib.suppress(StorageError):
+                await storage.compact(previous)
+        previous = current
+
+
+async def close_watches(app: web.Application) -> None:
+    for registry in app[REGISTRIES].values():
+        for watcher in list(registry.cacher.watchers):
+            watcher.close()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[api_middleware], client_max_size=rest.MAX_BODY_BYTES)
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(storage_context)
+    app.on_shutdown.append(close_watches)
+    discovery.setup(app)
+    health.setup(app)
+    app.router.add_get("/metrics", serve_metrics)
+    app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
+    app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)
+    return app

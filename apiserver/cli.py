@@ -1,0 +1,100 @@
+"""`slice-apiserver`: serve the API (the default), or print/write a kubeconfig for a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvloop
+import yaml
+from aiohttp import web
+
+from apiserver.app import create_app
+from apiserver.config import Config
+from apiserver.kubeconfig import default_path, kubeconfig, write_kubeconfig
+
+log = logging.getLogger("apiserver")
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    root = argparse.ArgumentParser(prog="slice-apiserver", description=__doc__)
+    root.add_argument("--bind-address", default=defaults.bind_address, help="address to listen on (default %(default)s)")
+    root.add_argument("--port", type=int, default=defaults.port, help="port to listen on (default %(default)s)")
+    root.add_argument("--storage", default=defaults.storage,
+                      help="storage backend URL: memory:// (embedded, the default)")
+    root.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
+                      help="largest object the storage accepts, as etcd's --max-request-bytes (default %(default)s)")
+    root.add_argument("--watch-cache-size", type=int, default=defaults.watch_cache_size,
+                      help="events kept per resource for watches from a resourceVersion (default %(default)s)")
+    root.add_argument("--watch-buffer", type=int, default=defaults.watch_buffer,
+                      help="events a watcher may have pending before it is closed as too slow (default %(default)s)")
+    root.add_argument("--bookmark-interval", type=float, default=defaults.bookmark_interval,
+                      help="seconds between BOOKMARK events for watches that allow them (default %(default)s)")
+    root.add_argument("--compaction-interval", type=float, default=defaults.compaction_interval,
+                      help="seconds between storage compactions; 0 turns compaction off (default %(default)s)")
+    root.add_argument("--kubeconfig", default=str(default_path()), help="where to write a kubeconfig for this server "
+                      "(default %(default)s); empty to skip")
+    root.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    commands = root.add_subparsers(dest="command")
+    config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
+    config_cmd.add_argument("--server", default="", help="server URL (default: from --bind-address/--port)")
+    config_cmd.add_argument("-o", "--output", default="", help="file to write instead of printing")
+    return root
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return Config(
+        bind_address=args.bind_address,
+        port=args.port,
+        storage=args.storage,
+        max_request_bytes=args.max_request_bytes,
+        watch_cache_size=args.watch_cache_size,
+        watch_buffer=args.watch_buffer,
+        bookmark_interval=args.bookmark_interval,
+        compaction_interval=args.compaction_interval,
+        kubeconfig=args.kubeconfig,
+    )
+
+
+def server_url(config: Config) -> str:
+    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.port}"
+
+
+async def serve(config: Config, verbose: bool = False) -> None:
+    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096)
+    await site.start()
+    url = server_url(config)
+    if config.kubeconfig:
+        path = write_kubeconfig(config.kubeconfig, url)
+        log.info("kubeconfig written to %s", path)
+    log.info("serving on %s (storage %s)", url, config.storage)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from(args)
+    if args.command == "kubeconfig":
+        server = args.server or server_url(config)
+        if args.output:
+            print(write_kubeconfig(args.output, server))
+        else:
+            sys.stdout.write(yaml.safe_dump(kubeconfig(server), sort_keys=False))
+        return
+    try:
+        uvloop.run(serve(config, args.verbose))
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,201 @@
+"""Discovery documents and `/version`, derived from the kind definitions.
+
+Two discovery formats are served from the same kinds:
+
+- legacy: `/api` (APIVersions), `/apis` (APIGroupList), `/apis/<group>` (APIGroup) and one
+  APIResourceList per group-version, where a status subresource is its own `pods/status` entry;
+- aggregated (`apidiscovery.k8s.io` v2 and v2beta1): `/api` and `/apis` each return an
+  APIGroupDiscoveryList carrying every version and resource at once, so kubectl needs two requests
+  instead of four.
+
+Which one `/api` and `/apis` answer is decided by `negotiate_discovery`; client-go parses the body by
+the `g`/`v`/`as` parameters echoed in Content-Type, so the answer and the header must agree.
+Everything here is a pure function of `apiserver.kinds.KINDS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Literal
+
+from apiserver.kinds import KINDS, group_versions
+from apiserver.kinds.base import Kind
+from apiserver.schema import JSON
+
+GIT_VERSION = "v1.32.4"
+"""The Kubernetes release this server emulates. kubectl parses it as semver and warns on a skew > 1 minor."""
+
+DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]
+
+AGGREGATED_GROUP = "apidiscovery.k8s.io"
+AGGREGATED_KIND = "APIGroupDiscoveryList"
+STATUS_VERBS = ("get", "patch", "update")
+
+
+def version_info() -> JSON:
+    """The `/version` body (version.Info); `minor` also picks the Cloud SDK dispatcher's kubectl build."""
+    major, minor = GIT_VERSION.lstrip("v").split(".")[:2]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "0" * 40,
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.23.8",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def negotiate_discovery(accept: str) -> DiscoveryFormat:
+    """Choose the discovery format from an Accept header, taking the first clause this server can answer.
+
+    `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList` answers v2, the same with
+    `v=v2beta1` answers v2beta1, and a plain JSON (or wildcard) clause answers legacy. Clauses for other
+    encodings or versions are skipped, so kubectl 1.27-1.29, which only lists v2beta1, never gets v2.
+    An Accept header with nothing usable gets legacy, which every client understands.
+    """
+    for clause in accept.split(","):
+        media, *raw_params = (part.strip() for part in clause.split(";"))
+        params = dict(p.split("=", 1) for p in raw_params if "=" in p)
+        params.pop("q", None)
+        if media.lower() not in ("application/json", "application/*", "*/*"):
+            continue
+        if not params:
+            return "legacy"
+        if params.get("g") == AGGREGATED_GROUP and params.get("as") == AGGREGATED_KIND:
+            if params.get("v") == "v2":
+                return "v2"
+            if params.get("v") == "v2beta1":
+                return "v2beta1"
+    return "legacy"
+
+
+def aggregated_content_type(version: Literal["v2", "v2beta1"]) -> str:
+    """The Content-Type client-go needs to read the body as an aggregated discovery list."""
+    return f"application/json;g={AGGREGATED_GROUP};v={version};as={AGGREGATED_KIND}"
+
+
+def storage_version_hash(kind: Kind) -> str:
+    """An opaque per-kind hash (base64 of the first 8 bytes of sha256("group/version/kind"))."""
+    digest = hashlib.sha256(f"{kind.group}/{kind.version}/{kind.kind}".encode()).digest()
+    return base64.b64encode(digest[:8]).decode()
+
+
+def _groups() -> dict[str, list[str]]:
+    """Named (non-core) groups and their versions, preferred version first."""
+    groups: dict[str, list[str]] = {}
+    for kind in KINDS:
+        if kind.group and kind.version not in groups.setdefault(kind.group, []):
+            groups[kind.group].append(kind.version)
+    return groups
+
+
+def _version_for_discovery(group: str, version: str) -> JSON:
+    return {"groupVersion": f"{group}/{version}", "version": version}
+
+
+def api_versions(server_address: str) -> JSON:
+    """`/api` in the legacy format: the core group's versions."""
+    versions = sorted({kind.version for kind in KINDS if not kind.group})
+    return {
+        "kind": "APIVersions",
+        "versions": versions,
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    }
+
+
+def api_group(group: str) -> JSON:
+    """`/apis/<group>` in the legacy format; KeyError for a group this server does not serve."""
+    versions = [_version_for_discovery(group, v) for v in _groups()[group]]
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": versions,
+        "preferredVersion": versions[0],
+    }
+
+
+def api_group_list() -> JSON:
+    """`/apis` in the legacy format: every named group."""
+    groups = [{k: v for k, v in api_group(group).items() if k not in ("kind", "apiVersion")} for group in _groups()]
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_resource_list(group_version: str) -> JSON:
+    """`/api/v1` or `/apis/<group>/<version>`: one entry per resource and one per status subresource.
+
+    `group_version` is an apiVersion ("v1", "discovery.k8s.io/v1"); KeyError when it is not served.
+    """
+    resources: list[JSON] = []
+    for kind in group_versions()[group_version]:
+        resource: JSON = {
+            "name": kind.plural,
+            "singularName": kind.singular,
+            "namespaced": kind.namespaced,
+            "kind": kind.kind,
+            "verbs": sorted(kind.verbs),
+        }
+        if kind.short_names:
+            resource["shortNames"] = list(kind.short_names)
+        if kind.categories:
+            resource["categories"] = list(kind.categories)
+        resource["storageVersionHash"] = storage_version_hash(kind)
+        resources.append(resource)
+        for sub in kind.subresources:
+            resources.append(
+                {
+                    "name": f"{kind.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": kind.namespaced,
+                    "kind": kind.kind,
+                    "verbs": list(STATUS_VERBS),
+                }
+            )
+    resources.sort(key=lambda r: str(r["name"]))
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def _resource_discovery(kind: Kind) -> JSON:
+    """One APIResourceDiscovery. responseKind.kind must be set or client-go drops the resource."""
+    response_kind = {"group": "", "version": "", "kind": kind.kind}
+    resource: JSON = {
+        "resource": kind.plural,
+        "responseKind": response_kind,
+        "scope": "Namespaced" if kind.namespaced else "Cluster",
+        "singularResource": kind.singular,
+        "verbs": sorted(kind.verbs),
+    }
+    if kind.short_names:
+        resource["shortNames"] = list(kind.short_names)
+    if kind.categories:
+        resource["categories"] = list(kind.categories)
+    if kind.subresources:
+        resource["subresources"] = [
+            {"subresource": sub, "responseKind": response_kind, "verbs": list(STATUS_VERBS)}
+            for sub in kind.subresources
+        ]
+    return resource
+
+
+def _group_discovery(group: str, versions: list[str]) -> JSON:
+    """One APIGroupDiscovery; the first version is the preferred one."""
+    by_gv = group_versions()
+    version_docs = []
+    for version in versions:
+        kinds = by_gv[f"{group}/{version}" if group else version]
+        resources = sorted((_resource_discovery(kind) for kind in kinds), key=lambda r: str(r["resource"]))
+        version_docs.append({"version": version, "resources": resources, "freshness": "Current"})
+    return {"metadata": {"name": group} if group else {}, "versions": version_docs}
+
+
+def aggregated_discovery(version: Literal["v2", "v2beta1"], core: bool) -> JSON:
+    """The APIGroupDiscoveryList for `/api` (`core=True`: one item, the unnamed core group) or `/apis`."""
+    if core:
+        items = [_group_discovery("", sorted({kind.version for kind in KINDS if not kind.group}))]
+    else:
+        items = [_group_discovery(group, versions) for group, versions in _groups().items()]
+    return {"kind": AGGREGATED_KIND, "apiVersion": f"{AGGREGATED_GROUP}/{version}", "metadata": {}, "items": items}

@@ -1,0 +1,134 @@
+"""HTTP endpoints for `/version`, discovery and OpenAPI v3.
+
+Every document is built from the kinds and serialized once, at setup; requests only pick bytes.
+OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
+immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiohttp import web
+
+from apiserver import discovery, openapi
+from apiserver.kinds import group_versions
+from apiserver.schema import JSON
+
+JSON_TYPE = "application/json"
+NOT_FOUND = orjson.dumps(
+    {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "the server could not find the requested resource",
+        "reason": "NotFound",
+        "details": {},
+        "code": 404,
+    }
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _dumps(body: JSON) -> bytes:
+    return orjson.dumps(body)
+
+
+def _dumps_openapi(body: JSON) -> bytes:
+    """Keys sorted, as Go writes the maps of an OpenAPI document, so its hash depends on content only."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE, **(headers or {})})
+
+
+def _not_modified(request: web.Request, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (quoted, possibly weak) or is `*`."""
+    header = request.headers.get("If-None-Match", "")
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in tags or "*" in tags
+
+
+def _static(body: bytes) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return _json(body)
+
+    return handle
+
+
+def _discovery(core: bool, legacy: Callable[[web.Request], bytes]) -> Handler:
+    """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
+    aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
+
+    async def handle(request: web.Request) -> web.Response:
+        chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
+        if chosen == "legacy":
+            return _json(legacy(request), headers={"Vary": "Accept"})
+        content_type = discovery.aggregated_content_type(chosen)
+        return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, "Vary": "Accept"})
+
+    return handle
+
+
+class OpenAPIV3:
+    """The `/openapi/v3` index and one document per group-version, each with its hash."""
+
+    def __init__(self) -> None:
+        self.documents = {name: _dumps_openapi(openapi.openapi_v3(name)) for name in openapi.openapi_group_versions()}
+        self.hashes = {name: openapi.document_hash(body) for name, body in self.documents.items()}
+        self.index = _dumps(openapi.openapi_v3_index(self.documents))
+        self.index_etag = f'"{openapi.document_hash(self.index)}"'
+
+    async def handle_index(self, request: web.Request) -> web.Response:
+        headers = {"ETag": self.index_etag}
+        if _not_modified(request, self.index_etag):
+            return web.Response(status=304, headers=headers)
+        return _json(self.index, headers=headers)
+
+    async def handle_document(self, request: web.Request) -> web.Response:
+        name = request.match_info["path"]
+        body = self.documents.get(name)
+        if body is None:
+            return _json(NOT_FOUND, status=404)
+        current = self.hashes[name]
+        requested = request.query.get("hash", "")
+        if requested and requested != current:
+            raise web.HTTPMovedPermanently(f"/openapi/v3/{name}?hash={current}")
+        etag = f'"{current}"'
+        headers = {"ETag": etag, "Vary": "Accept"}
+        if requested:
+            expires = datetime.now(UTC) + timedelta(days=365)
+            headers["Cache-Control"] = "public, immutable"
+            headers["Expires"] = email.utils.format_datetime(expires, usegmt=True)
+        else:
+            headers["Cache-Control"] = "no-cache, private"
+        if _not_modified(request, etag):
+            return web.Response(status=304, headers=headers)
+        return _json(body, headers=headers)
+
+
+def setup(app: web.Application) -> None:
+    """Add the `/version`, discovery and OpenAPI v3 routes to `app`."""
+    group_paths = {f"/apis/{group['name']}": group["name"] for group in discovery.api_group_list()["groups"]}
+    api_group_list = _dumps(discovery.api_group_list())
+    spec = OpenAPIV3()
+
+    routes = [
+        web.get("/version", _static(_dumps(discovery.version_info()))),
+        web.get("/api", _discovery(True, lambda request: _dumps(discovery.api_versions(request.host)))),
+        web.get("/apis", _discovery(False, lambda request: api_group_list)),
+        web.get("/openapi/v3", spec.handle_index),
+        web.get("/openapi/v3/{path:.*}", spec.handle_document),
+    ]
+    for path, group in group_paths.items():
+        routes.append(web.get(path, _static(_dumps(discovery.api_group(group)))))
+    for api_version in group_versions():
+        prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        routes.append(web.get(prefix, _static(_dumps(discovery.api_resource_list(api_version)))))
+    app.add_routes(routes)

@@ -1,0 +1,61 @@
+"""/healthz, /livez and /readyz, with `?verbose` check lists and `/<endpoint>/<check>` as upstream serves them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from apiserver.state import REGISTRIES, STORAGE
+
+Check = Callable[[web.Application], Awaitable[bool]]
+
+
+async def _ping(app: web.Application) -> bool:
+    return True
+
+
+async def _storage(app: web.Application) -> bool:
+    try:
+        await app[STORAGE].current_revision()
+    except Exception:
+        return False
+    return True
+
+
+async def _informer_sync(app: web.Application) -> bool:
+    return all(r.cacher.ready.is_set() for r in app[REGISTRIES].values())
+
+
+CHECKS: dict[str, dict[str, Check]] = {
+    "healthz": {"ping": _ping, "etcd": _storage},
+    "livez": {"ping": _ping, "etcd": _storage},
+    "readyz": {"ping": _ping, "etcd": _storage, "informer-sync": _informer_sync},
+}
+
+
+def _handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        checks = CHECKS[endpoint]
+        only = request.match_info.get("check")
+        if only is not None and only not in checks:
+            raise web.HTTPNotFound()
+        excluded = set(request.query.getall("exclude", []))
+        names = [only] if only else [n for n in checks if n not in excluded]
+        results = {name: await checks[name](request.app) for name in names}
+        healthy = all(results.values())
+        if "verbose" in request.query or not healthy:
+            lines = [f"[+]{n} ok" if ok else f"[-]{n} failed: reason withheld" for n, ok in results.items()]
+            lines.append(f"{endpoint} check passed" if healthy else f"{endpoint} check failed")
+            body = "\n".join(lines) + "\n"
+        else:
+            body = "ok"
+        return web.Response(text=body, status=200 if healthy else 500, content_type="text/plain")
+
+    return handle
+
+
+def setup(app: web.Application) -> None:
+    for endpoint in CHECKS:
+        app.router.add_get(f"/{endpoint}", _handler(endpoint))
+        app.router.add_get(f"/{endpoint}/{{check}}", _handler(endpoint))

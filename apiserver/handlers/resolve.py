@@ -1,0 +1,74 @@
+"""Which resource a request names: kind, namespace, name, subresource, and the verb it means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from apiserver import errors
+from apiserver.kinds import KINDS
+from apiserver.kinds.base import Kind
+from apiserver.options import parse_bool
+
+BY_PATH: dict[tuple[str, str], Kind] = {(k.api_version, k.plural): k for k in KINDS}
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Kind
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+    legacy_watch: bool = False
+
+    @property
+    def scope(self) -> str:
+        """The metrics `scope` label: resource, namespace or cluster."""
+        if self.name:
+            return "resource"
+        return "namespace" if self.namespace else "cluster"
+
+
+def resolve(api_version: str, tail: str) -> Target:
+    """Parse the path after `/api/v1/` or `/apis/<group>/<version>/`; 404 if it names nothing served."""
+    parts = [p for p in tail.split("/") if p]
+    legacy_watch = bool(parts) and parts[0] == "watch"
+    if legacy_watch:
+        parts = parts[1:]
+    namespace = ""
+    if len(parts) >= 3 and parts[0] == "namespaces" and (api_version, parts[2]) in BY_PATH:
+        namespace, parts = parts[1], parts[2:]
+    if not parts or (api_version, parts[0]) not in BY_PATH or len(parts) > 3:
+        raise errors.not_found_path()
+    kind = BY_PATH[(api_version, parts[0])]
+    if namespace and not kind.namespaced:
+        raise errors.not_found_path()
+    name = parts[1] if len(parts) > 1 else ""
+    subresource = parts[2] if len(parts) > 2 else ""
+    if subresource and (subresource not in kind.subresources or legacy_watch):
+        raise errors.not_found_path()
+    if name and kind.namespaced and not namespace:
+        raise errors.not_found_path()
+    return Target(kind, namespace, name, subresource, legacy_watch)
+
+
+def verb_of(request: web.Request, target: Target) -> str:
+    """The Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection)."""
+    method = request.method
+    is_watch = target.legacy_watch or bool(parse_bool(request.query.get("watch")))
+    if method == "GET":
+        if is_watch:
+            return "watch"
+        return "get" if target.name else "list"
+    if target.legacy_watch:
+        raise errors.method_not_allowed()
+    if method == "POST" and not target.name:
+        return "create"
+    if method == "PUT" and target.name:
+        return "update"
+    if method == "PATCH" and target.name:
+        return "patch"
+    if method == "DELETE":
+        return "delete" if target.name else "deletecollection"
+    raise errors.method_not_allowed()

@@ -1,0 +1,218 @@
+"""The REST verbs: get, list, create, update, patch, delete, deletecollection (watch is in watch.py).
+
+Each handler resolves the target, decodes and checks the body against the kind's schema, calls
+the registry and writes the result in the negotiated form. Errors are raised as StatusError and
+written by the error middleware.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from apiserver import errors, tables
+from apiserver.decoding import apply_defaults, check_types, prune_unknown
+from apiserver.handlers import negotiation
+from apiserver.handlers.negotiation import Output
+from apiserver.handlers.resolve import Target
+from apiserver.kinds.base import Kind, Obj
+from apiserver.managedfields import manager_name
+from apiserver.options import WriteOptions, parse_list_options, parse_write_options
+from apiserver.patch.apply import ApplyConflict, apply
+from apiserver.patch.errors import PatchError
+from apiserver.patch.jsonpatch import json_patch
+from apiserver.patch.merge import merge_patch
+from apiserver.patch.strategic import strategic_merge_patch
+from apiserver.registry import ListResult, Registry, now
+from apiserver.state import REGISTRIES, RequestInfo
+from apiserver.validation import field as fielderr
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+def respond(request: web.Request, body: Any, status: int = 200, output: Output | None = None) -> web.Response:
+    output = output or negotiation.negotiate(request)
+    response = web.Response(body=output.dumps(body), status=status, content_type=output.content_type)
+    info: RequestInfo = request["info"]
+    for warning in info.warnings:
+        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    return response
+
+
+def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
+    if output.form == "table":
+        meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+        return tables.table(kind, [obj], meta, output.include_object)
+    if output.form == "partial":
+        return tables.partial_metadata(obj)
+    return obj
+
+
+def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
+    meta: Obj = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            meta["remainingItemCount"] = result.remaining
+    if output.form == "table":
+        return tables.table(kind, result.items, meta, output.include_object)
+    if output.form == "partial":
+        return tables.partial_metadata_list(result.items, meta)
+    return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta, "items": result.items}
+
+
+def registry_for(request: web.Request, target: Target) -> Registry:
+    return request.app[REGISTRIES][target.kind.plural]
+
+
+async def read_body(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise errors.too_large_body(MAX_BODY_BYTES)
+    body = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise errors.too_large_body(MAX_BODY_BYTES)
+    media = negotiation.media_type(request)
+    if media == "application/vnd.kubernetes.protobuf":
+        raise errors.unsupported_media_type(media, negotiation.ACCEPTED)
+    return negotiation.decode_body(body, media) if body.strip() else None
+
+
+def write_options(request: web.Request) -> WriteOptions:
+    opts = parse_write_options(request.query)
+    opts.field_manager = manager_name(opts.field_manager or None, request.headers.get("User-Agent"))
+    opts.warnings = request["info"].warnings
+    return opts
+
+
+def check_object(kind: Kind, obj: Any, opts: WriteOptions) -> Obj:
+    """Decode a body into an object of `kind`: type, kind/apiVersion, unknown fields per fieldValidation, defaults."""
+    if not isinstance(obj, dict):
+        raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
+    if obj.get("kind") not in (None, "", kind.kind) or obj.get("apiVersion") not in (None, "", kind.api_version):
+        raise errors.bad_request(
+            f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
+            f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
+            f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
+    mismatch = check_types(obj, kind.schema, kind.kind)
+    if mismatch:
+        raise errors.bad_request(mismatch)
+    unknown = prune_unknown(obj, kind.schema)
+    if unknown and opts.field_validation == "Strict":
+        raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
+    if opts.field_validation == "Warn":
+        opts.warnings += unknown
+    apply_defaults(obj, kind.schema)
+    obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
+    obj.setdefault("metadata", {})
+    if not isinstance(obj["metadata"], dict):
+        raise errors.bad_request("metadata must be an object")
+    return obj
+
+
+async def get(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    if target.subresource == "status" or not target.subresource:
+        obj = await registry_for(request, target).get(target.namespace, target.name)
+        return respond(request, render_object(target.kind, obj, output), output=output)
+    raise errors.not_found_path()
+
+
+async def list_(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = parse_list_options(target.kind, request.query, watch=False)
+    result = await registry_for(request, target).list(target.namespace, opts)
+    return respond(request, render_list(target.kind, result, output), output=output)
+
+
+async def create(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = write_options(request)
+    obj = check_object(target.kind, await read_body(request), opts)
+    created = await registry_for(request, target).create(target.namespace, obj, opts)
+    return respond(request, render_object(target.kind, created, output), 201, output)
+
+
+async def update(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = write_options(request)
+    obj = check_object(target.kind, await read_body(request), opts)
+    allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
+    stored, created = await registry_for(request, target).update(
+        target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
+    return respond(request, render_object(target.kind, stored, output), 201 if created else 200, output)
+
+
+async def patch(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = write_options(request)
+    media = negotiation.media_type(request)
+    if media not in negotiation.PATCH_TYPES:
+        raise errors.unsupported_media_type(media, negotiation.PATCH_TYPES)
+    body = await read_body(request)
+    kind = target.kind
+    is_apply = media == "application/apply-patch+yaml"
+    manager = opts.field_manager
+    if is_apply:
+        if not request.query.get("fieldManager"):
+            raise _patch_options_invalid("fieldManager", "required", "is required for apply patch")
+        manager, opts.field_manager = request.query["fieldManager"], ""  # apply records its own entry
+    elif "force" in request.query:
+        raise _patch_options_invalid("force", "forbidden", "may not be specified for non-apply patch")
+
+    def mutate(current: Obj | None) -> Obj:
+        try:
+            if is_apply:
+                config = check_object(kind, copy.deepcopy(body), opts)
+                return apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+            assert current is not None
+            if media == "application/json-patch+json":
+                patched = json_patch(current, body)
+            elif media == "application/merge-patch+json":
+                patched = merge_patch(current, body)
+            else:
+                if not isinstance(body, dict):
+                    raise errors.bad_request("the body of the patch must be a JSON object")
+                patched = strategic_merge_patch(current, body, kind.schema)
+        except PatchError as err:
+            raise errors.StatusError(err.code, _reason(err.code), err.message) from None
+        except ApplyConflict as err:
+            raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
+        return check_object(kind, patched, opts)
+
+    registry = registry_for(request, target)
+    stored, created = await registry.update(target.namespace, target.name, mutate, opts, target.subresource,
+                                            allow_create=is_apply and not target.subresource)
+    return respond(request, render_object(kind, stored, output), 201 if created else 200, output)
+
+
+def _reason(code: int) -> str:
+    return {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid", 409: "Conflict"}.get(code, "")
+
+
+def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusError:
+    errs = fielderr.ErrorList()
+    errs.append(fielderr.required(field, detail) if kind == "required" else fielderr.forbidden(field, detail))
+    return errors.invalid_options("PatchOptions", errs)
+
+
+async def delete(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = write_options(request)
+    options = await read_body(request) or {}
+    if not isinstance(options, dict):
+        raise errors.bad_request("DeleteOptions must be a JSON object")
+    obj = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
+    return respond(request, render_object(target.kind, obj, output), output=output)
+
+
+async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:
+    output = negotiation.negotiate(request)
+    opts = write_options(request)
+    list_opts = parse_list_options(target.kind, request.query, watch=False)
+    options = await read_body(request) or {}
+    registry = registry_for(request, target)
+    deleted = await registry.delete_collection(target.namespace, list_opts, options, opts)
+    result = ListResult(deleted, await registry.storage.current_revision())
+    return respond(request, render_list(target.kind, result, output), output=output)

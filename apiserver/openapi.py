@@ -1,0 +1,564 @@
+"""OpenAPI v3 documents derived from the kind definitions, one self-contained document per group-version.
+
+kubectl reads these for three things (kubectl.md §2.3): the validation probe (a PATCH operation
+tagged with the kind's `x-kubernetes-group-version-kind` that takes `fieldValidation`), `explain`
+(components tagged with the gvk, resolved through `$ref`/`allOf` inside the same document) and
+client-side apply (the list and patch extensions, which decide the strategic merge patches it sends).
+Paths, operation ids, parameters and the component layout follow the upstream documents in
+kubernetes/kubernetes:api/openapi-spec/v3; the index and its hashes follow kube-openapi handler3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from apiserver.kinds import group_versions
+from apiserver.kinds.base import Kind
+from apiserver.kinds.meta import META
+from apiserver.schema import (
+    JSON,
+    Array,
+    Boolean,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    Object,
+    Schema,
+    String,
+    Time,
+)
+
+REF_PREFIX = "#/components/schemas/"
+PATCH_CONTENT_TYPES = (
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+RESPONSE_TYPES = ("application/json", "application/yaml")
+STREAM_TYPES = ("application/json", "application/json;stream=watch", "application/yaml")
+
+# Meta types the operations refer to (ObjectMeta and its parts live in apiserver.kinds.meta).
+
+LIST_META = Object(
+    ref=META + "ListMeta",
+    description="ListMeta describes metadata that synthetic resources must have, including lists and various "
+    "status objects.",
+    properties={
+        "continue": String(description="continue may be set if the user set a limit on the number of items "
+                           "returned, and indicates that the server has more data available."),
+        "remainingItemCount": Integer(format="int64", description="remainingItemCount is the number of subsequent "
+                                      "items in the list which are not included in this list response."),
+        "resourceVersion": String(description="String that identifies the server's internal version of this object "
+                                  "that can be used by clients to determine when objects have changed."),
+        "selfLink": String(description="Deprecated: selfLink is a legacy read-only field that is no longer "
+                           "populated by the system."),
+    },
+)
+STATUS_CAUSE = Object(
+    ref=META + "StatusCause",
+    description="StatusCause provides more information about an api.Status failure, including cases when "
+    "multiple errors are encountered.",
+    properties={
+        "field": String(description="The field of the resource that has caused this error, as named by its JSON "
+                        "serialization."),
+        "message": String(description="A human-readable description of the cause of the error."),
+        "reason": String(description="A machine-readable description of the cause of the error."),
+    },
+)
+STATUS_DETAILS = Object(
+    ref=META + "StatusDetails",
+    description="StatusDetails is a set of additional properties that MAY be set by the server to provide "
+    "additional information about a response.",
+    properties={
+        "causes": Array(items=STATUS_CAUSE, description="The Causes array includes more details associated with "
+                        "the StatusReason failure."),
+        "group": String(description="The group attribute of the resource associated with the status StatusReason."),
+        "kind": String(description="The kind attribute of the resource associated with the status StatusReason."),
+        "name": String(description="The name attribute of the resource associated with the status StatusReason."),
+        "retryAfterSeconds": Integer(description="If specified, the time in seconds before the operation should "
+                                     "be retried."),
+        "uid": String(description="UID of the resource."),
+    },
+)
+STATUS = Object(
+    ref=META + "Status",
+    description="Status is a return value for calls that don't return other objects.",
+    properties={
+        "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
+                             "object."),
+        "code": Integer(description="Suggested HTTP return code for this status, 0 if not set."),
+        "details": STATUS_DETAILS,
+        "kind": String(description="Kind is a string value representing the REST resource this object represents."),
+        "message": String(description="A human-readable description of the status of this operation."),
+        "metadata": LIST_META,
+        "reason": String(description="A machine-readable description of why this operation is in the \"Failure\" "
+                         "status."),
+        "status": String(description="Status of the operation. One of: \"Success\" or \"Failure\"."),
+    },
+)
+PRECONDITIONS = Object(
+    ref=META + "Preconditions",
+    description="Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
+    properties={
+        "resourceVersion": String(description="Specifies the target ResourceVersion"),
+        "uid": String(description="Specifies the target UID."),
+    },
+)
+DELETE_OPTIONS = Object(
+    ref=META + "DeleteOptions",
+    description="DeleteOptions may be provided when deleting an API object.",
+    properties={
+        "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
+                             "object."),
+        "dryRun": Array(items=String(), description="When present, indicates that modifications should not be "
+                        "persisted. Valid values are: - All: all dry run stages will be processed"),
+        "gracePeriodSeconds": Integer(format="int64", description="The duration in seconds before the object "
+                                      "should be deleted."),
+        "kind": String(description="Kind is a string value representing the REST resource this object represents."),
+        "orphanDependents": Boolean(description="Deprecated: please use the PropagationPolicy."),
+        "preconditions": PRECONDITIONS,
+        "propagationPolicy": String(description="Whether and how garbage collection will be performed: 'Orphan', "
+                                    "'Background' or 'Foreground'."),
+    },
+)
+PATCH = Object(
+    ref=META + "Patch",
+    description="Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+)
+RAW_EXTENSION = Object(
+    ref="io.k8s.apimachinery.pkg.runtime.RawExtension",
+    description="RawExtension is used to hold extensions in external versions.",
+)
+WATCH_EVENT = Object(
+    ref=META + "WatchEvent",
+    description="Event represents a single event to a watched resource.",
+    required=("type", "object"),
+    properties={
+        "object": RAW_EXTENSION,
+        "type": String(default=""),
+    },
+)
+
+# Query parameters, described as upstream words them (shortened); any not listed as boolean or integer is a string.
+
+BOOLEAN_PARAMS = frozenset({"allowWatchBookmarks", "force", "orphanDependents", "sendInitialEvents", "watch"})
+INTEGER_PARAMS = frozenset({"gracePeriodSeconds", "limit", "timeoutSeconds"})
+PARAMETER_DOCS: dict[str, str] = {
+    "allowWatchBookmarks": (
+        "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks "
+        "may ignore this flag."
+    ),
+    "continue": (
+        "The continue option should be set when retrieving more results from the server, with the value returned in "
+        "the previous list's metadata.continue."
+    ),
+    "dryRun": (
+        "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run "
+        "stages will be processed"
+    ),
+    "fieldManager": (
+        "fieldManager is a name associated with the actor or entity that is making these changes. It is required for "
+        "apply requests (application/apply-patch) but optional for non-apply patch types and other verbs."
+    ),
+    "fieldSelector": "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+    "fieldValidation": (
+        "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing "
+        "unknown or duplicate fields. Valid values are: - Ignore: drop them silently. - Warn: drop them and send a "
+        "warning header for each. - Strict: fail the request with a BadRequest error listing them."
+    ),
+    "force": (
+        "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other "
+        "people. Force flag must be unset for non-apply patch requests."
+    ),
+    "gracePeriodSeconds": (
+        "The duration in seconds before the object should be deleted. The value zero indicates delete immediately."
+    ),
+    "labelSelector": "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+    "limit": (
+        "limit is a maximum number of responses to return for a list call. If more items exist, the server will set "
+        "the `continue` field on the list metadata."
+    ),
+    "orphanDependents": "Deprecated: please use the PropagationPolicy. Should the dependent objects be orphaned.",
+    "pretty": "If 'true', then the output is pretty printed.",
+    "propagationPolicy": (
+        "Whether and how garbage collection will be performed. Acceptable values are: 'Orphan', 'Background', "
+        "'Foreground'."
+    ),
+    "resourceVersion": (
+        "resourceVersion sets a constraint on what resource versions a request may be served from. Defaults to unset"
+    ),
+    "resourceVersionMatch": (
+        "resourceVersionMatch determines how resourceVersion is applied to list calls. Defaults to unset"
+    ),
+    "sendInitialEvents": (
+        "`sendInitialEvents=true` may be set together with `watch=true`: the watch stream then begins with synthetic "
+        "events for the current state, ended by a bookmark."
+    ),
+    "timeoutSeconds": (
+        "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or "
+        "inactivity."
+    ),
+    "watch": (
+        "Watch for changes to the described resources and return them as a stream of add, update, and remove "
+        "notifications. Specify resourceVersion."
+    ),
+}
+LIST_PARAMS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
+               "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
+WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
+DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy")
+DELETE_COLLECTION_PARAMS = DELETE_PARAMS + tuple(p for p in LIST_PARAMS if p not in ("allowWatchBookmarks", "watch"))
+
+
+class Components:
+    """`components.schemas` of one document, filled by walking schema trees.
+
+    Every Object node with a `ref` becomes one named component; other nodes are inlined where they are
+    used. Two different nodes under one name would make the document lie about one of them, so that is
+    an error.
+    """
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, JSON] = {}
+
+    def ref(self, node: Object) -> JSON:
+        """Register `node` (and everything under it) and return a plain `$ref` to it."""
+        component = self._object(node)
+        existing = self.schemas.setdefault(node.ref, component)
+        if existing != component:
+            raise ValueError(f"two different schemas are named {node.ref}")
+        return {"$ref": REF_PREFIX + node.ref}
+
+    def field(self, node: Schema, described: bool = True) -> JSON:
+        """The schema of a property (`described`) or of list items / map values."""
+        if isinstance(node, Object) and node.ref:
+            # Upstream wraps references in allOf so that siblings such as `default` are allowed. A node has
+            # one description and the component carries it; repeating it here makes explain print it twice.
+            return {"allOf": [self.ref(node)], "default": {}}
+        out = self._inline(node)
+        if described and node.description:
+            out["description"] = node.description
+        return out
+
+    def _inline(self, node: Schema) -> JSON:
+        if isinstance(node, Object):
+            return self._object(node)
+        if isinstance(node, Array):
+            out: JSON = {"type": "array", "items": self.field(node.items, described=False)}
+            out["x-kubernetes-list-type"] = node.list_type
+            if node.map_keys:
+                out["x-kubernetes-list-map-keys"] = list(node.map_keys)
+            if node.merge_key:
+                out["x-kubernetes-patch-merge-key"] = node.merge_key
+            if node.patch_strategy:
+                out["x-kubernetes-patch-strategy"] = node.patch_strategy
+            return out
+        if isinstance(node, Map):
+            return {"type": "object", "additionalProperties": self.field(node.values, described=False)}
+        if isinstance(node, String):
+            out = {"type": "string"}
+            if node.format:
+                out["format"] = node.format
+            if node.enum:
+                out["enum"] = list(node.enum)
+            if node.default is not None:
+                out["default"] = node.default
+            return out
+        if isinstance(node, Integer):
+            out = {"type": "integer", "format": node.format}
+            if node.default is not None:
+                out["default"] = node.default
+            return out
+        if isinstance(node, Boolean):
+            return {"type": "boolean"} if node.default is None else {"type": "boolean", "default": node.default}
+        if isinstance(node, IntOrString):
+            return {"format": "int-or-string", "x-kubernetes-int-or-string": True}
+        if isinstance(node, Time):
+            return {"type": "string", "format": "date-time"}
+        if isinstance(node, Free):
+            return {"x-kubernetes-preserve-unknown-fields": True}
+        raise TypeError(f"no OpenAPI form for {type(node).__name__}")
+
+    def _object(self, node: Object) -> JSON:
+        out: JSON = {"type": "object"}
+        if node.description:
+            out["description"] = node.description
+        if node.properties:
+            out["properties"] = {name: self.field(child) for name, child in node.properties.items()}
+        if node.required:
+            out["required"] = list(node.required)
+        if node.atomic:
+            out["x-kubernetes-map-type"] = "atomic"
+        return out
+
+
+def _gvk(group: str, version: str, kind: str) -> JSON:
+    return {"group": group, "kind": kind, "version": version}
+
+
+def _list_schema(kind: Kind) -> Object:
+    """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
+    return Object(
+        ref=kind.schema.ref + "List",
+        description=f"{kind.list_kind} is a list of {kind.kind} objects.",
+        required=("items",),
+        properties={
+            "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
+                                 "object."),
+            "items": Array(items=kind.schema, description=f"items is the list of {kind.kind} objects."),
+            "kind": String(description="Kind is a string value representing the REST resource this object "
+                           "represents."),
+            "metadata": LIST_META,
+        },
+    )
+
+
+# Paths and operations.
+
+
+def _parameter(name: str, location: str = "query", description: str = "") -> JSON:
+    """One parameter as upstream writes it (including its odd `uniqueItems` on scalars)."""
+    kind = "boolean" if name in BOOLEAN_PARAMS else "integer" if name in INTEGER_PARAMS else "string"
+    param: JSON = {"description": description or PARAMETER_DOCS[name], "in": location, "name": name}
+    if location == "path":
+        param["required"] = True
+    param["schema"] = {"type": kind, "uniqueItems": True}
+    return param
+
+
+def _query(names: Iterable[str]) -> list[JSON]:
+    return [_parameter(name) for name in sorted(names)]
+
+
+def _content(ref: str, types: Iterable[str]) -> JSON:
+    return {media: {"schema": {"$ref": REF_PREFIX + ref}} for media in types}
+
+
+def _responses(ref: str, codes: Mapping[str, str], types: Iterable[str] = RESPONSE_TYPES) -> JSON:
+    responses: JSON = {code: {"content": _content(ref, types), "description": text} for code, text in codes.items()}
+    responses["401"] = {"description": "Unauthorized"}
+    return responses
+
+
+def _article(word: str) -> str:
+    return "an" if word[0].lower() in "aeiou" else "a"
+
+
+class _PathBuilder:
+    """The paths of one kind, laid out as kube-apiserver's installer does, for the verbs the kind has."""
+
+    def __init__(self, kind: Kind, prefix: str, tag: str, id_infix: str) -> None:
+        self.kind = kind
+        self.verbs = set(kind.verbs)
+        self.tag = tag
+        self.id_infix = id_infix  # e.g. "DiscoveryV1", between the verb and the kind in operation ids
+        self.gvk = _gvk(kind.group, kind.version, kind.kind)
+        scope = "/namespaces/{namespace}" if kind.namespaced else ""
+        self.collection_path = f"{prefix}{scope}/{kind.plural}"
+        self.item_path = self.collection_path + "/{name}"
+        self.watch_path = f"{prefix}/watch{scope}/{kind.plural}"
+        self.prefix = prefix
+        self.scope_params = (
+            [_parameter("namespace", "path", "object name and auth scope, such as for teams and projects")]
+            if kind.namespaced
+            else []
+        )
+        self.name_params = [_parameter("name", "path", f"name of the {kind.kind}")]
+
+    def build(self) -> dict[str, JSON]:
+        paths = {
+            self.collection_path: self._collection(),
+            self.item_path: self._item(),
+            self.item_path + "/status": self._status() if "status" in self.kind.subresources else {},
+            **self._watches(),
+        }
+        if self.kind.namespaced and "list" in self.verbs:
+            get = self._list(self._op_id("list", "ForAllNamespaces", namespaced=False), ())
+            paths[f"{self.prefix}/{self.kind.plural}"] = {"get": get, "parameters": _query(LIST_PARAMS)}
+        return {path: _with_path_params(item) for path, item in paths.items() if item}
+
+    def _op_id(self, verb: str, suffix: str = "", collection: str = "", namespaced: bool = True) -> str:
+        scope = "Namespaced" if namespaced and self.kind.namespaced else ""
+        return f"{verb}{self.id_infix}{collection}{scope}{self.kind.kind}{suffix}"
+
+    def _operation(self, action: str, op_id: str, description: str, parameters: list[JSON]) -> JSON:
+        op: JSON = {"description": description, "operationId": op_id}
+        if parameters:
+            op["parameters"] = parameters
+        op["tags"] = [self.tag]
+        op["x-kubernetes-action"] = action
+        op["x-kubernetes-group-version-kind"] = self.gvk
+        return op
+
+    def _list(self, op_id: str, params: Iterable[str]) -> JSON:
+        kind = self.kind
+        get = self._operation("list", op_id, f"list or watch objects of kind {kind.kind}", _query(params))
+        get["responses"] = _responses(kind.schema.ref + "List", {"200": "OK"}, STREAM_TYPES)
+        return get
+
+    def _collection(self) -> JSON:
+        kind, ref = self.kind, self.kind.schema.ref
+        ops: JSON = {}
+        if "list" in self.verbs:
+            ops["get"] = self._list(self._op_id("list"), LIST_PARAMS)
+        if "create" in self.verbs:
+            post = self._operation("post", self._op_id("create"), f"create {_article(kind.kind)} {kind.kind}",
+                                   _query(WRITE_PARAMS))
+            post["requestBody"] = {"content": _content(ref, ("*/*",)), "required": True}
+            post["responses"] = _responses(ref, {"200": "OK", "201": "Created", "202": "Accepted"})
+            ops["post"] = post
+        if "deletecollection" in self.verbs:
+            delete = self._operation("deletecollection", self._op_id("delete", collection="Collection"),
+                                     f"delete collection of {kind.kind}", _query(DELETE_COLLECTION_PARAMS))
+            delete["requestBody"] = {"content": _content(DELETE_OPTIONS.ref, ("*/*",))}
+            delete["responses"] = _responses(STATUS.ref, {"200": "OK"})
+            ops["delete"] = delete
+        return {**ops, "parameters": self.scope_params} if ops else {}
+
+    def _item(self) -> JSON:
+        kind, ref = self.kind, self.kind.schema.ref
+        ops: JSON = {}
+        if "get" in self.verbs:
+            ops["get"] = self._operation("get", self._op_id("read"), f"read the specified {kind.kind}", [])
+            ops["get"]["responses"] = _responses(ref, {"200": "OK"})
+        if "update" in self.verbs:
+            ops["put"] = self._put(self._op_id("replace"), f"replace the specified {kind.kind}")
+        if "patch" in self.verbs:
+            ops["patch"] = self._patch(self._op_id("patch"), f"partially update the specified {kind.kind}")
+        if "delete" in self.verbs:
+            delete = self._operation("delete", self._op_id("delete"), f"delete {_article(kind.kind)} {kind.kind}",
+                                     _query(DELETE_PARAMS))
+            delete["requestBody"] = {"content": _content(DELETE_OPTIONS.ref, ("*/*",))}
+            delete["responses"] = _responses(STATUS.ref, {"200": "OK", "202": "Accepted"})
+            ops["delete"] = delete
+        return {**ops, "parameters": self.name_params + self.scope_params} if ops else {}
+
+    def _status(self) -> JSON:
+        kind = self.kind
+        get = self._operation("get", self._op_id("read", "Status"), f"read status of the specified {kind.kind}", [])
+        get["responses"] = _responses(kind.schema.ref, {"200": "OK"})
+        return {
+            "get": get,
+            "put": self._put(self._op_id("replace", "Status"), f"replace status of the specified {kind.kind}"),
+            "patch": self._patch(self._op_id("patch", "Status"), f"partially update status of the specified {kind.kind}"),
+            "parameters": self.name_params + self.scope_params,
+        }
+
+    def _watches(self) -> dict[str, JSON]:
+        """The deprecated `/watch/` paths; every list parameter sits on the path, as upstream."""
+        if "watch" not in self.verbs:
+            return {}
+        kind = self.kind
+        many = f"watch individual changes to a list of {kind.kind}. deprecated: use the 'watch' parameter with a " \
+               "list operation instead."
+        one = f"watch changes to an object of kind {kind.kind}. deprecated: use the 'watch' parameter with a list " \
+              "operation, filtered to a single item with the 'fieldSelector' parameter."
+        watches = [
+            (self.watch_path, "watchlist", self._op_id("watch", "List"), many, self.scope_params),
+            (self.watch_path + "/{name}", "watch", self._op_id("watch"), one, self.name_params + self.scope_params),
+        ]
+        if kind.namespaced:
+            op_id = self._op_id("watch", "ListForAllNamespaces", namespaced=False)
+            watches.append((f"{self.prefix}/watch/{kind.plural}", "watchlist", op_id, many, []))
+        paths: dict[str, JSON] = {}
+        for path, action, op_id, description, path_params in watches:
+            get = self._operation(action, op_id, description, [])
+            get["responses"] = _responses(WATCH_EVENT.ref, {"200": "OK"}, STREAM_TYPES)
+            paths[path] = {"get": get, "parameters": path_params + _query(LIST_PARAMS)}
+        return paths
+
+    def _put(self, op_id: str, description: str) -> JSON:
+        ref = self.kind.schema.ref
+        put = self._operation("put", op_id, description, _query(WRITE_PARAMS))
+        put["requestBody"] = {"content": _content(ref, ("*/*",)), "required": True}
+        put["responses"] = _responses(ref, {"200": "OK", "201": "Created"})
+        return put
+
+    def _patch(self, op_id: str, description: str) -> JSON:
+        """kubectl's validation probe looks for the gvk and `fieldValidation` on every PATCH of the kind."""
+        patch = self._operation("patch", op_id, description, _query((*WRITE_PARAMS, "force")))
+        patch["requestBody"] = {"content": _content(PATCH.ref, PATCH_CONTENT_TYPES), "required": True}
+        patch["responses"] = _responses(self.kind.schema.ref, {"200": "OK", "201": "Created"})
+        return patch
+
+
+def _with_path_params(item: JSON) -> JSON:
+    """Add `pretty` to a path's shared parameters and sort them by name, as upstream lists them."""
+    params = [*item["parameters"], _parameter("pretty")]
+    return {**item, "parameters": sorted(params, key=lambda p: str(p["name"]))}
+
+
+def _document_key(api_version: str) -> str:
+    """"v1" -> "api/v1", "discovery.k8s.io/v1" -> "apis/discovery.k8s.io/v1"."""
+    return f"apis/{api_version}" if "/" in api_version else f"api/{api_version}"
+
+
+def openapi_group_versions() -> list[str]:
+    """The document names this server serves ("api/v1", "apis/discovery.k8s.io/v1"), as in the index."""
+    return [_document_key(api_version) for api_version in group_versions()]
+
+
+def _operation_infix(group: str, version: str) -> str:
+    """"" -> "CoreV1", "discovery.k8s.io" -> "DiscoveryV1", "flowcontrol.apiserver.k8s.io" -> "FlowcontrolApiserverV1"."""
+    words = group.removesuffix(".k8s.io").replace("-", ".").split(".") if group else ["core"]
+    return "".join(word[:1].upper() + word[1:] for word in words) + version[:1].upper() + version[1:]
+
+
+def openapi_v3(group_version: str) -> JSON:
+    """The OpenAPI v3 document for one group-version ("api/v1" or "apis/<group>/<version>").
+
+    Raises KeyError when this server does not serve `group_version`.
+    """
+    by_key = {_document_key(api_version): kinds for api_version, kinds in group_versions().items()}
+    kinds = by_key[group_version]
+    group, version = kinds[0].group, kinds[0].version
+    infix = _operation_infix(group, version)
+    tag = f"{group.removesuffix('.k8s.io').replace('.', '_') if group else 'core'}_{version}"
+    prefix = "/" + group_version
+
+    components = Components()
+    paths: dict[str, JSON] = {}
+    for kind in kinds:
+        components.ref(kind.schema)
+        components.ref(_list_schema(kind))
+        components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [_gvk(group, version, kind.kind)]
+        components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
+            _gvk(group, version, kind.list_kind)
+        ]
+        paths.update(_PathBuilder(kind, prefix, tag, infix).build())
+
+    components.ref(PATCH)
+    # Status belongs to core/v1 only; DeleteOptions and WatchEvent are registered in every group-version.
+    shared = [("", "v1"), (group, version)] if group else [("", "v1")]
+    for meta, gvs in ((STATUS, [("", "v1")]), (DELETE_OPTIONS, shared), (WATCH_EVENT, shared)):
+        components.ref(meta)
+        name = meta.ref.rsplit(".", 1)[1]
+        components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [_gvk(g, v, name) for g, v in gvs]
+
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "unversioned"},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(components.schemas.items()))},
+    }
+
+
+def document_hash(data: bytes) -> str:
+    """kube-openapi's hash of a served document: the upper-case hex SHA-512 of its bytes."""
+    return hashlib.sha512(data).hexdigest().upper()
+
+
+def openapi_v3_index(docs: Mapping[str, bytes]) -> JSON:
+    """The `/openapi/v3` index: each document's URL, pinned to the hash of its bytes.
+
+    The hash must change whenever a document does: kubectl caches a hashed URL as immutable.
+    """
+    return {
+        "paths": {
+            name: {"serverRelativeURL": f"/openapi/v3/{name}?hash={document_hash(data)}"}
+            for name, data in sorted(docs.items())
+        }
+    }

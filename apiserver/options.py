@@ -1,0 +1,174 @@
+"""Query options of list, watch and write requests, parsed and validated as kube-apiserver does."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from apiserver import errors
+from apiserver.continuetoken import ContinueError, decode_continue
+from apiserver.kinds.base import Kind
+from apiserver.selectors import FieldSelector, LabelSelector, SelectorError
+from apiserver.validation import field as fielderr
+
+MIN_REQUEST_TIMEOUT = 1800.0
+
+
+def parse_bool(value: str | None) -> bool | None:
+    """Go's strconv.ParseBool (clients send `true`, `True`, `1`); None when absent."""
+    if value is None:
+        return None
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False", ""):
+        return False
+    raise errors.bad_request(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def parse_rv(value: str) -> int:
+    """A resourceVersion query value as an integer (400 for anything else)."""
+    if value.isdigit():
+        return int(value)
+    raise errors.bad_request(
+        f'invalid resource version: resourceVersion: Invalid value: "{value}": strconv.ParseUint: '
+        f'parsing "{value}": invalid syntax'
+    )
+
+
+def allowed_field_selectors(kind: Kind) -> list[str]:
+    base = ["metadata.name", "metadata.namespace"] if kind.namespaced else ["metadata.name"]
+    return base + list(kind.extra_field_selectors)
+
+
+def object_fields(kind: Kind, obj: dict[str, object]) -> dict[str, str]:
+    """The field-selector attributes of one object."""
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    fields = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
+    for name, get in kind.extra_field_selectors.items():
+        fields[name] = get(obj)
+    return fields
+
+
+@dataclass
+class ListOptions:
+    """A list or watch request's options."""
+
+    label_selector: LabelSelector = field(default_factory=LabelSelector)
+    field_selector: FieldSelector | None = None
+    limit: int = 0
+    continue_rv: int = 0
+    continue_start: str = ""
+    resource_version: str = ""
+    rv_match: str = ""
+    watch: bool = False
+    allow_bookmarks: bool = False
+    send_initial_events: bool | None = None
+    timeout: float = 0.0
+
+    def matches(self, kind: Kind, obj: dict[str, object]) -> bool:
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        if not self.label_selector.matches(meta.get("labels")):
+            return False
+        return self.field_selector is None or self.field_selector.matches(object_fields(kind, obj))
+
+
+def parse_list_options(kind: Kind, query: Mapping[str, str], watch: bool) -> ListOptions:
+    """Parse and validate list/watch query parameters; raises StatusError (400/422) on bad input."""
+    opts = ListOptions(watch=watch)
+    try:
+        opts.label_selector = LabelSelector.parse(query.get("labelSelector", ""))
+        if query.get("fieldSelector"):
+            opts.field_selector = FieldSelector.parse(query["fieldSelector"], allowed_field_selectors(kind))
+    except SelectorError as err:
+        raise errors.bad_request(str(err)) from None
+    if query.get("limit"):
+        try:
+            opts.limit = max(0, int(query["limit"]))
+        except ValueError:
+            raise errors.bad_request(f'strconv.ParseInt: parsing "{query["limit"]}": invalid syntax') from None
+    opts.resource_version = query.get("resourceVersion", "")
+    opts.rv_match = query.get("resourceVersionMatch", "")
+    opts.allow_bookmarks = bool(parse_bool(query.get("allowWatchBookmarks")))
+    opts.send_initial_events = parse_bool(query.get("sendInitialEvents"))
+    if query.get("timeoutSeconds"):
+        try:
+            opts.timeout = float(int(query["timeoutSeconds"]))
+        except ValueError:
+            raise errors.bad_request(f'strconv.ParseInt: parsing "{query["timeoutSeconds"]}": invalid syntax') from None
+    if opts.timeout <= 0:
+        opts.timeout = MIN_REQUEST_TIMEOUT * (1 + random.random())
+    token = query.get("continue", "")
+    _validate(opts, bool(token))
+    if opts.resource_version:
+        parse_rv(opts.resource_version)
+    if token:
+        if opts.resource_version and opts.resource_version != "0":
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
+        try:
+            opts.continue_rv, opts.continue_start = decode_continue(token)
+        except ContinueError as err:
+            raise errors.bad_request(f"invalid continue token: {err}") from None
+    return opts
+
+
+def _validate(opts: ListOptions, has_continue: bool) -> None:
+    errs = fielderr.ErrorList()
+    match, rv = opts.rv_match, opts.resource_version
+    if match not in ("", "Exact", "NotOlderThan"):
+        errs.append(fielderr.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
+    if opts.watch:
+        if opts.send_initial_events is not None and match != "NotOlderThan":
+            errs.append(fielderr.forbidden(
+                "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+        elif opts.send_initial_events is None and match:
+            errs.append(fielderr.forbidden(
+                "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+        elif match == "Exact":
+            errs.append(fielderr.not_supported("resourceVersionMatch", match, ["NotOlderThan"]))
+    else:
+        if opts.send_initial_events is not None:
+            errs.append(fielderr.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+        if match and not rv and not has_continue:
+            errs.append(fielderr.forbidden(
+                "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+        if match and has_continue:
+            errs.append(fielderr.forbidden(
+                "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+        if match == "Exact" and rv == "0":
+            errs.append(fielderr.forbidden(
+                "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+    if errs:
+        raise errors.invalid_options("ListOptions", errs)
+
+
+@dataclass
+class WriteOptions:
+    """Options of create, update, patch and delete requests."""
+
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Warn"
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_write_options(query: Mapping[str, str]) -> WriteOptions:
+    opts = WriteOptions(field_manager=query.get("fieldManager", ""))
+    dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else [query.get("dryRun", "")]
+    errs = fielderr.ErrorList()
+    for value in dry_run:
+        if value and value != "All":
+            errs.append(fielderr.not_supported("dryRun", value, ["All"]))
+    opts.dry_run = "All" in dry_run
+    validation = query.get("fieldValidation", "")
+    if validation and validation not in ("Ignore", "Warn", "Strict"):
+        raise errors.bad_request(
+            f"fieldValidation parameter unsupported: {validation}; valid values are Ignore, Warn, Strict")
+    opts.field_validation = validation or "Warn"
+    opts.force = bool(parse_bool(query.get("force")))
+    if errs:
+        raise errors.invalid_options("CreateOptions", errs)
+    return opts

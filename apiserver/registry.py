@@ -1,0 +1,379 @@
+"""The generic registry: REST object semantics for any kind over storage.
+
+It owns everything that is the same for every kind (kube-apiserver's generic Store): system
+metadata (uid, creationTimestamp, generation, resourceVersion), generateName with retries,
+namespace lifecycle checks, the strategy's order (prepare → validate → warnings → canonicalize),
+managedFields, dry run, optimistic concurrency, no-op detection, finalizers and deletion. Kinds
+only supply their Strategy. Reads of lists come from the watch cache when the request allows it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from apiserver import codec, errors
+from apiserver.cacher.cacher import Cacher
+from apiserver.continuetoken import continue_start, encode_continue, resume_key
+from apiserver.kinds.base import Kind, Obj
+from apiserver.managedfields import update_managed_fields
+from apiserver.names import generate_name
+from apiserver.options import ListOptions, WriteOptions, parse_rv
+from apiserver.validation import field as fielderr
+from storage import KeyValue, Storage, StorageError
+
+MAX_NAME_ATTEMPTS = 8
+MAX_UPDATE_RETRIES = 16
+SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink")
+
+# Mutation applied by update and patch to the current object (None when absent); returns the new one.
+Mutation = Callable[[Obj | None], Obj | Awaitable[Obj]]
+NamespaceCheck = Callable[[str], Awaitable[None]]
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class ListResult:
+    items: list[Obj]
+    resource_version: int
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+class Registry:
+    """Object semantics of one kind on one storage."""
+
+    def __init__(self, kind: Kind, storage: Storage, cacher: Cacher, namespace_check: NamespaceCheck) -> None:
+        self.kind = kind
+        self.storage = storage
+        self.cacher = cacher
+        self.namespace_check = namespace_check
+        self.strategy = kind.strategy
+
+    def key(self, namespace: str, name: str) -> str:
+        if self.kind.namespaced:
+            return f"{self.kind.etcd_prefix}/{namespace}/{name}"
+        return f"{self.kind.etcd_prefix}/{name}"
+
+    def list_prefix(self, namespace: str) -> str:
+        return f"{self.kind.etcd_prefix}/{namespace}/" if namespace else f"{self.kind.etcd_prefix}/"
+
+    # Reads
+
+    async def get(self, namespace: str, name: str) -> Obj:
+        obj = await self._read(namespace, name)
+        if obj is None:
+            raise errors.not_found(self.kind, name)
+        return obj
+
+    async def _read(self, namespace: str, name: str) -> Obj | None:
+        try:
+            _, kv = await self.storage.get(self.key(namespace, name))
+        except StorageError as err:
+            raise errors.from_storage(err, self.kind, name, "get") from None
+        return codec.decode(kv) if kv is not None else None
+
+    async def list(self, namespace: str, opts: ListOptions) -> ListResult:
+        """List per the resourceVersion × resourceVersionMatch × limit table (reference §5.1)."""
+        prefix = self.list_prefix(self._narrow_namespace(namespace, opts))
+        name = opts.field_selector.requires("metadata.name") if opts.field_selector else None
+        rv, match = opts.resource_version, opts.rv_match
+        if opts.continue_rv:
+            return await self._list_storage(prefix, opts, opts.continue_rv, resume_key(prefix, opts.continue_start))
+        if rv == "0" or (match == "NotOlderThan") or (not rv and not opts.limit):
+            if rv and rv != "0":
+                if not await self.cacher.wait_fresh(parse_rv(rv)):
+                    raise self._too_large_rv(parse_rv(rv))
+            elif not rv and not await self.cacher.wait_consistent():
+                raise errors.StatusError(504, "Timeout", "Timeout: cache did not catch up with storage")
+            objs = self.cacher.cache.snapshot(prefix + (name or "") if name and namespace else prefix)
+            return ListResult([o for o in objs if opts.matches(self.kind, o)], self.cacher.cache.rv)
+        revision = parse_rv(rv) if rv else 0
+        return await self._list_storage(prefix, opts, revision, prefix)
+
+    @staticmethod
+    def _narrow_namespace(namespace: str, opts: ListOptions) -> str:
+        if namespace or opts.field_selector is None:
+            return namespace
+        return opts.field_selector.requires("metadata.namespace") or ""
+
+    def _too_large_rv(self, rv: int) -> errors.StatusError:
+        return errors.StatusError(
+            504, "Timeout", f"Timeout: Too large resource version: {rv}, current: {self.cacher.cache.rv}",
+            {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+             "retryAfterSeconds": 1})
+
+    async def _list_storage(self, prefix: str, opts: ListOptions, revision: int, start: str) -> ListResult:
+        """A consistent (or exact) paged list from storage at one revision, filtered by the selectors."""
+        items: list[Obj] = []
+        limit = opts.limit
+        filtered = not opts.label_selector.empty or opts.field_selector is not None
+        try:
+            while True:
+                want = limit - len(items) if limit else 0
+                page = await self.storage.range(prefix, start=start, limit=want, revision=revision)
+                revision = page.revision
+                for kv in page.kvs:
+                    obj = codec.decode(kv)
+                    if opts.matches(self.kind, obj):
+                        items.append(obj)
+                if not page.more or not page.kvs:
+                    break
+                start = page.kvs[-1].key + "\x00"
+                if limit and len(items) >= limit:
+                    token = encode_continue(revision, continue_start(page.kvs[-1].key, prefix))
+                    remaining = None if filtered else page.count - len(page.kvs)
+                    return ListResult(items, revision, token, remaining)
+        except StorageError as err:
+            if opts.continue_rv:
+                raise self._expired_continue(prefix, start) from None
+            raise errors.from_storage(err, self.kind, "", "list") from None
+        return ListResult(items, revision)
+
+    def _expired_continue(self, prefix: str, start: str) -> errors.StatusError:
+        err = errors.expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new "
+            "list without the continue parameter, or use the continue token in this response to retrieve the "
+            "remainder of the results. Continuing with the provided token results in an inconsistent list - "
+            "objects that were created, modified, or deleted between the time the first chunk was returned and "
+            "now may show up in the list.")
+        err.list_continue = encode_continue(-1, start[len(prefix):])
+        return err
+
+    # Writes
+
+    async def create(self, namespace: str, obj: Obj, opts: WriteOptions) -> Obj:
+        meta = obj.setdefault("metadata", {})
+        for name in SYSTEM_FIELDS:
+            meta.pop(name, None)
+        if meta.get("resourceVersion"):
+            raise errors.internal("resourceVersion should not be set on objects to be created")
+        meta.pop("resourceVersion", None)
+        self._set_namespace(obj, namespace)
+        if self.kind.namespaced:
+            await self.namespace_check(namespace)
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated:
+            meta["name"] = generate_name(meta["generateName"])
+        self.strategy.prepare_for_create(obj)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        if self.strategy.tracks_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        errs = self.strategy.validate(obj)
+        if errs:
+            raise errors.invalid(self.kind, meta.get("name", ""), errs)
+        opts.warnings += self.strategy.warnings(obj, None)
+        self.strategy.canonicalize(obj)
+        if opts.field_manager:
+            update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now())
+        obj = self._ordered(obj)
+        if opts.dry_run:
+            return obj
+        for attempt in range(MAX_NAME_ATTEMPTS):
+            try:
+                rv = await self.storage.create(self.key(namespace, meta["name"]), codec.encode(obj))
+                break
+            except StorageError as err:
+                status = errors.from_storage(err, self.kind, meta["name"], "create")
+                if not (generated and status.reason == "AlreadyExists"):
+                    raise status from None
+                if attempt == MAX_NAME_ATTEMPTS - 1:
+                    status.message += ", the server was not able to generate a unique name for the object"
+                    assert status.details is not None
+                    status.details["retryAfterSeconds"] = 1
+                    raise status from None
+                meta["name"] = generate_name(meta["generateName"])
+        meta["resourceVersion"] = str(rv)
+        return obj
+
+    def _ordered(self, obj: Obj) -> Obj:
+        """kind, apiVersion and metadata first, as the real server serialises them."""
+        head = {"kind": self.kind.kind, "apiVersion": self.kind.api_version, "metadata": obj["metadata"]}
+        return {**head, **{k: v for k, v in obj.items() if k not in head}}
+
+    def _set_namespace(self, obj: Obj, namespace: str) -> None:
+        meta = obj["metadata"]
+        if not self.kind.namespaced:
+            meta.pop("namespace", None)
+            return
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace
+
+    async def update(
+        self,
+        namespace: str,
+        name: str,
+        mutate: Mutation,
+        opts: WriteOptions,
+        subresource: str = "",
+        allow_create: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Read-modify-write (GuaranteedUpdate): apply `mutate` to the current object and store the result
+        if it changed, retrying on a revision race. Returns (object, created)."""
+        for _ in range(MAX_UPDATE_RETRIES):
+            try:
+                _, kv = await self.storage.get(self.key(namespace, name))
+            except StorageError as err:
+                raise errors.from_storage(err, self.kind, name, "get") from None
+            current = codec.decode(kv) if kv is not None else None
+            if current is None and not allow_create:
+                raise errors.not_found(self.kind, name)
+            result = mutate(copy.deepcopy(current) if current is not None else None)
+            obj = await result if isinstance(result, Awaitable) else result
+            self._check_name(obj, name)
+            if current is None:
+                if subresource:
+                    raise errors.not_found(self.kind, name)
+                obj["metadata"].pop("resourceVersion", None)
+                return await self.create(namespace, obj, opts), True
+            assert kv is not None
+            wanted_rv = obj["metadata"].get("resourceVersion")
+            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(self.kind, name)
+            new = self._prepare_update(namespace, obj, current, opts, subresource)
+            if new == current:
+                return current, False
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+                return await self._remove(namespace, name, current, kv, opts), False
+            if opts.dry_run:
+                return new, False
+            try:
+                rv = await self.storage.update(kv.key, codec.encode(new), kv.mod_revision)
+            except StorageError as err:
+                status = errors.from_storage(err, self.kind, name, "update")
+                if status.reason == "Conflict" and not wanted_rv:
+                    continue
+                raise status from None
+            new["metadata"]["resourceVersion"] = str(rv)
+            return new, False
+        raise errors.conflict(self.kind, name)
+
+    @staticmethod
+    def _check_name(obj: Obj, name: str) -> None:
+        body_name = obj.setdefault("metadata", {}).get("name")
+        if body_name and body_name != name:
+            raise errors.bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        obj["metadata"]["name"] = name
+
+    def _prepare_update(self, namespace: str, obj: Obj, current: Obj, opts: WriteOptions, subresource: str) -> Obj:
+        meta, old_meta = obj["metadata"], current["metadata"]
+        self._set_namespace(obj, namespace)
+        for name in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            if name in old_meta:
+                meta[name] = old_meta[name]
+            else:
+                meta.pop(name, None)
+        meta.pop("selfLink", None)
+        if "managedFields" not in meta and "managedFields" in old_meta:
+            meta["managedFields"] = old_meta["managedFields"]
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
+            if added:
+                raise errors.invalid(self.kind, meta["name"], _forbidden_finalizers())
+        if subresource == "status":
+            self.strategy.prepare_for_status_update(obj, current)
+            meta = obj["metadata"]
+        else:
+            self.strategy.prepare_for_update(obj, current)
+        errs = self.strategy.validate_update(obj, current)
+        if errs:
+            raise errors.invalid(self.kind, meta["name"], errs)
+        opts.warnings += self.strategy.warnings(obj, current)
+        self.strategy.canonicalize(obj)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        if self.strategy.tracks_generation and self.strategy.generation_changed(obj, current):
+            meta["generation"] = old_meta.get("generation", 0) + 1
+        if opts.field_manager:
+            update_managed_fields(obj, current, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
+                                  subresource)
+        return self._ordered(obj)
+
+    async def delete(self, namespace: str, name: str, options: Obj, opts: WriteOptions) -> Obj:
+        """Delete now, or mark for deletion (deletionTimestamp) while finalizers remain. Returns the object."""
+        for _ in range(MAX_UPDATE_RETRIES):
+            try:
+                _, kv = await self.storage.get(self.key(namespace, name))
+            except StorageError as err:
+                raise errors.from_storage(err, self.kind, name, "get") from None
+            if kv is None:
+                raise errors.not_found(self.kind, name)
+            current = codec.decode(kv)
+            self._check_preconditions(current, options.get("preconditions") or {})
+            if current["metadata"].get("finalizers"):
+                return await self._mark_deleted(namespace, name, current, kv, opts)
+            try:
+                return await self._remove(namespace, name, current, kv, opts)
+            except errors.StatusError as err:
+                if err.reason != "Conflict":
+                    raise
+        raise errors.conflict(self.kind, name)
+
+    def _check_preconditions(self, current: Obj, preconditions: Obj) -> None:
+        meta = current["metadata"]
+        name = meta["name"]
+        uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
+        if uid and uid != meta.get("uid"):
+            raise errors.conflict(self.kind, name, by_kind=True, why=(
+                f"the UID in the precondition ({uid}) does not match the UID in record ({meta.get('uid')}). "
+                "The object might have been deleted and then recreated"))
+        if rv and rv != meta.get("resourceVersion"):
+            raise errors.conflict(self.kind, name, by_kind=True, why=(
+                f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record "
+                f"({meta.get('resourceVersion')}). The object might have been modified"))
+
+    async def _mark_deleted(self, namespace: str, name: str, current: Obj, kv: KeyValue, opts: WriteOptions) -> Obj:
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        marked = copy.deepcopy(current)
+        marked["metadata"]["deletionTimestamp"] = now()
+        marked["metadata"]["deletionGracePeriodSeconds"] = 0
+        self.strategy.prepare_for_delete(marked)
+        return marked if opts.dry_run else await self._store(kv, marked)
+
+    async def _store(self, kv: KeyValue, obj: Obj) -> Obj:
+        """Write `obj` over `kv` if it is still the current revision (no strategy, no validation)."""
+        try:
+            rv = await self.storage.update(kv.key, codec.encode(obj), kv.mod_revision)
+        except StorageError as err:
+            raise errors.from_storage(err, self.kind, obj["metadata"]["name"], "update") from None
+        obj["metadata"]["resourceVersion"] = str(rv)
+        return obj
+
+    async def _remove(self, namespace: str, name: str, current: Obj, kv: KeyValue, opts: WriteOptions) -> Obj:
+        if opts.dry_run:
+            return current
+        try:
+            await self.storage.delete(kv.key, kv.mod_revision)
+        except StorageError as err:
+            raise errors.from_storage(err, self.kind, name, "delete") from None
+        return current
+
+    async def delete_collection(self, namespace: str, list_opts: ListOptions, options: Obj,
+                                opts: WriteOptions) -> list[Obj]:
+        listed = await self.list(namespace, ListOptions(label_selector=list_opts.label_selector,
+                                                        field_selector=list_opts.field_selector))
+        deleted = []
+        for obj in listed.items:
+            meta = obj["metadata"]
+            try:
+                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], options, opts))
+            except errors.StatusError as err:
+                if err.code != 404:
+                    raise
+        return deleted
+
+
+def _forbidden_finalizers() -> fielderr.ErrorList:
+    errs = fielderr.ErrorList()
+    errs.append(fielderr.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"))
+    return errs
