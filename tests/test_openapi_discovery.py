@@ -357,7 +357,7 @@ def test_schemas_carry_list_and_patch_semantics() -> None:
 # Real kubectl against the handlers
 
 
-def kubectl(version: str) -> Path:
+def kubectl_path(version: str) -> Path:
     binary = KUBECTL_DIR / f"kubectl.{version}"
     if not os.access(binary, os.X_OK):
         pytest.skip(f"{binary} is not installed")
@@ -377,7 +377,7 @@ async def run_kubectl(binary: Path, server: TestServer, tmp_path: Path, *args: s
 
 
 async def test_kubectl_explain_endpoint_conditions(server: TestServer, tmp_path: Path) -> None:
-    out = await run_kubectl(kubectl("1.32"), server, tmp_path, "explain", "endpointslices.endpoints.conditions")
+    out = await run_kubectl(kubectl_path("1.32"), server, tmp_path, "explain", "endpointslices.endpoints.conditions")
     assert "KIND:       EndpointSlice" in out
     assert "conditions contains information about the current status of the endpoint" in out
     for field in ("ready\t<boolean>", "serving\t<boolean>", "terminating\t<boolean>"):
@@ -385,7 +385,7 @@ async def test_kubectl_explain_endpoint_conditions(server: TestServer, tmp_path:
 
 
 async def test_kubectl_explain_service_ports(server: TestServer, tmp_path: Path) -> None:
-    out = await run_kubectl(kubectl("1.32"), server, tmp_path, "explain", "services.spec.ports")
+    out = await run_kubectl(kubectl_path("1.32"), server, tmp_path, "explain", "services.spec.ports")
     assert "ports <[]ServicePort>" in out
     assert "port\t<integer> -required-" in out
     assert "enum: SCTP, TCP, UDP" in out
@@ -396,7 +396,7 @@ async def test_kubectl_explain_service_ports(server: TestServer, tmp_path: Path)
 async def test_kubectl_finds_every_resource_through_negotiated_discovery(
     server: TestServer, tmp_path: Path, version: str
 ) -> None:
-    out = await run_kubectl(kubectl(version), server, tmp_path, "api-resources", "--no-headers")
+    out = await run_kubectl(kubectl_path(version), server, tmp_path, "api-resources", "--no-headers")
     rows = {line.split()[0]: line.split() for line in out.splitlines()}
     assert set(rows) == {kind.plural for kind in KINDS}
     assert rows["endpointslices"][1:] == ["discovery.k8s.io/v1", "true", "EndpointSlice"]
