@@ -25,6 +25,16 @@ PATCH_TYPES = [
 PRETTY_AGENTS = ("curl", "Wget", "Mozilla/5.0")
 
 
+class JSONCompatibleLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """YAML as Kubernetes reads it: timestamps stay strings, as they do when YAML is converted to JSON."""
+
+
+JSONCompatibleLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 @dataclass(frozen=True)
 class Output:
     """The negotiated response: encoding, projection (object, Table, metadata only) and indentation."""
@@ -99,7 +109,7 @@ def decode_body(body: bytes, content_type: str) -> Any:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {err}") from None
     if content_type in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
         try:
-            return yaml.safe_load(body)
+            return yaml.load(body, Loader=JSONCompatibleLoader)
         except yaml.YAMLError as err:
             raise errors.bad_request(f"error converting YAML to JSON: {err}".replace("\n", " ")) from None
     raise errors.unsupported_media_type(content_type, ACCEPTED)

@@ -1,0 +1,1 @@
+"""Load tests and benchmarks: each is a command that prints its numbers and writes them as JSON."""
