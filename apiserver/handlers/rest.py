@@ -86,8 +86,11 @@ def write_options(request: web.Request) -> WriteOptions:
     return opts
 
 
-def check_object(kind: Kind, obj: Any, opts: WriteOptions) -> Obj:
-    """Decode a body into an object of `kind`: type, kind/apiVersion, unknown fields per fieldValidation, defaults."""
+def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False) -> Obj:
+    """Decode a body into an object of `kind`: type, kind/apiVersion, unknown fields per fieldValidation, defaults.
+
+    `decoded`: the body is a create/update request body, whose type errors upstream prefixes with
+    `<Kind> in version "<v>" cannot be handled as a <Kind>: `."""
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
     if obj.get("kind") not in (None, "", kind.kind) or obj.get("apiVersion") not in (None, "", kind.api_version):
@@ -97,6 +100,8 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions) -> Obj:
             f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
     mismatch = check_types(obj, kind.schema, kind.kind)
     if mismatch:
+        if decoded:
+            mismatch = f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {mismatch}'
         raise errors.bad_request(mismatch)
     unknown = prune_unknown(obj, kind.schema)
     if unknown and opts.field_validation == "Strict":
@@ -129,7 +134,7 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts)
+    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
     return respond(request, render_object(target.kind, created, output), 201, output)
 
@@ -137,7 +142,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts)
+    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
     stored, created = await registry_for(request, target).update(
         target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
