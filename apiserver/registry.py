@@ -85,16 +85,17 @@ class Registry:
         rv, match = opts.resource_version, opts.rv_match
         if opts.continue_rv:
             return await self._list_storage(prefix, opts, opts.continue_rv, resume_key(prefix, opts.continue_start))
-        if rv == "0" or (match == "NotOlderThan") or (not rv and not opts.limit):
-            if rv and rv != "0":
-                if not await self.cacher.wait_fresh(parse_rv(rv)):
-                    raise self._too_large_rv(parse_rv(rv))
-            elif not rv and not await self.cacher.wait_consistent():
-                raise errors.StatusError(504, "Timeout", "Timeout: cache did not catch up with storage")
-            objs = self.cacher.cache.snapshot(prefix + (name or "") if name and namespace else prefix)
-            return ListResult([o for o in objs if opts.matches(self.kind, o)], self.cacher.cache.rv)
-        revision = parse_rv(rv) if rv else 0
-        return await self._list_storage(prefix, opts, revision, prefix)
+        exact = match == "Exact" or (not match and rv not in ("", "0") and opts.limit > 0)
+        if exact or (not rv and opts.limit):
+            return await self._list_storage(prefix, opts, parse_rv(rv) if rv else 0, prefix)
+        # Served from the watch cache: "Any" (rv 0), "Not older than" (rv N), or a consistent read (no rv).
+        if rv and rv != "0":
+            if not await self.cacher.wait_fresh(parse_rv(rv)):
+                raise self._too_large_rv(parse_rv(rv))
+        elif not rv and not await self.cacher.wait_consistent():
+            raise errors.StatusError(504, "Timeout", "Timeout: cache did not catch up with storage")
+        objs = self.cacher.cache.snapshot(prefix + name if name and namespace else prefix)
+        return ListResult([o for o in objs if opts.matches(self.kind, o)], self.cacher.cache.rv)
 
     @staticmethod
     def _narrow_namespace(namespace: str, opts: ListOptions) -> str:

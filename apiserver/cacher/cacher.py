@@ -107,10 +107,10 @@ class Cacher:
         self._fresh = asyncio.Event()
 
     async def wait_fresh(self, rv: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache has seen revision `rv`; False if it has not within `timeout`."""
+        """Wait until the cache is as fresh as revision `rv`; False if it is not within `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.cache.rv < rv:
+        while self.cache.rv < rv and not await self._in_step(rv):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -119,6 +119,29 @@ class Cacher:
             except asyncio.TimeoutError:
                 return False
         return True
+
+    async def _in_step(self, rv: int) -> bool:
+        """Whether the cache already holds this prefix's state as of `rv` (etcd's progress notification).
+
+        Storage revisions are global: writes to other resources move them on with no event under this
+        prefix, so `cache.rv` alone may never reach `rv`. Compare the cache with storage at `rv` instead.
+        """
+        if rv > await self.storage.current_revision():
+            return False
+        start, seen = "", 0
+        try:
+            while True:
+                page = await self.storage.range(self.prefix, start=start, limit=LIST_PAGE, revision=rv)
+                for kv in page.kvs:
+                    cached = self.cache.store.get(kv.key)
+                    if cached is None or cached["metadata"].get("resourceVersion") != str(kv.mod_revision):
+                        return False
+                seen += len(page.kvs)
+                if not page.more or not page.kvs:
+                    return seen == len(self.cache.store)
+                start = page.kvs[-1].key + "\x00"
+        except StorageError:
+            return False
 
     async def wait_consistent(self, timeout: float = 3.0) -> bool:
         """Wait until the cache has caught up with storage's current revision (a consistent read)."""
@@ -133,7 +156,7 @@ class Cacher:
     ) -> CacheWatcher:
         """Register a watcher. `since` None: synthetic ADDED for every current object under `prefix`
         first; otherwise every change after revision `since` (TooOldError if the window has moved on)."""
-        watcher = CacheWatcher(predicate, encoder, self.max_buffered)
+        watcher = CacheWatcher(predicate, encoder, self.max_buffered, since or 0)
         if since is None:
             for obj in self.cache.snapshot(prefix):
                 if predicate(obj):

@@ -23,7 +23,7 @@ Encoder = Callable[[str, Obj], bytes]
 class CacheWatcher:
     """Filters cache events for one watch and buffers their frames for its writer."""
 
-    def __init__(self, predicate: Predicate, encoder: Encoder | None, max_buffered: int) -> None:
+    def __init__(self, predicate: Predicate, encoder: Encoder | None, max_buffered: int, after: int = 0) -> None:
         self.predicate = predicate
         self.encoder = encoder
         self.max_buffered = max_buffered
@@ -31,6 +31,7 @@ class CacheWatcher:
         self.closed = False
         self.terminated = False
         self.sent_rv = 0
+        self.after = after  # events at or before this revision are not for this watcher
         self._dispatched = 0
         self._wakeup = asyncio.Event()
         self.on_close: Callable[[CacheWatcher], Any] | None = None
@@ -40,7 +41,7 @@ class CacheWatcher:
 
         `bounded` events count against the buffer bound; replayed history at watch start does not.
         """
-        if self.closed:
+        if self.closed or event.rv <= self.after:
             return
         if bounded and self._dispatched >= self.max_buffered:
             self.terminated = True
