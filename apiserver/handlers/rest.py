@@ -75,7 +75,11 @@ async def read_body(request: web.Request) -> Any:
         raise errors.too_large_body(MAX_BODY_BYTES)
     media = negotiation.media_type(request)
     if media == "application/vnd.kubernetes.protobuf":
-        raise errors.unsupported_media_type(media, negotiation.ACCEPTED)
+        # kubectl 1.32's typed clients (create namespace, create service) send protobuf: say so plainly.
+        raise errors.StatusError(415, "UnsupportedMediaType",
+                                 "the body of the request was in an unknown format - protobuf request bodies are not "
+                                 "supported by this server; accepted media types include: application/json, "
+                                 "application/yaml")
     return negotiation.decode_body(body, media) if body.strip() else None
 
 
