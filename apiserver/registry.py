@@ -242,7 +242,7 @@ class Registry:
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(self.kind, name)
             new = self._prepare_update(namespace, obj, current, opts, subresource)
-            if new == current:
+            if _comparable(new) == _comparable(current):
                 return current, False
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
                 return await self._remove(namespace, name, current, kv, opts), False
@@ -372,6 +372,15 @@ class Registry:
                 if err.code != 404:
                     raise
         return deleted
+
+
+def _comparable(obj: Obj) -> Obj:
+    """The object as no-op detection sees it: managedFields timestamps (in any spelling) do not count."""
+    fields = obj["metadata"].get("managedFields")
+    if not fields:
+        return obj
+    entries = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in fields]
+    return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
 
 
 def _forbidden_finalizers() -> fielderr.ErrorList:

@@ -73,7 +73,9 @@ class Cacher:
     async def _run(self) -> None:
         while True:
             try:
-                stream = self.storage.watch(self.prefix, self.cache.rv + 1)
+                # The whole keyspace: events of other resources only advance the cache's revision
+                # (etcd progress notifications), so a consistent read never waits on another kind's write.
+                stream = self.storage.watch("", self.cache.rv + 1)
                 try:
                     async for batch in stream:
                         for event in batch:
@@ -92,6 +94,9 @@ class Cacher:
                 await asyncio.sleep(RETRY_SECONDS)
 
     def _apply(self, kind: str, kv: KeyValue, prev: KeyValue | None) -> None:
+        if not kv.key.startswith(self.prefix):
+            self.cache.rv = max(self.cache.rv, kv.mod_revision)
+            return
         obj = self.decode(kv)
         prev_obj = self.cache.store.get(kv.key)
         if kind == "DELETE":

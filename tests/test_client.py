@@ -1,0 +1,486 @@
+"""The official `kubernetes` Python client against the server: CRUD, lists, concurrency, deletion."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+NS = "default"
+
+
+# Helpers
+
+
+@pytest.fixture
+def discovery(kube_client: Any) -> client.DiscoveryV1Api:
+    return client.DiscoveryV1Api(kube_client)
+
+
+@pytest.fixture
+def core(kube_client: Any) -> client.CoreV1Api:
+    return client.CoreV1Api(kube_client)
+
+
+def slice_body(name: str = "", labels: dict[str, str] | None = None, ips: tuple[str, ...] = ("10.0.0.1",),
+               generate_name: str = "", finalizers: list[str] | None = None) -> dict[str, Any]:
+    """A plain EndpointSlice body (dicts are sent as-is by the client)."""
+    meta: dict[str, Any] = {"labels": labels or {"kubernetes.io/service-name": "web"}}
+    if name:
+        meta["name"] = name
+    if generate_name:
+        meta["generateName"] = generate_name
+    if finalizers:
+        meta["finalizers"] = finalizers
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": meta, "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips],
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+    }
+
+
+def pod_body(name: str, node: str = "", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "nginx"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}}, "spec": spec}
+
+
+def status_of(err: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(err.value.body)
+    return body
+
+
+def names(items: list[Any]) -> list[str]:
+    return sorted(item.metadata.name for item in items)
+
+
+# CRUD on every kind
+
+
+def test_endpointslice_crud(discovery: client.DiscoveryV1Api) -> None:
+    created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
+    assert created.metadata.uid and created.metadata.resource_version and created.metadata.generation == 1
+    assert created.metadata.namespace == NS
+    assert created.ports[0].protocol == "TCP" and created.address_type == "IPv4"
+
+    got = discovery.read_namespaced_endpoint_slice("web-1", NS)
+    assert got.metadata.resource_version == created.metadata.resource_version
+    assert got.endpoints[0].addresses == ["10.0.0.1"]
+
+    got.endpoints[0].addresses = ["10.0.0.2"]
+    replaced = discovery.replace_namespaced_endpoint_slice("web-1", NS, got)
+    assert int(replaced.metadata.resource_version) > int(created.metadata.resource_version)
+    assert replaced.endpoints[0].addresses == ["10.0.0.2"]
+    assert replaced.metadata.uid == created.metadata.uid
+
+    patched = discovery.patch_namespaced_endpoint_slice("web-1", NS, {"metadata": {"labels": {"extra": "yes"}}})
+    assert patched.metadata.labels["extra"] == "yes"
+    assert patched.metadata.labels["kubernetes.io/service-name"] == "web"
+
+    status = discovery.delete_namespaced_endpoint_slice("web-1", NS)
+    assert status["kind"] == "Status" and status["status"] == "Success"
+    assert status["details"] == {"name": "web-1", "group": "discovery.k8s.io", "kind": "endpointslices",
+                                 "uid": created.metadata.uid}
+    with pytest.raises(ApiException) as err:
+        discovery.read_namespaced_endpoint_slice("web-1", NS)
+    assert err.value.status == 404
+    assert status_of(err)["reason"] == "NotFound"
+
+
+def test_create_existing_is_409(discovery: client.DiscoveryV1Api) -> None:
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
+    assert err.value.status == 409 and status_of(err)["reason"] == "AlreadyExists"
+
+
+def test_endpoints_crud(core: client.CoreV1Api) -> None:
+    body = {"metadata": {"name": "web"},
+            "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80, "name": "http"}]}]}
+    created = core.create_namespaced_endpoints(NS, body)
+    assert created.metadata.generation is None
+    assert created.subsets[0].addresses[0].ip == "10.0.0.1"
+    got = core.read_namespaced_endpoints("web", NS)
+    got.subsets[0].addresses.append(client.V1EndpointAddress(ip="10.0.0.2"))
+    replaced = core.replace_namespaced_endpoints("web", NS, got)
+    assert sorted(a.ip for a in replaced.subsets[0].addresses) == ["10.0.0.1", "10.0.0.2"]
+    core.delete_namespaced_endpoints("web", NS)
+    assert core.list_namespaced_endpoints(NS).items == []
+
+
+def test_endpoints_replace_creates(core: client.CoreV1Api) -> None:
+    body = {"metadata": {"name": "fresh"}, "subsets": [{"addresses": [{"ip": "10.0.0.9"}], "ports": [{"port": 81}]}]}
+    _, code, _ = core.replace_namespaced_endpoints_with_http_info("fresh", NS, body)
+    assert code == 201
+    assert core.read_namespaced_endpoints("fresh", NS).subsets[0].addresses[0].ip == "10.0.0.9"
+    _, code, _ = core.replace_namespaced_endpoints_with_http_info("fresh", NS, body)
+    assert code == 200
+
+
+def test_endpointslice_replace_missing_is_404(discovery: client.DiscoveryV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        discovery.replace_namespaced_endpoint_slice("nope", NS, slice_body("nope"))
+    assert err.value.status == 404
+
+
+def test_service_crud_cluster_ip_and_status(core: client.CoreV1Api) -> None:
+    body = {"metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    created = core.create_namespaced_service(NS, body)
+    ip = created.spec.cluster_ip
+    assert ip and ip != "None" and created.spec.cluster_ips == [ip]
+    assert created.spec.type == "ClusterIP"
+
+    other = core.create_namespaced_service(NS, {"metadata": {"name": "other"}, "spec": {"ports": [{"port": 81}]}})
+    assert other.spec.cluster_ip != ip
+
+    got = core.read_namespaced_service("web", NS)
+    got.spec.selector = {"app": "web2"}
+    replaced = core.replace_namespaced_service("web", NS, got)
+    assert replaced.spec.selector == {"app": "web2"} and replaced.spec.cluster_ip == ip
+
+    # status through the main resource is ignored; through /status it sticks
+    lb = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}
+    main = core.patch_namespaced_service("web", NS, lb)
+    assert not (main.status.load_balancer.ingress or [])
+    status = core.patch_namespaced_service_status("web", NS, lb)
+    assert status.status.load_balancer.ingress[0].ip == "192.0.2.1"
+    assert core.read_namespaced_service_status("web", NS).status.load_balancer.ingress[0].ip == "192.0.2.1"
+    core.delete_namespaced_service("web", NS)
+    assert names(core.list_namespaced_service(NS).items) == ["other"]
+
+
+def test_pod_crud_and_status(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_pod(NS, pod_body("p1", node="node-a"))
+    assert created.spec.node_name == "node-a"
+    status = {"status": {"phase": "Running", "podIP": "10.244.0.5", "podIPs": [{"ip": "10.244.0.5"}],
+                         "conditions": [{"type": "Ready", "status": "True"}]}}
+    patched = core.patch_namespaced_pod_status("p1", NS, status)
+    assert patched.status.pod_ip == "10.244.0.5" and patched.status.phase == "Running"
+    assert [(c.type, c.status) for c in patched.status.conditions] == [("Ready", "True")]
+    got = core.read_namespaced_pod("p1", NS)
+    assert got.status.pod_ip == "10.244.0.5"
+    assert int(got.metadata.resource_version) > int(created.metadata.resource_version)
+    core.delete_namespaced_pod("p1", NS)
+    assert core.list_namespaced_pod(NS).items == []
+
+
+def test_namespace_crud(core: client.CoreV1Api) -> None:
+    created = core.create_namespace({"metadata": {"name": "team-a", "labels": {"team": "a"}}})
+    assert created.metadata.name == "team-a" and created.status.phase == "Active"
+    assert "team-a" in names(core.list_namespace().items)
+    assert names(core.list_namespace(label_selector="team=a").items) == ["team-a"]
+    patched = core.patch_namespace("team-a", {"metadata": {"labels": {"team": "b"}}})
+    assert patched.metadata.labels["team"] == "b"
+    core.delete_namespace("team-a")
+    with pytest.raises(ApiException) as err:
+        core.read_namespace("team-a")
+    assert err.value.status == 404
+
+
+def test_generate_name(discovery: client.DiscoveryV1Api) -> None:
+    created = [discovery.create_namespaced_endpoint_slice(NS, slice_body(generate_name="web-")) for _ in range(3)]
+    generated = [c.metadata.name for c in created]
+    assert len(set(generated)) == 3
+    for name in generated:
+        assert name.startswith("web-") and len(name) == len("web-") + 5
+        assert set(name[4:]) <= set("bcdfghjklmnpqrstvwxz2456789")
+
+
+# Lists
+
+
+@pytest.fixture
+def labelled(discovery: client.DiscoveryV1Api) -> None:
+    """Five slices with varied labels."""
+    specs = {
+        "a": {"app": "web", "tier": "front"},
+        "b": {"app": "web", "tier": "back"},
+        "c": {"app": "db", "tier": "back"},
+        "d": {"app": "cache"},
+        "e": {"env": "prod"},
+    }
+    for name, labels in specs.items():
+        discovery.create_namespaced_endpoint_slice(NS, slice_body(name, labels))
+
+
+@pytest.mark.parametrize(("selector", "expected"), [
+    ("app=web", ["a", "b"]),
+    ("app==web", ["a", "b"]),
+    ("app!=web", ["c", "d", "e"]),
+    ("app in (web,db)", ["a", "b", "c"]),
+    ("app notin (web,db)", ["d", "e"]),
+    ("tier", ["a", "b", "c"]),
+    ("!tier", ["d", "e"]),
+    ("app=web,tier=back", ["b"]),
+    ("tier in (back),app!=web", ["c"]),
+])
+def test_label_selectors(discovery: client.DiscoveryV1Api, labelled: None, selector: str, expected: list[str]) -> None:
+    assert names(discovery.list_namespaced_endpoint_slice(NS, label_selector=selector).items) == expected
+    everywhere = discovery.list_endpoint_slice_for_all_namespaces(label_selector=selector)
+    assert names(everywhere.items) == expected
+
+
+def test_field_selectors(discovery: client.DiscoveryV1Api, core: client.CoreV1Api, labelled: None) -> None:
+    assert names(discovery.list_namespaced_endpoint_slice(NS, field_selector="metadata.name=c").items) == ["c"]
+    assert names(discovery.list_namespaced_endpoint_slice(NS, field_selector="metadata.name!=c").items) == [
+        "a", "b", "d", "e"]
+    assert len(discovery.list_endpoint_slice_for_all_namespaces(field_selector="metadata.namespace=default").items) == 5
+    assert discovery.list_endpoint_slice_for_all_namespaces(field_selector="metadata.namespace=other").items == []
+    with pytest.raises(ApiException) as err:
+        discovery.list_namespaced_endpoint_slice(NS, field_selector="spec.nodeName=x")
+    assert err.value.status == 400
+    assert '"spec.nodeName" is not a known field selector' in status_of(err)["message"]
+
+
+def test_pod_field_selectors(core: client.CoreV1Api) -> None:
+    core.create_namespaced_pod(NS, pod_body("p1", node="node-a"))
+    core.create_namespaced_pod(NS, pod_body("p2", node="node-b"))
+    core.create_namespaced_pod(NS, pod_body("p3", node="node-a"))
+    core.patch_namespaced_pod_status("p3", NS, {"status": {"phase": "Running"}})
+    assert names(core.list_namespaced_pod(NS, field_selector="spec.nodeName=node-a").items) == ["p1", "p3"]
+    assert names(core.list_pod_for_all_namespaces(field_selector="spec.nodeName=node-b").items) == ["p2"]
+    assert names(core.list_namespaced_pod(NS, field_selector="status.phase=Running").items) == ["p3"]
+    assert names(core.list_namespaced_pod(NS, field_selector="status.phase!=Running").items) == ["p1", "p2"]
+    assert names(core.list_namespaced_pod(
+        NS, field_selector="spec.nodeName=node-a,status.phase=Running").items) == ["p3"]
+
+
+def test_cluster_wide_and_namespaced_lists(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+    core.create_namespace({"metadata": {"name": "other"}})
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("x"))
+    discovery.create_namespaced_endpoint_slice("other", slice_body("y"))
+    discovery.create_namespaced_endpoint_slice("other", slice_body("z"))
+    assert names(discovery.list_namespaced_endpoint_slice(NS).items) == ["x"]
+    assert names(discovery.list_namespaced_endpoint_slice("other").items) == ["y", "z"]
+    everything = discovery.list_endpoint_slice_for_all_namespaces()
+    assert sorted((i.metadata.namespace, i.metadata.name) for i in everything.items) == [
+        ("default", "x"), ("other", "y"), ("other", "z")]
+    rv = int(everything.metadata.resource_version)
+    assert all(int(i.metadata.resource_version) <= rv for i in everything.items)
+    assert discovery.list_namespaced_endpoint_slice("empty-ns").items == []
+
+
+@pytest.mark.parametrize("cluster_wide", [False, True])
+def test_paging(discovery: client.DiscoveryV1Api, core: client.CoreV1Api, cluster_wide: bool) -> None:
+    core.create_namespace({"metadata": {"name": "other"}})
+    for i in range(7):
+        discovery.create_namespaced_endpoint_slice(NS, slice_body(f"s{i}"))
+    discovery.create_namespaced_endpoint_slice("other", slice_body("t0"))
+
+    def page(**kwargs: Any) -> Any:
+        if cluster_wide:
+            return discovery.list_endpoint_slice_for_all_namespaces(limit=3, **kwargs)
+        return discovery.list_namespaced_endpoint_slice(NS, limit=3, **kwargs)
+
+    total = 8 if cluster_wide else 7
+    first = page()
+    list_rv = first.metadata.resource_version
+    assert len(first.items) == 3 and first.metadata._continue
+    assert first.metadata.remaining_item_count == total - 3
+    # a write between pages is not visible: the list stays at its revision
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("s99"))
+    seen = [i.metadata.name for i in first.items]
+    token = first.metadata._continue
+    pages = 1
+    while token:
+        nxt = page(_continue=token)
+        assert nxt.metadata.resource_version == list_rv
+        seen += [i.metadata.name for i in nxt.items]
+        token = nxt.metadata._continue
+        if token:
+            assert nxt.metadata.remaining_item_count == total - len(seen)
+        else:
+            assert nxt.metadata.remaining_item_count is None
+        pages += 1
+        assert pages <= 5
+    assert len(seen) == total == len(set(seen)) and "s99" not in seen
+
+
+def test_paging_with_selector_has_no_remaining_count(discovery: client.DiscoveryV1Api) -> None:
+    for i in range(6):
+        discovery.create_namespaced_endpoint_slice(NS, slice_body(f"s{i}", {"parity": str(i % 2)}))
+    first = discovery.list_namespaced_endpoint_slice(NS, limit=2, label_selector="parity=0")
+    assert [i.metadata.name for i in first.items] == ["s0", "s2"]
+    assert first.metadata._continue and first.metadata.remaining_item_count is None
+    rest = discovery.list_namespaced_endpoint_slice(NS, limit=2, label_selector="parity=0",
+                                                    _continue=first.metadata._continue)
+    assert [i.metadata.name for i in rest.items] == ["s4"]
+    assert rest.metadata.resource_version == first.metadata.resource_version
+
+
+def test_list_resource_versions(discovery: client.DiscoveryV1Api) -> None:
+    first = discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))
+    listed = discovery.list_namespaced_endpoint_slice(NS)
+    rv1 = listed.metadata.resource_version
+    assert int(rv1) >= int(first.metadata.resource_version)
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("b"))
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("c"))
+
+    # "0": any (cache) state; limit is ignored
+    any_rv = discovery.list_namespaced_endpoint_slice(NS, resource_version="0", limit=1)
+    assert names(any_rv.items) == ["a", "b", "c"] and not any_rv.metadata._continue
+
+    # Exact at the earlier revision shows the state back then
+    exact = discovery.list_namespaced_endpoint_slice(NS, resource_version=rv1, resource_version_match="Exact")
+    assert names(exact.items) == ["a"] and exact.metadata.resource_version == rv1
+    # RV=N with limit (no match) is exact too
+    exact_paged = discovery.list_namespaced_endpoint_slice(NS, resource_version=rv1, limit=5)
+    assert names(exact_paged.items) == ["a"]
+
+    # NotOlderThan: at least as new as rv1
+    newer = discovery.list_namespaced_endpoint_slice(NS, resource_version=rv1, resource_version_match="NotOlderThan")
+    assert names(newer.items) == ["a", "b", "c"] and int(newer.metadata.resource_version) >= int(rv1)
+
+    with pytest.raises(ApiException) as err:
+        discovery.list_namespaced_endpoint_slice(NS, resource_version="0", resource_version_match="Exact")
+    assert err.value.status == 422
+    with pytest.raises(ApiException) as err:
+        discovery.list_namespaced_endpoint_slice(NS, resource_version_match="NotOlderThan")
+    assert err.value.status == 422
+
+
+# Writes: concurrency, dry run, no-ops, generation
+
+
+def test_optimistic_concurrency(discovery: client.DiscoveryV1Api) -> None:
+    created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
+    fresh = discovery.read_namespaced_endpoint_slice("web-1", NS)
+    fresh.endpoints[0].addresses = ["10.0.0.7"]
+    discovery.replace_namespaced_endpoint_slice("web-1", NS, fresh)
+
+    stale = discovery.read_namespaced_endpoint_slice("web-1", NS)
+    stale.metadata.resource_version = created.metadata.resource_version
+    stale.endpoints[0].addresses = ["10.0.0.8"]
+    with pytest.raises(ApiException) as err:
+        discovery.replace_namespaced_endpoint_slice("web-1", NS, stale)
+    assert err.value.status == 409
+    status = status_of(err)
+    assert status["reason"] == "Conflict" and "the object has been modified" in status["message"]
+
+    # unconditional: no resourceVersion at all
+    stale.metadata.resource_version = None
+    replaced = discovery.replace_namespaced_endpoint_slice("web-1", NS, stale)
+    assert replaced.endpoints[0].addresses == ["10.0.0.8"]
+
+
+def test_dry_run_stores_nothing(discovery: client.DiscoveryV1Api) -> None:
+    before = discovery.list_namespaced_endpoint_slice(NS).metadata.resource_version
+    dry = discovery.create_namespaced_endpoint_slice(NS, slice_body("ghost"), dry_run="All")
+    assert dry.metadata.name == "ghost" and dry.metadata.uid
+    with pytest.raises(ApiException) as err:
+        discovery.read_namespaced_endpoint_slice("ghost", NS)
+    assert err.value.status == 404
+
+    real = discovery.create_namespaced_endpoint_slice(NS, slice_body("real"))
+    real.endpoints[0].addresses = ["10.9.9.9"]
+    discovery.replace_namespaced_endpoint_slice("real", NS, real, dry_run="All")
+    discovery.patch_namespaced_endpoint_slice("real", NS, {"metadata": {"labels": {"x": "y"}}}, dry_run="All")
+    discovery.delete_namespaced_endpoint_slice("real", NS, dry_run="All")
+    stored = discovery.read_namespaced_endpoint_slice("real", NS)
+    assert stored.endpoints[0].addresses == ["10.0.0.1"] and "x" not in stored.metadata.labels
+    assert stored.metadata.resource_version == real.metadata.resource_version
+    assert int(before) < int(real.metadata.resource_version)
+
+
+def test_noop_patch_keeps_resource_version(discovery: client.DiscoveryV1Api) -> None:
+    created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
+    same = discovery.patch_namespaced_endpoint_slice(
+        "web-1", NS, {"metadata": {"labels": {"kubernetes.io/service-name": "web"}}})
+    assert same.metadata.resource_version == created.metadata.resource_version
+    again = discovery.replace_namespaced_endpoint_slice(
+        "web-1", NS, discovery.read_namespaced_endpoint_slice("web-1", NS))
+    assert again.metadata.resource_version == created.metadata.resource_version
+    assert again.metadata.generation == 1
+
+
+def test_endpointslice_generation(discovery: client.DiscoveryV1Api) -> None:
+    assert discovery.create_namespaced_endpoint_slice(NS, slice_body("g")).metadata.generation == 1
+    changed = discovery.patch_namespaced_endpoint_slice(
+        "g", NS, [{"op": "replace", "path": "/endpoints/0/addresses", "value": ["10.0.0.3"]}])
+    assert changed.metadata.generation == 2
+    labelled = discovery.patch_namespaced_endpoint_slice("g", NS, {"metadata": {"labels": {"new": "label"}}})
+    assert labelled.metadata.generation == 3
+    annotated = discovery.patch_namespaced_endpoint_slice("g", NS, {"metadata": {"annotations": {"note": "x"}}})
+    assert annotated.metadata.generation == 3
+    assert int(annotated.metadata.resource_version) > int(labelled.metadata.resource_version)
+
+
+# Deletion
+
+
+def test_finalizers(discovery: client.DiscoveryV1Api) -> None:
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("held", finalizers=["example.com/hold"]))
+    discovery.delete_namespaced_endpoint_slice("held", NS)
+    marked = discovery.read_namespaced_endpoint_slice("held", NS)
+    assert marked.metadata.deletion_timestamp is not None
+    assert marked.metadata.deletion_grace_period_seconds == 0
+    # a second delete does not remove it either
+    discovery.delete_namespaced_endpoint_slice("held", NS)
+    assert discovery.read_namespaced_endpoint_slice("held", NS).metadata.finalizers == ["example.com/hold"]
+    with pytest.raises(ApiException) as err:
+        discovery.patch_namespaced_endpoint_slice(
+            "held", NS, {"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}})
+    assert err.value.status == 422
+    discovery.patch_namespaced_endpoint_slice("held", NS, [{"op": "remove", "path": "/metadata/finalizers"}])
+    with pytest.raises(ApiException) as err:
+        discovery.read_namespaced_endpoint_slice("held", NS)
+    assert err.value.status == 404
+
+
+def test_delete_with_preconditions(discovery: client.DiscoveryV1Api) -> None:
+    created = discovery.create_namespaced_endpoint_slice(NS, slice_body("pre"))
+    discovery.patch_namespaced_endpoint_slice("pre", NS, {"metadata": {"labels": {"v": "2"}}})
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(
+        resource_version=created.metadata.resource_version))
+    with pytest.raises(ApiException) as err:
+        discovery.delete_namespaced_endpoint_slice("pre", NS, body=stale)
+    assert err.value.status == 409
+    assert "the ResourceVersion in the precondition" in status_of(err)["message"]
+    wrong_uid = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid="0000"))
+    with pytest.raises(ApiException) as err:
+        discovery.delete_namespaced_endpoint_slice("pre", NS, body=wrong_uid)
+    assert err.value.status == 409
+    current = discovery.read_namespaced_endpoint_slice("pre", NS)
+    good = client.V1DeleteOptions(preconditions=client.V1Preconditions(
+        uid=current.metadata.uid, resource_version=current.metadata.resource_version))
+    discovery.delete_namespaced_endpoint_slice("pre", NS, body=good)
+    assert discovery.list_namespaced_endpoint_slice(NS).items == []
+
+
+def test_delete_collection(discovery: client.DiscoveryV1Api, labelled: None) -> None:
+    discovery.delete_collection_namespaced_endpoint_slice(NS, label_selector="app=web")
+    assert names(discovery.list_namespaced_endpoint_slice(NS).items) == ["c", "d", "e"]
+    discovery.delete_collection_namespaced_endpoint_slice(NS)
+    assert discovery.list_namespaced_endpoint_slice(NS).items == []
+
+
+def test_namespace_deletion_removes_contents(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    discovery.create_namespaced_endpoint_slice("doomed", slice_body("s"))
+    core.create_namespaced_pod("doomed", pod_body("p"))
+    core.create_namespaced_service("doomed", {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("survivor"))
+    core.delete_namespace("doomed")
+    assert discovery.list_namespaced_endpoint_slice("doomed").items == []
+    assert core.list_namespaced_pod("doomed").items == []
+    assert core.list_namespaced_service("doomed").items == []
+    assert names(discovery.list_endpoint_slice_for_all_namespaces().items) == ["survivor"]
+    with pytest.raises(ApiException) as err:
+        core.read_namespace("doomed")
+    assert err.value.status == 404
+
+
+def test_write_into_missing_namespace_is_404(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice("nowhere", slice_body("s"))
+    assert err.value.status == 404
+    status = status_of(err)
+    assert status["reason"] == "NotFound" and status["message"] == 'namespaces "nowhere" not found'
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod("nowhere", pod_body("p"))
+    assert err.value.status == 404
