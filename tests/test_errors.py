@@ -362,3 +362,208 @@ async def test_name_in_body_differs_from_url(apiserver: RunningServer, http: aio
         assert_status(await call(http, "PATCH", WEB1, patch, content_type="application/merge-patch+json"),
                       400, "BadRequest", message)
     assert (await call(http, "GET", f"{ES}/other")).status == 404
+
+
+# --- 404 NotFound ----------------------------------------------------------------------------------
+
+
+async def test_missing_object_every_verb(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                         stored: dict[str, Any]) -> None:
+    missing = status(404, "NotFound", 'endpointslices.discovery.k8s.io "x" not found', res_details("x"))
+    path = f"{ES}/x"
+    async with await guarded(apiserver, http, WEB1):
+        assert_status(await call(http, "GET", path), **_kw(missing))
+        assert_status(await call(http, "DELETE", path), **_kw(missing))
+        assert_status(await call(http, "PUT", path, slice_body("x")), **_kw(missing))  # no create-on-update
+        for content_type, patch in (("application/merge-patch+json", {"metadata": {"labels": {"a": "b"}}}),
+                                    ("application/strategic-merge-patch+json", {"metadata": {"labels": {"a": "b"}}}),
+                                    ("application/json-patch+json", [{"op": "add", "path": "/metadata/labels",
+                                                                      "value": {"a": "b"}}])):
+            assert_status(await call(http, "PATCH", path, patch, content_type=content_type), **_kw(missing))
+    assert (await call(http, "GET", path)).status == 404
+
+
+def _kw(expected: dict[str, Any]) -> dict[str, Any]:
+    """assert_status keyword arguments from an expected Status."""
+    return {"code": expected["code"], "reason": expected["reason"], "message": expected["message"],
+            "details": expected.get("details", ABSENT)}
+
+
+async def test_missing_core_object(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    async with Guard(apiserver, http):
+        reply = await call(http, "GET", f"{EP}/nope")
+        assert_status(reply, 404, "NotFound", 'endpoints "nope" not found', {"name": "nope", "kind": "endpoints"})
+        assert reply.headers.getall("Warning") == [DEPRECATION]
+
+
+@pytest.mark.parametrize("path", [
+    "/apis/discovery.k8s.io/v1/namespaces/default/widgets",
+    "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-1/status",
+    "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-1/a/b",
+    "/apis/discovery.k8s.io/v2/endpointslices",
+    "/apis/nope.example.com/v1/things",
+    "/api/v1/namespaces/default/endpointslices",
+    "/api/v2/pods",
+])
+async def test_unknown_resource_path(apiserver: RunningServer, http: aiohttp.ClientSession, path: str) -> None:
+    async with Guard(apiserver, http):
+        assert_status(await call(http, "GET", path), 404, "NotFound",
+                      "the server could not find the requested resource", {})
+
+
+async def test_create_in_missing_namespace(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    async with Guard(apiserver, http):
+        path = "/apis/discovery.k8s.io/v1/namespaces/nope/endpointslices"
+        assert_status(await call(http, "POST", path, slice_body()), 404, "NotFound", 'namespaces "nope" not found',
+                      {"name": "nope", "kind": "namespaces"})
+        reply = await call(http, "POST", "/api/v1/namespaces/nope/endpoints", endpoints_body())
+        assert_status(reply, 404, "NotFound", 'namespaces "nope" not found', {"name": "nope", "kind": "namespaces"})
+        assert reply.headers.getall("Warning") == [DEPRECATION]
+
+
+async def test_endpoints_put_creates_but_endpointslice_put_does_not(http: aiohttp.ClientSession) -> None:
+    reply = await call(http, "PUT", f"{EP}/made", endpoints_body("made"))
+    assert reply.status == 201, reply.body
+    assert (await call(http, "PUT", f"{ES}/made", slice_body("made"))).status == 404
+
+
+# --- 405 MethodNotAllowed --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", f"{ES}/web-1"),
+    ("PUT", ES),
+    ("PATCH", ES),
+    ("POST", f"{EP}/web"),
+    ("PUT", EP),
+    ("POST", "/apis/discovery.k8s.io/v1/watch/namespaces/default/endpointslices"),
+])
+async def test_method_not_allowed(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
+                                  method: str, path: str) -> None:
+    async with await guarded(apiserver, http, WEB1):
+        reply = await call(http, method, path, slice_body())
+        assert_status(reply, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                      {})
+
+
+# --- 406 NotAcceptable -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf", "text/html", "application/xml, image/png",
+                                    "application/json;as=Widget;v=v1;g=meta.k8s.io"])
+async def test_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
+                              accept: str) -> None:
+    message = f"only the following media types are accepted: {ACCEPTED}"
+    async with await guarded(apiserver, http, WEB1):
+        assert_status(await call(http, "GET", WEB1, headers={"Accept": accept}), 406, "NotAcceptable", message)
+        assert_status(await call(http, "GET", ES, headers={"Accept": accept}), 406, "NotAcceptable", message)
+        body = slice_body("web-2")
+        assert_status(await call(http, "POST", ES, body, headers={"Accept": accept}), 406, "NotAcceptable", message)
+    assert (await call(http, "GET", f"{ES}/web-2")).status == 404
+
+
+async def test_yaml_watch_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    async with Guard(apiserver, http):
+        reply = await call(http, "GET", ES, params={"watch": "true", "timeoutSeconds": "1"},
+                           headers={"Accept": "application/yaml"})
+        assert_status(reply, 406, "NotAcceptable", "only the following media types are accepted: "
+                      "application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch")
+
+
+async def test_yaml_get_is_acceptable(http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
+    reply = await call(http, "GET", WEB1, headers={"Accept": "application/yaml"})
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/yaml")
+
+
+# --- 409 AlreadyExists / Conflict ------------------------------------------------------------------
+
+
+async def test_already_exists(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
+    async with await guarded(apiserver, http, WEB1):
+        body = slice_body(endpoints=[{"addresses": ["10.0.0.99"]}])
+        assert_status(await call(http, "POST", ES, body), 409, "AlreadyExists",
+                      'endpointslices.discovery.k8s.io "web-1" already exists', res_details("web-1"))
+
+
+async def test_already_exists_core(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    await create(http, endpoints_body(), EP)
+    async with await guarded(apiserver, http, f"{EP}/web"):
+        reply = await call(http, "POST", EP, endpoints_body())
+        assert_status(reply, 409, "AlreadyExists", 'endpoints "web" already exists', {"name": "web", "kind": "endpoints"})
+
+
+async def test_update_with_stale_resource_version(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                  stored: dict[str, Any]) -> None:
+    stale = copy.deepcopy(stored)
+    changed = copy.deepcopy(stored)
+    changed["metadata"]["labels"]["v"] = "2"
+    reply = await call(http, "PUT", WEB1, changed)
+    assert reply.status == 200
+    async with await guarded(apiserver, http, WEB1):
+        stale["metadata"]["labels"]["v"] = "3"
+        assert_status(await call(http, "PUT", WEB1, stale), 409, "Conflict",
+                      'Operation cannot be fulfilled on endpointslices.discovery.k8s.io "web-1": the object has been '
+                      "modified; please apply your changes to the latest version and try again", res_details("web-1"))
+        # a merge patch carrying the stale resourceVersion is a conditional update too
+        patch = {"metadata": {"resourceVersion": stored["metadata"]["resourceVersion"], "labels": {"v": "4"}}}
+        reply = await call(http, "PATCH", WEB1, patch, content_type="application/merge-patch+json")
+        assert_status(reply, 409, "Conflict",
+                      'Operation cannot be fulfilled on endpointslices.discovery.k8s.io "web-1": the object has been '
+                      "modified; please apply your changes to the latest version and try again", res_details("web-1"))
+
+
+async def test_delete_with_stale_precondition(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                              stored: dict[str, Any]) -> None:
+    old_rv = stored["metadata"]["resourceVersion"]
+    changed = copy.deepcopy(stored)
+    changed["metadata"]["labels"]["v"] = "2"
+    current = (await call(http, "PUT", WEB1, changed)).json()
+    new_rv = current["metadata"]["resourceVersion"]
+    async with await guarded(apiserver, http, WEB1):
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": old_rv}}
+        assert_status(await call(http, "DELETE", WEB1, options), 409, "Conflict",
+                      f'Operation cannot be fulfilled on EndpointSlice.discovery.k8s.io "web-1": the ResourceVersion '
+                      f"in the precondition ({old_rv}) does not match the ResourceVersion in record ({new_rv}). The "
+                      "object might have been modified", res_details("web-1", kind="EndpointSlice"))
+        uid = stored["metadata"]["uid"]
+        options = {"preconditions": {"uid": "00000000-0000-4000-8000-000000000000"}}
+        assert_status(await call(http, "DELETE", WEB1, options), 409, "Conflict",
+                      'Operation cannot be fulfilled on EndpointSlice.discovery.k8s.io "web-1": the UID in the '
+                      f"precondition (00000000-0000-4000-8000-000000000000) does not match the UID in record ({uid}). "
+                      "The object might have been deleted and then recreated",
+                      res_details("web-1", kind="EndpointSlice"))
+    reply = await call(http, "DELETE", WEB1, {"preconditions": {"resourceVersion": new_rv, "uid": uid}})
+    assert reply.status == 200 and reply.json()["status"] == "Success"
+
+
+async def test_server_side_apply_conflict(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    apply = "application/apply-patch+yaml"
+    config = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "ssa"},
+              "addressType": "IPv4"}
+    reply = await call(http, "PATCH", f"{ES}/ssa", config, content_type=apply, params={"fieldManager": "first"})
+    assert reply.status == 201, reply.body
+    async with await guarded(apiserver, http, f"{ES}/ssa"):
+        config["addressType"] = "IPv6"
+        reply = await call(http, "PATCH", f"{ES}/ssa", config, content_type=apply, params={"fieldManager": "second"})
+        assert_status(reply, 409, "Conflict",
+                      'Apply failed with 1 conflict: conflict with "first": .addressType',
+                      {"causes": [{"reason": "FieldManagerConflict", "message": 'conflict with "first"',
+                                   "field": ".addressType"}]})
+
+
+async def test_server_side_apply_conflict_with_update_manager(apiserver: RunningServer,
+                                                              http: aiohttp.ClientSession) -> None:
+    """An Update manager is printed with its apiVersion (upstream printManager), an Apply manager without."""
+    reply = await call(http, "POST", ES, slice_body("csa"), params={"fieldManager": "kubectl-client-side-apply"})
+    assert reply.status == 201, reply.body
+    async with await guarded(apiserver, http, f"{ES}/csa"):
+        config = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "csa"},
+                  "addressType": "IPv6"}
+        reply = await call(http, "PATCH", f"{ES}/csa", config, content_type="application/apply-patch+yaml",
+                           params={"fieldManager": "kubectl"})
+        assert_status(reply, 409, "Conflict",
+                      'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using '
+                      "discovery.k8s.io/v1: .addressType",
+                      {"causes": [{"reason": "FieldManagerConflict",
+                                   "message": 'conflict with "kubectl-client-side-apply" using discovery.k8s.io/v1',
+                                   "field": ".addressType"}]})

@@ -213,7 +213,19 @@ async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     if not isinstance(options, dict):
         raise errors.bad_request("DeleteOptions must be a JSON object")
     obj = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
-    return respond(request, render_object(target.kind, obj, output), output=output)
+    if target.kind.strategy.return_deleted_object or obj["metadata"].get("deletionTimestamp"):
+        return respond(request, render_object(target.kind, obj, output), output=output)
+    return respond(request, deleted_status(target.kind, obj), output=output)
+
+
+def deleted_status(kind: Kind, obj: Obj) -> Obj:
+    """What an immediate delete returns (ReturnDeletedObject=false): a Success Status naming the object."""
+    details: Obj = {"name": obj["metadata"]["name"]}
+    if kind.group:
+        details["group"] = kind.group
+    details["kind"] = kind.plural
+    details["uid"] = obj["metadata"].get("uid", "")
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:

@@ -38,6 +38,8 @@ class Strategy:
     """
 
     allow_create_on_update: bool = False
+    # DELETE answers with the deleted object (Pods, Services) instead of a Success Status.
+    return_deleted_object: bool = False
     tracks_generation: bool = False
     status_subresource: bool = False
     # Fields serialised even when empty (no omitempty upstream), so they appear in bookmark objects too.

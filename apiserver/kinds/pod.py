@@ -128,6 +128,7 @@ SCHEMA = resource(
 class PodStrategy(Strategy):
     """Status belongs to the kubelet: it is reset on create and only written through /status."""
 
+    return_deleted_object = True
     status_subresource = True
 
     def prepare_for_create(self, obj: Obj) -> None:

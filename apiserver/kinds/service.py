@@ -110,6 +110,7 @@ def _allocate_cluster_ip() -> str:
 class ServiceStrategy(Strategy):
     """Defaults as the real registry fills them (type, clusterIP allocation, families); status via /status."""
 
+    return_deleted_object = True
     status_subresource = True
 
     def prepare_for_create(self, obj: Obj) -> None:
