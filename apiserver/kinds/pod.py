@@ -162,6 +162,16 @@ def _restarts(obj: Obj) -> int:
     return sum(int(s.get("restartCount", 0)) for s in statuses if isinstance(s, dict))
 
 
+def _readiness_gates(obj: Obj) -> str:
+    """`<true>/<gates>` over spec.readinessGates, `<none>` without gates (the upstream -o wide column)."""
+    gates = [g.get("conditionType") for g in obj.get("spec", {}).get("readinessGates") or () if isinstance(g, dict)]
+    if not gates:
+        return "<none>"
+    conditions = obj.get("status", {}).get("conditions") or ()
+    true = {c.get("type") for c in conditions if isinstance(c, dict) and c.get("status") == "True"}
+    return f"{sum(1 for g in gates if g in true)}/{len(gates)}"
+
+
 def _status(obj: Obj) -> str:
     if obj["metadata"].get("deletionTimestamp"):
         return "Terminating"
@@ -201,5 +211,11 @@ POD = Kind(
                cell=lambda o: o.get("status", {}).get("podIP") or "<none>"),
         Column(name="Node", priority=1, description="Name of the Node this pod is assigned to.",
                cell=lambda o: o.get("spec", {}).get("nodeName") or "<none>"),
+        Column(name="Nominated Node", priority=1, description="nominatedNodeName is set only when this pod preempts "
+               "other pods on the node, but it cannot schedule right away as preemption victims receive their "
+               "graceful termination periods.",
+               cell=lambda o: o.get("status", {}).get("nominatedNodeName") or "<none>"),
+        Column(name="Readiness Gates", priority=1, description="If specified, all readiness gates will be evaluated "
+               "for pod readiness.", cell=_readiness_gates),
     ),
 )
