@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -43,7 +44,8 @@ METRIC_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST"
 
 
 def status_response(request: web.Request, err: errors.StatusError) -> web.Response:
-    response = web.json_response(err.to_status(), status=err.code)
+    # compact JSON, `Content-Type: application/json`, as the real server writes a Status
+    response = web.Response(body=orjson.dumps(err.to_status()), status=err.code, content_type="application/json")
     details = err.details or {}
     if details.get("retryAfterSeconds"):
         response.headers["Retry-After"] = str(details["retryAfterSeconds"])

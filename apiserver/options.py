@@ -118,7 +118,7 @@ def _validate(opts: ListOptions, has_continue: bool) -> None:
     errs = fielderr.ErrorList()
     match, rv = opts.rv_match, opts.resource_version
     if match not in ("", "Exact", "NotOlderThan"):
-        errs.append(fielderr.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
+        errs.append(fielderr.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""], sort=False))
     if opts.watch:
         if opts.send_initial_events is not None and match != "NotOlderThan":
             errs.append(fielderr.forbidden(

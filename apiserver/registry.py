@@ -84,7 +84,9 @@ class Registry:
         name = opts.field_selector.requires("metadata.name") if opts.field_selector else None
         rv, match = opts.resource_version, opts.rv_match
         if opts.continue_rv:
-            return await self._list_storage(prefix, opts, opts.continue_rv, resume_key(prefix, opts.continue_start))
+            # rv -1 (a token handed out with a 410) continues at the latest revision
+            revision = max(opts.continue_rv, 0)
+            return await self._list_storage(prefix, opts, revision, resume_key(prefix, opts.continue_start))
         exact = match == "Exact" or (not match and rv not in ("", "0") and opts.limit > 0)
         if exact or (not rv and opts.limit):
             return await self._list_storage(prefix, opts, parse_rv(rv) if rv else 0, prefix)
@@ -229,7 +231,8 @@ class Registry:
             current = codec.decode(kv) if kv is not None else None
             if current is None and not allow_create:
                 raise errors.not_found(self.kind, name)
-            result = mutate(copy.deepcopy(current) if current is not None else None)
+            # a fresh decode is the mutation's private copy, many times cheaper than copy.deepcopy
+            result = mutate(codec.decode(kv) if kv is not None else None)
             obj = await result if isinstance(result, Awaitable) else result
             self._check_name(obj, name)
             if current is None:

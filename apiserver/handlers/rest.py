@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from apiserver import errors, tables
-from apiserver.decoding import apply_defaults, check_types, prune_unknown
+from apiserver.decoding import decode
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
@@ -70,9 +70,13 @@ def registry_for(request: web.Request, target: Target) -> Registry:
 async def read_body(request: web.Request) -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise errors.too_large_body(MAX_BODY_BYTES)
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise errors.too_large_body(MAX_BODY_BYTES)
+    chunks, size = [], 0
+    while chunk := await request.content.readany():  # read(n) may return less than n: read to the end
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.too_large_body(MAX_BODY_BYTES)
+        chunks.append(chunk)
+    body = b"".join(chunks)
     media = negotiation.media_type(request)
     if media == "application/vnd.kubernetes.protobuf":
         # kubectl 1.32's typed clients (create namespace, create service) send protobuf: say so plainly.
@@ -102,17 +106,15 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
             f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
             f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
             f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
-    mismatch = check_types(obj, kind.schema, kind.kind)
+    mismatch, unknown = decode(obj, kind.schema, kind.kind)
     if mismatch:
         if decoded:
             mismatch = f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {mismatch}'
         raise errors.bad_request(mismatch)
-    unknown = prune_unknown(obj, kind.schema)
     if unknown and opts.field_validation == "Strict":
         raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
     if opts.field_validation == "Warn":
         opts.warnings += unknown
-    apply_defaults(obj, kind.schema)
     obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
@@ -185,7 +187,9 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                     raise errors.bad_request("the body of the patch must be a JSON object")
                 patched = strategic_merge_patch(current, body, kind.schema)
         except PatchError as err:
-            raise errors.StatusError(err.code, _reason(err.code), err.message) from None
+            # upstream's NewGenericServerResponse (the 422 for a patch that does not apply) has empty details
+            details = {} if err.code == 422 else None
+            raise errors.StatusError(err.code, _reason(err.code), err.message, details) from None
         except ApplyConflict as err:
             raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
         return check_object(kind, patched, opts)

@@ -167,9 +167,10 @@ def invalid(field: str, value: Any, detail: str = "") -> FieldError:
     return FieldError(ErrorType.INVALID, field, value, detail)
 
 
-def not_supported(field: str, value: Any, supported: Iterable[str]) -> FieldError:
-    """`Unsupported value: <v>: supported values: "a", "b"` (values sorted, as upstream's sets.List)."""
-    values = sorted(supported)
+def not_supported(field: str, value: Any, supported: Iterable[str], sort: bool = True) -> FieldError:
+    """`Unsupported value: <v>: supported values: "a", "b"` (values sorted, as upstream's sets.List; `sort=False`
+    keeps the caller's order, for upstream callers that pass a literal list)."""
+    values = sorted(supported) if sort else list(supported)
     detail = "supported values: " + ", ".join(go_quote(v) for v in values) if values else ""
     return FieldError(ErrorType.NOT_SUPPORTED, field, value, detail)
 
