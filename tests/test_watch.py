@@ -449,3 +449,97 @@ def test_unread_watcher_is_closed_others_keep_up(apiserver: RunningServer, disco
         assert data.count(b'"type":"MODIFIED"') < updates
     finally:
         slow.close()
+
+
+# More start points and transitions
+
+
+def test_watch_from_future_resource_version(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+    """A watch from an RV the server has not reached yet waits: only changes after that RV arrive."""
+    future = int(current_rv(discovery)) + 3
+    with open_watch(apiserver, resourceVersion=str(future), timeoutSeconds="10") as response:
+        for name in ("f1", "f2", "f3", "f4", "f5"):
+            discovery.create_namespaced_endpoint_slice(NS, slice_body(name))
+        got = take(response, 2)
+    assert [e["object"]["metadata"]["name"] for e in got] == ["f4", "f5"]
+    assert all(int(e["object"]["metadata"]["resourceVersion"]) > future for e in got)
+
+
+def test_send_initial_events_false_starts_now(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("before"))
+    with open_watch(apiserver, sendInitialEvents="false", resourceVersionMatch="NotOlderThan",
+                    timeoutSeconds="10") as response:
+        discovery.create_namespaced_endpoint_slice(NS, slice_body("after"))
+        got = take(response, 1)
+    assert (got[0]["type"], got[0]["object"]["metadata"]["name"]) == ("ADDED", "after")
+
+
+def test_initial_state_respects_selector(discovery: client.DiscoveryV1Api) -> None:
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("w", {"app": "web"}))
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("d", {"app": "db"}))
+    got = client_events(discovery, 10, timeout=1, label_selector="app=db")
+    assert [(e["type"], e["object"].metadata.name) for e in got] == [("ADDED", "d")]
+
+
+def test_watch_after_other_kinds_writes(discovery: client.DiscoveryV1Api) -> None:
+    """Writes of other resources move the global revision; a watch or list of slices is not held up."""
+    core = client.CoreV1Api(discovery.api_client)
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
+    pod = core.create_namespaced_pod(NS, {"metadata": {"name": "p"},
+                                          "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    listed = discovery.list_namespaced_endpoint_slice(NS)
+    assert int(listed.metadata.resource_version) >= int(pod.metadata.resource_version)
+    got = client_events(discovery, 1, timeout=2)
+    assert [(e["type"], e["object"].metadata.name) for e in got] == [("ADDED", "s")]
+    # an RV taken from another resource's list is a valid start point
+    start = core.list_namespaced_pod(NS).metadata.resource_version
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("t"))
+    got = client_events(discovery, 1, resource_version=start)
+    assert [(e["type"], e["object"].metadata.name) for e in got] == [("ADDED", "t")]
+
+
+def test_pod_field_selector_transitions(apiserver: RunningServer, kube_client: Any) -> None:
+    core = client.CoreV1Api(kube_client)
+    start = core.list_namespaced_pod(NS).metadata.resource_version
+    pod = {"metadata": {"name": "p"},
+           "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]}}
+    core.create_namespaced_pod(NS, pod)
+    core.create_namespaced_pod(NS, {**pod, "metadata": {"name": "q"}, "spec": {**pod["spec"], "nodeName": "node-b"}})
+    core.patch_namespaced_pod_status("p", NS, {"status": {"phase": "Running"}})
+    core.patch_namespaced_pod_status("p", NS, {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    core.patch_namespaced_pod_status("p", NS, {"status": {"phase": "Succeeded"}})
+    core.patch_namespaced_pod_status("q", NS, {"status": {"phase": "Running"}})
+    path = f"/api/v1/namespaces/{NS}/pods"
+    with open_watch(apiserver, path, resourceVersion=start, timeoutSeconds="1",
+                    fieldSelector="status.phase=Running,spec.nodeName=node-a") as response:
+        got = [(e["type"], e["object"]["metadata"]["name"], e["object"]["status"].get("phase"))
+               for e in events(response, 20)]
+    # starts matching → ADDED; still matching → MODIFIED; stops matching → DELETED with the old state
+    assert got == [("ADDED", "p", "Running"), ("MODIFIED", "p", "Running"), ("DELETED", "p", "Running")]
+
+
+def test_finalizer_deletion_events(discovery: client.DiscoveryV1Api) -> None:
+    start = current_rv(discovery)
+    body = slice_body("held")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    discovery.create_namespaced_endpoint_slice(NS, body)
+    discovery.delete_namespaced_endpoint_slice("held", NS)
+    discovery.patch_namespaced_endpoint_slice("held", NS, [{"op": "remove", "path": "/metadata/finalizers"}])
+    got = client_events(discovery, 10, timeout=1, resource_version=start)
+    assert [e["type"] for e in got] == ["ADDED", "MODIFIED", "DELETED"]
+    assert got[0]["object"].metadata.deletion_timestamp is None
+    assert got[1]["object"].metadata.deletion_timestamp is not None
+    assert got[2]["object"].metadata.deletion_timestamp is not None
+
+
+def test_namespace_deletion_sends_deleted(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+    core = client.CoreV1Api(discovery.api_client)
+    core.create_namespace({"metadata": {"name": "gone"}})
+    discovery.create_namespaced_endpoint_slice("gone", slice_body("s1"))
+    discovery.create_namespaced_endpoint_slice("gone", slice_body("s2"))
+    start = current_rv(discovery)
+    core.delete_namespace("gone")
+    path = "/apis/discovery.k8s.io/v1/namespaces/gone/endpointslices"
+    with open_watch(apiserver, path, resourceVersion=start, timeoutSeconds="1") as response:
+        got = [(e["type"], e["object"]["metadata"]["name"]) for e in events(response, 10)]
+    assert got == [("DELETED", "s1"), ("DELETED", "s2")]
