@@ -484,3 +484,41 @@ def test_write_into_missing_namespace_is_404(discovery: client.DiscoveryV1Api, c
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod("nowhere", pod_body("p"))
     assert err.value.status == 404
+
+
+# Misc metadata rules
+
+
+def test_system_fields_are_wiped_on_create(discovery: client.DiscoveryV1Api) -> None:
+    body = slice_body("wiped")
+    body["metadata"].update({"uid": "client-uid", "creationTimestamp": "2000-01-01T00:00:00Z"})
+    created = discovery.create_namespaced_endpoint_slice(NS, body)
+    assert created.metadata.uid != "client-uid"
+    assert created.metadata.creation_timestamp.year != 2000
+
+
+def test_uid_is_immutable_and_address_type_too(discovery: client.DiscoveryV1Api) -> None:
+    created = discovery.create_namespaced_endpoint_slice(NS, slice_body("imm"))
+    changed = discovery.read_namespaced_endpoint_slice("imm", NS)
+    changed.address_type = "IPv6"
+    changed.endpoints[0].addresses = ["fd00::1"]
+    with pytest.raises(ApiException) as err:
+        discovery.replace_namespaced_endpoint_slice("imm", NS, changed)
+    assert err.value.status == 422 and status_of(err)["reason"] == "Invalid"
+    assert discovery.read_namespaced_endpoint_slice("imm", NS).metadata.uid == created.metadata.uid
+
+
+def test_endpoints_deprecation_warning(core: client.CoreV1Api) -> None:
+    _, _, headers = core.list_namespaced_endpoints_with_http_info(NS)
+    assert "v1 Endpoints is deprecated in v1.33+" in headers.get("Warning", "")
+
+
+def test_lists_are_consistent_across_kinds(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+    """A most-recent list of one kind right after writes of others returns promptly at the latest revision."""
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
+    pod = core.create_namespaced_pod(NS, pod_body("p"))
+    slices = discovery.list_namespaced_endpoint_slice(NS)
+    assert names(slices.items) == ["s"]
+    assert int(slices.metadata.resource_version) >= int(pod.metadata.resource_version)
+    ns_list = core.list_namespace()
+    assert int(ns_list.metadata.resource_version) >= int(pod.metadata.resource_version)
