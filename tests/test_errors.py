@@ -897,3 +897,120 @@ async def test_failing_json_patch_test_op(apiserver: RunningServer, http: aiohtt
     async with await guarded(apiserver, http, WEB1):
         reply = await call(http, "PATCH", WEB1, ops, content_type="application/json-patch+json")
         assert_status(reply, 422, "Invalid", "the server rejected our request due to an error in our request", {})
+
+
+# --- 500 -------------------------------------------------------------------------------------------
+
+
+def big_endpoints(name: str, count: int) -> dict[str, Any]:
+    """An Endpoints object with `count` addresses, each with a Pod targetRef (about 170 bytes apiece)."""
+    addresses = [{"ip": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256 + 0 if i % 256 else 1}",
+                  "nodeName": f"node-{i % 500:04d}",
+                  "targetRef": {"kind": "Pod", "namespace": "default", "name": f"web-5d9c7b7b4-{i:08d}",
+                                "uid": f"00000000-0000-4000-8000-{i:012d}"}} for i in range(count)]
+    unique = {a["ip"]: a for a in addresses}
+    return endpoints_body(name, subsets=[{"addresses": list(unique.values()), "ports": [{"port": 80}]}])
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, max_request_bytes=4096)])
+async def test_object_over_storage_limit(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    body = big_endpoints("web", 100)
+    assert len(json.dumps(body)) > 4096
+    existing = await create(http, endpoints_body("small"), EP)
+    async with await guarded(apiserver, http, f"{EP}/small"):
+        reply = await call(http, "POST", EP, body)
+        assert_status(reply, 500, "", "etcdserver: request is too large")
+        assert reply.headers.getall("Warning") == [DEPRECATION]
+        grown = copy.deepcopy(existing)
+        grown["subsets"] = body["subsets"]
+        assert_status(await call(http, "PUT", f"{EP}/small", grown), 500, "", "etcdserver: request is too large")
+        assert_status(await call(http, "PUT", f"{EP}/web", body), 500, "", "etcdserver: request is too large")
+    for name in ("web",):
+        assert (await call(http, "GET", f"{EP}/{name}")).status == 404
+
+
+async def test_object_over_default_storage_limit(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """12,000 addresses with targetRefs: under the 3 MiB body limit, over etcd's default 1.5 MiB."""
+    body = big_endpoints("huge", 12000)
+    size = len(json.dumps(body, separators=(",", ":")))
+    assert 1_572_864 < size < 3 * 1024 * 1024
+    async with Guard(apiserver, http):
+        reply = await call(http, "POST", EP, body)
+        assert_status(reply, 500, "", "etcdserver: request is too large")
+    assert (await call(http, "GET", f"{EP}/huge")).status == 404
+    listed = (await call(http, "GET", EP)).json()
+    assert listed["items"] == []
+
+
+async def test_internal_error_keeps_serving(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                            stored: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from apiserver.handlers import rest
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    async with await guarded(apiserver, http, WEB1):
+        monkeypatch.setattr(rest, "render_list", boom)
+        reply = await call(http, "GET", ES)
+        assert_status(reply, 500, "InternalError", "Internal error occurred: boom", {"causes": [{"message": "boom"}]})
+        monkeypatch.undo()
+
+
+# --- headers: Warning, Retry-After -----------------------------------------------------------------
+
+
+async def test_deprecation_warning_on_every_endpoints_request(http: aiohttp.ClientSession) -> None:
+    created = await call(http, "POST", EP, endpoints_body())
+    requests = [
+        created,
+        await call(http, "GET", f"{EP}/web"),
+        await call(http, "GET", EP),
+        await call(http, "GET", "/api/v1/endpoints"),
+        await call(http, "PUT", f"{EP}/web", created.json()),
+        await call(http, "PATCH", f"{EP}/web", {"metadata": {"labels": {"a": "b"}}},
+                   content_type="application/merge-patch+json"),
+        await call(http, "GET", EP, params={"watch": "true", "timeoutSeconds": "1"}),
+        await call(http, "GET", EP, params={"fieldSelector": "spec.foo=x"}),  # 400
+        await call(http, "POST", EP, endpoints_body()),  # 409
+        await call(http, "DELETE", f"{EP}/web"),
+        await call(http, "DELETE", f"{EP}/web"),  # 404
+        await call(http, "DELETE", EP),
+    ]
+    for index, reply in enumerate(requests):
+        assert reply.headers.getall("Warning", []) == [DEPRECATION], (index, reply.body)
+    assert [r.status for r in requests] == [201, 200, 200, 200, 200, 200, 200, 400, 409, 200, 404, 200]
+    reply = await call(http, "GET", ES)
+    assert "Warning" not in reply.headers
+
+
+async def test_retry_after_when_generate_name_is_exhausted(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from apiserver import registry
+
+    await create(http, slice_body("web-fixed"))
+    monkeypatch.setattr(registry, "generate_name", lambda prefix: prefix + "fixed")
+    body = slice_body()
+    body["metadata"] = {"generateName": "web-"}
+    async with await guarded(apiserver, http, f"{ES}/web-fixed"):
+        reply = await call(http, "POST", ES, body)
+        assert_status(reply, 409, "AlreadyExists", 'endpointslices.discovery.k8s.io "web-fixed" already exists, the '
+                      "server was not able to generate a unique name for the object",
+                      res_details("web-fixed", retryAfterSeconds=1))
+        assert reply.headers["Retry-After"] == "1"
+
+
+async def test_retry_after_for_too_large_resource_version(apiserver: RunningServer,
+                                                          http: aiohttp.ClientSession) -> None:
+    current = await revision(apiserver)
+    async with Guard(apiserver, http):
+        reply = await call(http, "GET", ES, params={"resourceVersion": str(current + 100),
+                                                   "resourceVersionMatch": "NotOlderThan"})
+        assert_status(reply, 504, "Timeout", f"Timeout: Too large resource version: {current + 100}, current: {current}",
+                      {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                       "retryAfterSeconds": 1})
+        assert reply.headers["Retry-After"] == "1"
+
+
+async def test_no_retry_after_without_retry_after_seconds(http: aiohttp.ClientSession) -> None:
+    reply = await call(http, "GET", f"{ES}/missing")
+    assert reply.status == 404 and "Retry-After" not in reply.headers

@@ -85,6 +85,8 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
     encoder = form_encoder(kind, output)
     response = web.StreamResponse(headers={"Content-Type": output.content_type})
+    for warning in request["info"].warnings:  # e.g. the Endpoints deprecation: sent on watches too
+        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
     response.enable_chunked_encoding()
     try:
         watcher = cacher.watch(_predicate(kind, target, opts), encoder, since, registry.list_prefix(target.namespace))
