@@ -13,7 +13,7 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import pytest
@@ -88,7 +88,7 @@ def assert_status(reply: Reply, code: int, reason: str, message: str, details: A
     """The reply is exactly this Status (JSON, same HTTP code, same keys in the same order)."""
     assert reply.status == code, reply.body
     assert reply.headers["Content-Type"].startswith("application/json"), reply.headers["Content-Type"]
-    got = reply.json()
+    got: dict[str, Any] = reply.json()
     expected = status(code, reason, message, details, continue_token)
     assert got == expected
     assert list(got) == list(expected)
@@ -147,17 +147,18 @@ class Guard:
         self.rev = 0
         self.objects: dict[str, Any] = {}
 
-    async def __aenter__(self) -> Guard:
+    async def __aenter__(self) -> Self:
         self.rev = await revision(self.apiserver)
         return self
 
     async def watch_object(self, path: str) -> dict[str, Any]:
         reply = await call(self.http, "GET", path)
         assert reply.status == 200, reply.body
-        self.objects[path] = reply.json()
-        return self.objects[path]
+        obj: dict[str, Any] = reply.json()
+        self.objects[path] = obj
+        return obj
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if exc[0] is not None:
             return
         assert await revision(self.apiserver) == self.rev, "a failed request wrote to storage"

@@ -190,7 +190,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                 patched = strategic_merge_patch(current, body, kind.schema)
         except PatchError as err:
             # upstream's NewGenericServerResponse (the 422 for a patch that does not apply) has empty details
-            details = {} if err.code == 422 else None
+            details: dict[str, Any] | None = {} if err.code == 422 else None
             raise errors.StatusError(err.code, _reason(err.code), err.message, details) from None
         except ApplyConflict as err:
             raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
