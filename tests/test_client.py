@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 NS = "default"
 
@@ -16,12 +16,12 @@ NS = "default"
 
 
 @pytest.fixture
-def discovery(kube_client: Any) -> client.DiscoveryV1Api:
+def discovery(kube_client: Any) -> Any:
     return client.DiscoveryV1Api(kube_client)
 
 
 @pytest.fixture
-def core(kube_client: Any) -> client.CoreV1Api:
+def core(kube_client: Any) -> Any:
     return client.CoreV1Api(kube_client)
 
 
@@ -50,7 +50,7 @@ def pod_body(name: str, node: str = "", labels: dict[str, str] | None = None) ->
 
 
 def status_of(err: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(err.value.body)
+    body: dict[str, Any] = json.loads(err.value.body or "{}")
     return body
 
 
@@ -61,7 +61,7 @@ def names(items: list[Any]) -> list[str]:
 # CRUD on every kind
 
 
-def test_endpointslice_crud(discovery: client.DiscoveryV1Api) -> None:
+def test_endpointslice_crud(discovery: Any) -> None:
     created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     assert created.metadata.uid and created.metadata.resource_version and created.metadata.generation == 1
     assert created.metadata.namespace == NS
@@ -91,14 +91,14 @@ def test_endpointslice_crud(discovery: client.DiscoveryV1Api) -> None:
     assert status_of(err)["reason"] == "NotFound"
 
 
-def test_create_existing_is_409(discovery: client.DiscoveryV1Api) -> None:
+def test_create_existing_is_409(discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     with pytest.raises(ApiException) as err:
         discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     assert err.value.status == 409 and status_of(err)["reason"] == "AlreadyExists"
 
 
-def test_endpoints_crud(core: client.CoreV1Api) -> None:
+def test_endpoints_crud(core: Any) -> None:
     body = {"metadata": {"name": "web"},
             "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80, "name": "http"}]}]}
     created = core.create_namespaced_endpoints(NS, body)
@@ -112,7 +112,7 @@ def test_endpoints_crud(core: client.CoreV1Api) -> None:
     assert core.list_namespaced_endpoints(NS).items == []
 
 
-def test_endpoints_replace_creates(core: client.CoreV1Api) -> None:
+def test_endpoints_replace_creates(core: Any) -> None:
     body = {"metadata": {"name": "fresh"}, "subsets": [{"addresses": [{"ip": "10.0.0.9"}], "ports": [{"port": 81}]}]}
     _, code, _ = core.replace_namespaced_endpoints_with_http_info("fresh", NS, body)
     assert code == 201
@@ -121,13 +121,13 @@ def test_endpoints_replace_creates(core: client.CoreV1Api) -> None:
     assert code == 200
 
 
-def test_endpointslice_replace_missing_is_404(discovery: client.DiscoveryV1Api) -> None:
+def test_endpointslice_replace_missing_is_404(discovery: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.replace_namespaced_endpoint_slice("nope", NS, slice_body("nope"))
     assert err.value.status == 404
 
 
-def test_service_crud_cluster_ip_and_status(core: client.CoreV1Api) -> None:
+def test_service_crud_cluster_ip_and_status(core: Any) -> None:
     body = {"metadata": {"name": "web"},
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
     created = core.create_namespaced_service(NS, body)
@@ -154,7 +154,7 @@ def test_service_crud_cluster_ip_and_status(core: client.CoreV1Api) -> None:
     assert names(core.list_namespaced_service(NS).items) == ["other"]
 
 
-def test_pod_crud_and_status(core: client.CoreV1Api) -> None:
+def test_pod_crud_and_status(core: Any) -> None:
     created = core.create_namespaced_pod(NS, pod_body("p1", node="node-a"))
     assert created.spec.node_name == "node-a"
     status = {"status": {"phase": "Running", "podIP": "10.244.0.5", "podIPs": [{"ip": "10.244.0.5"}],
@@ -169,7 +169,7 @@ def test_pod_crud_and_status(core: client.CoreV1Api) -> None:
     assert core.list_namespaced_pod(NS).items == []
 
 
-def test_namespace_crud(core: client.CoreV1Api) -> None:
+def test_namespace_crud(core: Any) -> None:
     created = core.create_namespace({"metadata": {"name": "team-a", "labels": {"team": "a"}}})
     assert created.metadata.name == "team-a" and created.status.phase == "Active"
     assert "team-a" in names(core.list_namespace().items)
@@ -182,7 +182,7 @@ def test_namespace_crud(core: client.CoreV1Api) -> None:
     assert err.value.status == 404
 
 
-def test_generate_name(discovery: client.DiscoveryV1Api) -> None:
+def test_generate_name(discovery: Any) -> None:
     created = [discovery.create_namespaced_endpoint_slice(NS, slice_body(generate_name="web-")) for _ in range(3)]
     generated = [c.metadata.name for c in created]
     assert len(set(generated)) == 3
@@ -195,7 +195,7 @@ def test_generate_name(discovery: client.DiscoveryV1Api) -> None:
 
 
 @pytest.fixture
-def labelled(discovery: client.DiscoveryV1Api) -> None:
+def labelled(discovery: Any) -> None:
     """Five slices with varied labels."""
     specs = {
         "a": {"app": "web", "tier": "front"},
@@ -219,13 +219,13 @@ def labelled(discovery: client.DiscoveryV1Api) -> None:
     ("app=web,tier=back", ["b"]),
     ("tier in (back),app!=web", ["c"]),
 ])
-def test_label_selectors(discovery: client.DiscoveryV1Api, labelled: None, selector: str, expected: list[str]) -> None:
+def test_label_selectors(discovery: Any, labelled: None, selector: str, expected: list[str]) -> None:
     assert names(discovery.list_namespaced_endpoint_slice(NS, label_selector=selector).items) == expected
     everywhere = discovery.list_endpoint_slice_for_all_namespaces(label_selector=selector)
     assert names(everywhere.items) == expected
 
 
-def test_field_selectors(discovery: client.DiscoveryV1Api, core: client.CoreV1Api, labelled: None) -> None:
+def test_field_selectors(discovery: Any, core: Any, labelled: None) -> None:
     assert names(discovery.list_namespaced_endpoint_slice(NS, field_selector="metadata.name=c").items) == ["c"]
     assert names(discovery.list_namespaced_endpoint_slice(NS, field_selector="metadata.name!=c").items) == [
         "a", "b", "d", "e"]
@@ -237,7 +237,7 @@ def test_field_selectors(discovery: client.DiscoveryV1Api, core: client.CoreV1Ap
     assert '"spec.nodeName" is not a known field selector' in status_of(err)["message"]
 
 
-def test_pod_field_selectors(core: client.CoreV1Api) -> None:
+def test_pod_field_selectors(core: Any) -> None:
     core.create_namespaced_pod(NS, pod_body("p1", node="node-a"))
     core.create_namespaced_pod(NS, pod_body("p2", node="node-b"))
     core.create_namespaced_pod(NS, pod_body("p3", node="node-a"))
@@ -250,7 +250,7 @@ def test_pod_field_selectors(core: client.CoreV1Api) -> None:
         NS, field_selector="spec.nodeName=node-a,status.phase=Running").items) == ["p3"]
 
 
-def test_cluster_wide_and_namespaced_lists(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+def test_cluster_wide_and_namespaced_lists(discovery: Any, core: Any) -> None:
     core.create_namespace({"metadata": {"name": "other"}})
     discovery.create_namespaced_endpoint_slice(NS, slice_body("x"))
     discovery.create_namespaced_endpoint_slice("other", slice_body("y"))
@@ -266,7 +266,7 @@ def test_cluster_wide_and_namespaced_lists(discovery: client.DiscoveryV1Api, cor
 
 
 @pytest.mark.parametrize("cluster_wide", [False, True])
-def test_paging(discovery: client.DiscoveryV1Api, core: client.CoreV1Api, cluster_wide: bool) -> None:
+def test_paging(discovery: Any, core: Any, cluster_wide: bool) -> None:
     core.create_namespace({"metadata": {"name": "other"}})
     for i in range(7):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(f"s{i}"))
@@ -301,7 +301,7 @@ def test_paging(discovery: client.DiscoveryV1Api, core: client.CoreV1Api, cluste
     assert len(seen) == total == len(set(seen)) and "s99" not in seen
 
 
-def test_paging_with_selector_has_no_remaining_count(discovery: client.DiscoveryV1Api) -> None:
+def test_paging_with_selector_has_no_remaining_count(discovery: Any) -> None:
     for i in range(6):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(f"s{i}", {"parity": str(i % 2)}))
     first = discovery.list_namespaced_endpoint_slice(NS, limit=2, label_selector="parity=0")
@@ -313,7 +313,7 @@ def test_paging_with_selector_has_no_remaining_count(discovery: client.Discovery
     assert rest.metadata.resource_version == first.metadata.resource_version
 
 
-def test_list_resource_versions(discovery: client.DiscoveryV1Api) -> None:
+def test_list_resource_versions(discovery: Any) -> None:
     first = discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))
     listed = discovery.list_namespaced_endpoint_slice(NS)
     rv1 = listed.metadata.resource_version
@@ -347,7 +347,7 @@ def test_list_resource_versions(discovery: client.DiscoveryV1Api) -> None:
 # Writes: concurrency, dry run, no-ops, generation
 
 
-def test_optimistic_concurrency(discovery: client.DiscoveryV1Api) -> None:
+def test_optimistic_concurrency(discovery: Any) -> None:
     created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     fresh = discovery.read_namespaced_endpoint_slice("web-1", NS)
     fresh.endpoints[0].addresses = ["10.0.0.7"]
@@ -368,7 +368,7 @@ def test_optimistic_concurrency(discovery: client.DiscoveryV1Api) -> None:
     assert replaced.endpoints[0].addresses == ["10.0.0.8"]
 
 
-def test_dry_run_stores_nothing(discovery: client.DiscoveryV1Api) -> None:
+def test_dry_run_stores_nothing(discovery: Any) -> None:
     before = discovery.list_namespaced_endpoint_slice(NS).metadata.resource_version
     dry = discovery.create_namespaced_endpoint_slice(NS, slice_body("ghost"), dry_run="All")
     assert dry.metadata.name == "ghost" and dry.metadata.uid
@@ -387,7 +387,7 @@ def test_dry_run_stores_nothing(discovery: client.DiscoveryV1Api) -> None:
     assert int(before) < int(real.metadata.resource_version)
 
 
-def test_noop_patch_keeps_resource_version(discovery: client.DiscoveryV1Api) -> None:
+def test_noop_patch_keeps_resource_version(discovery: Any) -> None:
     created = discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     same = discovery.patch_namespaced_endpoint_slice(
         "web-1", NS, {"metadata": {"labels": {"kubernetes.io/service-name": "web"}}})
@@ -398,7 +398,7 @@ def test_noop_patch_keeps_resource_version(discovery: client.DiscoveryV1Api) -> 
     assert again.metadata.generation == 1
 
 
-def test_endpointslice_generation(discovery: client.DiscoveryV1Api) -> None:
+def test_endpointslice_generation(discovery: Any) -> None:
     assert discovery.create_namespaced_endpoint_slice(NS, slice_body("g")).metadata.generation == 1
     changed = discovery.patch_namespaced_endpoint_slice(
         "g", NS, [{"op": "replace", "path": "/endpoints/0/addresses", "value": ["10.0.0.3"]}])
@@ -413,7 +413,7 @@ def test_endpointslice_generation(discovery: client.DiscoveryV1Api) -> None:
 # Deletion
 
 
-def test_finalizers(discovery: client.DiscoveryV1Api) -> None:
+def test_finalizers(discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("held", finalizers=["example.com/hold"]))
     discovery.delete_namespaced_endpoint_slice("held", NS)
     marked = discovery.read_namespaced_endpoint_slice("held", NS)
@@ -432,7 +432,7 @@ def test_finalizers(discovery: client.DiscoveryV1Api) -> None:
     assert err.value.status == 404
 
 
-def test_delete_with_preconditions(discovery: client.DiscoveryV1Api) -> None:
+def test_delete_with_preconditions(discovery: Any) -> None:
     created = discovery.create_namespaced_endpoint_slice(NS, slice_body("pre"))
     discovery.patch_namespaced_endpoint_slice("pre", NS, {"metadata": {"labels": {"v": "2"}}})
     stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(
@@ -452,14 +452,14 @@ def test_delete_with_preconditions(discovery: client.DiscoveryV1Api) -> None:
     assert discovery.list_namespaced_endpoint_slice(NS).items == []
 
 
-def test_delete_collection(discovery: client.DiscoveryV1Api, labelled: None) -> None:
+def test_delete_collection(discovery: Any, labelled: None) -> None:
     discovery.delete_collection_namespaced_endpoint_slice(NS, label_selector="app=web")
     assert names(discovery.list_namespaced_endpoint_slice(NS).items) == ["c", "d", "e"]
     discovery.delete_collection_namespaced_endpoint_slice(NS)
     assert discovery.list_namespaced_endpoint_slice(NS).items == []
 
 
-def test_namespace_deletion_removes_contents(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+def test_namespace_deletion_removes_contents(discovery: Any, core: Any) -> None:
     core.create_namespace({"metadata": {"name": "doomed"}})
     discovery.create_namespaced_endpoint_slice("doomed", slice_body("s"))
     core.create_namespaced_pod("doomed", pod_body("p"))
@@ -475,7 +475,7 @@ def test_namespace_deletion_removes_contents(discovery: client.DiscoveryV1Api, c
     assert err.value.status == 404
 
 
-def test_write_into_missing_namespace_is_404(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+def test_write_into_missing_namespace_is_404(discovery: Any, core: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.create_namespaced_endpoint_slice("nowhere", slice_body("s"))
     assert err.value.status == 404
@@ -489,7 +489,7 @@ def test_write_into_missing_namespace_is_404(discovery: client.DiscoveryV1Api, c
 # Misc metadata rules
 
 
-def test_system_fields_are_wiped_on_create(discovery: client.DiscoveryV1Api) -> None:
+def test_system_fields_are_wiped_on_create(discovery: Any) -> None:
     body = slice_body("wiped")
     body["metadata"].update({"uid": "client-uid", "creationTimestamp": "2000-01-01T00:00:00Z"})
     created = discovery.create_namespaced_endpoint_slice(NS, body)
@@ -497,7 +497,7 @@ def test_system_fields_are_wiped_on_create(discovery: client.DiscoveryV1Api) -> 
     assert created.metadata.creation_timestamp.year != 2000
 
 
-def test_uid_is_immutable_and_address_type_too(discovery: client.DiscoveryV1Api) -> None:
+def test_uid_is_immutable_and_address_type_too(discovery: Any) -> None:
     created = discovery.create_namespaced_endpoint_slice(NS, slice_body("imm"))
     changed = discovery.read_namespaced_endpoint_slice("imm", NS)
     changed.address_type = "IPv6"
@@ -508,12 +508,12 @@ def test_uid_is_immutable_and_address_type_too(discovery: client.DiscoveryV1Api)
     assert discovery.read_namespaced_endpoint_slice("imm", NS).metadata.uid == created.metadata.uid
 
 
-def test_endpoints_deprecation_warning(core: client.CoreV1Api) -> None:
+def test_endpoints_deprecation_warning(core: Any) -> None:
     _, _, headers = core.list_namespaced_endpoints_with_http_info(NS)
     assert "v1 Endpoints is deprecated in v1.33+" in headers.get("Warning", "")
 
 
-def test_lists_are_consistent_across_kinds(discovery: client.DiscoveryV1Api, core: client.CoreV1Api) -> None:
+def test_lists_are_consistent_across_kinds(discovery: Any, core: Any) -> None:
     """A most-recent list of one kind right after writes of others returns promptly at the latest revision."""
     discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     pod = core.create_namespaced_pod(NS, pod_body("p"))

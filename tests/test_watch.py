@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from apiserver.config import Config
 from apiserver.state import REGISTRIES
@@ -28,7 +28,7 @@ SOCKET_TIMEOUT = 10.0
 
 
 @pytest.fixture
-def discovery(kube_client: Any) -> client.DiscoveryV1Api:
+def discovery(kube_client: Any) -> Any:
     return client.DiscoveryV1Api(kube_client)
 
 
@@ -42,13 +42,13 @@ def slice_body(name: str, labels: dict[str, str] | None = None, ips: tuple[str, 
     }
 
 
-def current_rv(discovery: client.DiscoveryV1Api) -> str:
+def current_rv(discovery: Any) -> str:
     rv: str = discovery.list_namespaced_endpoint_slice(NS).metadata.resource_version
     return rv
 
 
 def open_watch(server: RunningServer, path: str = SLICES, headers: dict[str, str] | None = None,
-               **query: str) -> Any:
+               **query: Any) -> Any:
     """Open a raw watch request (urllib); the caller reads lines and closes it."""
     params = {"watch": "true", **query}
     request = urllib.request.Request(f"{server.url}{path}?{urlencode(params)}", headers=headers or {})
@@ -65,17 +65,15 @@ def events(response: Any, limit: int = 1000) -> Iterator[dict[str, Any]]:
 
 
 def take(response: Any, count: int) -> list[dict[str, Any]]:
-    got = []
-    for event in events(response, count):
-        got.append(event)
+    got = list(events(response, count))
     assert len(got) == count, got
     return got
 
 
-def client_events(discovery: client.DiscoveryV1Api, count: int, timeout: int = 5,
+def client_events(discovery: Any, count: int, timeout: int = 5,
                   **kwargs: Any) -> list[dict[str, Any]]:
     """The first `count` events of an official-client watch (ends earlier at the server's timeout)."""
-    w = watch.Watch()
+    w: Any = watch.Watch()  # type: ignore[no-untyped-call]
     got = []
     for event in w.stream(discovery.list_namespaced_endpoint_slice, NS, timeout_seconds=timeout,
                           _request_timeout=SOCKET_TIMEOUT, **kwargs):
@@ -89,7 +87,7 @@ def client_events(discovery: client.DiscoveryV1Api, count: int, timeout: int = 5
 # Basic event order and start points
 
 
-def test_watch_from_resource_version(discovery: client.DiscoveryV1Api) -> None:
+def test_watch_from_resource_version(discovery: Any) -> None:
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     discovery.patch_namespaced_endpoint_slice("web-1", NS, {"metadata": {"labels": {"v": "2"}}})
@@ -108,7 +106,7 @@ def test_watch_from_resource_version(discovery: client.DiscoveryV1Api) -> None:
     assert got[3]["raw_object"]["metadata"]["resourceVersion"] == str(rvs[3])
 
 
-def test_live_events_in_order(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_live_events_in_order(apiserver: RunningServer, discovery: Any) -> None:
     start = current_rv(discovery)
     with open_watch(apiserver, resourceVersion=start, timeoutSeconds="10") as response:
         discovery.create_namespaced_endpoint_slice(NS, slice_body("live"))
@@ -123,7 +121,7 @@ def test_live_events_in_order(apiserver: RunningServer, discovery: client.Discov
 
 
 @pytest.mark.parametrize("rv", ["", "0"])
-def test_synthetic_added_for_current_state(discovery: client.DiscoveryV1Api, rv: str) -> None:
+def test_synthetic_added_for_current_state(discovery: Any, rv: str) -> None:
     for name in ("c", "a", "b"):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(name))
     discovery.delete_namespaced_endpoint_slice("c", NS)
@@ -132,7 +130,7 @@ def test_synthetic_added_for_current_state(discovery: client.DiscoveryV1Api, rv:
     assert [(e["type"], e["object"].metadata.name) for e in got] == [("ADDED", "a"), ("ADDED", "b")]
 
 
-def test_synthetic_then_live(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_synthetic_then_live(apiserver: RunningServer, discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("old"))
     with open_watch(apiserver, timeoutSeconds="10") as response:
         first = take(response, 1)
@@ -151,7 +149,7 @@ def small_window() -> Config:
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_size=5)])
-def test_too_old_resource_version(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_too_old_resource_version(apiserver: RunningServer, discovery: Any) -> None:
     first = discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     old_rv = first.metadata.resource_version
     for i in range(10):
@@ -183,7 +181,7 @@ def test_too_old_resource_version(apiserver: RunningServer, discovery: client.Di
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, bookmark_interval=0.2)])
-def test_bookmarks(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_bookmarks(apiserver: RunningServer, discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     rv = current_rv(discovery)
     with open_watch(apiserver, resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="5") as response:
@@ -202,13 +200,13 @@ def test_bookmarks(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, bookmark_interval=0.2)])
-def test_no_bookmarks_unless_asked(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_no_bookmarks_unless_asked(apiserver: RunningServer, discovery: Any) -> None:
     rv = current_rv(discovery)
     with open_watch(apiserver, resourceVersion=rv, timeoutSeconds="1") as response:
         assert list(events(response, 10)) == []
 
 
-def test_timeout_seconds_ends_stream(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_timeout_seconds_ends_stream(apiserver: RunningServer, discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     with open_watch(apiserver, timeoutSeconds="1") as response:
         got = list(events(response, 10))
@@ -217,7 +215,7 @@ def test_timeout_seconds_ends_stream(apiserver: RunningServer, discovery: client
     assert [e["type"] for e in client_events(discovery, 10, timeout=1)] == ["ADDED"]
 
 
-def test_send_initial_events(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_send_initial_events(apiserver: RunningServer, discovery: Any) -> None:
     for name in ("b", "a", "c"):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(name))
     rv = current_rv(discovery)
@@ -244,7 +242,7 @@ def test_send_initial_events(apiserver: RunningServer, discovery: client.Discove
 # Selectors
 
 
-def test_label_selector_transitions(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_label_selector_transitions(apiserver: RunningServer, discovery: Any) -> None:
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("a", {"app": "web"}))
     discovery.create_namespaced_endpoint_slice(NS, slice_body("b", {"app": "db"}))
@@ -266,7 +264,7 @@ def test_label_selector_transitions(apiserver: RunningServer, discovery: client.
     assert rvs == sorted(rvs) and rvs[-1] <= int(end)
 
 
-def test_field_selector_single_name(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_field_selector_single_name(apiserver: RunningServer, discovery: Any) -> None:
     start = current_rv(discovery)
     for name in ("x", "y"):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(name))
@@ -278,8 +276,8 @@ def test_field_selector_single_name(apiserver: RunningServer, discovery: client.
         ("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
 
 
-def test_cluster_wide_watch(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
-    core = client.CoreV1Api(discovery.api_client)
+def test_cluster_wide_watch(apiserver: RunningServer, discovery: Any) -> None:
+    core: Any = client.CoreV1Api(discovery.api_client)
     core.create_namespace({"metadata": {"name": "other"}})
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))
@@ -297,7 +295,7 @@ def test_cluster_wide_watch(apiserver: RunningServer, discovery: client.Discover
 # Paths, content types, option spelling
 
 
-def test_legacy_watch_paths(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_legacy_watch_paths(apiserver: RunningServer, discovery: Any) -> None:
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("one"))
     discovery.create_namespaced_endpoint_slice(NS, slice_body("two"))
@@ -312,7 +310,7 @@ def test_legacy_watch_paths(apiserver: RunningServer, discovery: client.Discover
         assert len(list(events(response, 10))) == 2
 
 
-def test_watch_as_table(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_watch_as_table(apiserver: RunningServer, discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("t1"))
     headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
     with open_watch(apiserver, headers=headers, timeoutSeconds="10") as response:
@@ -340,13 +338,13 @@ def test_watch_yaml_is_406(apiserver: RunningServer) -> None:
     ({"sendInitialEvents": "true"},
      "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
     ({"resourceVersionMatch": "NotOlderThan", "resourceVersion": "1"},
-     "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
-     "provided"),
+     ("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+      "provided")),
     ({"sendInitialEvents": "false", "resourceVersionMatch": "Exact", "resourceVersion": "1"},
      "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
     ({"resourceVersionMatch": "Bogus"}, 'resourceVersionMatch: Unsupported value: "Bogus"'),
 ])
-def test_invalid_watch_options(apiserver: RunningServer, query: dict[str, str], message: str) -> None:
+def test_invalid_watch_options(apiserver: RunningServer, query: dict[str, Any], message: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         open_watch(apiserver, **query)
     assert err.value.code == 422
@@ -366,7 +364,7 @@ def test_bad_watch_resource_version_and_selector(apiserver: RunningServer) -> No
 
 
 @pytest.mark.parametrize("spelling", ["True", "1", "true"])
-def test_watch_boolean_spellings(apiserver: RunningServer, discovery: client.DiscoveryV1Api, spelling: str) -> None:
+def test_watch_boolean_spellings(apiserver: RunningServer, discovery: Any, spelling: str) -> None:
     """kubernetes_asyncio sends watch=True&allowWatchBookmarks=True."""
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
@@ -385,7 +383,7 @@ def _endpoint_count(apiserver: RunningServer) -> int:
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_buffer=5)])
-def test_unread_watcher_is_closed_others_keep_up(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_unread_watcher_is_closed_others_keep_up(apiserver: RunningServer, discovery: Any) -> None:
     big_ips = tuple(f"10.{i // 250}.{i % 250}.1" for i in range(1000))  # ~50 KB per event
     discovery.create_namespaced_endpoint_slice(NS, slice_body("big", ips=big_ips))
     start = current_rv(discovery)
@@ -454,7 +452,7 @@ def test_unread_watcher_is_closed_others_keep_up(apiserver: RunningServer, disco
 # More start points and transitions
 
 
-def test_watch_from_future_resource_version(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_watch_from_future_resource_version(apiserver: RunningServer, discovery: Any) -> None:
     """A watch from an RV the server has not reached yet waits: only changes after that RV arrive."""
     future = int(current_rv(discovery)) + 3
     with open_watch(apiserver, resourceVersion=str(future), timeoutSeconds="10") as response:
@@ -465,7 +463,7 @@ def test_watch_from_future_resource_version(apiserver: RunningServer, discovery:
     assert all(int(e["object"]["metadata"]["resourceVersion"]) > future for e in got)
 
 
-def test_send_initial_events_false_starts_now(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
+def test_send_initial_events_false_starts_now(apiserver: RunningServer, discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("before"))
     with open_watch(apiserver, sendInitialEvents="false", resourceVersionMatch="NotOlderThan",
                     timeoutSeconds="10") as response:
@@ -474,16 +472,16 @@ def test_send_initial_events_false_starts_now(apiserver: RunningServer, discover
     assert (got[0]["type"], got[0]["object"]["metadata"]["name"]) == ("ADDED", "after")
 
 
-def test_initial_state_respects_selector(discovery: client.DiscoveryV1Api) -> None:
+def test_initial_state_respects_selector(discovery: Any) -> None:
     discovery.create_namespaced_endpoint_slice(NS, slice_body("w", {"app": "web"}))
     discovery.create_namespaced_endpoint_slice(NS, slice_body("d", {"app": "db"}))
     got = client_events(discovery, 10, timeout=1, label_selector="app=db")
     assert [(e["type"], e["object"].metadata.name) for e in got] == [("ADDED", "d")]
 
 
-def test_watch_after_other_kinds_writes(discovery: client.DiscoveryV1Api) -> None:
+def test_watch_after_other_kinds_writes(discovery: Any) -> None:
     """Writes of other resources move the global revision; a watch or list of slices is not held up."""
-    core = client.CoreV1Api(discovery.api_client)
+    core: Any = client.CoreV1Api(discovery.api_client)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     pod = core.create_namespaced_pod(NS, {"metadata": {"name": "p"},
                                           "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
@@ -499,9 +497,9 @@ def test_watch_after_other_kinds_writes(discovery: client.DiscoveryV1Api) -> Non
 
 
 def test_pod_field_selector_transitions(apiserver: RunningServer, kube_client: Any) -> None:
-    core = client.CoreV1Api(kube_client)
+    core: Any = client.CoreV1Api(kube_client)
     start = core.list_namespaced_pod(NS).metadata.resource_version
-    pod = {"metadata": {"name": "p"},
+    pod: dict[str, Any] = {"metadata": {"name": "p"},
            "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]}}
     core.create_namespaced_pod(NS, pod)
     core.create_namespaced_pod(NS, {**pod, "metadata": {"name": "q"}, "spec": {**pod["spec"], "nodeName": "node-b"}})
@@ -518,7 +516,7 @@ def test_pod_field_selector_transitions(apiserver: RunningServer, kube_client: A
     assert got == [("ADDED", "p", "Running"), ("MODIFIED", "p", "Running"), ("DELETED", "p", "Running")]
 
 
-def test_finalizer_deletion_events(discovery: client.DiscoveryV1Api) -> None:
+def test_finalizer_deletion_events(discovery: Any) -> None:
     start = current_rv(discovery)
     body = slice_body("held")
     body["metadata"]["finalizers"] = ["example.com/hold"]
@@ -532,8 +530,8 @@ def test_finalizer_deletion_events(discovery: client.DiscoveryV1Api) -> None:
     assert got[2]["object"].metadata.deletion_timestamp is not None
 
 
-def test_namespace_deletion_sends_deleted(apiserver: RunningServer, discovery: client.DiscoveryV1Api) -> None:
-    core = client.CoreV1Api(discovery.api_client)
+def test_namespace_deletion_sends_deleted(apiserver: RunningServer, discovery: Any) -> None:
+    core: Any = client.CoreV1Api(discovery.api_client)
     core.create_namespace({"metadata": {"name": "gone"}})
     discovery.create_namespaced_endpoint_slice("gone", slice_body("s1"))
     discovery.create_namespaced_endpoint_slice("gone", slice_body("s2"))
