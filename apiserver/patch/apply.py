@@ -33,6 +33,10 @@ from apiserver.managedfields import (
 from apiserver.schema import JSON, Array, Map, Object, Schema
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+UPGRADING_MANAGER = "kubectl"  # only kubectl's own server-side apply upgrades from client-side apply
+
+
 class ApplyConflict(Exception):
     """Fields the configuration changes that other managers own (409 Conflict, reason Conflict).
 
@@ -190,6 +194,17 @@ def _gvk(api_version: str, kind: str) -> str:
     return f"{group_version}, Kind={kind}"
 
 
+def _last_applied_fields(live: JSON, schema: Object) -> FieldSet:
+    """The fields of live's client-side apply annotation: conflicts on them are forced (upstream's
+    lastAppliedManager), so `kubectl apply --server-side` takes over from `kubectl apply` without conflicts."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    try:
+        last_applied = json.loads(annotations.get(LAST_APPLIED, ""))
+        return field_set(last_applied, schema) if isinstance(last_applied, dict) else EMPTY
+    except (ValueError, FieldSetError):
+        return EMPTY
+
+
 def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_version: str, schema: Object,
           now: str) -> JSON:
     """Server-side apply `config` (the parsed apply patch) as `manager`; returns the new object.
@@ -224,10 +239,13 @@ def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_versio
     _prune(merged, (last.fields if last else EMPTY) - owned, owned, schema)
 
     diff = compare(strip_server_fields(base), strip_server_fields(merged), schema)
-    conflicts = [(e.identity, path_string(p)) for e in sorted(others, key=lambda e: e.identity)
+    conflicts = [(e.identity, p) for e in sorted(others, key=lambda e: e.identity)
                  for p in iterate(e.fields & diff.changed)]
     if conflicts and not force:
-        raise ApplyConflict(conflicts)
+        allowed = _last_applied_fields(base, schema) if manager == UPGRADING_MANAGER else EMPTY
+        remaining = [(m, path_string(p)) for m, p in conflicts if p not in allowed]
+        if remaining:
+            raise ApplyConflict(remaining)
 
     after = [e.with_fields(e.fields - diff.changed - diff.removed) for e in others]
     if last is not None and last.fields == applied and last.api_version == api_version and diff.is_same():
