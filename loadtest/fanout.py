@@ -1,0 +1,451 @@
+"""Watch fan-out benchmark: our server (encode cache on and off) against the raw transport.write ceiling.
+
+    python -m loadtest.fanout [--watchers 1000,5000] [--endpoints 1,100] [--seconds 10] [--rate R]
+                              [--client-procs 2] [--json out.json] [--quick]
+
+For each server and each watcher count N it starts the server as a subprocess, creates one
+EndpointSlice per size (B endpoints), opens N watches from `loadtest.watchers` processes and, for
+each size, runs a writer task in this process that PUTs the slice with a `loadtest/sent` timestamp
+annotation and a bumped `loadtest/seq`, either flat out (one PUT in flight) or at `--rate` events/s,
+for `--seconds`. It then waits for the clients to drain and reports:
+
+- deliveries/s: events received by all clients / (first write to last delivery), and MB/s of payload;
+- serializations per event: the server's `apiserver_watch_cache_encodings_total` delta / events written;
+- server CPU seconds per delivered GB (utime+stime from /proc/<pid>/stat);
+- write-to-receive latency p50/p99 from every `--sample-every`-th connection;
+- server RSS per watcher: (RSS with N idle watchers - RSS with none) / N, from /proc/<pid>/status;
+- metered bytes (`apiserver_watch_events_sizes_sum` delta) against the payload bytes the clients
+  counted; they should be equal.
+
+Servers: `ours` (`python -m apiserver`), `ours-no-cache` (with `--no-watch-encode-cache`) and `raw`
+(`loadtest.broadcaster`). Metrics or flags a server lacks show as n/a.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+import uvloop
+
+from apiserver.testing import free_port
+from loadtest.slices import endpoint_slice
+from loadtest.watchers import SENT_ANNOTATION, Histogram, merge_histograms, percentile_ms
+
+BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+SERVERS = ("ours", "ours-no-cache", "raw")
+NO_CACHE_FLAG = "--no-watch-encode-cache"
+METRICS = {
+    "events": "apiserver_watch_events_total",
+    "metered_bytes": "apiserver_watch_events_sizes_sum",
+    "encodings": "apiserver_watch_cache_encodings_total",
+    "dispatched": "apiserver_watch_cache_events_dispatched_total",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT = 20.0
+CLIENT_TIMEOUT = 90.0  # connect phase and each command answer
+POLL_SECONDS = 0.1
+STALL_SECONDS = 3.0  # the drain ends when nothing arrives for this long
+
+
+@dataclass
+class Settings:
+    """One run's knobs (the command line, or a test's small values)."""
+
+    seconds: float = 10.0
+    rate: float = 0.0  # 0: flat out
+    max_events: int = 1_000_000
+    client_procs: int = 2
+    sample_every: int = 10
+    drain_seconds: float = 30.0
+    settle_seconds: float = 1.0
+    server_args: list[str] = field(default_factory=list)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def parse_metrics(text: str) -> dict[str, float | None]:
+    """Sum each watch metric over its endpointslices series; None where the server has no such series."""
+    names = {name: key for key, name in METRICS.items()}
+    sums: dict[str, float | None] = dict.fromkeys(METRICS)
+    for line in text.splitlines():
+        if line.startswith("#") or 'resource="endpointslices"' not in line:
+            continue
+        key = names.get(line.split("{", 1)[0])
+        if key is not None:
+            sums[key] = (sums[key] or 0.0) + float(line.rsplit(" ", 1)[1])
+    return sums
+
+
+def delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def server_command(server: str, port: int, settings: Settings) -> list[str]:
+    if server == "raw":
+        return [sys.executable, "-m", "loadtest.broadcaster", "--port", str(port)]
+    flags = [NO_CACHE_FLAG] if server == "ours-no-cache" else []
+    return [sys.executable, "-m", "apiserver", "--port", str(port), "--kubeconfig", "", *flags, *settings.server_args]
+
+
+def server_supports(flag: str) -> bool:
+    result = subprocess.run([sys.executable, "-m", "apiserver", "--help"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    return flag in result.stdout
+
+
+class Server:
+    """A server subprocess on a free port, stopped on exit."""
+
+    def __init__(self, server: str, settings: Settings) -> None:
+        self.name = server
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(server_command(server, self.port, settings),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while loop.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.process.returncode}: {self._stderr()}")
+            try:
+                async with session.get(f"{self.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready after {READY_TIMEOUT} s")
+
+    def _stderr(self) -> str:
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode(errors="replace")[-2000:]
+
+    async def metrics(self, session: aiohttp.ClientSession) -> dict[str, float | None]:
+        async with session.get(f"{self.url}/metrics") as response:
+            return parse_metrics(await response.text()) if response.status == 200 else dict.fromkeys(METRICS)
+
+    async def debug_watches(self, session: aiohttp.ClientSession) -> dict[str, Any] | None:
+        """Open endpointslice watches as /debug/watches counts them; None where the endpoint is missing."""
+        async with session.get(f"{self.url}/debug/watches") as response:
+            if response.status != 200:
+                return None
+            body = await response.json()
+        open_ = [w for w in body.get("open", []) if w.get("resource") == "endpointslices"]
+        closed = body.get("closed", {})
+        return {"open": len(open_), "events": sum(w.get("events", 0) for w in open_),
+                "bytes": sum(w.get("bytes", 0) for w in open_), "closed": closed.get("count"),
+                "terminated": closed.get("terminated")}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+class Clients:
+    """`loadtest.watchers --control` processes sharing N connections; their snapshots summed."""
+
+    def __init__(self) -> None:
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(self, url: str, path: str, connections: int, settings: Settings, lifetime: float) -> dict[str, Any]:
+        procs = max(1, min(settings.client_procs, connections))
+        shares = [connections // procs + (i < connections % procs) for i in range(procs)]
+        for share in shares:
+            self.processes.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "loadtest.watchers", "--url", url, "--path", path, "--connections", str(share),
+                "--seconds", str(lifetime), "--sample-every", str(settings.sample_every), "--control",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+        return self._sum([await self._read(p) for p in self.processes])
+
+    async def _read(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), CLIENT_TIMEOUT)
+        if not line:
+            raise RuntimeError(f"watcher process {process.pid} exited ({await process.wait()})")
+        report: dict[str, Any] = orjson.loads(line)
+        return report
+
+    async def command(self, command: str) -> dict[str, Any]:
+        for process in self.processes:
+            assert process.stdin is not None
+            process.stdin.write(command.encode() + b"\n")
+        return self._sum([await self._read(p) for p in self.processes])
+
+    @staticmethod
+    def _sum(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        total: dict[str, Any] = {key: sum(r[key] for r in reports) for key in
+                                 ("connections", "connected", "connect_errors", "closed_early", "events", "bytes")}
+        total["min_events"] = min(r["min_events"] for r in reports)
+        total["max_events"] = max(r["max_events"] for r in reports)
+        total["latency_hist"] = merge_histograms([r["latency_hist"] for r in reports])
+        total["connect_error_examples"] = sorted({e for r in reports for e in r["connect_error_examples"]})[:3]
+        return total
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            if process.returncode is None and process.stdin is not None:
+                process.stdin.close()
+        for process in self.processes:
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, Any],
+                       settings: Settings) -> tuple[int, int]:
+    """PUT `obj` repeatedly (flat out, or at settings.rate); return (events written, failed writes)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + settings.seconds
+    annotations = obj["metadata"].setdefault("annotations", {})
+    target = f"{url}{BASE}/{obj['metadata']['name']}"
+    headers = {"Content-Type": "application/json"}
+    written = failed = 0
+    seq = 0
+    while loop.time() < deadline and written < settings.max_events:
+        if settings.rate > 0:
+            wait = start + seq / settings.rate - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        seq += 1
+        annotations["loadtest/seq"] = str(seq)
+        annotations[SENT_ANNOTATION] = repr(time.time())
+        async with session.put(target, data=orjson.dumps(obj), headers=headers) as response:
+            await response.read()
+            if response.status == 200:
+                written += 1
+            else:
+                failed += 1
+    return written, failed
+
+
+async def drain(clients: Clients, server: Server, expected: int, before: int, settings: Settings,
+                hists: list[Histogram]) -> tuple[dict[str, Any], float, float]:
+    """Poll the clients until `expected` new events arrived or nothing arrives for STALL_SECONDS.
+
+    Returns the last snapshot, and the time and server CPU seconds when the last event arrived.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.drain_seconds
+    snap = await clients.command("snapshot")
+    hists.append(snap["latency_hist"])
+    last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.process.pid)
+    while snap["events"] - before < expected and loop.time() < deadline:
+        await asyncio.sleep(POLL_SECONDS)
+        snap = await clients.command("snapshot")
+        hists.append(snap["latency_hist"])
+        if snap["events"] > last_events:
+            last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.process.pid)
+        elif time.perf_counter() - last_time > STALL_SECONDS:
+            break
+    return snap, last_time, last_cpu
+
+
+async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clients, obj: dict[str, Any],
+                   settings: Settings, connected: int) -> dict[str, Any]:
+    """One writer run against watchers already connected; the measurements of this size."""
+    pid = server.process.pid
+    snap0 = await clients.command("mark")  # also resets the latency histograms
+    metrics0 = await server.metrics(session)
+    cpu0 = cpu_seconds(pid)
+    t0 = time.perf_counter()
+    written, failed = await write_events(session, server.url, obj, settings)
+    write_seconds = time.perf_counter() - t0
+    hists: list[Histogram] = []
+    snap1, t1, cpu1 = await drain(clients, server, written * connected, snap0["events"], settings, hists)
+    metrics1 = await server.metrics(session)
+    events = snap1["events"] - snap0["events"]
+    received = snap1["bytes"] - snap0["bytes"]
+    elapsed = max(t1 - t0, 1e-9)
+    encodings = delta(metrics1["encodings"], metrics0["encodings"])
+    metered = delta(metrics1["metered_bytes"], metrics0["metered_bytes"])
+    hist = merge_histograms(hists)
+    return {
+        "written": written,
+        "write_failures": failed,
+        "write_rate": written / write_seconds,
+        "expected_deliveries": written * connected,
+        "delivered": events,
+        "deliveries_per_s": events / elapsed,
+        "mb_per_s": received / elapsed / 1e6,
+        "event_bytes": received / events if events else None,
+        "serializations_per_event": encodings / written if encodings is not None and written else None,
+        "server_events": delta(metrics1["events"], metrics0["events"]),
+        "dispatched": delta(metrics1["dispatched"], metrics0["dispatched"]),
+        "cpu_s_per_gb": (cpu1 - cpu0) / (received / 1e9) if received else None,
+        "server_cpu_s": cpu1 - cpu0,
+        "elapsed_s": elapsed,
+        "latency_p50_ms": percentile_ms(hist, 0.5),
+        "latency_p99_ms": percentile_ms(hist, 0.99),
+        "latency_samples": sum(hist.values()),
+        "metered_bytes": metered,
+        "client_bytes": received,
+        "bytes_diff": None if metered is None else metered - received,
+        "closed_early": snap1["closed_early"],
+        "min_events_per_connection": snap1["min_events"],
+        "max_events_per_connection": snap1["max_events"],
+    }
+
+
+async def run_server(server_name: str, watchers: int, endpoints: list[int], settings: Settings) -> list[dict[str, Any]]:
+    """Start one server, connect `watchers` watches, run every size; one result per size."""
+    server = Server(server_name, settings)
+    clients = Clients()
+    connector = aiohttp.TCPConnector(limit=4)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await server.wait_ready(session)
+            objects = {b: endpoint_slice(f"fanout-{b}", b) for b in endpoints}
+            rv = "0"
+            if server_name != "raw":
+                for obj in objects.values():
+                    async with session.post(f"{server.url}{BASE}", data=orjson.dumps(obj),
+                                            headers={"Content-Type": "application/json"}) as response:
+                        created = await response.json()
+                        if response.status != 201:
+                            raise RuntimeError(f"create failed: {response.status} {created}")
+                        rv = created["metadata"]["resourceVersion"]
+            await asyncio.sleep(settings.settle_seconds)
+            rss0 = rss_bytes(server.process.pid)
+            lifetime = CLIENT_TIMEOUT + len(endpoints) * (settings.seconds + settings.drain_seconds + 30)
+            ready = await clients.start(server.url, f"{BASE}?watch=true&resourceVersion={rv}", watchers, settings,
+                                        lifetime)
+            await asyncio.sleep(settings.settle_seconds)
+            rss1 = rss_bytes(server.process.pid)
+            connected = ready["connected"]
+            base = {"server": server_name, "watchers": watchers, "connected": connected,
+                    "loadavg_1m_before": os.getloadavg()[0],
+                    "connect_errors": ready["connect_errors"], "connect_error_examples": ready["connect_error_examples"],
+                    "rss_idle_mb": rss0 / 1e6, "rss_watching_mb": rss1 / 1e6,
+                    "rss_per_watcher_kb": (rss1 - rss0) / connected / 1e3 if connected else None}
+            results = []
+            for b in endpoints:
+                case = await run_case(session, server, clients, objects[b], settings, connected)
+                results.append({**base, "endpoints": b, **case})
+            debug = await server.debug_watches(session)
+            for result in results:
+                result["debug_watches"] = debug
+            return results
+    finally:
+        await clients.stop()
+        server.stop()
+
+
+def fmt(value: Any, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+COLUMNS = [  # header, key, format, width
+    ("server", "server", "", 14), ("N", "watchers", "d", 5), ("B", "endpoints", "d", 4),
+    ("ev B", "event_bytes", ".0f", 6), ("writes/s", "write_rate", ".0f", 8),
+    ("deliv/s", "deliveries_per_s", ".0f", 8), ("MB/s", "mb_per_s", ".1f", 7),
+    ("ser/ev", "serializations_per_event", ".2f", 7), ("CPU s/GB", "cpu_s_per_gb", ".2f", 9),
+    ("p50 ms", "latency_p50_ms", ".1f", 8), ("p99 ms", "latency_p99_ms", ".1f", 8),
+    ("RSS KB/w", "rss_per_watcher_kb", ".1f", 8), ("delivered", "delivered", "d", 10),
+    ("expected", "expected_deliveries", "d", 10), ("metered B", "metered_bytes", ".0f", 12),
+    ("client B", "client_bytes", "d", 12), ("diff", "bytes_diff", ".0f", 6),
+    ("early", "closed_early", "d", 5), ("cerr", "connect_errors", "d", 4),
+]
+RATIOS = [("deliv/s", "deliveries_per_s"), ("MB/s", "mb_per_s"), ("CPU s/GB", "cpu_s_per_gb"),
+          ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"), ("RSS KB/w", "rss_per_watcher_kb")]
+
+
+def print_table(results: list[dict[str, Any]], skipped: dict[str, str]) -> None:
+    print(" ".join(f"{h:>{w}}" for h, _, _, w in COLUMNS))
+    for r in results:
+        print(" ".join(f"{fmt(r.get(k), f):>{w}}" for _, k, f, w in COLUMNS))
+    for name, reason in skipped.items():
+        print(f"{name:>14} n/a: {reason}")
+    by_key = {(r["server"], r["watchers"], r["endpoints"]): r for r in results}
+    print("\n" + "ratios".ljust(32) + "".join(f"{h:>10}" for h, _ in RATIOS))
+    for (server, n, b), r in by_key.items():
+        if server != "ours":
+            continue
+        for other in ("raw", "ours-no-cache"):
+            o = by_key.get((other, n, b))
+            cells = [r.get(k) / o[k] if o and r.get(k) is not None and o.get(k) else None for _, k in RATIOS]
+            print(f"ours/{other} N={n} B={b}".ljust(32) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
+    for r in results:
+        if r.get("debug_watches") is not None:
+            print(f"/debug/watches {r['server']} N={r['watchers']}: {r['debug_watches']}")
+            break
+
+
+async def run_matrix(servers: list[str], watcher_counts: list[int], endpoints: list[int],
+                     settings: Settings) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    skipped = {}
+    if "ours-no-cache" in servers and not server_supports(NO_CACHE_FLAG):
+        skipped["ours-no-cache"] = f"the server has no {NO_CACHE_FLAG}"
+    results = []
+    for n in watcher_counts:
+        for name in servers:
+            if name not in skipped:
+                print(f"# {name} N={n} (load average {os.getloadavg()[0]:.2f}) ...", file=sys.stderr, flush=True)
+                results += await run_server(name, n, endpoints, settings)
+    return results, skipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--watchers", default="1000,5000", help="watcher counts N (comma-separated)")
+    parser.add_argument("--endpoints", default="1,100", help="endpoints per slice B (comma-separated)")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="which of " + ", ".join(SERVERS))
+    parser.add_argument("--seconds", type=float, default=10.0, help="writer run time per case")
+    parser.add_argument("--rate", type=float, default=0.0, help="events/s for the writer; 0 = as fast as accepted")
+    parser.add_argument("--max-events", type=int, default=1_000_000, help="writer stops after this many events")
+    parser.add_argument("--client-procs", type=int, default=2, help="watcher client processes")
+    parser.add_argument("--sample-every", type=int, default=10, help="latency on every n-th connection")
+    parser.add_argument("--drain-seconds", type=float, default=30.0, help="longest wait for deliveries after writes")
+    parser.add_argument("--server-args", default="", help="extra flags for our server, e.g. '--watch-buffer 5000'")
+    parser.add_argument("--quick", action="store_true", help="smoke run: N=50, 2 s")
+    parser.add_argument("--json", default="", help="write the results to this file")
+    args = parser.parse_args()
+    watcher_counts = [50] if args.quick else [int(n) for n in args.watchers.split(",")]
+    settings = Settings(seconds=2.0 if args.quick else args.seconds, rate=args.rate, max_events=args.max_events,
+                        client_procs=args.client_procs, sample_every=args.sample_every,
+                        drain_seconds=args.drain_seconds, settle_seconds=0.3 if args.quick else 1.0,
+                        server_args=shlex.split(args.server_args))
+    endpoints = [int(b) for b in args.endpoints.split(",")]
+    results, skipped = uvloop.run(run_matrix(args.servers.split(","), watcher_counts, endpoints, settings))
+    print_table(results, skipped)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"settings": vars(args), "results": results, "skipped": skipped}, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()

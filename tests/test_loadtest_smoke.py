@@ -1,0 +1,74 @@
+"""Smoke tests of the fan-out benchmark pieces: counts only, never timings."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest import fanout
+from loadtest.watchers import WatchConnection, percentile_ms
+
+EVENTS = 20
+WATCHERS = 4
+SETTINGS = fanout.Settings(seconds=15.0, max_events=EVENTS, client_procs=2, sample_every=1, drain_seconds=10.0,
+                           settle_seconds=0.1)
+
+
+def chunked(*payloads: bytes) -> bytes:
+    return b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads)
+
+
+async def test_watch_connection_dechunks_a_stream_split_anywhere() -> None:
+    events = [b'{"type":"MODIFIED","object":{"metadata":{"annotations":{"loadtest/sent":"%d.5"}}}}\n' % (10 ** 9 + i)
+              for i in range(3)]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    stream = head + chunked(events[0] + events[1], events[2]) + b"0\r\n\r\n"
+    histogram: dict[int, int] = {}
+    conn = WatchConnection(b"", histogram)
+    for i in range(len(stream)):
+        conn.data_received(stream[i:i + 1])
+    assert conn.ready.done() and not conn.error
+    assert conn.events == 3
+    assert conn.bytes == sum(map(len, events))
+    assert conn.ended
+    assert sum(histogram.values()) == 3
+    assert percentile_ms(histogram, 0.5) is not None
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_watch_connection_rejects_a_non_200() -> None:
+    conn = WatchConnection(b"GET / HTTP/1.1\r\n\r\n", None)
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received(b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n")
+    assert conn.ready.done() and "410" in conn.error
+    assert transport.closed and conn.events == 0
+
+
+@pytest.mark.parametrize("server", ["ours", "ours-no-cache", "raw"])
+async def test_every_watcher_gets_every_event(server: str) -> None:
+    if server == "ours-no-cache" and not fanout.server_supports(fanout.NO_CACHE_FLAG):
+        pytest.skip(f"the server has no {fanout.NO_CACHE_FLAG} yet")
+    results = await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS)
+    assert [r["endpoints"] for r in results] == [1, 100]
+    for r in results:
+        assert r["connected"] == WATCHERS and r["connect_errors"] == 0
+        assert r["written"] == EVENTS and r["write_failures"] == 0
+        assert r["delivered"] == EVENTS * WATCHERS
+        assert r["min_events_per_connection"] == r["max_events_per_connection"] == EVENTS
+        assert r["closed_early"] == 0
+        assert r["client_bytes"] > 0
+        assert r["latency_samples"] == EVENTS * WATCHERS
+        if r["metered_bytes"] is not None:
+            assert r["metered_bytes"] == r["client_bytes"]
+        if r["serializations_per_event"] is not None and server != "ours-no-cache":
+            assert r["serializations_per_event"] <= 1.0
