@@ -388,6 +388,37 @@ def test_apply_server_side_create_update_conflict_force(kubectl: Kubectl) -> Non
     assert "f:ports" in owners["other"] and "f:ports" not in owners.get("kubectl", {})
 
 
+def test_apply_server_side_takes_over_from_client_side_apply(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", SLICE)
+    result = kubectl("apply", "--server-side", "-f", SLICE_V2)  # conflicts on last-applied fields are forced
+    assert result.stdout.strip() == "endpointslice.discovery.k8s.io/web-abc serverside-applied"
+    assert "Warning" not in result.stderr  # kubectl's follow-up kubectl-last-applied apply succeeded too
+    obj = get_json(kubectl, "endpointslice", "web-abc", "--show-managed-fields")
+    assert obj["ports"][0]["port"] == 8080 and obj["metadata"]["labels"]["tier"] == "backend"
+    owners = {m["manager"]: m["fieldsV1"] for m in obj["metadata"]["managedFields"]}
+    assert {"f:ports", "f:endpoints", "f:addressType"} <= set(owners["kubectl"])
+    applied = json.loads(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert applied["ports"][0]["port"] == 8080 and "annotations" not in applied["metadata"]  # the annotation follows
+    owners = {m["manager"]: m["fieldsV1"] for m in obj["metadata"]["managedFields"]}
+    assert owners["kubectl-last-applied"] == {
+        "f:metadata": {"f:annotations": {"f:kubectl.kubernetes.io/last-applied-configuration": {}}}}
+    # Back to client-side apply: only the annotation's text differs (CSA writes "annotations":{}), as upstream.
+    assert kubectl("apply", "-f", SLICE_V2).stdout.strip() == "endpointslice.discovery.k8s.io/web-abc configured"
+    assert get_json(kubectl, "endpointslice", "web-abc")["ports"][0]["port"] == 8080
+    assert kubectl("apply", "-f", SLICE_V2).stdout.strip() == "endpointslice.discovery.k8s.io/web-abc unchanged"
+
+
+def test_apply_server_side_partial_configuration(kubectl: Kubectl) -> None:
+    kubectl("apply", "--server-side", "-f", SLICE)
+    out = kubectl("apply", "--server-side", "--field-manager=labeler", "-f", str(MANIFESTS / "slice-labels-only.yaml"))
+    assert out.stdout.strip() == "endpointslice.discovery.k8s.io/web-abc serverside-applied"
+    obj = get_json(kubectl, "endpointslice", "web-abc", "--show-managed-fields")
+    assert obj["metadata"]["labels"] == {"kubernetes.io/service-name": "web", "tier": "fe", "owner": "labeler"}
+    assert obj["addressType"] == "IPv4" and obj["ports"][0]["port"] == 80
+    owners = {m["manager"]: m["fieldsV1"] for m in obj["metadata"]["managedFields"]}
+    assert owners["labeler"] == {"f:metadata": {"f:labels": {"f:owner": {}}}}
+
+
 # --- label, annotate, patch, edit --------------------------------------------------------------------
 
 

@@ -253,4 +253,26 @@ def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_versio
     else:
         after.append(Entry(manager, "Apply", api_version, now, "", applied))
     finish_entries(merged.setdefault("metadata", {}), original, before, after)
+    if manager == UPGRADING_MANAGER:
+        _sync_last_applied(merged, config)
     return merged
+
+
+def _sync_last_applied(obj: JSON, config: JSON) -> None:
+    """Keep an existing last-applied annotation equal to what kubectl server-side applied (upstream's
+    lastAppliedUpdater), so a later client-side apply diffs against the current configuration."""
+    annotations = obj.get("metadata", {}).get("annotations")
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return
+    applied = copy.deepcopy(config)
+    meta = applied.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+        meta["annotations"].pop(LAST_APPLIED, None)
+        if not meta["annotations"]:
+            del meta["annotations"]
+    text = json.dumps(applied, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Go's encoding/json escapes these; the annotation is the object as json.Encoder writes it.
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    annotations[LAST_APPLIED] = text + "\n"
