@@ -8,7 +8,6 @@ so that `-n` places them.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import subprocess
@@ -142,7 +141,7 @@ def editor(tmp_path: Path, sed_script: str) -> Iterator[dict[str, str]]:
 def test_version_has_no_skew_warning(kubectl: Kubectl) -> None:
     result = kubectl("version")
     assert "Client Version: v1.32" in result.stdout
-    assert re.search(r"^Server Version: v1\.32\.\d+", result.stdout, re.M)
+    assert re.search(r"^Server Version: v1\.32\.\d+", result.stdout, re.MULTILINE)
     assert "WARNING" not in result.stderr and "version difference" not in result.stderr
     server = json.loads(kubectl("version", "-o", "json").stdout)["serverVersion"]
     assert (server["major"], server["minor"]) == ("1", "32")
@@ -162,7 +161,7 @@ def test_api_resources_lists_every_kind_with_short_names(kubectl: Kubectl) -> No
 def test_get_raw_metrics_and_readyz(kubectl: Kubectl) -> None:
     kubectl("get", "endpointslices")  # at least one counted request
     metrics = kubectl("get", "--raw", "/metrics").stdout
-    assert re.search(r"^apiserver_request_total\{", metrics, re.M)
+    assert re.search(r"^apiserver_request_total\{", metrics, re.MULTILINE)
     readyz = kubectl("get", "--raw", "/readyz?verbose").stdout
     assert "[+]ping ok" in readyz
     assert readyz.rstrip().endswith("readyz check passed")
@@ -316,10 +315,12 @@ def test_create_stores_the_manifest(kubectl: Kubectl, kube_client: Any) -> None:
 
     assert kubectl("create", "-f", SLICE).stdout.strip() == "endpointslice.discovery.k8s.io/web-abc created"
     stored = client.DiscoveryV1Api(kube_client).read_namespaced_endpoint_slice("web-abc", "default")
-    assert stored.address_type == "IPv4" and stored.metadata.generation == 1
-    assert stored.metadata.labels == {"kubernetes.io/service-name": "web", "tier": "fe"}
+    meta = stored.metadata
+    assert meta is not None and stored.ports is not None and meta.managed_fields is not None
+    assert stored.address_type == "IPv4" and meta.generation == 1
+    assert meta.labels == {"kubernetes.io/service-name": "web", "tier": "fe"}
     assert [(p.name, p.port, p.protocol) for p in stored.ports] == [("http", 80, "TCP")]
-    assert [m.manager for m in stored.metadata.managed_fields] == ["kubectl-create"]
+    assert [m.manager for m in meta.managed_fields] == ["kubectl-create"]
 
     again = kubectl("create", "-f", SLICE, check=False)
     assert again.returncode == 1
@@ -495,8 +496,8 @@ def test_edit_with_scripted_editor(kubectl: Kubectl, tmp_path: Path) -> None:
     assert "kubectl-edit" in {m["manager"] for m in obj["metadata"]["managedFields"]}
 
     with editor(tmp_path, "s/nothing-matches-this//") as env:
-        out = kubectl("edit", "endpointslice", "web-abc", env=env)
-    assert "Edit cancelled, no changes made." in out.stdout + out.stderr
+        untouched = kubectl("edit", "endpointslice", "web-abc", env=env)
+    assert "Edit cancelled, no changes made." in untouched.stdout + untouched.stderr
 
 
 # --- delete ------------------------------------------------------------------------------------------
@@ -527,30 +528,30 @@ def test_describe_endpointslice_and_service(kubectl: Kubectl) -> None:
     kubectl("create", "-f", SLICE)
     kubectl("create", "-f", SERVICE)
     out = kubectl("describe", "endpointslice", "web-abc").stdout
-    assert re.search(r"^Name:\s+web-abc$", out, re.M) and re.search(r"^Namespace:\s+default$", out, re.M)
-    assert re.search(r"^AddressType:\s+IPv4$", out, re.M)
-    assert re.search(r"^\s+http\s+80\s+TCP$", out, re.M)
-    assert re.search(r"- Addresses:\s+10\.0\.0\.1$", out, re.M) and re.search(r"NodeName:\s+node-2$", out, re.M)
-    assert re.search(r"^Events:\s+<none>$", out, re.M)
+    assert re.search(r"^Name:\s+web-abc$", out, re.MULTILINE) and re.search(r"^Namespace:\s+default$", out, re.MULTILINE)
+    assert re.search(r"^AddressType:\s+IPv4$", out, re.MULTILINE)
+    assert re.search(r"^\s+http\s+80\s+TCP$", out, re.MULTILINE)
+    assert re.search(r"- Addresses:\s+10\.0\.0\.1$", out, re.MULTILINE) and re.search(r"NodeName:\s+node-2$", out, re.MULTILINE)
+    assert re.search(r"^Events:\s+<none>$", out, re.MULTILINE)
 
     out = kubectl("describe", "service", "web").stdout
-    assert re.search(r"^Name:\s+web$", out, re.M) and re.search(r"^Selector:\s+app=web$", out, re.M)
-    assert re.search(r"^Type:\s+ClusterIP$", out, re.M)
-    assert re.search(r"^Port:\s+http\s+80/TCP$", out, re.M) and re.search(r"^TargetPort:\s+8080/TCP$", out, re.M)
+    assert re.search(r"^Name:\s+web$", out, re.MULTILINE) and re.search(r"^Selector:\s+app=web$", out, re.MULTILINE)
+    assert re.search(r"^Type:\s+ClusterIP$", out, re.MULTILINE)
+    assert re.search(r"^Port:\s+http\s+80/TCP$", out, re.MULTILINE) and re.search(r"^TargetPort:\s+8080/TCP$", out, re.MULTILINE)
     cluster_ip = get_json(kubectl, "service", "web")["spec"]["clusterIP"]
-    assert re.search(rf"^IP:\s+{re.escape(cluster_ip)}$", out, re.M)
+    assert re.search(rf"^IP:\s+{re.escape(cluster_ip)}$", out, re.MULTILINE)
 
 
 def test_explain(kubectl: Kubectl) -> None:
     out = kubectl("explain", "endpointslices").stdout
-    assert re.search(r"^KIND:\s+EndpointSlice$", out, re.M) and re.search(r"^GROUP:\s+discovery\.k8s\.io$", out, re.M)
-    assert re.search(r"^  addressType\s+<string> -required-$", out, re.M)
-    assert re.search(r"^  endpoints\s+<\[\]Endpoint>", out, re.M)
+    assert re.search(r"^KIND:\s+EndpointSlice$", out, re.MULTILINE) and re.search(r"^GROUP:\s+discovery\.k8s\.io$", out, re.MULTILINE)
+    assert re.search(r"^  addressType\s+<string> -required-$", out, re.MULTILINE)
+    assert re.search(r"^  endpoints\s+<\[\]Endpoint>", out, re.MULTILINE)
     out = kubectl("explain", "endpointslices.endpoints.conditions").stdout
-    assert re.search(r"^FIELD: conditions <EndpointConditions>$", out, re.M)
-    assert re.search(r"^  ready\s+<boolean>$", out, re.M) and re.search(r"^  serving\s+<boolean>$", out, re.M)
+    assert re.search(r"^FIELD: conditions <EndpointConditions>$", out, re.MULTILINE)
+    assert re.search(r"^  ready\s+<boolean>$", out, re.MULTILINE) and re.search(r"^  serving\s+<boolean>$", out, re.MULTILINE)
     out = kubectl("explain", "services.spec.ports").stdout
-    assert re.search(r"^  port\s+<integer> -required-$", out, re.M)
+    assert re.search(r"^  port\s+<integer> -required-$", out, re.MULTILINE)
 
 
 # --- services, endpoints, pods, namespaces -----------------------------------------------------------
@@ -603,7 +604,7 @@ def test_pods(kubectl: Kubectl) -> None:
                        "READINESS GATES"]
     assert rows[1][5:] == ["<none>"] * 4
     out = kubectl("describe", "pod", "web-0").stdout
-    assert re.search(r"^Status:\s+Pending$", out, re.M) and re.search(r"^\s+Image:\s+nginx:1\.27$", out, re.M)
+    assert re.search(r"^Status:\s+Pending$", out, re.MULTILINE) and re.search(r"^\s+Image:\s+nginx:1\.27$", out, re.MULTILINE)
     assert kubectl("delete", "pod", "web-0").stdout.strip() == 'pod "web-0" deleted'
 
 
