@@ -293,6 +293,18 @@ def test_get_watch_output_watch_events(kubectl: Kubectl, watch: Callable[..., Wa
     ]
 
 
+def test_get_watch_single_object_table(kubectl: Kubectl, watch: Callable[..., Watch]) -> None:
+    """`get NAME -w` watches from resourceVersion 0 and drops the synthetic ADDED: the change must still show."""
+    create_slice(kubectl, "web-abc", 80, ["10.0.0.1"])
+    w = watch("get", "endpointslice", "web-abc", "-w")
+    w.wait_for(lambda lines: len(lines) >= 2)
+    kubectl("patch", "endpointslice", "web-abc", "--type=merge", "-p", '{"ports":[{"name":"http","port":8080}]}')
+    rows = table("\n".join(w.wait_for(lambda lines: len(lines) >= 3)))
+    w.stop()
+    assert [row[:3] for row in rows] == [["NAME", "ADDRESSTYPE", "PORTS"], ["web-abc", "IPv4", "80"],
+                                         ["web-abc", "IPv4", "8080"]]
+
+
 def test_get_watch_single_object_as_json_events(kubectl: Kubectl, watch: Callable[..., Watch]) -> None:
     create_slice(kubectl, "web-abc", 80, ["10.0.0.1"])
     create_slice(kubectl, "other", 80, ["10.0.0.2"])
