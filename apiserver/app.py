@@ -14,9 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors
 from apiserver.cacher.cacher import Cacher
+from apiserver.cacher.meters import WatchCollector
+from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
-from apiserver.handlers import discovery, health, rest
+from apiserver.handlers import debug, discovery, health, rest
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
@@ -124,7 +126,8 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     registries: dict[str, Registry] = {}
     namespaces: NamespaceRegistry | None = None
     for kind in KINDS:
-        cacher = Cacher(storage, kind.etcd_prefix + "/", decode, config.watch_cache_size, config.watch_buffer)
+        cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size)
+        cacher = Cacher(kind, storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
         if kind.plural == "namespaces":
             namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace)
             registries[kind.plural] = namespaces
@@ -134,6 +137,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     assert namespaces is not None
     namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced}
     app[REGISTRIES] = registries
+    collector = WatchCollector([r.cacher.meters for r in registries.values()],
+                               {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
+    app[METRICS].registry.register(collector)
     await namespaces.ensure_built_in()
     for registry in registries.values():
         await registry.cacher.start()
@@ -165,8 +171,7 @@ async def _compact_periodically(app: web.Application) -> None:
 
 async def close_watches(app: web.Application) -> None:
     for registry in app[REGISTRIES].values():
-        for watcher in list(registry.cacher.watchers):
-            watcher.close()
+        registry.cacher.hub.close_all()
 
 
 def create_app(config: Config) -> web.Application:
@@ -177,6 +182,7 @@ def create_app(config: Config) -> web.Application:
     app.on_shutdown.append(close_watches)
     discovery.setup(app)
     health.setup(app)
+    debug.setup(app)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

@@ -28,10 +28,17 @@ def parser() -> argparse.ArgumentParser:
                       help="storage backend URL: memory:// (embedded, the default)")
     root.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
                       help="largest object the storage accepts, as etcd's --max-request-bytes (default %(default)s)")
-    root.add_argument("--watch-cache-size", type=int, default=defaults.watch_cache_size,
-                      help="events kept per resource for watches from a resourceVersion (default %(default)s)")
+    root.add_argument("--watch-cache-min-size", type=int, default=defaults.watch_cache_min_size,
+                      help="events kept per resource at least, for watches from a resourceVersion (default %(default)s)")
+    root.add_argument("--watch-cache-max-size", type=int, default=defaults.watch_cache_max_size,
+                      help="events kept per resource at most; the window doubles while its events are under 75 s old "
+                      "(default %(default)s)")
     root.add_argument("--watch-buffer", type=int, default=defaults.watch_buffer,
                       help="events a watcher may have pending before it is closed as too slow (default %(default)s)")
+    root.add_argument("--watch-buffer-bytes", type=int, default=defaults.watch_buffer_bytes,
+                      help="bytes a watcher may have pending before it is closed as too slow (default %(default)s)")
+    root.add_argument("--no-watch-encode-cache", dest="watch_encode_cache", action="store_false",
+                      help="serialize every event once per watcher instead of once per form (a benchmark baseline)")
     root.add_argument("--bookmark-interval", type=float, default=defaults.bookmark_interval,
                       help="seconds between BOOKMARK events for watches that allow them (default %(default)s)")
     root.add_argument("--compaction-interval", type=float, default=defaults.compaction_interval,
@@ -52,8 +59,11 @@ def config_from(args: argparse.Namespace) -> Config:
         port=args.port,
         storage=args.storage,
         max_request_bytes=args.max_request_bytes,
-        watch_cache_size=args.watch_cache_size,
+        watch_cache_min_size=args.watch_cache_min_size,
+        watch_cache_max_size=args.watch_cache_max_size,
         watch_buffer=args.watch_buffer,
+        watch_buffer_bytes=args.watch_buffer_bytes,
+        watch_encode_cache=args.watch_encode_cache,
         bookmark_interval=args.bookmark_interval,
         compaction_interval=args.compaction_interval,
         kubeconfig=args.kubeconfig,

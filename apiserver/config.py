@@ -11,8 +11,11 @@ class Config:
     port: int = 8080
     storage: str = "memory://"
     max_request_bytes: int = 1_572_864
-    watch_cache_size: int = 10_240
+    watch_cache_min_size: int = 100
+    watch_cache_max_size: int = 102_400
     watch_buffer: int = 1_000
+    watch_buffer_bytes: int = 16 * 1024 * 1024
+    watch_encode_cache: bool = True
     bookmark_interval: float = 60.0
     compaction_interval: float = 300.0
     kubeconfig: str = ""

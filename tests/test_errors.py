@@ -640,7 +640,7 @@ async def test_watch_from_too_old_resource_version(apiserver: RunningServer, htt
     assert error["message"].startswith("too old resource version: 1 (")
 
 
-@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_size=4)])
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_min_size=4, watch_cache_max_size=4)])
 async def test_watch_older_than_the_cache_window(apiserver: RunningServer, http: aiohttp.ClientSession,
                                                  stored: dict[str, Any]) -> None:
     rv = int(stored["metadata"]["resourceVersion"])

@@ -145,10 +145,10 @@ def test_synthetic_then_live(apiserver: RunningServer, discovery: Any) -> None:
 
 @pytest.fixture
 def small_window() -> Config:
-    return Config(compaction_interval=0, watch_cache_size=5)
+    return Config(compaction_interval=0, watch_cache_min_size=5, watch_cache_max_size=5)
 
 
-@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_size=5)])
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_min_size=5, watch_cache_max_size=5)])
 def test_too_old_resource_version(apiserver: RunningServer, discovery: Any) -> None:
     first = discovery.create_namespaced_endpoint_slice(NS, slice_body("s"))
     old_rv = first.metadata.resource_version
@@ -379,7 +379,7 @@ def test_watch_boolean_spellings(apiserver: RunningServer, discovery: Any, spell
 
 
 def _endpoint_count(apiserver: RunningServer) -> int:
-    return len(apiserver.app[REGISTRIES]["endpointslices"].cacher.watchers)
+    return len(apiserver.app[REGISTRIES]["endpointslices"].cacher.hub)
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_buffer=5)])

@@ -1,21 +1,26 @@
-"""Cacher: keeps one resource's WatchCache in step with storage and dispatches changes to watchers.
+"""Cacher: keeps one resource's WatchCache in step with storage and feeds its Hub.
 
 One storage watch per resource per process. Start-up lists the prefix at one revision, then
-watches from the next; each storage event updates the cache and is offered to every watcher,
-synchronously, so dispatch never waits on a client. If storage compacted past the cache's
-revision while the watch was down, the cache relists and its watchers are closed (clients
-re-watch and get 410 from the new window).
+watches from the next revision on; each storage event updates the cache and is dispatched by the
+hub, synchronously, then the hub flushes once per storage batch (writes are coalesced per
+watcher). A bookmark tick sends BOOKMARKs to the watchers that asked for them. If storage
+compacted past the cache's revision while its watch was down, the cache relists and all its
+watchers are closed (clients re-watch and get 410 from the new window).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 
 from apiserver.cacher.event import CacheEvent, Obj
+from apiserver.cacher.hub import Hub, Predicate
+from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
-from apiserver.cacher.watcher import CacheWatcher, Encoder, Predicate
+from apiserver.cacher.watcher import Watcher
+from apiserver.kinds.base import Kind
 from storage import CompactedError, KeyValue, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -25,48 +30,52 @@ LIST_PAGE = 10_000
 
 
 class Cacher:
-    """The watch cache of one resource (key prefix) and its watchers."""
+    """The watch cache of one resource (key prefix), its hub and its meters."""
 
     def __init__(
         self,
+        kind: Kind,
         storage: Storage,
-        prefix: str,
         decode: Callable[[KeyValue], Obj],
-        capacity: int = 10_240,
-        max_buffered: int = 1_000,
+        cache: WatchCache,
+        encode_cache: bool = True,
+        bookmark_interval: float = 60.0,
     ) -> None:
+        self.kind = kind
         self.storage = storage
-        self.prefix = prefix
+        self.prefix = kind.etcd_prefix + "/"
         self.decode = decode
-        self.cache = WatchCache(capacity)
-        self.max_buffered = max_buffered
-        self.watchers: set[CacheWatcher] = set()
-        self._task: asyncio.Task[None] | None = None
+        self.cache = cache
+        self.meters = WatchMeters(kind)
+        self.hub = Hub(kind, self.meters, encode_cache)
+        self.bookmark_interval = bookmark_interval
+        self._tasks: list[asyncio.Task[None]] = []
         self._fresh = asyncio.Event()
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
         await self._relist()
-        self._task = asyncio.create_task(self._run(), name=f"cacher {self.prefix}")
+        self._tasks = [asyncio.create_task(self._run(), name=f"cacher {self.prefix}"),
+                       asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        for watcher in list(self.watchers):
-            watcher.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.hub.close_all()
 
     async def _relist(self) -> None:
-        objects: list[tuple[str, Obj]] = []
+        events: list[CacheEvent] = []
         start, revision = "", 0
         while True:
             page = await self.storage.range(self.prefix, start=start, limit=LIST_PAGE, revision=revision)
             revision = page.revision
-            objects += [(kv.key, self.decode(kv)) for kv in page.kvs]
+            events += [CacheEvent("ADDED", kv.key, kv.mod_revision, self.decode(kv), None) for kv in page.kvs]
             if not page.more:
                 break
             start = page.kvs[-1].key + "\x00"
-        self.cache.replace(objects, revision)
+        self.cache.replace(events, revision)
+        self.hub.rv = revision
         self.ready.set()
         self._notify_fresh()
 
@@ -74,48 +83,57 @@ class Cacher:
         while True:
             try:
                 # The whole keyspace: events of other resources only advance the cache's revision
-                # (etcd progress notifications), so a consistent read never waits on another kind's write.
+                # (as etcd progress notifications would), so a consistent read never waits on
+                # another kind's write.
                 stream = self.storage.watch("", self.cache.rv + 1)
                 try:
                     async for batch in stream:
                         for event in batch:
-                            self._apply(event.type, event.kv, event.prev)
+                            self._apply(event.type, event.kv)
+                        self.hub.flush()
                         self._notify_fresh()
                 finally:
                     await stream.aclose()
                 return
             except CompactedError:
                 log.warning("watch of %s compacted at %d: relisting", self.prefix, self.cache.rv)
-                for watcher in list(self.watchers):
-                    watcher.close()
+                self.hub.close_all()
                 await self._relist()
             except StorageError as err:
                 log.warning("watch of %s failed (%s): retrying", self.prefix, err)
                 await asyncio.sleep(RETRY_SECONDS)
 
-    def _apply(self, kind: str, kv: KeyValue, prev: KeyValue | None) -> None:
+    def _apply(self, kind: str, kv: KeyValue) -> None:
         if not kv.key.startswith(self.prefix):
             self.cache.rv = max(self.cache.rv, kv.mod_revision)
             return
+        self.meters.received += 1
         obj = self.decode(kv)
-        prev_obj = self.cache.store.get(kv.key)
+        previous = self.cache.store.get(kv.key)
+        prev_obj = previous.obj if previous is not None else None
+        now = time.monotonic()
         if kind == "DELETE":
-            event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj or obj)
+            event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj or obj, now)
         else:
-            event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj, prev_obj)
+            event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
+                               prev_obj, now)
         self.cache.apply(event)
-        for watcher in list(self.watchers):
-            watcher.offer(event)
+        self.hub.dispatch(event)
+
+    async def _bookmarks(self) -> None:
+        while True:
+            await asyncio.sleep(self.bookmark_interval)
+            self.hub.bookmark(self.cache.rv)
 
     def _notify_fresh(self) -> None:
         self._fresh.set()
         self._fresh = asyncio.Event()
 
     async def wait_fresh(self, rv: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache is as fresh as revision `rv`; False if it is not within `timeout`."""
+        """Wait until the cache has seen revision `rv`; False if it has not within `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.cache.rv < rv and not await self._in_step(rv):
+        while self.cache.rv < rv:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -125,51 +143,18 @@ class Cacher:
                 return False
         return True
 
-    async def _in_step(self, rv: int) -> bool:
-        """Whether the cache already holds this prefix's state as of `rv` (etcd's progress notification).
-
-        Storage revisions are global: writes to other resources move them on with no event under this
-        prefix, so `cache.rv` alone may never reach `rv`. Compare the cache with storage at `rv` instead.
-        """
-        if rv > await self.storage.current_revision():
-            return False
-        start, seen = "", 0
-        try:
-            while True:
-                page = await self.storage.range(self.prefix, start=start, limit=LIST_PAGE, revision=rv)
-                for kv in page.kvs:
-                    cached = self.cache.store.get(kv.key)
-                    if cached is None or cached["metadata"].get("resourceVersion") != str(kv.mod_revision):
-                        return False
-                seen += len(page.kvs)
-                if not page.more or not page.kvs:
-                    return seen == len(self.cache.store)
-                start = page.kvs[-1].key + "\x00"
-        except StorageError:
-            return False
-
     async def wait_consistent(self, timeout: float = 3.0) -> bool:
         """Wait until the cache has caught up with storage's current revision (a consistent read)."""
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
 
-    def watch(
-        self,
-        predicate: Predicate,
-        encoder: Encoder | None,
-        since: int | None,
-        prefix: str,
-    ) -> CacheWatcher:
-        """Register a watcher. `since` None: synthetic ADDED for every current object under `prefix`
-        first; otherwise every change after revision `since` (TooOldError if the window has moved on)."""
-        watcher = CacheWatcher(predicate, encoder, self.max_buffered, since or 0)
+    def watch(self, watcher: Watcher, key: Hashable, predicate: Predicate, since: int | None, prefix: str,
+              initial_events_end: bool = False) -> None:
+        """Register `watcher`. `since` None: synthetic ADDED for every current object under `prefix`
+        first (then the initial-events-end bookmark if asked); otherwise every change after revision
+        `since` (TooOldError if the window has moved past it)."""
         if since is None:
-            for obj in self.cache.snapshot(prefix):
-                if predicate(obj):
-                    watcher.send("ADDED", obj)
+            initial, replay = self.cache.entries(prefix), []
         else:
-            for event in self.cache.events_after(since):
-                watcher.offer(event, bounded=False)
-        watcher.sent_rv = self.cache.rv
-        watcher.on_close = self.watchers.discard
-        self.watchers.add(watcher)
-        return watcher
+            initial, replay = [], self.cache.events_after(since)
+        end = self.cache.rv if initial_events_end else 0
+        self.hub.add(watcher, key, predicate, initial, replay, end)

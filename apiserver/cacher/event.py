@@ -1,24 +1,72 @@
-"""A watch-cache event and the frames it is encoded into, each encoded at most once."""
+"""Watch-cache events and the forms they are encoded in, each (form, type, object) at most once.
+
+A watcher asks for one form: the plain object, a Table row (the first one with column headers),
+or PartialObjectMetadata. Every watcher of the same form receives the same bytes: an event keeps
+the frames made for it, so N watchers cost one serialization per form in use, not N.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
+from apiserver import tables
+from apiserver.kinds.base import Kind
+
 Obj = dict[str, Any]
+Projection = Literal["object", "table", "partial"]
 
 
-@dataclass(slots=True)
+def watch_frame(event_type: str, object_json: bytes) -> bytes:
+    """Frame already-encoded object bytes as one newline-terminated JSON watch event."""
+    return b'{"type":"' + event_type.encode() + b'","object":' + object_json + b"}\n"
+
+
+@dataclass(frozen=True)
+class Form:
+    """How a watcher wants its objects; `headers` marks a Table event that carries columnDefinitions."""
+
+    projection: Projection = "object"
+    include_object: str = "Metadata"
+    headers: bool = False
+
+    @property
+    def encoding(self) -> str:
+        """The metrics label for this form."""
+        if self.projection == "table":
+            return "application/json;as=Table"
+        if self.projection == "partial":
+            return "application/json;as=PartialObjectMetadata"
+        return "application/json"
+
+    def without_headers(self) -> Form:
+        return Form(self.projection, self.include_object, False) if self.headers else self
+
+    def encode(self, kind: Kind, event_type: str, obj: Obj) -> bytes:
+        if self.projection == "object":
+            return watch_frame(event_type, orjson.dumps(obj))
+        if self.projection == "partial":
+            return watch_frame(event_type, orjson.dumps(tables.partial_metadata(obj)))
+        meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+        rows = [] if event_type == "BOOKMARK" else [obj]
+        body = tables.table(kind, rows, meta, self.include_object, headers=self.headers)
+        return watch_frame(event_type, orjson.dumps(body))
+
+
+PLAIN = Form()
+Counter = Callable[[Form], None]
+
+
+@dataclass(slots=True, eq=False)
 class CacheEvent:
     """One change as the watch cache saw it.
 
     `obj` is the object after the change (for DELETED, its last state with the deletion revision as
-    resourceVersion); `prev` the object before it (None for ADDED). `prev_at_rv` is `prev` carrying
-    this event's resourceVersion, which is what a watcher whose selector stops matching receives
-    as DELETED. Frames are cached per (event type, object) so every watcher of the same form
-    shares one encoding.
+    resourceVersion); `prev` the object before it (None when it was created). A watcher whose
+    selector stops matching receives `prev` with this event's resourceVersion as DELETED.
     """
 
     type: str
@@ -26,22 +74,27 @@ class CacheEvent:
     rv: int
     obj: Obj
     prev: Obj | None
-    _frames: dict[tuple[str, bool], bytes] = field(default_factory=dict)
+    received: float = 0.0
+    _frames: dict[tuple[Form, str, bool], bytes] = field(default_factory=dict)
 
-    def frame(self, event_type: str, use_prev: bool = False) -> bytes:
-        """The JSON watch frame `{"type":…,"object":…}\\n` for this event, encoded once."""
-        cached = self._frames.get((event_type, use_prev))
+    def frame(self, kind: Kind, form: Form, event_type: str, use_prev: bool, counted: Counter) -> bytes:
+        """The frame of this event in `form` as `event_type`, encoded on first use and then shared."""
+        key = (form, event_type, use_prev)
+        cached = self._frames.get(key)
         if cached is None:
-            obj = self.prev_at_rv() if use_prev else self.obj
-            cached = watch_frame(event_type, orjson.dumps(obj))
-            self._frames[(event_type, use_prev)] = cached
+            cached = self._frames[key] = self.encode(kind, form, event_type, use_prev)
+            counted(form)
         return cached
+
+    def encode(self, kind: Kind, form: Form, event_type: str, use_prev: bool) -> bytes:
+        """A fresh serialization, not cached (the per-watcher baseline uses this)."""
+        return form.encode(kind, event_type, self.prev_at_rv() if use_prev else self.obj)
 
     def prev_at_rv(self) -> Obj:
         assert self.prev is not None
         return {**self.prev, "metadata": {**self.prev["metadata"], "resourceVersion": str(self.rv)}}
 
-
-def watch_frame(event_type: str, object_json: bytes) -> bytes:
-    """Frame already-encoded object bytes as one newline-terminated JSON watch event."""
-    return b'{"type":"' + event_type.encode() + b'","object":' + object_json + b"}\n"
+    def forget_frames(self) -> None:
+        """Drop the encodings once dispatched; only the ADDED frame of the current state is kept."""
+        added = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2]}
+        self._frames = added

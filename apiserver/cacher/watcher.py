@@ -1,98 +1,153 @@
-"""CacheWatcher: one client's watch, a filter and a bounded buffer of encoded frames.
+"""Watcher: one client's watch stream as the hub sees it.
 
-The dispatcher only ever calls `offer` (synchronous, never waits). The writer task that owns the
-client's socket awaits `next_frames` and writes everything pending at once. A watcher whose buffer
-stays full is closed (its stream ends without an ERROR event, as kube-apiserver does) so a slow
-client never holds up the others. Initial events and replayed history are not bounded.
+The hub appends shared frames to `pending` (never waits) and flushes every watcher it touched once
+per dispatch: if the socket's buffer is below the high-water mark, everything pending goes out in
+one chunk written straight to the transport. Otherwise the stream's own task takes over (the slow
+path) and awaits the client with `response.write`, which only holds up this one client. A watcher
+whose pending frames pass its bounds is terminated: its stream ends with no ERROR event, as
+kube-apiserver ends an unresponsive watcher's stream.
+
+States: open → (terminated | closed). `signal` wakes the stream's task for the slow path or the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+import itertools
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import orjson
+from aiohttp import web
 
-from apiserver.cacher.event import CacheEvent, Obj, watch_frame
+from apiserver.cacher.event import Form
 
-Predicate = Callable[[Obj], bool]
-Encoder = Callable[[str, Obj], bytes]
+if TYPE_CHECKING:
+    from apiserver.cacher.hub import Hub
+
+HIGH_WATER = 256 * 1024
+_ids = itertools.count(1)
 
 
-class CacheWatcher:
-    """Filters cache events for one watch and buffers their frames for its writer."""
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of a watcher's pending frames; past either one the watcher is terminated."""
 
-    def __init__(self, predicate: Predicate, encoder: Encoder | None, max_buffered: int, after: int = 0) -> None:
-        self.predicate = predicate
-        self.encoder = encoder
-        self.max_buffered = max_buffered
-        self.buffer: list[bytes] = []
-        self.closed = False
+    events: int = 1_000
+    bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WatchInfo:
+    """What the debug endpoint shows about a watch besides its meters."""
+
+    resource: str
+    namespace: str
+    label_selector: str
+    field_selector: str
+    user_agent: str
+    allow_bookmarks: bool
+
+
+def chunk(data: bytes) -> list[bytes]:
+    """HTTP/1.1 chunked framing of one write, as a list for writelines (the payload is not copied)."""
+    return [b"%x\r\n" % len(data), data, b"\r\n"]
+
+
+class Watcher:
+    """A registered watch: filter group, form, pending frames, meters and the socket it writes to."""
+
+    __slots__ = ("id", "hub", "group", "form", "info", "limits", "response", "transport", "pending",
+                 "pending_bytes", "slow", "done", "terminated", "signal", "events", "bytes", "started", "after")
+
+    def __init__(self, hub: Hub, form: Form, info: WatchInfo, limits: Limits, response: web.StreamResponse,
+                 transport: asyncio.Transport, after: int) -> None:
+        self.id = next(_ids)
+        self.hub = hub
+        self.group: Any = None
+        self.form = form
+        self.info = info
+        self.limits = limits
+        self.response = response
+        self.transport = transport
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.slow = False
+        self.done = False
         self.terminated = False
-        self.sent_rv = 0
+        self.signal = asyncio.Event()
+        self.events = 0
+        self.bytes = 0
+        self.started = time.time()
         self.after = after  # events at or before this revision are not for this watcher
-        self._dispatched = 0
-        self._wakeup = asyncio.Event()
-        self.on_close: Callable[[CacheWatcher], Any] | None = None
 
-    def offer(self, event: CacheEvent, bounded: bool = True) -> None:
-        """Queue the frame this watcher should see for `event`, if any (ADDED/DELETED on selector transitions).
-
-        `bounded` events count against the buffer bound; replayed history at watch start does not.
-        """
-        if self.closed or event.rv <= self.after:
+    def queue(self, frame: bytes, bounded: bool = True) -> None:
+        """Append a frame; the hub's flush writes it. Bounded frames can terminate a watcher that is behind."""
+        if self.done:
             return
-        if bounded and self._dispatched >= self.max_buffered:
-            self.terminated = True
+        if not self.pending:
+            self.hub.dirty.append(self)
+        self.pending.append(frame)
+        self.pending_bytes += len(frame)
+        if bounded and (len(self.pending) > self.limits.events or self.pending_bytes > self.limits.bytes):
+            self.terminate()
+
+    def flush(self) -> None:
+        """Write everything pending in one chunk if the socket can take it now, else hand over to the slow path."""
+        if self.done or self.slow or not self.pending:
+            return
+        transport = self.transport
+        if transport.is_closing():
             self.close()
             return
-        pending = len(self.buffer)
-        now = event.type != "DELETED" and self.predicate(event.obj)
-        before = event.prev is not None and self.predicate(event.prev)
-        if event.type == "DELETED":
-            if before:
-                self._push(event.frame("DELETED") if self.encoder is None else self.encoder("DELETED", event.obj))
-        elif now and before:
-            self._push(event.frame("MODIFIED") if self.encoder is None else self.encoder("MODIFIED", event.obj))
-        elif now:
-            self._push(event.frame("ADDED") if self.encoder is None else self.encoder("ADDED", event.obj))
-        elif before:
-            self._push(event.frame("DELETED", use_prev=True) if self.encoder is None
-                       else self.encoder("DELETED", event.prev_at_rv()))
-        if bounded:
-            self._dispatched += len(self.buffer) - pending
-        self.sent_rv = event.rv
+        if transport.get_write_buffer_size() > HIGH_WATER:
+            self.slow = True
+            self.signal.set()
+            return
+        frames = self.take()
+        transport.writelines(chunk(frames[0] if len(frames) == 1 else b"".join(frames)))
 
-    def send(self, event_type: str, obj: Obj, frame: bytes | None = None) -> None:
-        """Queue one event built outside the dispatch path (initial ADDEDs, bookmarks, an ERROR)."""
-        if not self.closed:
-            self._push(frame if frame is not None else self._encode(event_type, obj))
-
-    def _encode(self, event_type: str, obj: Obj) -> bytes:
-        if self.encoder is not None:
-            return self.encoder(event_type, obj)
-        return watch_frame(event_type, orjson.dumps(obj))
-
-    def _push(self, frame: bytes) -> None:
-        self.buffer.append(frame)
-        self._wakeup.set()
-
-    async def next_frames(self, timeout: float | None) -> list[bytes]:
-        """Everything queued so far; waits up to `timeout` for something. Empty list: timed out or closed."""
-        if not self.buffer and not self.closed:
-            self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-        frames, self.buffer = self.buffer, []
-        self._dispatched = 0
+    def take(self) -> list[bytes]:
+        """Remove and meter the pending frames (they are counted as sent when handed to the socket)."""
+        frames, self.pending = self.pending, []
+        self.events += len(frames)
+        self.bytes += self.pending_bytes
+        self.hub.meters.sent(frames, self.pending_bytes)
+        self.pending_bytes = 0
         return frames
 
+    async def drain(self) -> None:
+        """The slow path, run by the stream's task: write through aiohttp, which waits for this client only."""
+        while self.pending and not self.done:
+            frames = self.take()
+            await self.response.write(b"".join(frames))
+        self.slow = False
+
+    def terminate(self) -> None:
+        """Close a watcher that fell too far behind; its pending frames are dropped."""
+        self.terminated = True
+        self.hub.meters.terminated(self)
+        self.close()
+
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._wakeup.set()
-            if self.on_close is not None:
-                self.on_close(self)
+        if not self.done:
+            self.done = True
+            self.pending, self.pending_bytes = [], 0
+            self.hub.remove(self)
+            self.signal.set()
+
+    def debug(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "resource": self.info.resource,
+            "namespace": self.info.namespace,
+            "labelSelector": self.info.label_selector,
+            "fieldSelector": self.info.field_selector,
+            "userAgent": self.info.user_agent,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "events": self.events,
+            "bytes": self.bytes,
+            "buffered": len(self.pending),
+            "bufferedBytes": self.pending_bytes + (0 if self.transport.is_closing()
+                                                   else self.transport.get_write_buffer_size()),
+        }

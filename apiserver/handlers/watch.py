@@ -1,60 +1,39 @@
 """The watch verb: a chunked stream of newline-delimited JSON events served from the watch cache.
 
-One writer task per stream (this handler): it waits for the watcher's buffer, writes everything
-pending in one write, adds bookmarks when asked, and ends at timeoutSeconds, when the watcher is
-closed (e.g. for being too slow) or when the client goes away.
+The handler validates the request, sends the headers, registers a Watcher with the resource's
+hub and then only waits: the hub writes frames to the socket itself. The handler's task wakes for
+the slow path (the client's socket is full: write through aiohttp, which waits for this client
+only) and for the end: timeoutSeconds, the watcher closed (too slow, server shutdown), or the
+client gone (aiohttp cancels the handler).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from apiserver import errors, tables
-from apiserver.cacher.event import watch_frame
+from apiserver import errors
+from apiserver.cacher.event import Form, watch_frame
 from apiserver.cacher.watch_cache import TooOldError
+from apiserver.cacher.watcher import Limits, WatchInfo, Watcher
 from apiserver.handlers import negotiation
-from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.options import ListOptions, parse_list_options, parse_rv
 from apiserver.state import CONFIG, REGISTRIES
 
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-
-
-def bookmark_object(kind: Kind, rv: int, initial_events_end: bool = False) -> Obj:
-    meta: Obj = {"resourceVersion": str(rv)}
-    if initial_events_end:
-        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
-    return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta, **kind.strategy.empty_fields}
-
-
-def form_encoder(kind: Kind, output: Output) -> Callable[[str, Obj], bytes] | None:
-    """Per-watcher encoding for Table and metadata-only watches (None: the shared plain-object frames)."""
-    if output.form == "object":
-        return None
-    first = True
-
-    def encode(event_type: str, obj: Obj) -> bytes:
-        nonlocal first
-        if output.form == "partial":
-            body = tables.partial_metadata(obj)
-        else:
-            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            rows = [] if event_type == "BOOKMARK" else [obj]
-            body = tables.table(kind, rows, meta, output.include_object, headers=first)
-            first = False
-        return watch_frame(event_type, orjson.dumps(body))
-
-    return encode
+END_TIMEOUT = 10.0
 
 
 def _predicate(kind: Kind, target: Target, opts: ListOptions) -> Callable[[Obj], bool]:
     namespace, name = target.namespace, target.name
+    label_selector, field_selector = opts.label_selector, opts.field_selector
+    if not namespace and not name and label_selector.empty and field_selector is None:
+        return lambda obj: True
 
     def matches(obj: Obj) -> bool:
         meta = obj["metadata"]
@@ -83,41 +62,46 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     elif not rv and initial:
         await cacher.wait_consistent()
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
-    encoder = form_encoder(kind, output)
     response = web.StreamResponse(headers={"Content-Type": output.content_type})
     for warning in request["info"].warnings:  # e.g. the Endpoints deprecation: sent on watches too
         response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
     response.enable_chunked_encoding()
-    try:
-        watcher = cacher.watch(_predicate(kind, target, opts), encoder, since, registry.list_prefix(target.namespace))
-    except TooOldError as err:
-        await response.prepare(request)
-        status = errors.expired(str(err)).to_status()
-        await response.write(watch_frame("ERROR", orjson.dumps(status)))
+    await response.prepare(request)
+    transport = request.transport
+    if transport is None:
         return response
     config = request.app[CONFIG]
-    if opts.send_initial_events and opts.allow_bookmarks:
-        watcher.send("BOOKMARK", bookmark_object(kind, cacher.cache.rv, initial_events_end=True))
+    form = Form(output.form, output.include_object, headers=output.form == "table")
+    info = WatchInfo(kind.plural, target.namespace, str(opts.label_selector),
+                     str(opts.field_selector or ""), request.headers.get("User-Agent", ""), opts.allow_bookmarks)
+    limits = Limits(config.watch_buffer, config.watch_buffer_bytes)
+    watcher = Watcher(cacher.hub, form, info, limits, response, transport,
+                      since if since is not None else cacher.cache.rv)
+    key = (target.namespace, target.name, info.label_selector, info.field_selector)
+    try:
+        cacher.watch(watcher, key, _predicate(kind, target, opts), since, registry.list_prefix(target.namespace),
+                     initial_events_end=bool(opts.send_initial_events and opts.allow_bookmarks))
+    except TooOldError as err:
+        await response.write(watch_frame("ERROR", orjson.dumps(errors.expired(str(err)).to_status())))
+        return response
     loop = asyncio.get_running_loop()
     deadline = loop.time() + opts.timeout
-    next_bookmark = loop.time() + config.bookmark_interval
     try:
-        await response.prepare(request)
-        while True:
-            now = loop.time()
-            if now >= deadline:
+        while not watcher.done:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 break
-            if opts.allow_bookmarks and now >= next_bookmark:
-                watcher.send("BOOKMARK", bookmark_object(kind, cacher.cache.rv))
-                next_bookmark = now + config.bookmark_interval
-            wait = min(deadline, next_bookmark) - now if opts.allow_bookmarks else deadline - now
-            frames = await watcher.next_frames(max(wait, 0.0))
-            if frames:
-                await response.write(b"".join(frames))
-            elif watcher.closed:
-                break
-    except ConnectionResetError:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(watcher.signal.wait(), remaining)
+            watcher.signal.clear()
+            if watcher.slow:
+                await watcher.drain()
+    except (ConnectionResetError, ConnectionError):
         pass
     finally:
         watcher.close()
+    try:
+        await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
+    except (asyncio.TimeoutError, ConnectionError):
+        transport.abort()  # a client that does not read even the end of its stream
     return response

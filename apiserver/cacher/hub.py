@@ -1,0 +1,209 @@
+"""Hub: dispatches one resource's watch-cache events to its watchers, encoding each form once.
+
+Watchers are grouped by filter (namespace, name, label and field selectors), so a filter is
+evaluated once per event for all watchers that share it, and within a group by form, so a frame
+is encoded once (lazily, on first use) and the same bytes are appended to every watcher of that
+form. Dispatch is a synchronous loop of appends; `flush` then makes one write per touched watcher.
+Nothing here awaits: a watcher that cannot keep up is terminated, never waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from apiserver.cacher.event import CacheEvent, Form, Obj
+from apiserver.cacher.meters import WatchMeters
+from apiserver.cacher.watcher import Watcher
+from apiserver.kinds.base import Kind
+
+Predicate = Callable[[Obj], bool]
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class Group:
+    """Watchers sharing one filter, by form."""
+
+    __slots__ = ("key", "predicate", "by_form")
+
+    def __init__(self, key: Hashable, predicate: Predicate) -> None:
+        self.key = key
+        self.predicate = predicate
+        self.by_form: dict[Form, dict[Watcher, None]] = {}
+
+    def add(self, watcher: Watcher) -> None:
+        self.by_form.setdefault(watcher.form, {})[watcher] = None
+
+    def promote(self, form: Form) -> None:
+        """Watchers that just received their Table headers continue with the headerless form."""
+        members = self.by_form.pop(form)
+        plain = form.without_headers()
+        for watcher in members:
+            watcher.form = plain
+        self.by_form.setdefault(plain, {}).update(members)
+
+
+def transition(event: CacheEvent, predicate: Predicate) -> tuple[str, bool] | None:
+    """The (event type, send the previous object) a watcher with `predicate` sees, or None.
+
+    An update that makes an object match is ADDED, one that makes it stop matching is DELETED
+    carrying the previous state at the new resourceVersion, as kube-apiserver's cacher does.
+    """
+    if event.type == "DELETED":
+        return ("DELETED", False) if predicate(event.obj) else None
+    now = predicate(event.obj)
+    before = event.prev is not None and predicate(event.prev)
+    if now:
+        return ("MODIFIED", False) if before else ("ADDED", False)
+    return ("DELETED", True) if before else None
+
+
+class Hub:
+    """The watchers of one resource and the dispatch of its events to them."""
+
+    def __init__(self, kind: Kind, meters: WatchMeters, encode_cache: bool = True) -> None:
+        self.kind = kind
+        self.meters = meters
+        self.encode_cache = encode_cache
+        self.groups: dict[Hashable, Group] = {}
+        self.waiting: list[tuple[Watcher, Hashable, Predicate]] = []
+        self.dirty: list[Watcher] = []
+        self.rv = 0
+
+    def __len__(self) -> int:
+        return sum(len(m) for g in self.groups.values() for m in g.by_form.values()) + len(self.waiting)
+
+    def watchers(self) -> list[Watcher]:
+        return [w for g in self.groups.values() for m in g.by_form.values() for w in m] + [
+            w for w, _, _ in self.waiting]
+
+    def add(self, watcher: Watcher, key: Hashable, predicate: Predicate, initial: list[CacheEvent],
+            replay: list[CacheEvent], end_bookmark: int = 0) -> None:
+        """Register a watcher after queueing its initial ADDED events or the history it missed.
+
+        A watcher that starts from a revision the cache has not reached waits outside the groups
+        until the cache passes it, so dispatch never checks revisions per watcher.
+        """
+        for entry in initial:
+            if predicate(entry.obj):
+                self._queue_one(watcher, entry, "ADDED", False, bounded=False)
+                self.meters.init_events += 1
+        for event in replay:
+            change = transition(event, predicate)
+            if change is not None:
+                self._queue_one(watcher, event, *change, bounded=False)
+        if end_bookmark:
+            watcher.queue(self._encode_bookmark(watcher.form, end_bookmark, initial_events_end=True), bounded=False)
+            watcher.form = watcher.form.without_headers()
+        if watcher.after > self.rv:
+            self.waiting.append((watcher, key, predicate))
+        else:
+            self._join(watcher, key, predicate)
+        self.flush()
+
+    def _join(self, watcher: Watcher, key: Hashable, predicate: Predicate) -> None:
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(key, predicate)
+        watcher.group = group
+        group.add(watcher)
+
+    def _queue_one(self, watcher: Watcher, event: CacheEvent, event_type: str, use_prev: bool,
+                   bounded: bool = True) -> None:
+        form = watcher.form
+        if self.encode_cache:
+            frame = event.frame(self.kind, form, event_type, use_prev, self.meters.encoded)
+        else:
+            frame = event.encode(self.kind, form, event_type, use_prev)
+            self.meters.encoded(form)
+        watcher.queue(frame, bounded)
+        watcher.form = form.without_headers()
+
+    def remove(self, watcher: Watcher) -> None:
+        group = watcher.group
+        if group is not None:
+            members = group.by_form.get(watcher.form)
+            if members is not None:
+                members.pop(watcher, None)
+                if not members:
+                    del group.by_form[watcher.form]
+            if not group.by_form:
+                self.groups.pop(group.key, None)
+            watcher.group = None
+        else:
+            self.waiting = [w for w in self.waiting if w[0] is not watcher]
+        self.meters.watcher_closed(watcher)
+
+    def dispatch(self, event: CacheEvent) -> None:
+        """Offer one event to every group; call `flush` after a batch of dispatches."""
+        self.meters.dispatched += 1
+        self.rv = event.rv
+        if self.waiting:
+            self._admit_waiting(event.rv)
+        kind, encoded, cache = self.kind, self.meters.encoded, self.encode_cache
+        for group in list(self.groups.values()):
+            change = transition(event, group.predicate)
+            if change is None:
+                continue
+            event_type, use_prev = change
+            headed = []
+            for form, members in list(group.by_form.items()):
+                if cache:
+                    frame = event.frame(kind, form, event_type, use_prev, encoded)
+                    for watcher in tuple(members):
+                        watcher.queue(frame)
+                else:
+                    for watcher in tuple(members):
+                        watcher.queue(event.encode(kind, form, event_type, use_prev))
+                        encoded(form)
+                if form.headers:
+                    headed.append(form)
+            for form in headed:
+                if form in group.by_form:
+                    group.promote(form)
+        event.forget_frames()
+
+    def _admit_waiting(self, rv: int) -> None:
+        """Watchers whose start revision is now behind the cache join their groups (before this event)."""
+        ready = [w for w in self.waiting if w[0].after < rv]
+        if ready:
+            self.waiting = [w for w in self.waiting if w[0].after >= rv]
+            for watcher, key, predicate in ready:
+                self._join(watcher, key, predicate)
+
+    def flush(self) -> None:
+        """One write per watcher that has frames pending."""
+        dirty, self.dirty = self.dirty, []
+        for watcher in dirty:
+            watcher.flush()
+
+    def bookmark(self, rv: int) -> None:
+        """Queue a BOOKMARK at `rv` to every watcher that allows bookmarks (one encoding per form)."""
+        frames: dict[Form, bytes] = {}
+        for watcher in self.watchers():
+            if watcher.info.allow_bookmarks and watcher.after <= rv:
+                form = watcher.form
+                frame = frames.get(form)
+                if frame is None:
+                    frame = frames[form] = self._encode_bookmark(form, rv)
+                watcher.queue(frame, bounded=False)
+        self.flush()
+
+    def _encode_bookmark(self, form: Form, rv: int, initial_events_end: bool = False) -> bytes:
+        self.meters.encoded(form)
+        return form.encode(self.kind, "BOOKMARK", bookmark_object(self.kind, rv, initial_events_end))
+
+    def close_all(self) -> None:
+        for watcher in self.watchers():
+            watcher.close()
+
+    def debug(self) -> list[dict[str, Any]]:
+        return [w.debug() for w in self.watchers()]
+
+
+def bookmark_object(kind: Kind, rv: int, initial_events_end: bool = False) -> Obj:
+    """An empty object of the kind carrying only the resourceVersion (and the initial-events-end mark)."""
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta, **kind.strategy.empty_fields}
