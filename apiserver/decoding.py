@@ -4,11 +4,16 @@ kube-apiserver decodes a body into its Go type with sigs.k8s.io/json. That decod
 fields (reporting them as strict errors with a path such as `spec.ports[0].foo`), fails on the first
 value of the wrong JSON type with an `UnmarshalTypeError`, and the scheme's defaulters then fill
 unset fields. These functions reproduce the three steps on plain JSON dicts from a kind's schema.
+
+`decode` is what the write path calls: one pass with walkers compiled once per schema node that
+checks types and fills defaults, handing any body with a wrong type or an unknown field to the
+three exact walkers (`check_types`, `prune_unknown`, `apply_defaults`), which word the errors.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
@@ -17,6 +22,27 @@ from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Ob
 MAX_STRICT_ERRORS = 100
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def decode(obj: dict[str, Any], schema: Object, kind_name: str) -> tuple[str | None, list[str]]:
+    """Check types, prune unknown fields and apply defaults, in place: `(mismatch, unknown)`.
+
+    `mismatch` is what `check_types` returns; when it is set nothing was pruned, the object may be
+    partly defaulted and must be discarded. Otherwise `unknown` is what `prune_unknown` returns and
+    the object is pruned and defaulted exactly as by `prune_unknown` then `apply_defaults`.
+    """
+    try:
+        _object_walker(schema)(obj)
+        return None, []
+    except _Unusual:
+        pass
+    # Defaults already filled are correctly typed known fields: they change none of the results below.
+    mismatch = check_types(obj, schema, kind_name)
+    if mismatch:
+        return mismatch, []
+    unknown = prune_unknown(obj, schema)
+    apply_defaults(obj, schema)
+    return None, unknown
 
 
 def prune_unknown(obj: dict[str, Any], schema: Object) -> list[str]:
@@ -166,3 +192,118 @@ def _default(value: Any, node: Schema) -> None:
     elif isinstance(node, Map) and isinstance(value, dict):
         for item in value.values():
             _default(item, node.values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled walkers: the fast path of `decode`
+
+Walker = Callable[[Any], None]
+# How a parent checks one child: the exact Python types it may have (null always included) and
+# the walker to run on a non-null value, if any.
+_Slot = tuple["frozenset[type] | _Anything", "Walker | None"]
+
+
+class _Unusual(Exception):
+    """A value of the wrong type or an unknown field: left to the exact walkers, which describe it."""
+
+
+class _Anything:
+    """The accepted types of a `Free` node."""
+
+    def __contains__(self, _item: object) -> bool:
+        return True
+
+
+_NULL = type(None)
+_SLOTS: dict[int, tuple[Schema, _Slot]] = {}
+
+
+def _slot(node: Schema) -> _Slot:
+    """The compiled check of `node`, built once per node (cached by identity, the node kept alive)."""
+    cached = _SLOTS.get(id(node))
+    if cached is None:
+        cached = _SLOTS[id(node)] = (node, _SLOT_BUILDERS.get(type(node), _scalar_slot)(node))
+    return cached[1]
+
+
+def _object_walker(node: Object) -> Walker:
+    walker = _slot(node)[1]
+    assert walker is not None
+    return walker
+
+
+def _object_slot(node: Object) -> _Slot:
+    slots = {name: _slot(child) for name, child in node.properties.items()}
+    defaults = tuple((name, child.default) for name, child in node.properties.items()
+                     if isinstance(child, (String, Integer, Boolean)) and child.default is not None)
+
+    def walk(value: dict[str, Any]) -> None:
+        for key, item in value.items():
+            slot = slots.get(key)
+            if slot is None or type(item) not in slot[0]:
+                raise _Unusual
+            if slot[1] is not None and item is not None:
+                slot[1](item)
+        for name, default in defaults:
+            if value.get(name) is None:
+                value[name] = default
+
+    return frozenset((dict, _NULL)), walk
+
+
+def _items_walker(accepted: frozenset[type] | _Anything, walker: Walker | None) -> Walker:
+    """A walker for the items of a list, or (given `dict.values`' result) the values of a map."""
+    if walker is None:
+        def walk(items: Any) -> None:
+            for item in items:
+                if type(item) not in accepted:
+                    raise _Unusual
+    else:
+        def walk(items: Any) -> None:
+            for item in items:
+                if type(item) not in accepted:
+                    raise _Unusual
+                if item is not None:
+                    walker(item)
+    return walk
+
+
+def _array_slot(node: Array) -> _Slot:
+    return frozenset((list, _NULL)), _items_walker(*_slot(node.items))
+
+
+def _map_slot(node: Map) -> _Slot:
+    walk_values = _items_walker(*_slot(node.values))
+
+    def walk(value: dict[str, Any]) -> None:
+        walk_values(value.values())
+
+    return frozenset((dict, _NULL)), walk
+
+
+def _integer_slot(node: Integer | IntOrString) -> _Slot:
+    low, high = _INT_RANGES[node.format if isinstance(node, Integer) else "int32"]
+
+    def walk(value: Any) -> None:
+        if type(value) is int and not low <= value <= high:
+            raise _Unusual
+
+    return frozenset((int, str, _NULL) if isinstance(node, IntOrString) else (int, _NULL)), walk
+
+
+def _scalar_slot(node: Schema) -> _Slot:
+    """Strings, timestamps and booleans; any other node (`Free`) accepts everything."""
+    if isinstance(node, (String, Time)):
+        return frozenset((str, _NULL)), None
+    if isinstance(node, Boolean):
+        return frozenset((bool, _NULL)), None
+    return _Anything(), None
+
+
+_SLOT_BUILDERS: dict[type, Callable[[Any], _Slot]] = {
+    Object: _object_slot,
+    Array: _array_slot,
+    Map: _map_slot,
+    Integer: _integer_slot,
+    IntOrString: _integer_slot,
+}

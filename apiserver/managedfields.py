@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from apiserver.schema import JSON, Array, Map, Object, Schema
 
 PathElement = str
@@ -234,13 +236,36 @@ class Comparison:
 
 
 def json_equal(a: Any, b: Any) -> bool:
-    """Deep JSON equality that, unlike `==`, tells booleans from numbers."""
+    """Deep JSON equality that, unlike `==`, tells booleans from numbers.
+
+    Equal JSON values are `==`, so `!=` settles most pairs of containers at C speed. For `==` ones,
+    equal compact JSON texts mean equal types too, unless a `null` in them stands for a NaN
+    (which `==` matches only by identity); anything else takes the exact walk.
+    """
+    if type(a) in _CONTAINERS and type(b) in _CONTAINERS:
+        if a != b:
+            return False
+        try:
+            text = orjson.dumps(a, option=_EXACT_TYPES)
+            if b"null" not in text and text == orjson.dumps(b, option=_EXACT_TYPES):
+                return True
+        except orjson.JSONEncodeError:
+            pass
+    return _json_equal(a, b)
+
+
+_CONTAINERS = (dict, list)
+# Types orjson would otherwise write as JSON without telling them apart from plain values: these raise instead.
+_EXACT_TYPES = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+        return a.keys() == b.keys() and all(_json_equal(v, b[k]) for k, v in a.items())
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
     return type(a) is type(b) and a == b

@@ -19,7 +19,7 @@ from apiserver.validation.field import (
     required,
     too_many,
 )
-from apiserver.validation.ip import ip_warnings, validate_endpoint_ip
+from apiserver.validation.ip import ip_warnings, plain_family, validate_endpoint_ip
 from apiserver.validation.names import (
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -44,6 +44,7 @@ MAX_HINTS = 8
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 CONTROLLERS = frozenset({"endpointslice-controller.k8s.io", "endpointslicemirroring-controller.k8s.io"})
 _ZONE_LABEL = "topology.kubernetes.io/zone"
+_IP_FAMILIES = {"IPv4": 4, "IPv6": 6}
 
 
 def validate_endpointslice(obj: dict[str, Any]) -> ErrorList:
@@ -150,6 +151,7 @@ def _validate_endpoints(endpoints: list[dict[str, Any]], address_type: str) -> E
     if len(endpoints) > MAX_ENDPOINTS:
         errs.append(too_many("endpoints", len(endpoints), MAX_ENDPOINTS))
         return errs
+    family = _IP_FAMILIES.get(address_type, 0)
     for i, endpoint in enumerate(endpoints):
         path = f"endpoints[{i}]"
         addresses = endpoint.get("addresses") or []
@@ -158,11 +160,13 @@ def _validate_endpoints(endpoints: list[dict[str, Any]], address_type: str) -> E
         elif len(addresses) > MAX_ADDRESSES:
             errs.append(too_many(path + ".addresses", len(addresses), MAX_ADDRESSES))
         for j, address in enumerate(addresses):
-            errs.extend(_validate_address(f"{path}.addresses[{j}]", path + ".addresses", address, address_type))
+            if not family or plain_family(address) != family:  # a plain IP has nothing to report
+                errs.extend(_validate_address(f"{path}.addresses[{j}]", path + ".addresses", address, address_type))
         node_name = endpoint.get("nodeName")
         if node_name is not None:
             errs.extend(invalid(path + ".nodeName", node_name, msg) for msg in is_node_name(node_name))
-        errs.extend(_validate_topology(endpoint.get("deprecatedTopology") or {}, path + ".deprecatedTopology"))
+        if topology := endpoint.get("deprecatedTopology"):  # an empty one has nothing to report
+            errs.extend(_validate_topology(topology, path + ".deprecatedTopology"))
         hostname = endpoint.get("hostname")
         if hostname is not None:
             errs.extend(invalid(path + ".hostname", hostname, msg) for msg in is_dns1123_label(hostname))
