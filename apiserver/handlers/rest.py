@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from apiserver import errors, tables
-from apiserver.decoding import apply_defaults, check_types, prune_unknown
+from apiserver.decoding import decode
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
@@ -106,17 +106,15 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
             f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
             f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
             f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
-    mismatch = check_types(obj, kind.schema, kind.kind)
+    mismatch, unknown = decode(obj, kind.schema, kind.kind)
     if mismatch:
         if decoded:
             mismatch = f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {mismatch}'
         raise errors.bad_request(mismatch)
-    unknown = prune_unknown(obj, kind.schema)
     if unknown and opts.field_validation == "Strict":
         raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
     if opts.field_validation == "Warn":
         opts.warnings += unknown
-    apply_defaults(obj, kind.schema)
     obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
