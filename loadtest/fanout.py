@@ -11,11 +11,11 @@ for `--seconds`. It then waits for the clients to drain and reports:
 
 - deliveries/s: events received by all clients / (first write to last delivery), and MB/s of payload;
 - serializations per event: the server's `apiserver_watch_cache_encodings_total` delta / events written;
-- server CPU seconds per delivered GB (utime+stime from /proc/<pid>/stat);
+- server CPU seconds per delivered GB and µs per delivery (utime+stime from /proc/<pid>/stat);
 - write-to-receive latency p50/p99 from every `--sample-every`-th connection;
 - server RSS per watcher: (RSS with N idle watchers - RSS with none) / N, from /proc/<pid>/status;
-- metered bytes (`apiserver_watch_events_sizes_sum` delta) against the payload bytes the clients
-  counted; they should be equal.
+- metered bytes (`apiserver_watch_events_sizes_sum` delta) and the bytes `/debug/watches` counts on
+  open watches, each against the payload bytes the clients counted; they should be equal.
 
 Servers: `ours` (`python -m apiserver`), `ours-no-cache` (with `--no-watch-encode-cache`) and `raw`
 (`loadtest.broadcaster`). Metrics or flags a server lacks show as n/a.
@@ -88,10 +88,19 @@ def rss_bytes(pid: int) -> int:
 
 
 def parse_metrics(text: str) -> dict[str, float | None]:
-    """Sum each watch metric over its endpointslices series; None where the server has no such series."""
+    """Sum each watch metric over its endpointslices series.
+
+    0 for a metric whose family is declared (`# TYPE`) without such a series yet; None for one the
+    server does not have at all.
+    """
     names = {name: key for key, name in METRICS.items()}
     sums: dict[str, float | None] = dict.fromkeys(METRICS)
     for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            family = line.split()[2]
+            for key, name in METRICS.items():
+                if name in (family, family + "_total", family + "_sum"):
+                    sums[key] = sums[key] or 0.0
         if line.startswith("#") or 'resource="endpointslices"' not in line:
             continue
         key = names.get(line.split("{", 1)[0])
@@ -281,6 +290,7 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     pid = server.process.pid
     snap0 = await clients.command("mark")  # also resets the latency histograms
     metrics0 = await server.metrics(session)
+    debug0 = await server.debug_watches(session)
     cpu0 = cpu_seconds(pid)
     t0 = time.perf_counter()
     written, failed = await write_events(session, server.url, obj, settings)
@@ -288,12 +298,14 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     hists: list[Histogram] = []
     snap1, t1, cpu1 = await drain(clients, server, written * connected, snap0["events"], settings, hists)
     metrics1 = await server.metrics(session)
+    debug1 = await server.debug_watches(session)
     events = snap1["events"] - snap0["events"]
     received = snap1["bytes"] - snap0["bytes"]
     elapsed = max(t1 - t0, 1e-9)
     encodings = delta(metrics1["encodings"], metrics0["encodings"])
     metered = delta(metrics1["metered_bytes"], metrics0["metered_bytes"])
     hist = merge_histograms(hists)
+    debug_bytes = debug1["bytes"] - debug0["bytes"] if debug0 is not None and debug1 is not None else None
     return {
         "written": written,
         "write_failures": failed,
@@ -307,6 +319,7 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "server_events": delta(metrics1["events"], metrics0["events"]),
         "dispatched": delta(metrics1["dispatched"], metrics0["dispatched"]),
         "cpu_s_per_gb": (cpu1 - cpu0) / (received / 1e9) if received else None,
+        "cpu_us_per_delivery": (cpu1 - cpu0) / events * 1e6 if events else None,
         "server_cpu_s": cpu1 - cpu0,
         "elapsed_s": elapsed,
         "latency_p50_ms": percentile_ms(hist, 0.5),
@@ -315,6 +328,8 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "metered_bytes": metered,
         "client_bytes": received,
         "bytes_diff": None if metered is None else metered - received,
+        "debug_bytes": debug_bytes,
+        "debug_bytes_diff": None if debug_bytes is None else debug_bytes - received,
         "closed_early": snap1["closed_early"],
         "min_events_per_connection": snap1["min_events"],
         "max_events_per_connection": snap1["max_events"],
@@ -374,13 +389,15 @@ COLUMNS = [  # header, key, format, width
     ("ev B", "event_bytes", ".0f", 6), ("writes/s", "write_rate", ".0f", 8),
     ("deliv/s", "deliveries_per_s", ".0f", 8), ("MB/s", "mb_per_s", ".1f", 7),
     ("ser/ev", "serializations_per_event", ".2f", 7), ("CPU s/GB", "cpu_s_per_gb", ".2f", 9),
+    ("CPU us/dl", "cpu_us_per_delivery", ".1f", 9),
     ("p50 ms", "latency_p50_ms", ".1f", 8), ("p99 ms", "latency_p99_ms", ".1f", 8),
     ("RSS KB/w", "rss_per_watcher_kb", ".1f", 8), ("delivered", "delivered", "d", 10),
     ("expected", "expected_deliveries", "d", 10), ("metered B", "metered_bytes", ".0f", 12),
-    ("client B", "client_bytes", "d", 12), ("diff", "bytes_diff", ".0f", 6),
+    ("client B", "client_bytes", "d", 12), ("diff", "bytes_diff", ".0f", 6), ("dbg diff", "debug_bytes_diff", ".0f", 8),
     ("early", "closed_early", "d", 5), ("cerr", "connect_errors", "d", 4),
 ]
 RATIOS = [("deliv/s", "deliveries_per_s"), ("MB/s", "mb_per_s"), ("CPU s/GB", "cpu_s_per_gb"),
+          ("CPU us/dl", "cpu_us_per_delivery"),
           ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"), ("RSS KB/w", "rss_per_watcher_kb")]
 
 
@@ -397,6 +414,8 @@ def print_table(results: list[dict[str, Any]], skipped: dict[str, str]) -> None:
             continue
         for other in ("raw", "ours-no-cache"):
             o = by_key.get((other, n, b))
+            if o is None and other not in skipped:
+                continue
             cells = [r.get(k) / o[k] if o and r.get(k) is not None and o.get(k) else None for _, k in RATIOS]
             print(f"ours/{other} N={n} B={b}".ljust(32) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
     for r in results:
