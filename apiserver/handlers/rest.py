@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from apiserver import errors, tables
-from apiserver.decoding import decode
+from apiserver.decoding import apply_defaults, decode, prune_unknown
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
@@ -175,8 +175,15 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     def mutate(current: Obj | None) -> Obj:
         try:
             if is_apply:
-                config = check_object(kind, copy.deepcopy(body), opts)
-                return apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+                check_object(kind, copy.deepcopy(body), opts)  # types, kind, unknown fields per fieldValidation
+                # The configuration as sent, undefaulted (as upstream): a default such as addressType "" would
+                # otherwise count as applied and conflict with, or overwrite, the owner's value.
+                config = copy.deepcopy(body)
+                prune_unknown(config, kind.schema)
+                config["kind"], config["apiVersion"] = kind.kind, kind.api_version
+                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+                apply_defaults(merged, kind.schema)
+                return merged
             assert current is not None
             if media == "application/json-patch+json":
                 patched = json_patch(current, body)
