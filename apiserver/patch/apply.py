@@ -32,7 +32,6 @@ from apiserver.managedfields import (
 )
 from apiserver.schema import JSON, Array, Map, Object, Schema
 
-
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 UPGRADING_MANAGER = "kubectl"  # only kubectl's own server-side apply upgrades from client-side apply
 
