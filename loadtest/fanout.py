@@ -11,7 +11,8 @@ for `--seconds`. It then waits for the clients to drain and reports:
 
 - deliveries/s: events received by all clients / (first write to last delivery), and MB/s of payload;
 - serializations per event: the server's `apiserver_watch_cache_encodings_total` delta / events written;
-- server CPU seconds per delivered GB and µs per delivery (utime+stime from /proc/<pid>/stat);
+- server CPU seconds per delivered GB and µs per delivery (utime+stime from /proc/<pid>/stat), and the
+  watcher clients' CPU µs per delivery (the clients share the 2 cores with the server);
 - write-to-receive latency p50/p99 from every `--sample-every`-th connection;
 - server RSS per watcher: (RSS with N idle watchers - RSS with none) / N, from /proc/<pid>/status;
 - metered bytes (`apiserver_watch_events_sizes_sum` delta) and the bytes `/debug/watches` counts on
@@ -98,14 +99,14 @@ def parse_metrics(text: str) -> dict[str, float | None]:
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             family = line.split()[2]
-            for key, name in METRICS.items():
+            for declared, name in METRICS.items():
                 if name in (family, family + "_total", family + "_sum"):
-                    sums[key] = sums[key] or 0.0
+                    sums[declared] = sums[declared] or 0.0
         if line.startswith("#") or 'resource="endpointslices"' not in line:
             continue
-        key = names.get(line.split("{", 1)[0])
-        if key is not None:
-            sums[key] = (sums[key] or 0.0) + float(line.rsplit(" ", 1)[1])
+        series = names.get(line.split("{", 1)[0])
+        if series is not None:
+            sums[series] = (sums[series] or 0.0) + float(line.rsplit(" ", 1)[1])
     return sums
 
 
@@ -206,6 +207,9 @@ class Clients:
         report: dict[str, Any] = orjson.loads(line)
         return report
 
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes if p.returncode is None)
+
     async def command(self, command: str) -> dict[str, Any]:
         for process in self.processes:
             assert process.stdin is not None
@@ -291,12 +295,13 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     snap0 = await clients.command("mark")  # also resets the latency histograms
     metrics0 = await server.metrics(session)
     debug0 = await server.debug_watches(session)
-    cpu0 = cpu_seconds(pid)
+    cpu0, client_cpu0 = cpu_seconds(pid), clients.cpu_seconds()
     t0 = time.perf_counter()
     written, failed = await write_events(session, server.url, obj, settings)
     write_seconds = time.perf_counter() - t0
     hists: list[Histogram] = []
     snap1, t1, cpu1 = await drain(clients, server, written * connected, snap0["events"], settings, hists)
+    client_cpu1 = clients.cpu_seconds()
     metrics1 = await server.metrics(session)
     debug1 = await server.debug_watches(session)
     events = snap1["events"] - snap0["events"]
@@ -320,6 +325,7 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "dispatched": delta(metrics1["dispatched"], metrics0["dispatched"]),
         "cpu_s_per_gb": (cpu1 - cpu0) / (received / 1e9) if received else None,
         "cpu_us_per_delivery": (cpu1 - cpu0) / events * 1e6 if events else None,
+        "client_cpu_us_per_delivery": (client_cpu1 - client_cpu0) / events * 1e6 if events else None,
         "server_cpu_s": cpu1 - cpu0,
         "elapsed_s": elapsed,
         "latency_p50_ms": percentile_ms(hist, 0.5),
@@ -389,7 +395,7 @@ COLUMNS = [  # header, key, format, width
     ("ev B", "event_bytes", ".0f", 6), ("writes/s", "write_rate", ".0f", 8),
     ("deliv/s", "deliveries_per_s", ".0f", 8), ("MB/s", "mb_per_s", ".1f", 7),
     ("ser/ev", "serializations_per_event", ".2f", 7), ("CPU s/GB", "cpu_s_per_gb", ".2f", 9),
-    ("CPU us/dl", "cpu_us_per_delivery", ".1f", 9),
+    ("CPU us/dl", "cpu_us_per_delivery", ".1f", 9), ("cli us/dl", "client_cpu_us_per_delivery", ".1f", 9),
     ("p50 ms", "latency_p50_ms", ".1f", 8), ("p99 ms", "latency_p99_ms", ".1f", 8),
     ("RSS KB/w", "rss_per_watcher_kb", ".1f", 8), ("delivered", "delivered", "d", 10),
     ("expected", "expected_deliveries", "d", 10), ("metered B", "metered_bytes", ".0f", 12),
