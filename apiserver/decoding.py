@@ -240,15 +240,21 @@ def _object_slot(node: Object) -> _Slot:
     def walk(value: dict[str, Any]) -> None:
         for key, item in value.items():
             slot = slots.get(key)
-            if slot is None or type(item) not in slot[0]:
+            if slot is None:
                 raise _Unusual
-            if slot[1] is not None and item is not None:
-                slot[1](item)
+            accepted, child = slot
+            if type(item) not in accepted:
+                raise _Unusual
+            if child is not None and item is not None:
+                child(item)
+
+    def walk_and_default(value: dict[str, Any]) -> None:
+        walk(value)
         for name, default in defaults:
             if value.get(name) is None:
                 value[name] = default
 
-    return frozenset((dict, _NULL)), walk
+    return frozenset((dict, _NULL)), walk_and_default if defaults else walk
 
 
 def _items_walker(accepted: frozenset[type] | _Anything, walker: Walker | None) -> Walker:

@@ -7,6 +7,7 @@ object (old data is grandfathered), and addressType is immutable.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from apiserver.validation.field import (
@@ -163,8 +164,8 @@ def _validate_endpoints(endpoints: list[dict[str, Any]], address_type: str) -> E
             if not family or plain_family(address) != family:  # a plain IP has nothing to report
                 errs.extend(_validate_address(f"{path}.addresses[{j}]", path + ".addresses", address, address_type))
         node_name = endpoint.get("nodeName")
-        if node_name is not None:
-            errs.extend(invalid(path + ".nodeName", node_name, msg) for msg in is_node_name(node_name))
+        if node_name is not None and (msgs := _node_name_messages(node_name)):
+            errs.extend(invalid(path + ".nodeName", node_name, msg) for msg in msgs)
         if topology := endpoint.get("deprecatedTopology"):  # an empty one has nothing to report
             errs.extend(_validate_topology(topology, path + ".deprecatedTopology"))
         hostname = endpoint.get("hostname")
@@ -173,6 +174,12 @@ def _validate_endpoints(endpoints: list[dict[str, Any]], address_type: str) -> E
         if endpoint.get("hints") is not None:
             errs.extend(_validate_hints(endpoint["hints"], path + ".hints"))
     return errs
+
+
+@functools.lru_cache(maxsize=4096)
+def _node_name_messages(name: str) -> tuple[str, ...]:
+    """is_node_name, remembered: a cluster has few nodes, each named in many endpoints."""
+    return tuple(is_node_name(name))
 
 
 def _validate_topology(topology: dict[str, str], path: str) -> ErrorList:

@@ -29,11 +29,9 @@ MSG_LINK_LOCAL_MULTICAST = "may not be in the link-local multicast range (224.0.
 _IPV4_SLOPPY = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-# A dotted quad without leading zeros, as net.IP.String() prints it.
-_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
-# Prefixes of the IPv4 ranges that validate_non_special_ip looks at more closely: 0.0.0.0, 127.0.0.0/8,
-# 169.254.0.0/16 and 224.0.0.0/24.
-_SPECIAL_IPV4 = ("0.", "127.", "169.254.", "224.0.0.")
+# A dotted quad without leading zeros (as net.IP.String() prints it) outside the ranges that
+# validate_non_special_ip looks at more closely: 0.0.0.0, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/24.
+_PLAIN_IPV4 = re.compile(rf"(?!0\.|127\.|169\.254\.|224\.0\.0\.)(?:{_OCTET}\.){{3}}{_OCTET}")
 _HEXTET = "(?:0|[1-9a-f][0-9a-f]{0,3})"
 # Colon-separated lowercase hextets without leading zeros (one side of an IPv6 address's "::").
 _HEXTETS = re.compile(rf"{_HEXTET}(?::{_HEXTET})*")
@@ -49,7 +47,7 @@ def plain_family(value: object) -> int:
     if type(value) is not str:
         return 0
     if ":" not in value:
-        return 4 if _CANONICAL_IPV4.fullmatch(value) and not value.startswith(_SPECIAL_IPV4) else 0
+        return 4 if _PLAIN_IPV4.fullmatch(value) else 0
     return 6 if _plain_ipv6(value) else 0
 
 
