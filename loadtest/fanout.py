@@ -251,9 +251,11 @@ async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, 
     seq = 0
     while loop.time() < deadline and written < settings.max_events:
         if settings.rate > 0:
-            wait = start + seq / settings.rate - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            due = start + seq / settings.rate
+            if due >= deadline:
+                break
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
         seq += 1
         annotations["loadtest/seq"] = str(seq)
         annotations[SENT_ANNOTATION] = repr(time.time())
@@ -299,6 +301,8 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     t0 = time.perf_counter()
     written, failed = await write_events(session, server.url, obj, settings)
     write_seconds = time.perf_counter() - t0
+    if settings.rate > 0:  # the writing window is the whole run, not up to the last write
+        write_seconds = max(write_seconds, settings.seconds)
     hists: list[Histogram] = []
     snap1, t1, cpu1 = await drain(clients, server, written * connected, snap0["events"], settings, hists)
     client_cpu1 = clients.cpu_seconds()
