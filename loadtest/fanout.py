@@ -31,6 +31,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,8 +135,10 @@ class Server:
         self.name = server
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: a chatty server must never block on it. Closed in stop().
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(server_command(server, self.port, settings),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
 
     async def wait_ready(self, session: aiohttp.ClientSession) -> None:
         loop = asyncio.get_running_loop()
@@ -153,8 +156,8 @@ class Server:
         raise TimeoutError(f"{self.name} not ready after {READY_TIMEOUT} s")
 
     def _stderr(self) -> str:
-        assert self.process.stderr is not None
-        return self.process.stderr.read().decode(errors="replace")[-2000:]
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
 
     async def metrics(self, session: aiohttp.ClientSession) -> dict[str, float | None]:
         async with session.get(f"{self.url}/metrics") as response:
@@ -179,8 +182,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        assert self.process.stderr is not None
-        self.process.stderr.close()
+        self.log.close()
 
 
 class Clients:
