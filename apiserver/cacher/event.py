@@ -95,6 +95,7 @@ class CacheEvent:
         return {**self.prev, "metadata": {**self.prev["metadata"], "resourceVersion": str(self.rv)}}
 
     def forget_frames(self) -> None:
-        """Drop the encodings once dispatched; only the ADDED frame of the current state is kept."""
-        added = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2]}
+        """Drop the encodings once dispatched; only the ADDED frame of the current state is kept
+        (not a Table row's: its Age cell is computed when it is sent)."""
+        added = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2] and k[0].projection != "table"}
         self._frames = added

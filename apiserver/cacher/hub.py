@@ -111,7 +111,7 @@ class Hub:
     def _queue_one(self, watcher: Watcher, event: CacheEvent, event_type: str, use_prev: bool,
                    bounded: bool = True) -> None:
         form = watcher.form
-        if self.encode_cache:
+        if self.encode_cache and form.projection != "table":  # Table rows (Age) are encoded at send time
             frame = event.frame(self.kind, form, event_type, use_prev, self.meters.encoded)
         else:
             frame = event.encode(self.kind, form, event_type, use_prev)
@@ -187,7 +187,22 @@ class Hub:
                 if frame is None:
                     frame = frames[form] = self._encode_bookmark(form, rv)
                 watcher.queue(frame, bounded=False)
+                if form.headers:
+                    self._headers_sent(watcher)
         self.flush()
+
+    def _headers_sent(self, watcher: Watcher) -> None:
+        """A Table watcher's column definitions went out with a bookmark: later events come without them."""
+        plain = watcher.form.without_headers()
+        group = watcher.group
+        if group is not None:
+            members = group.by_form.get(watcher.form)
+            if members is not None:
+                members.pop(watcher, None)
+                if not members:
+                    del group.by_form[watcher.form]
+            group.by_form.setdefault(plain, {})[watcher] = None
+        watcher.form = plain
 
     def _encode_bookmark(self, form: Form, rv: int, initial_events_end: bool = False) -> bytes:
         self.meters.encoded(form)

@@ -63,7 +63,7 @@ class WatchCache:
             if self.capacity < self.max_capacity:
                 self.capacity = min(self.capacity * 2, self.max_capacity)
                 self.resizes["increase"] += 1
-        elif now - self.history[-(self.capacity // 4) - 1].received > self.fresh_seconds:
+        elif now - self.history[-(self.capacity // 4)].received > self.fresh_seconds:  # upstream: endIndex - capacity/4
             if self.capacity > self.min_capacity:
                 self.capacity = max(self.capacity // 2, self.min_capacity)
                 self.resizes["decrease"] += 1

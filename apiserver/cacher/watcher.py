@@ -58,7 +58,8 @@ class Watcher:
     """A registered watch: filter group, form, pending frames, meters and the socket it writes to."""
 
     __slots__ = ("id", "hub", "group", "form", "info", "limits", "response", "transport", "pending",
-                 "pending_bytes", "slow", "done", "terminated", "signal", "events", "bytes", "started", "after")
+                 "pending_bytes", "exempt", "over", "slow", "done", "terminated", "signal", "events", "bytes",
+                 "started", "after")
 
     def __init__(self, hub: Hub, form: Form, info: WatchInfo, limits: Limits, response: web.StreamResponse,
                  transport: asyncio.Transport, after: int) -> None:
@@ -72,6 +73,8 @@ class Watcher:
         self.transport = transport
         self.pending: list[bytes] = []
         self.pending_bytes = 0
+        self.exempt = 0  # bytes of unbounded frames (initial state, bookmarks) in `pending`
+        self.over = 0  # bounded bytes handed to the socket since its buffer was last seen at or below HIGH_WATER
         self.slow = False
         self.done = False
         self.terminated = False
@@ -89,7 +92,11 @@ class Watcher:
             self.hub.dirty.append(self)
         self.pending.append(frame)
         self.pending_bytes += len(frame)
-        if bounded and (len(self.pending) > self.limits.events or self.pending_bytes > self.limits.bytes):
+        if not bounded:
+            self.exempt += len(frame)
+        elif (len(self.pending) > self.limits.events
+              or self.pending_bytes - self.exempt + self.over > self.limits.bytes):
+            # pending + socket buffer would pass limits.bytes + HIGH_WATER
             self.terminate()
 
     def flush(self) -> None:
@@ -104,6 +111,7 @@ class Watcher:
             self.slow = True
             self.signal.set()
             return
+        self.over = self.pending_bytes - self.exempt
         frames = self.take()
         transport.writelines(chunk(frames[0] if len(frames) == 1 else b"".join(frames)))
 
@@ -113,12 +121,15 @@ class Watcher:
         self.events += len(frames)
         self.bytes += self.pending_bytes
         self.hub.meters.sent(frames, self.pending_bytes)
-        self.pending_bytes = 0
+        self.pending_bytes = self.exempt = 0
         return frames
 
     async def drain(self) -> None:
         """The slow path, run by the stream's task: write through aiohttp, which waits for this client only."""
         while self.pending and not self.done:
+            if self.transport.get_write_buffer_size() <= HIGH_WATER:
+                self.over = 0
+            self.over += self.pending_bytes - self.exempt
             frames = self.take()
             await self.response.write(b"".join(frames))
         self.slow = False
@@ -132,7 +143,7 @@ class Watcher:
     def close(self) -> None:
         if not self.done:
             self.done = True
-            self.pending, self.pending_bytes = [], 0
+            self.pending, self.pending_bytes, self.exempt = [], 0, 0
             self.hub.remove(self)
             self.signal.set()
 

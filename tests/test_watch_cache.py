@@ -1,0 +1,193 @@
+"""WatchCache (reference §6.6) as a plain data structure: adaptive window, replay, 410, store order.
+
+No server, no I/O: every event is built with an explicit `received` time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from apiserver.cacher.event import CacheEvent, Obj
+from apiserver.cacher.watch_cache import TooOldError, WatchCache
+
+PREFIX = "/registry/endpointslices/"
+FRESH = 75.0
+
+
+def obj(key: str, rv: int) -> Obj:
+    namespace, name = key.removeprefix(PREFIX).split("/")
+    return {"metadata": {"namespace": namespace, "name": name, "resourceVersion": str(rv)}}
+
+
+def event(rv: int, received: float, key: str = PREFIX + "default/s", kind: str = "MODIFIED") -> CacheEvent:
+    """One change of `key` at revision `rv`, seen by the cache at time `received`."""
+    return CacheEvent(kind, key, rv, obj(key, rv), obj(key, rv - 1), received)
+
+
+def fill(cache: WatchCache, first_rv: int, count: int, received: float, step: float = 0.0) -> int:
+    """Apply `count` events with consecutive revisions; returns the next revision."""
+    for i in range(count):
+        cache.apply(event(first_rv + i, received + i * step))
+    return first_rv + count
+
+
+def rvs(cache: WatchCache) -> list[int]:
+    return [e.rv for e in cache.history]
+
+
+# Growth
+
+
+def test_window_doubles_while_full_and_fresh_up_to_max() -> None:
+    cache = WatchCache(min_capacity=4, max_capacity=16, fresh_seconds=FRESH)
+    cache.replace([], 100)
+    rv = fill(cache, 101, 4, received=0.0)
+    assert (cache.capacity, len(cache.history)) == (4, 4)
+    # the fifth event finds the window full and its oldest event 1 s old: 4 → 8, nothing dropped
+    rv = fill(cache, rv, 1, received=1.0)
+    assert (cache.capacity, rvs(cache)) == (8, list(range(101, 106)))
+    rv = fill(cache, rv, 4, received=2.0)   # 9 events → 16
+    assert (cache.capacity, len(cache.history)) == (16, 9)
+    rv = fill(cache, rv, 7, received=3.0)   # full at 16
+    assert (cache.capacity, len(cache.history)) == (16, 16)
+    # at the maximum: the oldest event is dropped instead
+    fill(cache, rv, 3, received=4.0)
+    assert (cache.capacity, len(cache.history)) == (16, 16)
+    assert rvs(cache) == list(range(104, 120))
+    assert cache.start_rv == 103
+    assert cache.resizes == {"increase": 2, "decrease": 0}
+
+
+def test_window_does_not_grow_when_the_oldest_event_is_stale() -> None:
+    cache = WatchCache(min_capacity=4, max_capacity=16, fresh_seconds=FRESH)
+    cache.replace([], 0)
+    fill(cache, 1, 4, received=0.0)
+    # the oldest (t=0) is exactly fresh_seconds old: not younger → no growth; and the event a
+    # quarter from the end (also t=0) is not older → no shrink either; the oldest is dropped
+    cache.apply(event(5, FRESH))
+    assert (cache.capacity, rvs(cache), cache.start_rv) == (4, [2, 3, 4, 5], 1)
+    assert cache.resizes == {"increase": 0, "decrease": 0}
+
+
+# Shrinking
+
+
+def test_window_halves_when_even_the_newest_quarter_is_stale_down_to_min() -> None:
+    cache = WatchCache(min_capacity=4, max_capacity=64, fresh_seconds=FRESH)
+    cache.replace([], 0)
+    rv = fill(cache, 1, 16, received=0.0)          # 4 → 8 → 16
+    assert (cache.capacity, len(cache.history)) == (16, 16)
+    rv = fill(cache, rv, 1, received=1.0)          # 16 → 32
+    rv = fill(cache, rv, 15, received=1.0)         # full at 32, all events from t ≤ 1
+    assert (cache.capacity, len(cache.history)) == (32, 32)
+    # an hour later: the window is full and its newest quarter is stale → 32 → 16, keeping the newest 16
+    rv = fill(cache, rv, 1, received=3600.0)
+    assert cache.capacity == 16
+    assert rvs(cache) == list(range(18, 34))
+    assert cache.start_rv == 17
+    # not full now; fill it with old-looking events again: each time full → halve, down to min
+    for expected in (8, 4, 4):
+        while len(cache.history) < cache.capacity:
+            rv = fill(cache, rv, 1, received=0.0)
+        rv = fill(cache, rv, 1, received=7200.0)
+        assert cache.capacity == expected
+    assert cache.resizes["decrease"] == 3
+    assert len(cache.history) == 4 and rvs(cache)[-1] == rv - 1
+
+
+def test_shrink_checks_the_event_a_quarter_from_the_newest_end() -> None:
+    """Upstream checks cache[(endIndex - capacity/4) % capacity]: with 8 events, the 2nd newest."""
+    cache = WatchCache(min_capacity=2, max_capacity=8, fresh_seconds=FRESH)
+    cache.replace([], 0)
+    fill(cache, 1, 8, received=0.0)
+    assert cache.capacity == 8
+    # rebuild the window's times: the six oldest at t=0, the two newest at t=100
+    for e, t in zip(cache.history, [0, 0, 0, 0, 0, 0, 100, 100]):
+        e.received = float(t)
+    # at t=180 the 2nd newest (t=100) is 80 s old (> 75): halve
+    cache.apply(event(9, 180.0))
+    assert cache.capacity == 4 and rvs(cache) == [6, 7, 8, 9]
+
+    cache = WatchCache(min_capacity=2, max_capacity=8, fresh_seconds=FRESH)
+    cache.replace([], 0)
+    fill(cache, 1, 8, received=0.0)
+    for e, t in zip(cache.history, [0, 0, 0, 0, 0, 0, 100, 100]):
+        e.received = float(t)
+    # at t=170 the 2nd newest is 70 s old (fresh) although the 3rd newest is stale: keep 8
+    cache.apply(event(9, 170.0))
+    assert cache.capacity == 8 and rvs(cache) == list(range(2, 10))
+
+
+# Replay and 410
+
+
+def test_events_after_returns_exactly_the_later_events() -> None:
+    cache = WatchCache(min_capacity=8, max_capacity=8)
+    cache.replace([], 10)
+    for rv in (12, 15, 16, 20):  # revisions are global: gaps are normal
+        cache.apply(event(rv, 0.0))
+    assert [e.rv for e in cache.events_after(10)] == [12, 15, 16, 20]
+    assert [e.rv for e in cache.events_after(12)] == [15, 16, 20]
+    assert [e.rv for e in cache.events_after(13)] == [15, 16, 20]
+    assert [e.rv for e in cache.events_after(19)] == [20]
+    assert cache.events_after(20) == []
+    assert cache.events_after(1000) == []   # newer than the cache: nothing yet
+    events = cache.events_after(15)
+    assert all(isinstance(e, CacheEvent) for e in events) and events[0] is cache.history[2]
+
+
+def test_too_old_resource_version() -> None:
+    cache = WatchCache(min_capacity=4, max_capacity=4)
+    cache.replace([], 100)
+    with pytest.raises(TooOldError) as err:
+        cache.events_after(99)
+    assert str(err.value) == "too old resource version: 99 (100)"
+    assert (err.value.requested, err.value.oldest) == (99, 100)
+    fill(cache, 101, 10, received=0.0)         # keeps 107..110
+    assert rvs(cache) == [107, 108, 109, 110]
+    assert [e.rv for e in cache.events_after(106)] == [107, 108, 109, 110]
+    for requested in (1, 100, 105):
+        with pytest.raises(TooOldError) as err:
+            cache.events_after(requested)
+        # upstream: too old resource version: <requested> (<oldest available - 1>)
+        assert str(err.value) == f"too old resource version: {requested} (106)"
+
+
+def test_replace_resets_store_and_window() -> None:
+    cache = WatchCache(min_capacity=4, max_capacity=4)
+    cache.replace([], 1)
+    fill(cache, 2, 6, received=0.0)
+    assert cache.start_rv == 3 and cache.rv == 7
+    listed = [CacheEvent("ADDED", PREFIX + f"ns/{n}", rv, obj(PREFIX + f"ns/{n}", rv), None) for n, rv in
+              (("b", 40), ("a", 41))]
+    cache.replace(listed, 50)
+    assert (cache.rv, cache.start_rv, len(cache.history)) == (50, 50, 0)
+    assert [e.key for e in cache.entries()] == [PREFIX + "ns/a", PREFIX + "ns/b"]
+    assert cache.events_after(50) == []
+    with pytest.raises(TooOldError, match=r"^too old resource version: 7 \(50\)$"):
+        cache.events_after(7)
+    cache.apply(event(51, 0.0, key=PREFIX + "ns/a"))
+    assert [e.rv for e in cache.events_after(50)] == [51]
+
+
+# Store
+
+
+def test_entries_and_snapshot_in_key_order_by_prefix() -> None:
+    cache = WatchCache()
+    cache.replace([], 0)
+    keys = ["prod/web", "default/zeta", "default/alpha", "prod/api", "default-2/x", "default/mid"]
+    for rv, key in enumerate(keys, start=1):
+        cache.apply(event(rv, 0.0, key=PREFIX + key, kind="ADDED"))
+    cache.apply(event(7, 0.0, key=PREFIX + "default/mid", kind="MODIFIED"))
+    cache.apply(event(8, 0.0, key=PREFIX + "prod/web", kind="DELETED"))
+    assert [e.key.removeprefix(PREFIX) for e in cache.entries()] == [
+        "default-2/x", "default/alpha", "default/mid", "default/zeta", "prod/api"]
+    assert [e.key.removeprefix(PREFIX) for e in cache.entries(PREFIX + "default/")] == [
+        "default/alpha", "default/mid", "default/zeta"]
+    snapshot = cache.snapshot(PREFIX + "default/")
+    assert [o["metadata"]["name"] for o in snapshot] == ["alpha", "mid", "zeta"]
+    # the current object is the latest event's
+    assert snapshot[1]["metadata"]["resourceVersion"] == "7"
+    assert cache.snapshot(PREFIX + "prod/") == [obj(PREFIX + "prod/api", 4)]
+    assert cache.snapshot(PREFIX + "none/") == []
