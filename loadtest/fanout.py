@@ -68,6 +68,7 @@ class Settings:
     rate: float = 0.0  # 0: flat out
     max_events: int = 1_000_000
     client_procs: int = 2
+    writers: int = 4
     sample_every: int = 10
     drain_seconds: float = 30.0
     settle_seconds: float = 1.0
@@ -242,32 +243,33 @@ class Clients:
 
 async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, Any],
                        settings: Settings) -> tuple[int, int]:
-    """PUT `obj` repeatedly (flat out, or at settings.rate); return (events written, failed writes)."""
+    """PUT `obj` repeatedly: flat out with `settings.writers` requests in flight, or one writer at
+    settings.rate events/s. Returns (events written, failed writes)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + settings.seconds
     annotations = obj["metadata"].setdefault("annotations", {})
     target = f"{url}{BASE}/{obj['metadata']['name']}"
     headers = {"Content-Type": "application/json"}
-    written = failed = 0
-    seq = 0
-    while loop.time() < deadline and written < settings.max_events:
-        if settings.rate > 0:
-            due = start + seq / settings.rate
-            if due >= deadline:
-                break
-            if due > loop.time():
-                await asyncio.sleep(due - loop.time())
-        seq += 1
-        annotations["loadtest/seq"] = str(seq)
-        annotations[SENT_ANNOTATION] = repr(time.time())
-        async with session.put(target, data=orjson.dumps(obj), headers=headers) as response:
-            await response.read()
-            if response.status == 200:
-                written += 1
-            else:
-                failed += 1
-    return written, failed
+    counts = {"seq": 0, "written": 0, "failed": 0}
+
+    async def writer() -> None:
+        while loop.time() < deadline and counts["written"] < settings.max_events:
+            if settings.rate > 0:
+                due = start + counts["seq"] / settings.rate
+                if due >= deadline:
+                    break
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+            counts["seq"] += 1
+            annotations["loadtest/seq"] = str(counts["seq"])
+            annotations[SENT_ANNOTATION] = repr(time.time())
+            async with session.put(target, data=orjson.dumps(obj), headers=headers) as response:
+                await response.read()
+                counts["written" if response.status == 200 else "failed"] += 1
+
+    await asyncio.gather(*(writer() for _ in range(1 if settings.rate > 0 else settings.writers)))
+    return counts["written"], counts["failed"]
 
 
 async def drain(clients: Clients, server: Server, expected: int, before: int, settings: Settings,
@@ -356,7 +358,7 @@ async def run_server(server_name: str, watchers: int, endpoints: list[int], sett
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             await server.wait_ready(session)
-            objects = {b: endpoint_slice(f"fanout-{b}", b) for b in endpoints}
+            objects = {b: endpoint_slice(f"fanout-{b}", b, target_refs=False) for b in endpoints}
             rv = "0"
             if server_name != "raw":
                 for obj in objects.values():
@@ -459,6 +461,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="events/s for the writer; 0 = as fast as accepted")
     parser.add_argument("--max-events", type=int, default=1_000_000, help="writer stops after this many events")
     parser.add_argument("--client-procs", type=int, default=2, help="watcher client processes")
+    parser.add_argument("--writers", type=int, default=4, help="PUTs in flight when writing flat out")
     parser.add_argument("--sample-every", type=int, default=10, help="latency on every n-th connection")
     parser.add_argument("--drain-seconds", type=float, default=30.0, help="longest wait for deliveries after writes")
     parser.add_argument("--server-args", default="", help="extra flags for our server, e.g. '--watch-buffer 5000'")
@@ -467,7 +470,7 @@ def main() -> None:
     args = parser.parse_args()
     watcher_counts = [50] if args.quick else [int(n) for n in args.watchers.split(",")]
     settings = Settings(seconds=2.0 if args.quick else args.seconds, rate=args.rate, max_events=args.max_events,
-                        client_procs=args.client_procs, sample_every=args.sample_every,
+                        client_procs=args.client_procs, writers=args.writers, sample_every=args.sample_every,
                         drain_seconds=args.drain_seconds, settle_seconds=0.3 if args.quick else 1.0,
                         server_args=shlex.split(args.server_args))
     endpoints = [int(b) for b in args.endpoints.split(",")]

@@ -2,8 +2,9 @@
 
 One storage watch per resource per process. Start-up lists the prefix at one revision, then
 watches from the next revision on; each storage event updates the cache and is dispatched by the
-hub, synchronously, then the hub flushes once per storage batch (writes are coalesced per
-watcher). A bookmark tick sends BOOKMARKs to the watchers that asked for them. If storage
+hub, synchronously. Flushes (one write per touched watcher) are paced: the next flush waits as
+long as the previous one took, so under load the loop also makes progress on writes and several
+events go out in each watcher's write (coalescing); when idle a flush follows at once. A bookmark tick sends BOOKMARKs to the watchers that asked for them. If storage
 compacted past the cache's revision while its watch was down, the cache relists and all its
 watchers are closed (clients re-watch and get 410 from the new window).
 """
@@ -50,6 +51,8 @@ class Cacher:
         self.hub = Hub(kind, self.meters, encode_cache)
         self.bookmark_interval = bookmark_interval
         self._tasks: list[asyncio.Task[None]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._next_flush = 0.0
         self._fresh = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -59,6 +62,8 @@ class Cacher:
                        asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
 
     async def stop(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -90,7 +95,7 @@ class Cacher:
                     async for batch in stream:
                         for event in batch:
                             self._apply(event.type, event.kv)
-                        self.hub.flush()
+                        self._schedule_flush()
                         self._notify_fresh()
                 finally:
                     await stream.aclose()
@@ -119,6 +124,18 @@ class Cacher:
                                prev_obj, now)
         self.cache.apply(event)
         self.hub.dispatch(event)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self.hub.dirty:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_at(max(self._next_flush, loop.time()), self._flush)
+
+    def _flush(self) -> None:
+        """Write what the hub has pending; the time it took is the pause before the next flush."""
+        self._flush_handle = None
+        started = time.perf_counter()
+        self.hub.flush()
+        self._next_flush = asyncio.get_running_loop().time() + (time.perf_counter() - started)
 
     async def _bookmarks(self) -> None:
         while True:
