@@ -6,7 +6,8 @@
 For each server and each watcher count N it starts the server as a subprocess, creates one
 EndpointSlice per size (B endpoints), opens N watches from `loadtest.watchers` processes and, for
 each size, runs a writer task in this process that PUTs the slice with a `loadtest/sent` timestamp
-annotation and a bumped `loadtest/seq`, either flat out (one PUT in flight) or at `--rate` events/s,
+annotation and a bumped `loadtest/seq`, either flat out (`--writers` PUTs in flight, at most `--window`
+events ahead of what a probe watch of the writer's has received) or at `--rate` events/s,
 for `--seconds`. It then waits for the clients to drain and reports:
 
 - deliveries/s: events received by all clients / (first write to last delivery), and MB/s of payload;
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +44,7 @@ import uvloop
 
 from apiserver.testing import free_port
 from loadtest.slices import endpoint_slice
-from loadtest.watchers import SENT_ANNOTATION, Histogram, merge_histograms, percentile_ms
+from loadtest.watchers import SENT_ANNOTATION, Histogram, WatchConnection, merge_histograms, percentile_ms
 
 BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 SERVERS = ("ours", "ours-no-cache", "raw")
@@ -69,17 +71,18 @@ class Settings:
     max_events: int = 1_000_000
     client_procs: int = 2
     writers: int = 4
+    window: int = 20
     sample_every: int = 10
     drain_seconds: float = 30.0
     settle_seconds: float = 1.0
     server_args: list[str] = field(default_factory=list)
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process."""
+def cpu_seconds(pid: int, user_only: bool = False) -> float:
+    """utime + stime of a process (utime alone: the CPU spent in Python, not in the kernel's socket copies)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + (0 if user_only else int(fields[12]))) / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -242,9 +245,9 @@ class Clients:
 
 
 async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, Any],
-                       settings: Settings) -> tuple[int, int]:
+                       settings: Settings) -> tuple[int, int, int]:
     """PUT `obj` repeatedly: flat out with `settings.writers` requests in flight, or one writer at
-    settings.rate events/s. Returns (events written, failed writes)."""
+    settings.rate events/s. Returns (events written, failed writes, payload bytes the probe received)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + settings.seconds
@@ -252,9 +255,12 @@ async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, 
     target = f"{url}{BASE}/{obj['metadata']['name']}"
     headers = {"Content-Type": "application/json"}
     counts = {"seq": 0, "written": 0, "failed": 0}
+    probe = await open_probe(url, obj["metadata"]["name"])
 
     async def writer() -> None:
-        while loop.time() < deadline and counts["written"] < settings.max_events:
+        while loop.time() < deadline and counts["seq"] < settings.max_events:
+            while settings.rate <= 0 and counts["seq"] - probe.events >= settings.window and loop.time() < deadline:
+                await asyncio.sleep(0.001)  # "as fast as the server takes them": delivered, not just accepted
             if settings.rate > 0:
                 due = start + counts["seq"] / settings.rate
                 if due >= deadline:
@@ -268,8 +274,28 @@ async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, 
                 await response.read()
                 counts["written" if response.status == 200 else "failed"] += 1
 
-    await asyncio.gather(*(writer() for _ in range(1 if settings.rate > 0 else settings.writers)))
-    return counts["written"], counts["failed"]
+    try:
+        await asyncio.gather(*(writer() for _ in range(1 if settings.rate > 0 else settings.writers)))
+        while probe.events < counts["written"] and loop.time() < deadline + STALL_SECONDS:
+            await asyncio.sleep(0.01)
+    finally:
+        if probe.transport is not None:
+            probe.transport.close()
+    return counts["written"], counts["failed"], probe.bytes
+
+
+async def open_probe(url: str, name: str) -> WatchConnection:
+    """One more watch, on the written object from now on: the writer's measure of what was delivered."""
+    parts = urlsplit(url)
+    async with aiohttp.ClientSession() as session, session.get(f"{url}{BASE}/{name}") as response:
+        found = response.status == 200 and response.content_type == "application/json"
+        rv = (await response.json())["metadata"]["resourceVersion"] if found else ""  # the raw server has no GET
+    path = f"{BASE}?watch=1&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}"
+    request = f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nUser-Agent: loadtest-probe\r\n\r\n".encode()
+    loop = asyncio.get_running_loop()
+    _, probe = await loop.create_connection(lambda: WatchConnection(request, None), parts.hostname, parts.port)
+    await probe.ready
+    return probe
 
 
 async def drain(clients: Clients, server: Server, expected: int, before: int, settings: Settings,
@@ -301,15 +327,15 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     snap0 = await clients.command("mark")  # also resets the latency histograms
     metrics0 = await server.metrics(session)
     debug0 = await server.debug_watches(session)
-    cpu0, client_cpu0 = cpu_seconds(pid), clients.cpu_seconds()
+    cpu0, client_cpu0, user0 = cpu_seconds(pid), clients.cpu_seconds(), cpu_seconds(pid, user_only=True)
     t0 = time.perf_counter()
-    written, failed = await write_events(session, server.url, obj, settings)
+    written, failed, probe_bytes = await write_events(session, server.url, obj, settings)
     write_seconds = time.perf_counter() - t0
     if settings.rate > 0:  # the writing window is the whole run, not up to the last write
         write_seconds = max(write_seconds, settings.seconds)
     hists: list[Histogram] = []
     snap1, t1, cpu1 = await drain(clients, server, written * connected, snap0["events"], settings, hists)
-    client_cpu1 = clients.cpu_seconds()
+    client_cpu1, user1 = clients.cpu_seconds(), cpu_seconds(pid, user_only=True)
     metrics1 = await server.metrics(session)
     debug1 = await server.debug_watches(session)
     events = snap1["events"] - snap0["events"]
@@ -333,6 +359,7 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "dispatched": delta(metrics1["dispatched"], metrics0["dispatched"]),
         "cpu_s_per_gb": (cpu1 - cpu0) / (received / 1e9) if received else None,
         "cpu_us_per_delivery": (cpu1 - cpu0) / events * 1e6 if events else None,
+        "user_us_per_delivery": (user1 - user0) / events * 1e6 if events else None,
         "client_cpu_us_per_delivery": (client_cpu1 - client_cpu0) / events * 1e6 if events else None,
         "server_cpu_s": cpu1 - cpu0,
         "elapsed_s": elapsed,
@@ -341,7 +368,8 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "latency_samples": sum(hist.values()),
         "metered_bytes": metered,
         "client_bytes": received,
-        "bytes_diff": None if metered is None else metered - received,
+        "probe_bytes": probe_bytes,
+        "bytes_diff": None if metered is None else metered - received - probe_bytes,
         "debug_bytes": debug_bytes,
         "debug_bytes_diff": None if debug_bytes is None else debug_bytes - received,
         "closed_early": snap1["closed_early"],
@@ -403,7 +431,7 @@ COLUMNS = [  # header, key, format, width
     ("ev B", "event_bytes", ".0f", 6), ("writes/s", "write_rate", ".0f", 8),
     ("deliv/s", "deliveries_per_s", ".0f", 8), ("MB/s", "mb_per_s", ".1f", 7),
     ("ser/ev", "serializations_per_event", ".2f", 7), ("CPU s/GB", "cpu_s_per_gb", ".2f", 9),
-    ("CPU us/dl", "cpu_us_per_delivery", ".1f", 9), ("cli us/dl", "client_cpu_us_per_delivery", ".1f", 9),
+    ("CPU us/dl", "cpu_us_per_delivery", ".1f", 9), ("usr us/dl", "user_us_per_delivery", ".1f", 9), ("cli us/dl", "client_cpu_us_per_delivery", ".1f", 9),
     ("p50 ms", "latency_p50_ms", ".1f", 8), ("p99 ms", "latency_p99_ms", ".1f", 8),
     ("RSS KB/w", "rss_per_watcher_kb", ".1f", 8), ("delivered", "delivered", "d", 10),
     ("expected", "expected_deliveries", "d", 10), ("metered B", "metered_bytes", ".0f", 12),
@@ -411,7 +439,7 @@ COLUMNS = [  # header, key, format, width
     ("early", "closed_early", "d", 5), ("cerr", "connect_errors", "d", 4),
 ]
 RATIOS = [("deliv/s", "deliveries_per_s"), ("MB/s", "mb_per_s"), ("CPU s/GB", "cpu_s_per_gb"),
-          ("CPU us/dl", "cpu_us_per_delivery"),
+          ("CPU us/dl", "cpu_us_per_delivery"), ("usr us/dl", "user_us_per_delivery"),
           ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"), ("RSS KB/w", "rss_per_watcher_kb")]
 
 
@@ -462,6 +490,8 @@ def main() -> None:
     parser.add_argument("--max-events", type=int, default=1_000_000, help="writer stops after this many events")
     parser.add_argument("--client-procs", type=int, default=2, help="watcher client processes")
     parser.add_argument("--writers", type=int, default=4, help="PUTs in flight when writing flat out")
+    parser.add_argument("--window", type=int, default=20,
+                        help="flat out: most events written but not yet delivered to the writer's probe watch")
     parser.add_argument("--sample-every", type=int, default=10, help="latency on every n-th connection")
     parser.add_argument("--drain-seconds", type=float, default=30.0, help="longest wait for deliveries after writes")
     parser.add_argument("--server-args", default="", help="extra flags for our server, e.g. '--watch-buffer 5000'")
@@ -470,7 +500,7 @@ def main() -> None:
     args = parser.parse_args()
     watcher_counts = [50] if args.quick else [int(n) for n in args.watchers.split(",")]
     settings = Settings(seconds=2.0 if args.quick else args.seconds, rate=args.rate, max_events=args.max_events,
-                        client_procs=args.client_procs, writers=args.writers, sample_every=args.sample_every,
+                        client_procs=args.client_procs, writers=args.writers, window=args.window, sample_every=args.sample_every,
                         drain_seconds=args.drain_seconds, settle_seconds=0.3 if args.quick else 1.0,
                         server_args=shlex.split(args.server_args))
     endpoints = [int(b) for b in args.endpoints.split(",")]

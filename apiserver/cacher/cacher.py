@@ -27,6 +27,7 @@ from storage import CompactedError, KeyValue, Storage, StorageError
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+BLOCKED_RETRY_SECONDS = 0.005  # how soon watchers whose socket was full are tried again
 LIST_PAGE = 10_000
 
 
@@ -125,10 +126,10 @@ class Cacher:
         self.cache.apply(event)
         self.hub.dispatch(event)
 
-    def _schedule_flush(self) -> None:
-        if self._flush_handle is None and self.hub.dirty:
+    def _schedule_flush(self, delay: float = 0.0) -> None:
+        if self._flush_handle is None and (self.hub.dirty or self.hub.blocked):
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_at(max(self._next_flush, loop.time()), self._flush)
+            self._flush_handle = loop.call_at(max(self._next_flush, loop.time() + delay), self._flush)
 
     def _flush(self) -> None:
         """Write what the hub has pending; the time it took is the pause before the next flush."""
@@ -136,11 +137,14 @@ class Cacher:
         started = time.perf_counter()
         self.hub.flush()
         self._next_flush = asyncio.get_running_loop().time() + (time.perf_counter() - started)
+        if self.hub.blocked:
+            self._schedule_flush(BLOCKED_RETRY_SECONDS)
 
     async def _bookmarks(self) -> None:
         while True:
             await asyncio.sleep(self.bookmark_interval)
             self.hub.bookmark(self.cache.rv)
+            self._schedule_flush()
 
     def _notify_fresh(self) -> None:
         self._fresh.set()
@@ -175,3 +179,4 @@ class Cacher:
             initial, replay = [], self.cache.events_after(since)
         end = self.cache.rv if initial_events_end else 0
         self.hub.add(watcher, key, predicate, initial, replay, end)
+        self._schedule_flush()

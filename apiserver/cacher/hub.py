@@ -3,7 +3,8 @@
 Watchers are grouped by filter (namespace, name, label and field selectors), so a filter is
 evaluated once per event for all watchers that share it, and within a group by form, so a frame
 is encoded once (lazily, on first use) and the same bytes are appended to every watcher of that
-form. Dispatch is a synchronous loop of appends; `flush` then makes one write per touched watcher.
+form. Dispatch is a synchronous loop of appends; `flush` (which the cacher schedules) then makes one
+write per touched watcher.
 Nothing here awaits: a watcher that cannot keep up is terminated, never waited for.
 """
 
@@ -68,6 +69,7 @@ class Hub:
         self.groups: dict[Hashable, Group] = {}
         self.waiting: list[tuple[Watcher, Hashable, Predicate]] = []
         self.dirty: list[Watcher] = []
+        self.blocked: list[Watcher] = []  # watchers whose socket was full at the last flush
         self.rv = 0
 
     def __len__(self) -> int:
@@ -99,7 +101,6 @@ class Hub:
             self.waiting.append((watcher, key, predicate))
         else:
             self._join(watcher, key, predicate)
-        self.flush()
 
     def _join(self, watcher: Watcher, key: Hashable, predicate: Predicate) -> None:
         group = self.groups.get(key)
@@ -172,24 +173,23 @@ class Hub:
                 self._join(watcher, key, predicate)
 
     def flush(self) -> None:
-        """One write per watcher that has frames pending."""
-        dirty, self.dirty = self.dirty, []
-        for watcher in dirty:
-            watcher.flush()
+        """One write per watcher with frames pending; those whose socket is full are retried next time."""
+        candidates = self.blocked + self.dirty if self.blocked else self.dirty
+        self.dirty = []
+        self.blocked = [watcher for watcher in candidates if not watcher.flush()]
 
     def bookmark(self, rv: int) -> None:
         """Queue a BOOKMARK at `rv` to every watcher that allows bookmarks (one encoding per form)."""
         frames: dict[Form, bytes] = {}
         for watcher in self.watchers():
-            if watcher.info.allow_bookmarks and watcher.after <= rv:
+            if watcher.info.allow_bookmarks and watcher.after <= rv and not watcher.pending:
                 form = watcher.form
                 frame = frames.get(form)
                 if frame is None:
                     frame = frames[form] = self._encode_bookmark(form, rv)
-                watcher.queue(frame, bounded=False)
+                watcher.queue(frame)
                 if form.headers:
                     self._headers_sent(watcher)
-        self.flush()
 
     def _headers_sent(self, watcher: Watcher) -> None:
         """A Table watcher's column definitions went out with a bookmark: later events come without them."""

@@ -1,13 +1,14 @@
 """Watcher: one client's watch stream as the hub sees it.
 
-The hub appends shared frames to `pending` (never waits) and flushes every watcher it touched once
-per dispatch: if the socket's buffer is below the high-water mark, everything pending goes out in
-one chunk written straight to the transport. Otherwise the stream's own task takes over (the slow
-path) and awaits the client with `response.write`, which only holds up this one client. A watcher
-whose pending frames pass its bounds is terminated: its stream ends with no ERROR event, as
-kube-apiserver ends an unresponsive watcher's stream.
+The hub appends shared frames to `pending` (never waits) and flushes every watcher it touched:
+while the socket's buffer is below the high-water mark, pending frames go out as one chunk written
+straight to the transport (one syscall for many events; a write stops once it passes the mark, so
+the socket buffer stays bounded). A watcher whose socket is full stays blocked, its frames pending,
+and the hub retries it on its next flush. A watcher whose pending frames pass its bounds is
+terminated: its stream ends with no ERROR event, as kube-apiserver ends an unresponsive watcher's.
+Frames queued at registration (the initial state, replayed history) are not counted against the bounds.
 
-States: open → (terminated | closed). `signal` wakes the stream's task for the slow path or the end.
+States: open → (closed | terminated). `signal` wakes the stream's task when the watcher is done.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
 
 from apiserver.cacher.event import Form
 
@@ -49,33 +48,25 @@ class WatchInfo:
     allow_bookmarks: bool
 
 
-def chunk(data: bytes) -> list[bytes]:
-    """HTTP/1.1 chunked framing of one write, as a list for writelines (the payload is not copied)."""
-    return [b"%x\r\n" % len(data), data, b"\r\n"]
-
-
 class Watcher:
     """A registered watch: filter group, form, pending frames, meters and the socket it writes to."""
 
-    __slots__ = ("id", "hub", "group", "form", "info", "limits", "response", "transport", "pending",
-                 "pending_bytes", "exempt", "over", "slow", "done", "terminated", "signal", "events", "bytes",
-                 "started", "after")
+    __slots__ = ("after", "bytes", "done", "events", "exempt", "exempt_bytes", "form", "group", "hub", "id", "info",
+                 "limits", "pending", "pending_bytes", "signal", "started", "terminated", "transport")
 
-    def __init__(self, hub: Hub, form: Form, info: WatchInfo, limits: Limits, response: web.StreamResponse,
-                 transport: asyncio.Transport, after: int) -> None:
+    def __init__(self, hub: Hub, form: Form, info: WatchInfo, limits: Limits, transport: asyncio.Transport,
+                 after: int) -> None:
         self.id = next(_ids)
         self.hub = hub
         self.group: Any = None
         self.form = form
         self.info = info
         self.limits = limits
-        self.response = response
         self.transport = transport
         self.pending: list[bytes] = []
         self.pending_bytes = 0
-        self.exempt = 0  # bytes of unbounded frames (initial state, bookmarks) in `pending`
-        self.over = 0  # bounded bytes handed to the socket since its buffer was last seen at or below HIGH_WATER
-        self.slow = False
+        self.exempt = 0  # leading frames of `pending` queued at registration, not counted against the bounds
+        self.exempt_bytes = 0
         self.done = False
         self.terminated = False
         self.signal = asyncio.Event()
@@ -85,7 +76,7 @@ class Watcher:
         self.after = after  # events at or before this revision are not for this watcher
 
     def queue(self, frame: bytes, bounded: bool = True) -> None:
-        """Append a frame; the hub's flush writes it. Bounded frames can terminate a watcher that is behind."""
+        """Append a frame for the hub's next flush; bounded frames can terminate a watcher that is behind."""
         if self.done:
             return
         if not self.pending:
@@ -93,46 +84,50 @@ class Watcher:
         self.pending.append(frame)
         self.pending_bytes += len(frame)
         if not bounded:
-            self.exempt += len(frame)
-        elif (len(self.pending) > self.limits.events
-              or self.pending_bytes - self.exempt + self.over > self.limits.bytes):
-            # pending + socket buffer would pass limits.bytes + HIGH_WATER
+            self.exempt += 1
+            self.exempt_bytes += len(frame)
+        elif (len(self.pending) - self.exempt > self.limits.events
+              or self.pending_bytes - self.exempt_bytes > self.limits.bytes):
             self.terminate()
 
-    def flush(self) -> None:
-        """Write everything pending in one chunk if the socket can take it now, else hand over to the slow path."""
-        if self.done or self.slow or not self.pending:
-            return
+    def flush(self) -> bool:
+        """Write pending frames while the socket takes them; False if some are left (the socket is full)."""
+        if self.done or not self.pending:
+            return True
         transport = self.transport
         if transport.is_closing():
             self.close()
-            return
-        if transport.get_write_buffer_size() > HIGH_WATER:
-            self.slow = True
-            self.signal.set()
-            return
-        self.over = self.pending_bytes - self.exempt
-        frames = self.take()
-        transport.writelines(chunk(frames[0] if len(frames) == 1 else b"".join(frames)))
+            return True
+        room = HIGH_WATER - transport.get_write_buffer_size()
+        if room <= 0:
+            return False
+        frames = self.take(room)
+        size = sum(map(len, frames)) if len(frames) > 1 else len(frames[0])
+        transport.writelines([b"%x\r\n" % size, *frames, b"\r\n"])
+        return not self.pending
 
-    def take(self) -> list[bytes]:
-        """Remove and meter the pending frames (they are counted as sent when handed to the socket)."""
-        frames, self.pending = self.pending, []
+    def take(self, room: int) -> list[bytes]:
+        """Remove and meter the pending frames that fit in `room` bytes (at least one)."""
+        pending = self.pending
+        if self.pending_bytes <= room:
+            frames, taken = pending, self.pending_bytes
+            self.pending, self.pending_bytes = [], 0
+        else:
+            count, taken = 0, 0
+            while count < len(pending) and (count == 0 or taken + len(pending[count]) <= room):
+                taken += len(pending[count])
+                count += 1
+            frames = pending[:count]
+            del pending[:count]
+            self.pending_bytes -= taken
+        if self.exempt:
+            released = min(self.exempt, len(frames))
+            self.exempt -= released
+            self.exempt_bytes -= sum(map(len, frames[:released]))
         self.events += len(frames)
-        self.bytes += self.pending_bytes
-        self.hub.meters.sent(frames, self.pending_bytes)
-        self.pending_bytes = self.exempt = 0
+        self.bytes += taken
+        self.hub.meters.sent(frames, taken)
         return frames
-
-    async def drain(self) -> None:
-        """The slow path, run by the stream's task: write through aiohttp, which waits for this client only."""
-        while self.pending and not self.done:
-            if self.transport.get_write_buffer_size() <= HIGH_WATER:
-                self.over = 0
-            self.over += self.pending_bytes - self.exempt
-            frames = self.take()
-            await self.response.write(b"".join(frames))
-        self.slow = False
 
     def terminate(self) -> None:
         """Close a watcher that fell too far behind; its pending frames are dropped."""
@@ -143,7 +138,7 @@ class Watcher:
     def close(self) -> None:
         if not self.done:
             self.done = True
-            self.pending, self.pending_bytes, self.exempt = [], 0, 0
+            self.pending, self.pending_bytes, self.exempt, self.exempt_bytes = [], 0, 0, 0
             self.hub.remove(self)
             self.signal.set()
 

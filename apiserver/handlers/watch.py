@@ -1,10 +1,9 @@
 """The watch verb: a chunked stream of newline-delimited JSON events served from the watch cache.
 
 The handler validates the request, sends the headers, registers a Watcher with the resource's
-hub and then only waits: the hub writes frames to the socket itself. The handler's task wakes for
-the slow path (the client's socket is full: write through aiohttp, which waits for this client
-only) and for the end: timeoutSeconds, the watcher closed (too slow, server shutdown), or the
-client gone (aiohttp cancels the handler).
+hub and then only waits for the end: the hub writes frames to the socket itself. The stream ends
+at timeoutSeconds, when the watcher is closed (too slow, server shutdown), or when the client goes
+away (aiohttp cancels the handler).
 """
 
 from __future__ import annotations
@@ -75,8 +74,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     info = WatchInfo(kind.plural, target.namespace, str(opts.label_selector),
                      str(opts.field_selector or ""), request.headers.get("User-Agent", ""), opts.allow_bookmarks)
     limits = Limits(config.watch_buffer, config.watch_buffer_bytes)
-    watcher = Watcher(cacher.hub, form, info, limits, response, transport,
-                      since if since is not None else cacher.cache.rv)
+    watcher = Watcher(cacher.hub, form, info, limits, transport, since if since is not None else cacher.cache.rv)
     key = (target.namespace, target.name, info.label_selector, info.field_selector)
     try:
         cacher.watch(watcher, key, _predicate(kind, target, opts), since, registry.list_prefix(target.namespace),
@@ -87,17 +85,8 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + opts.timeout
     try:
-        while not watcher.done:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(watcher.signal.wait(), remaining)
-            watcher.signal.clear()
-            if watcher.slow:
-                await watcher.drain()
-    except (ConnectionResetError, ConnectionError):
-        pass
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(watcher.signal.wait(), max(0.0, deadline - loop.time()))
     finally:
         watcher.close()
     try:
