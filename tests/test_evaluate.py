@@ -1,0 +1,92 @@
+"""The evaluation on a live server with its controllers: counts per the seed's tables, bytes metered == counted."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest import evaluate, report
+
+P, N = 4, 3
+SETTINGS = evaluate.Settings(node_procs=2, converge_timeout=10.0, drain_timeout=10.0, settle_seconds=0.2,
+                             progress=False)
+# scenario → api → (writes, events per watcher)
+EXPECTED = {
+    "service-creation": {"endpoints": (1, 1), "slices_b100": (1, 1), "slices_b1": (P, P)},
+    "single-endpoint-update": {"endpoints": (1, 1), "slices_b100": (1, 1), "slices_b1": (1, 1)},
+    "rolling-update": {"endpoints": (2 * P, 2 * P), "slices_b100": (2 * P, 2 * P), "slices_b1": (2 * P, 2 * P)},
+    "service-deletion": {"endpoints": (1, 1), "slices_b100": (1, 1), "slices_b1": (P, P)},
+}
+
+
+@pytest.fixture(scope="module")
+def results() -> list[dict[str, Any]]:
+    import asyncio
+
+    points = evaluate.points([P], [N], ["endpoints", "slices"], [100, 1])
+    return asyncio.run(evaluate.evaluate(points, SETTINGS))
+
+
+def test_every_scenario_and_api_counts_as_the_seed_says(results: list[dict[str, Any]]) -> None:
+    assert len(results) == len(evaluate.SCENARIOS) * 3
+    for r in results:
+        writes, per_watcher = EXPECTED[r["scenario"]][r["api"]]
+        where = f"{r['scenario']} {r['api']}: {r}"
+        assert r["status"] == "ok", where
+        assert r["writes"] == r["writes_ok"] == writes, where
+        assert r["events_per_watcher_min"] == r["events_per_watcher_max"] == per_watcher, where
+        assert r["total_watch_events"] == N * per_watcher == r["events_metered"], where
+        assert r["watchers_per_object"] == N, where
+        assert r["bytes_agree"] and r["bytes_metered"] == r["bytes_counted"] > 0, where
+        assert r["nodes_connected"] == N and r["nodes_closed_early"] == 0, where
+        assert r["controller_calls_run"] == r["server_calls_run"], where
+        assert 0 < r["object_size_mean"] <= r["object_size_max"], where
+
+
+def test_object_sizes_grow_with_endpoints_per_object(results: list[dict[str, Any]]) -> None:
+    sizes = {r["api"]: r["object_size_max"] for r in results if r["scenario"] == "service-creation"}
+    assert sizes["slices_b1"] < sizes["slices_b100"]  # P=4 endpoints against 1
+
+
+def test_report_tables_csv_json_and_plots(results: list[dict[str, Any]], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    report.print_tables(results)
+    printed = capsys.readouterr().out
+    assert "rolling-update  P=4 N=3" in printed and "O(P^2N) | 200T" in printed
+    plots = importlib.util.find_spec("matplotlib") is not None
+    written = report.write(results, str(tmp_path), {"test": True}, plots=plots)
+    with open(tmp_path / "evaluate.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(results) * 6
+    single = next(r for r in rows if r["scenario"] == "single-endpoint-update" and r["api"] == "endpoints"
+                  and r["metric"] == "total_watch_events")
+    assert float(single["seed_at_run"]) == N and float(single["measured"]) == N
+    assert json.loads((tmp_path / "evaluate.json").read_text())["meta"] == {"test": True}
+    assert len(written) == 2 + (4 if plots else 0)
+
+
+def test_seed_formulas_at_the_seeds_sizes_give_its_figures() -> None:
+    assert report.order_value("O(P^2N)", 20_000, 5_000, 100) == 20_000 ** 2 * 5_000
+    assert report.order_value("O(NP/B)", 20_000, 5_000, 100) == 1_000_000
+    assert report.order_value("O(1)", 7, 7, 7) == 1
+    results = [{"scenario": "rolling-update", "api": "slices_b100", "slice_size": 100, "pods": report.SEED_P,
+                "nodes": report.SEED_N, "status": "ok"}]
+    for row in report.rows(results):
+        assert row["seed_at_run"] == row["seed_value"]
+
+
+async def test_an_endpoints_object_over_the_size_limit_is_a_failed_result() -> None:
+    settings = evaluate.Settings(scenarios=("service-creation", "single-endpoint-update"), node_procs=1,
+                                 converge_timeout=2.0, drain_timeout=5.0, settle_seconds=0.2, progress=False,
+                                 server_args=["--max-request-bytes", "4000"])
+    results = await evaluate.run_point(evaluate.Point("endpoints", 40, 2), settings)
+    creation, update = results
+    assert creation["status"].startswith("failed: ") and creation["writes_refused"] > 0
+    assert "etcdserver: request is too large" in creation["status"]
+    assert creation["write_codes"].get("500", 0) == creation["writes_refused"]
+    assert update["status"].startswith("skipped: failed")
