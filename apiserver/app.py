@@ -18,6 +18,7 @@ from apiserver.cacher.meters import WatchCollector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
+from apiserver.controllers.manager import in_process
 from apiserver.handlers import debug, discovery, health, rest
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.watch import watch
@@ -179,6 +180,8 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(storage_context)
+    if config.controllers:
+        app.cleanup_ctx.append(in_process(config))
     app.on_shutdown.append(close_watches)
     discovery.setup(app)
     health.setup(app)

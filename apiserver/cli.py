@@ -14,6 +14,7 @@ from aiohttp import web
 
 from apiserver.app import create_app
 from apiserver.config import Config
+from apiserver.controllers import parse_controllers
 from apiserver.kubeconfig import default_path, kubeconfig, write_kubeconfig
 
 log = logging.getLogger("apiserver")
@@ -45,6 +46,14 @@ def parser() -> argparse.ArgumentParser:
                       help="seconds between storage compactions; 0 turns compaction off (default %(default)s)")
     root.add_argument("--kubeconfig", default=str(default_path()), help="where to write a kubeconfig for this server "
                       "(default %(default)s); empty to skip")
+    root.add_argument("--controllers", type=parse_controllers, default=defaults.controllers,
+                      help="comma-separated controllers to run in-process against this server: endpointslice, "
+                      "endpoints (default: none)")
+    root.add_argument("--max-endpoints-per-slice", type=int, default=defaults.max_endpoints_per_slice,
+                      help="endpoints per EndpointSlice written by the endpointslice controller, 1..1000 "
+                      "(default %(default)s)")
+    root.add_argument("--no-endpoints-truncation", dest="endpoints_truncation", action="store_false",
+                      help="the endpoints controller lets Endpoints grow past 1000 addresses instead of truncating")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -67,6 +76,9 @@ def config_from(args: argparse.Namespace) -> Config:
         bookmark_interval=args.bookmark_interval,
         compaction_interval=args.compaction_interval,
         kubeconfig=args.kubeconfig,
+        controllers=args.controllers,
+        max_endpoints_per_slice=args.max_endpoints_per_slice,
+        endpoints_truncation=args.endpoints_truncation,
     )
 
 

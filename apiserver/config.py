@@ -19,3 +19,6 @@ class Config:
     bookmark_interval: float = 60.0
     compaction_interval: float = 300.0
     kubeconfig: str = ""
+    controllers: tuple[str, ...] = ()  # run in-process against this server: "endpointslice", "endpoints"
+    max_endpoints_per_slice: int = 100
+    endpoints_truncation: bool = True
