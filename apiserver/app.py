@@ -122,7 +122,7 @@ async def serve_metrics(request: web.Request) -> web.Response:
 async def storage_context(app: web.Application) -> AsyncIterator[None]:
     """Open storage, build a registry and a watch cache per kind, create the built-in namespaces."""
     config = app[CONFIG]
-    storage = open_storage(config.storage, max_request_bytes=config.max_request_bytes)
+    storage = open_storage(config.storage_url(), max_request_bytes=config.max_request_bytes)
     app[STORAGE] = storage
     registries: dict[str, Registry] = {}
     namespaces: NamespaceRegistry | None = None

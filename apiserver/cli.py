@@ -26,7 +26,11 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--bind-address", default=defaults.bind_address, help="address to listen on (default %(default)s)")
     root.add_argument("--port", type=int, default=defaults.port, help="port to listen on (default %(default)s)")
     root.add_argument("--storage", default=defaults.storage,
-                      help="storage backend URL: memory:// (embedded, the default)")
+                      help="storage backend: memory (embedded, the default) or etcd (see --etcd-servers)")
+    root.add_argument("--etcd-servers", default=defaults.etcd_servers,
+                      help="comma-separated etcd client URLs, http only (default %(default)s)")
+    root.add_argument("--etcd-prefix", default=defaults.etcd_prefix,
+                      help="prefix of every key in etcd (default %(default)s)")
     root.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
                       help="largest object the storage accepts, as etcd's --max-request-bytes (default %(default)s)")
     root.add_argument("--watch-cache-min-size", type=int, default=defaults.watch_cache_min_size,
@@ -42,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
                       help="serialize every event once per watcher instead of once per form (a benchmark baseline)")
     root.add_argument("--bookmark-interval", type=float, default=defaults.bookmark_interval,
                       help="seconds between BOOKMARK events for watches that allow them (default %(default)s)")
-    root.add_argument("--compaction-interval", type=float, default=defaults.compaction_interval,
+    root.add_argument("--etcd-compaction-interval", dest="compaction_interval", type=float,
+                      default=defaults.compaction_interval,
                       help="seconds between storage compactions; 0 turns compaction off (default %(default)s)")
     root.add_argument("--kubeconfig", default=str(default_path()), help="where to write a kubeconfig for this server "
                       "(default %(default)s); empty to skip")
@@ -67,6 +72,8 @@ def config_from(args: argparse.Namespace) -> Config:
         bind_address=args.bind_address,
         port=args.port,
         storage=args.storage,
+        etcd_servers=args.etcd_servers,
+        etcd_prefix=args.etcd_prefix,
         max_request_bytes=args.max_request_bytes,
         watch_cache_min_size=args.watch_cache_min_size,
         watch_cache_max_size=args.watch_cache_max_size,
@@ -98,7 +105,7 @@ async def serve(config: Config, verbose: bool = False) -> None:
     if config.kubeconfig:
         path = write_kubeconfig(config.kubeconfig, url)
         log.info("kubeconfig written to %s", path)
-    log.info("serving on %s (storage %s)", url, config.storage)
+    log.info("serving on %s (storage %s)", url, config.storage_url())
     try:
         await asyncio.Event().wait()
     finally:

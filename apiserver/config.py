@@ -9,7 +9,9 @@ from dataclasses import dataclass
 class Config:
     bind_address: str = "127.0.0.1"
     port: int = 8080
-    storage: str = "memory://"
+    storage: str = "memory"  # memory, etcd, or a storage URL (memory://, etcd://host:port,.../prefix)
+    etcd_servers: str = "http://127.0.0.1:2379"
+    etcd_prefix: str = "/registry"
     max_request_bytes: int = 1_572_864
     watch_cache_min_size: int = 100
     watch_cache_max_size: int = 102_400
@@ -17,8 +19,24 @@ class Config:
     watch_buffer_bytes: int = 16 * 1024 * 1024
     watch_encode_cache: bool = True
     bookmark_interval: float = 60.0
-    compaction_interval: float = 300.0
+    compaction_interval: float = 300.0  # --etcd-compaction-interval
     kubeconfig: str = ""
     controllers: tuple[str, ...] = ()  # run in-process against this server: "endpointslice", "endpoints"
     max_endpoints_per_slice: int = 100
     endpoints_truncation: bool = True
+
+    def storage_url(self) -> str:
+        """The ``open_storage`` URL for ``storage`` (with ``etcd_servers`` and ``etcd_prefix`` for etcd)."""
+        if "://" in self.storage:
+            return self.storage
+        if self.storage == "memory":
+            return "memory://"
+        if self.storage != "etcd":
+            raise ValueError(f"unknown storage {self.storage!r}: memory or etcd")
+        endpoints = []
+        for server in self.etcd_servers.split(","):
+            scheme, sep, address = server.strip().rpartition("://")
+            if sep and scheme != "http":
+                raise ValueError(f"unsupported etcd server {server!r}: only http:// (no TLS)")
+            endpoints.append(address.rstrip("/"))
+        return f"etcd://{','.join(endpoints)}/{self.etcd_prefix.strip('/')}"

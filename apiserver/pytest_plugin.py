@@ -3,12 +3,15 @@
 Fixtures:
     apiserver         a RunningServer on 127.0.0.1 (attributes url, kubeconfig, app; api_client())
     apiserver_config  the Config used to start it; override this fixture to change flags
+    apiserver_storage a storage URL that replaces apiserver_config.storage (default None: keep it); override
+                      it, e.g. parametrised over memory:// and etcd://..., to run every test on several backends
     kube_client       an official `kubernetes` ApiClient pointed at the server
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,15 @@ def apiserver_config() -> Config:
 
 
 @pytest.fixture
-def apiserver(apiserver_config: Config, tmp_path: Path) -> Iterator[RunningServer]:
-    with run_server(apiserver_config, tmp_path) as server:
+def apiserver_storage() -> str | None:
+    """A storage URL for the server under test instead of apiserver_config's (None: keep the config's)."""
+    return None
+
+
+@pytest.fixture
+def apiserver(apiserver_config: Config, apiserver_storage: str | None, tmp_path: Path) -> Iterator[RunningServer]:
+    config = replace(apiserver_config, storage=apiserver_storage) if apiserver_storage else apiserver_config
+    with run_server(config, tmp_path) as server:
         yield server
 
 

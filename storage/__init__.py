@@ -41,8 +41,14 @@ def _open_memory(url: str, **options: Any) -> Storage:
     return MemoryStorage(**options)
 
 
+def _open_etcd(url: str, **options: Any) -> Storage:
+    from storage.etcd import open_etcd  # imported on use: grpc takes a while to import
+
+    return open_etcd(url, **options)
+
+
 # URL scheme -> constructor taking (url, **options). A backend adds one entry here.
-BACKENDS: dict[str, Callable[..., Storage]] = {"memory": _open_memory}
+BACKENDS: dict[str, Callable[..., Storage]] = {"memory": _open_memory, "etcd": _open_etcd}
 
 
 def open_storage(url: str | None = None, **options: Any) -> Storage:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from apiserver.testing import RunningServer
+from storage.etcd_process import EtcdProcess, etcd_binary
 
 KUBECTL_VERSION = "1.32"
 
@@ -23,6 +25,24 @@ def kubectl_binary() -> str | None:
 
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[EtcdProcess]:
+    """One throwaway etcd for the session (free ports, temp dir); tests keep apart by key prefix."""
+    if etcd_binary() is None:
+        pytest.skip("etcd is not installed: apt-get install etcd-server (.ci/run does), or set $ETCD")
+    with EtcdProcess() as process:
+        yield process
+
+
+@pytest.fixture(params=["memory", "etcd"])
+def apiserver_storage(request: pytest.FixtureRequest) -> str:
+    """Every API test runs on the embedded store and on etcd; each etcd test under its own key prefix."""
+    if request.param == "memory":
+        return "memory://"
+    etcd: EtcdProcess = request.getfixturevalue("etcd")
+    return etcd.storage_url(f"/{uuid.uuid4().hex}/registry")
 
 
 @pytest.fixture

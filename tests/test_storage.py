@@ -2,7 +2,7 @@
 
 Tests only use the interface and make no assumption about absolute revisions or about other keys in
 the store, so a shared etcd can run them too: each test works under its own random ``root`` prefix.
-To add a backend, add its URL to ``BACKEND_URLS`` (and start the server in the fixture if needed).
+To add a backend, add its name to ``BACKEND_URLS`` and its URL to the ``store`` fixture.
 """
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ from storage import (
     open_storage,
 )
 
-BACKEND_URLS = ["memory://"]
+BACKEND_URLS = ["memory://", "etcd"]
 TIMEOUT = 5.0
 
 
 @pytest.fixture(params=BACKEND_URLS)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
-    s = open_storage(request.param)
+    url = request.getfixturevalue("etcd").storage_url() if request.param == "etcd" else request.param
+    s = open_storage(url)
     yield s
     await s.close()
 
 
 @pytest.fixture
 def root() -> str:
-    return f"/{uuid.uuid4().hex}/registry/endpointslices/"
+    return f"/registry/{uuid.uuid4().hex}/endpointslices/"
 
 
 async def next_events(watch: WatchStream, n: int) -> list[WatchEvent]:
@@ -195,7 +196,7 @@ async def test_range_at_old_revision(store: Storage, root: str) -> None:
 
 async def test_prefix_isolation(store: Storage, root: str) -> None:
     base = root + "services/"
-    await store.create(base + "endpoints/default/kubernetes", b"endpoints")
+    first = await store.create(base + "endpoints/default/kubernetes", b"endpoints")
     await store.create(base + "specs/default/kubernetes", b"service")
     await store.create(base + "endpointsx/default/kubernetes", b"similar prefix")
 
@@ -203,7 +204,7 @@ async def test_prefix_isolation(store: Storage, root: str) -> None:
     assert [kv.value for kv in listed.kvs] == [b"endpoints"]
     assert listed.count == 1
 
-    watch = store.watch(base + "endpoints/", 1)
+    watch = store.watch(base + "endpoints/", first)
     try:
         assert [e.kv.value for e in await next_events(watch, 1)] == [b"endpoints"]
         await store.create(base + "specs/default/other", b"service")
