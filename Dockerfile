@@ -10,7 +10,7 @@ COPY loadtest ./loadtest
 RUN pip install . && useradd --system --uid 10001 --no-create-home apiserver
 
 FROM base AS load
-RUN pip install "locust==2.47.*"
+RUN pip install ".[loadtest]"
 USER apiserver
 
 FROM base AS apiserver

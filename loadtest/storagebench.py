@@ -1,0 +1,243 @@
+"""Storage benchmark: the API on etcd against the embedded store, with 1 and 2 replicas, and raw etcd as the ceiling.
+
+    python -m loadtest.storagebench [--slices 2000] [--endpoints 100] [--concurrency 32] [--writes 300]
+                                    [--setups memory:1,etcd:1,etcd:2,etcd-raw] [--json out.json]
+
+Each setup gets a fresh etcd (`storage.etcd_process`, a temporary data dir on this machine's disk) and fresh
+`python -m apiserver` replicas (`loadtest.replicas`); this process is the client. It measures:
+
+- creates/s: `--slices` POSTs of `--endpoints`-endpoint EndpointSlices (`loadtest.slices`), `--concurrency`
+  in flight, spread round-robin over the replicas;
+- updates/s: one PUT per slice with the resourceVersion its create returned (a compare-and-swap), each sent
+  to a different replica than its create;
+- write-to-watch-event latency p50/p99: `--writes` sequential PUTs of one slice through the first replica,
+  each timed from just before the request until a watch on the last replica (so, with 2 replicas, the
+  other one) delivers the event; the first 10 are warm-up.
+
+`etcd-raw` is the ceiling of what the server could do on etcd: aetcd transactions straight to etcd with the
+same bytes and the same concurrency (create: compare mod_revision == 0 then put; update: compare the revision
+then put), and the put-to-watch-event latency of an etcd watch on a second client connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aetcd
+import aiohttp
+import orjson
+
+from loadtest.apibench import run_many
+from loadtest.replicas import start_replicas
+from loadtest.slices import endpoint_slice
+from storage.etcd_process import EtcdProcess
+
+BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+HEADERS = {"Content-Type": "application/json"}
+WARMUP = 10
+EVENT_TIMEOUT = 10.0
+RAW_PREFIX = b"/storagebench/"
+
+
+@dataclass(frozen=True)
+class Setup:
+    storage: str  # memory, etcd or etcd-raw
+    replicas: int
+
+    @property
+    def name(self) -> str:
+        return self.storage if self.storage == "etcd-raw" else f"{self.storage} x{self.replicas}"
+
+
+def parse_setups(text: str) -> list[Setup]:
+    setups = []
+    for item in text.split(","):
+        storage, _, count = item.strip().partition(":")
+        if storage not in ("memory", "etcd", "etcd-raw") or (storage == "memory" and count not in ("", "1")):
+            raise argparse.ArgumentTypeError(f"bad setup {item!r}: memory[:1], etcd:N or etcd-raw")
+        setups.append(Setup(storage, int(count or 1)))
+    return setups
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds (nearest rank) of latencies in seconds."""
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"latency_p50_ms": pick(0.50), "latency_p99_ms": pick(0.99)}
+
+
+async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concurrency: int) -> dict[str, float]:
+    """Creates/s spread over the replicas, then CAS updates/s each through another replica than its create."""
+    objects = [endpoint_slice(f"bench-{i:05d}", endpoints) for i in range(slices)]
+    bodies = [orjson.dumps(obj) for obj in objects]
+    versions: list[str] = [""] * slices
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def create(i: int) -> None:
+            async with session.post(urls[i % len(urls)] + BASE, data=bodies[i], headers=HEADERS) as response:
+                body = await response.read()
+                assert response.status == 201, body[:300]
+                versions[i] = orjson.loads(body)["metadata"]["resourceVersion"]
+
+        async def update(i: int) -> None:
+            url = f"{urls[(i + 1) % len(urls)]}{BASE}/bench-{i:05d}"
+            async with session.put(url, data=bodies[i], headers=HEADERS) as response:
+                body = await response.read()
+                assert response.status == 200, body[:300]
+
+        creates = await run_many(slices, concurrency, create)
+        for i, obj in enumerate(objects):
+            obj["metadata"]["resourceVersion"] = versions[i]
+            obj["endpoints"][0]["conditions"]["ready"] = False
+            bodies[i] = orjson.dumps(obj)
+        updates = await run_many(slices, concurrency, update)
+    return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0]))}
+
+
+async def api_latency(writer: str, watcher: str, writes: int, endpoints: int) -> dict[str, float]:
+    """Sequential PUTs through `writer`, each timed until a watch on `watcher` delivers its event."""
+    obj = endpoint_slice("latency", endpoints)
+    arrived: dict[int, asyncio.Future[float]] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(writer + BASE, data=orjson.dumps(obj), headers=HEADERS) as response:
+            assert response.status == 201, await response.text()
+            obj = orjson.loads(await response.read())
+        watch = await session.get(watcher + BASE, params={
+            "watch": "true", "resourceVersion": obj["metadata"]["resourceVersion"],
+            "fieldSelector": "metadata.name=latency"}, timeout=aiohttp.ClientTimeout(total=None))
+        assert watch.status == 200
+
+        async def read_events() -> None:
+            async for line in watch.content:
+                seq = orjson.loads(line)["object"]["metadata"]["annotations"]["loadtest/seq"]
+                future = arrived.get(int(seq))
+                if future is not None and not future.done():
+                    future.set_result(time.perf_counter())
+
+        reader = asyncio.create_task(read_events())
+        samples = []
+        try:
+            for seq in range(writes + WARMUP):
+                obj["metadata"].setdefault("annotations", {})["loadtest/seq"] = str(seq)
+                arrived[seq] = asyncio.get_running_loop().create_future()
+                sent = time.perf_counter()
+                async with session.put(f"{writer}{BASE}/latency", data=orjson.dumps(obj), headers=HEADERS) as response:
+                    assert response.status == 200, await response.text()
+                    obj = orjson.loads(await response.read())
+                received = await asyncio.wait_for(arrived[seq], EVENT_TIMEOUT)
+                if seq >= WARMUP:
+                    samples.append(received - sent)
+        finally:
+            reader.cancel()
+            watch.close()
+    return percentiles(samples)
+
+
+async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int, writes: int) -> dict[str, float]:
+    """The same bytes as aetcd transactions straight to etcd, and an etcd watch's put-to-event latency."""
+    host, _, port = endpoint.rpartition(":")
+    bodies = [orjson.dumps(endpoint_slice(f"bench-{i:05d}", endpoints)) for i in range(slices)]
+    keys = [RAW_PREFIX + b"bench-%05d" % i for i in range(slices)]
+    revisions = [0] * slices
+    options = {"grpc.max_receive_message_length": 64 << 20}
+    async with aetcd.Client(host, int(port), options=options) as client, \
+            aetcd.Client(host, int(port), options=options) as watch_client:
+        tx = client.transactions
+
+        async def cas(i: int) -> None:
+            ok, responses = await client.transaction(compare=[tx.mod(keys[i]) == revisions[i]],
+                                                     success=[tx.put(keys[i], bodies[i])], failure=[])
+            assert ok
+            revisions[i] = responses[0].response_put.header.revision
+
+        creates = await run_many(slices, concurrency, cas)
+        updates = await run_many(slices, concurrency, cas)
+
+        key = RAW_PREFIX + b"latency"
+        start = (await client.put(key, bodies[0])).header.revision
+        arrived: dict[int, asyncio.Future[float]] = {}
+        watch = await watch_client.watch(key, start_revision=start + 1)
+
+        async def read_events() -> None:
+            async for event in watch:
+                future = arrived.get(event.kv.mod_revision)
+                if future is not None and not future.done():
+                    future.set_result(time.perf_counter())
+
+        reader = asyncio.create_task(read_events())
+        samples = []
+        try:
+            for seq in range(writes + WARMUP):
+                revision = start + 1 + seq
+                arrived[revision] = asyncio.get_running_loop().create_future()
+                sent = time.perf_counter()
+                assert (await client.put(key, bodies[0])).header.revision == revision
+                received = await asyncio.wait_for(arrived[revision], EVENT_TIMEOUT)
+                if seq >= WARMUP:
+                    samples.append(received - sent)
+        finally:
+            reader.cancel()
+            await watch.cancel()
+    return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0])),
+            **percentiles(samples)}
+
+
+async def measure_api(urls: Sequence[str], args: argparse.Namespace) -> dict[str, float]:
+    report = await api_throughput(urls, args.slices, args.endpoints, args.concurrency)
+    report.update(await api_latency(urls[0], urls[-1], args.writes, args.endpoints))
+    return report
+
+
+def run_setup(setup: Setup, args: argparse.Namespace) -> dict[str, float]:
+    """Start what `setup` needs, measure, stop everything."""
+    if setup.storage == "memory":
+        with start_replicas(1, ["--etcd-compaction-interval", "0"]) as replicas:
+            return asyncio.run(measure_api([r.url for r in replicas], args))
+    with EtcdProcess() as etcd:
+        if setup.storage == "etcd-raw":
+            return asyncio.run(raw_etcd(etcd.endpoint, args.slices, args.endpoints, args.concurrency, args.writes))
+        storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url, "--etcd-compaction-interval", "0"]
+        with start_replicas(setup.replicas, storage) as replicas:
+            return asyncio.run(measure_api([r.url for r in replicas], args))
+
+
+def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    size = statistics.mean(r["object_bytes"] for r in results.values()) / 1024
+    print(f"{args.slices} EndpointSlices x {args.endpoints} endpoints (~{size:.0f} KiB JSON), "
+          f"{args.concurrency} in flight; latency over {args.writes} sequential writes")
+    print(f"  {'setup':14}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, r in results.items():
+        print(f"  {name:14}{r['creates_per_s']:11.0f}{r['updates_per_s']:11.0f}"
+              f"{r['latency_p50_ms']:9.2f}{r['latency_p99_ms']:9.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--slices", type=int, default=2000)
+    parser.add_argument("--endpoints", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--writes", type=int, default=300, help="sequential writes timed for the latency")
+    parser.add_argument("--setups", type=parse_setups, default=parse_setups("memory:1,etcd:1,etcd:2,etcd-raw"))
+    parser.add_argument("--json", default="", help="write the results to this file")
+    args = parser.parse_args()
+    results = {}
+    for setup in args.setups:
+        results[setup.name] = run_setup(setup, args)
+    print_report(results, args)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"settings": {k: v for k, v in vars(args).items() if k != "setups"}, "results": results},
+                      out, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""docker-compose.yml and the Dockerfile kept honest without a container engine: every apiserver command
+parses with the real command-line parser, ports are published on 127.0.0.1 only, and the topology is sound.
+
+`.ci/run` also validates the file with `docker-compose config -q`; tests/test_replicas.py runs the same
+topology (etcd plus two replicas) as local processes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from apiserver.cli import parser
+from apiserver.controllers.__main__ import parser as controllers_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+APISERVERS = sorted(name for name, service in SERVICES.items()
+                    if service.get("build", {}).get("target") == "apiserver")
+
+
+def parse(argv: list[str], capsys: pytest.CaptureFixture[str]) -> Any:
+    """The namespace `slice-apiserver argv` would run with; fails the test with argparse's message."""
+    try:
+        return parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"slice-apiserver rejects {argv}: {capsys.readouterr().err}")
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each port mapping, which must name all three."""
+    mappings = []
+    for port in service.get("ports", []):
+        match = re.fullmatch(r"([^:]+):(\d+):(\d+)", str(port))
+        assert match, f"port {port!r} does not name its host address"
+        mappings.append((match[1], int(match[2]), int(match[3])))
+    return mappings
+
+
+def test_two_apiserver_replicas_are_defined() -> None:
+    assert len(APISERVERS) >= 2
+
+
+@pytest.mark.parametrize("name", APISERVERS)
+def test_apiserver_command_parses_and_points_at_etcd(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    service = SERVICES[name]
+    args = parse(service["command"], capsys)
+    assert args.command is None  # serve, not a subcommand
+    assert args.bind_address == "0.0.0.0"  # reachable through the published port
+    assert args.kubeconfig == ""  # nothing to write inside the container
+    assert args.storage == "etcd"
+    servers = [url.strip() for url in args.etcd_servers.split(",")]
+    assert servers and all(re.fullmatch(r"http://etcd:2379", url) for url in servers)
+    assert service["depends_on"]["etcd"]["condition"] == "service_healthy"
+    assert [container for _, _, container in published(service)] == [args.port]
+
+
+def test_ports_are_published_on_loopback_only_and_do_not_collide() -> None:
+    host_ports = []
+    for name, service in SERVICES.items():
+        for host, host_port, _ in published(service):
+            assert host == "127.0.0.1", f"{name} publishes a port beyond loopback"
+            host_ports.append(host_port)
+    assert len(host_ports) == len(set(host_ports))
+
+
+def test_etcd_is_pinned_to_3_5_or_3_6_with_an_exec_form_healthcheck() -> None:
+    etcd = SERVICES["etcd"]
+    assert re.fullmatch(r"(quay\.io/coreos|gcr\.io/etcd-development|us-docker\.pkg\.dev/etcd-development/etcd)"
+                        r"/etcd:v3\.[56]\.\d+", etcd["image"])
+    test = etcd["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1].endswith("/etcdctl")  # the image is distroless: no shell for CMD-SHELL
+
+
+def test_load_profile_runs_the_controllers_and_the_locustfile() -> None:
+    load = {name: service for name, service in SERVICES.items() if "load" in service.get("profiles", [])}
+    controllers = load.pop("controllers")
+    assert controllers["entrypoint"] == ["python", "-m", "apiserver.controllers"]
+    args = controllers_parser().parse_args(controllers["command"])
+    assert args.server in {f"http://{name}:8080" for name in APISERVERS}
+    assert {"--master", "--worker"} <= {arg for service in load.values() for arg in service["command"]}
+    for service in [controllers, *load.values()]:
+        assert set(service["depends_on"]) <= set(APISERVERS)
+    for service in load.values():
+        assert service["command"][:3] == ["locust", "-f", "/app/loadtest/locustfile.py"]
+    assert (ROOT / "loadtest" / "locustfile.py").is_file()  # the image copies loadtest/ to /app/loadtest
+
+
+def test_dockerfile_default_command_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", final_stage, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    command = json.loads(re.search(r"^CMD (\[.*\])$", final_stage, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert entrypoint == ["slice-apiserver"]
+    args = parse(command, capsys)
+    assert args.bind_address == "0.0.0.0"
+    assert text.startswith("#") and "FROM python:3.11-slim AS base" in text
