@@ -1,6 +1,6 @@
 """Storage benchmark: the API on etcd against the embedded store, with 1 and 2 replicas, and raw etcd as the ceiling.
 
-    python -m loadtest.storagebench [--slices 2000] [--endpoints 100] [--concurrency 32] [--writes 300]
+    python -m loadtest.storagebench [--slices 2000] [--endpoints 100] [--concurrency 32] [--writes 1000]
                                     [--setups memory:1,etcd:1,etcd:2,etcd-raw] [--json out.json]
 
 Each setup gets a fresh etcd (`storage.etcd_process`, a temporary data dir on this machine's disk) and fresh
@@ -12,7 +12,9 @@ Each setup gets a fresh etcd (`storage.etcd_process`, a temporary data dir on th
   to a different replica than its create;
 - write-to-watch-event latency p50/p99: `--writes` sequential PUTs of one slice through the first replica,
   each timed from just before the request until a watch on the last replica (so, with 2 replicas, the
-  other one) delivers the event; the first 10 are warm-up.
+  other one) delivers the event; the first 10 are warm-up;
+- CPU milliseconds per write (creates and updates) of the server replicas (summed), of etcd and of this
+  client process, over the two throughput phases: all of them share this machine's cores.
 
 `etcd-raw` is the ceiling of what the server could do on etcd: aetcd transactions straight to etcd with the
 same bytes and the same concurrency (create: compare mod_revision == 0 then put; update: compare the revision
@@ -34,7 +36,8 @@ import aiohttp
 import orjson
 
 from loadtest.apibench import run_many
-from loadtest.replicas import start_replicas
+from loadtest.fanout import cpu_seconds
+from loadtest.replicas import Replica, start_replicas
 from loadtest.slices import endpoint_slice
 from storage.etcd_process import EtcdProcess
 
@@ -65,6 +68,16 @@ def parse_setups(text: str) -> list[Setup]:
     return setups
 
 
+def cpu_sample(pids: Sequence[int], etcd_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the server processes (summed), etcd (0 without one) and this process."""
+    return {"server": sum(cpu_seconds(pid) for pid in pids), "etcd": cpu_seconds(etcd_pid) if etcd_pid else 0.0,
+            "client": time.process_time()}
+
+
+def cpu_per_write(before: dict[str, float], after: dict[str, float], writes: int) -> dict[str, float]:
+    return {f"{name}_cpu_ms_per_write": 1000 * (after[name] - before[name]) / writes for name in before}
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50 and p99 in milliseconds (nearest rank) of latencies in seconds."""
     ordered = sorted(samples)
@@ -75,7 +88,8 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"latency_p50_ms": pick(0.50), "latency_p99_ms": pick(0.99)}
 
 
-async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concurrency: int) -> dict[str, float]:
+async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concurrency: int,
+                         pids: Sequence[int], etcd_pid: int | None) -> dict[str, float]:
     """Creates/s spread over the replicas, then CAS updates/s each through another replica than its create."""
     objects = [endpoint_slice(f"bench-{i:05d}", endpoints) for i in range(slices)]
     bodies = [orjson.dumps(obj) for obj in objects]
@@ -94,13 +108,15 @@ async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concu
                 body = await response.read()
                 assert response.status == 200, body[:300]
 
+        before = cpu_sample(pids, etcd_pid)
         creates = await run_many(slices, concurrency, create)
         for i, obj in enumerate(objects):
             obj["metadata"]["resourceVersion"] = versions[i]
             obj["endpoints"][0]["conditions"]["ready"] = False
             bodies[i] = orjson.dumps(obj)
         updates = await run_many(slices, concurrency, update)
-    return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0]))}
+        cpu = cpu_per_write(before, cpu_sample(pids, etcd_pid), 2 * slices)
+    return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0])), **cpu}
 
 
 async def api_latency(writer: str, watcher: str, writes: int, endpoints: int) -> dict[str, float]:
@@ -142,7 +158,8 @@ async def api_latency(writer: str, watcher: str, writes: int, endpoints: int) ->
     return percentiles(samples)
 
 
-async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int, writes: int) -> dict[str, float]:
+async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int, writes: int,
+                   etcd_pid: int | None) -> dict[str, float]:
     """The same bytes as aetcd transactions straight to etcd, and an etcd watch's put-to-event latency."""
     host, _, port = endpoint.rpartition(":")
     bodies = [orjson.dumps(endpoint_slice(f"bench-{i:05d}", endpoints)) for i in range(slices)]
@@ -159,8 +176,10 @@ async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int,
             assert ok
             revisions[i] = responses[0].response_put.header.revision
 
+        before = cpu_sample((), etcd_pid)
         creates = await run_many(slices, concurrency, cas)
         updates = await run_many(slices, concurrency, cas)
+        cpu = cpu_per_write(before, cpu_sample((), etcd_pid), 2 * slices)
 
         key = RAW_PREFIX + b"latency"
         start = (await client.put(key, bodies[0])).header.revision
@@ -188,11 +207,13 @@ async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int,
             reader.cancel()
             await watch.cancel()
     return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0])),
-            **percentiles(samples)}
+            **percentiles(samples), **cpu}
 
 
-async def measure_api(urls: Sequence[str], args: argparse.Namespace) -> dict[str, float]:
-    report = await api_throughput(urls, args.slices, args.endpoints, args.concurrency)
+async def measure_api(replicas: Sequence[Replica], etcd_pid: int | None, args: argparse.Namespace) -> dict[str, float]:
+    urls = [replica.url for replica in replicas]
+    report = await api_throughput(urls, args.slices, args.endpoints, args.concurrency,
+                                  [replica.process.pid for replica in replicas], etcd_pid)
     report.update(await api_latency(urls[0], urls[-1], args.writes, args.endpoints))
     return report
 
@@ -201,23 +222,27 @@ def run_setup(setup: Setup, args: argparse.Namespace) -> dict[str, float]:
     """Start what `setup` needs, measure, stop everything."""
     if setup.storage == "memory":
         with start_replicas(1, ["--etcd-compaction-interval", "0"]) as replicas:
-            return asyncio.run(measure_api([r.url for r in replicas], args))
+            return asyncio.run(measure_api(replicas, None, args))
     with EtcdProcess() as etcd:
         if setup.storage == "etcd-raw":
-            return asyncio.run(raw_etcd(etcd.endpoint, args.slices, args.endpoints, args.concurrency, args.writes))
+            return asyncio.run(raw_etcd(etcd.endpoint, args.slices, args.endpoints, args.concurrency, args.writes,
+                                        etcd.pid))
         storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url, "--etcd-compaction-interval", "0"]
         with start_replicas(setup.replicas, storage) as replicas:
-            return asyncio.run(measure_api([r.url for r in replicas], args))
+            return asyncio.run(measure_api(replicas, etcd.pid, args))
 
 
 def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     size = statistics.mean(r["object_bytes"] for r in results.values()) / 1024
     print(f"{args.slices} EndpointSlices x {args.endpoints} endpoints (~{size:.0f} KiB JSON), "
           f"{args.concurrency} in flight; latency over {args.writes} sequential writes")
-    print(f"  {'setup':14}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"  {'':14}{'':>11}{'':>11}{'write-to-event':>18}{'CPU ms per write':>27}")
+    print(f"  {'setup':14}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'server':>9}{'etcd':>9}{'client':>9}")
     for name, r in results.items():
         print(f"  {name:14}{r['creates_per_s']:11.0f}{r['updates_per_s']:11.0f}"
-              f"{r['latency_p50_ms']:9.2f}{r['latency_p99_ms']:9.2f}")
+              f"{r['latency_p50_ms']:9.2f}{r['latency_p99_ms']:9.2f}{r['server_cpu_ms_per_write']:9.2f}"
+              f"{r['etcd_cpu_ms_per_write']:9.2f}{r['client_cpu_ms_per_write']:9.2f}")
 
 
 def main() -> None:
@@ -225,7 +250,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=2000)
     parser.add_argument("--endpoints", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--writes", type=int, default=300, help="sequential writes timed for the latency")
+    parser.add_argument("--writes", type=int, default=1000, help="sequential writes timed for the latency")
     parser.add_argument("--setups", type=parse_setups, default=parse_setups("memory:1,etcd:1,etcd:2,etcd-raw"))
     parser.add_argument("--json", default="", help="write the results to this file")
     args = parser.parse_args()
