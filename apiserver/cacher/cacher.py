@@ -86,8 +86,13 @@ class Cacher:
         self._notify_fresh()
 
     async def _run(self) -> None:
+        relist = False
         while True:
             try:
+                if relist:
+                    await self._relist()
+                    relist = False
+                    self.hub.close_all()  # after the relist, so re-watches get 410 from the new window
                 # The whole keyspace: events of other resources only advance the cache's revision
                 # (as etcd progress notifications would), so a consistent read never waits on
                 # another kind's write.
@@ -103,8 +108,7 @@ class Cacher:
                 return
             except CompactedError:
                 log.warning("watch of %s compacted at %d: relisting", self.prefix, self.cache.rv)
-                self.hub.close_all()
-                await self._relist()
+                relist = True
             except StorageError as err:
                 log.warning("watch of %s failed (%s): retrying", self.prefix, err)
                 await asyncio.sleep(RETRY_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from apiserver.state import REGISTRIES, STORAGE
 
 Check = Callable[[web.Application], Awaitable[bool]]
+STORAGE_TIMEOUT = 2.0  # seconds, as kube-apiserver's --etcd-healthcheck-timeout
 
 
 async def _ping(app: web.Application) -> bool:
@@ -17,7 +19,7 @@ async def _ping(app: web.Application) -> bool:
 
 async def _storage(app: web.Application) -> bool:
     try:
-        await app[STORAGE].current_revision()
+        await asyncio.wait_for(app[STORAGE].current_revision(), STORAGE_TIMEOUT)
     except Exception:
         return False
     return True
