@@ -176,5 +176,6 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
     assert event["type"] == "ERROR" and event["object"]["code"] == 410, event
     rv_b = create(server, "b")
     status, reply = request(server, "GET", SLICES)
+    assert status == 200, reply
     assert sorted(item["metadata"]["name"] for item in reply["items"]) == ["a", "b"]
     assert int(reply["metadata"]["resourceVersion"]) >= rv_b
