@@ -40,7 +40,7 @@ REGISTRY = "/registry"
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864  # etcd's --max-request-bytes default
 DEFAULT_TIMEOUT = 5.0  # seconds per unary call
 CHANNEL_OPTIONS = {
-    "grpc.max_receive_message_length": 64 << 20,  # the default 4 MiB breaks large lists
+    "grpc.max_receive_message_length": 64 << 20,  # the default 4 MiB breaks large lists; larger ranges are split
     "grpc.max_send_message_length": 64 << 20,  # let etcd, not the client, reject large requests
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.min_reconnect_backoff_ms": 100,
@@ -210,7 +210,18 @@ class EtcdStorage:
         key = self._key(prefix)
         request = rpc.RangeRequest(key=max(key, self._key(start)) if start else key, range_end=_prefix_end(key),
                                    limit=limit, revision=revision)
-        response = await self._call(self._stubs()[0].Range, request, prefix)
+        while True:
+            try:
+                response = await self._call(self._stubs()[0].Range, request, prefix)
+                break
+            except TooLargeError:  # over the 64 MiB receive limit: a smaller page, ``more`` tells the rest
+                if request.limit == 1:
+                    raise
+                if not request.limit:
+                    counted = rpc.RangeRequest(key=request.key, range_end=request.range_end, revision=revision,
+                                               count_only=True)
+                    request.limit = (await self._call(self._stubs()[0].Range, counted, prefix)).count
+                request.limit //= 2
         return RangeResult(kvs=[self._kv_of(kv) for kv in response.kvs], revision=revision or response.header.revision,
                            more=response.more, count=response.count)
 

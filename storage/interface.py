@@ -70,7 +70,8 @@ class Storage(Protocol):
 
     async def range(self, prefix: str, start: str = "", limit: int = 0, revision: int = 0) -> RangeResult:
         """Keys starting with ``prefix`` and >= ``start``, sorted, at most ``limit`` (0: no limit), as of
-        ``revision`` (0: current). ``more`` tells whether keys beyond ``limit`` remain. Resume paging with
+        ``revision`` (0: current). ``more`` tells whether keys beyond ``limit`` remain; a backend may return
+        fewer keys than asked (etcd: a response over the client's receive limit) with ``more`` set. Resume paging with
         start = last key + "\\x00" and the same revision. CompactedError if revision < compacted
         revision, FutureRevisionError if revision > current revision."""
 

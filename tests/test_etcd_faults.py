@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+import storage.etcd
 from apiserver.cacher import cacher
 from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
@@ -179,3 +180,23 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
     assert status == 200, reply
     assert sorted(item["metadata"]["name"] for item in reply["items"]) == ["a", "b"]
     assert int(reply["metadata"]["resourceVersion"]) >= rv_b
+
+
+async def test_range_over_the_receive_limit_comes_in_smaller_pages(etcd: EtcdProcess,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(storage.etcd.CHANNEL_OPTIONS, "grpc.max_receive_message_length", 1 << 20)
+    store = open_storage(etcd.storage_url())
+    try:
+        for i in range(30):
+            await store.create(f"/registry/big/{i:02d}", b"x" * 100_000)
+        first = await store.range("/registry/big/")
+        assert first.more and 0 < len(first.kvs) < 30 and first.count == 30
+        keys = [kv.key for kv in first.kvs]
+        while True:
+            page = await store.range("/registry/big/", start=keys[-1] + "\x00", limit=20, revision=first.revision)
+            keys += [kv.key for kv in page.kvs]
+            if not page.more:
+                break
+        assert keys == [f"/registry/big/{i:02d}" for i in range(30)]
+    finally:
+        await store.close()
