@@ -21,6 +21,8 @@ from apiserver.controllers.__main__ import parser as controllers_parser
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
+HEALTHCHECK_PORT = int(re.search(r"HEALTHCHECK .*127\.0\.0\.1:(\d+)/readyz",  # type: ignore[union-attr]
+                                 (ROOT / "Dockerfile").read_text(), re.DOTALL).group(1))
 APISERVERS = sorted(name for name, service in SERVICES.items()
                     if service.get("build", {}).get("target") == "apiserver")
 
@@ -59,6 +61,7 @@ def test_apiserver_command_parses_and_points_at_etcd(name: str, capsys: pytest.C
     assert servers and all(re.fullmatch(r"http://etcd:2379", url) for url in servers)
     assert service["depends_on"]["etcd"]["condition"] == "service_healthy"
     assert [container for _, _, container in published(service)] == [args.port]
+    assert args.port == HEALTHCHECK_PORT  # the image's HEALTHCHECK probes this port
 
 
 def test_ports_are_published_on_loopback_only_and_do_not_collide() -> None:
@@ -99,5 +102,5 @@ def test_dockerfile_default_command_parses(capsys: pytest.CaptureFixture[str]) -
     command = json.loads(re.search(r"^CMD (\[.*\])$", final_stage, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert entrypoint == ["slice-apiserver"]
     args = parse(command, capsys)
-    assert args.bind_address == "0.0.0.0"
+    assert args.bind_address == "0.0.0.0" and args.port == HEALTHCHECK_PORT
     assert text.startswith("#") and "FROM python:3.11-slim AS base" in text
