@@ -36,7 +36,11 @@ class NamespaceRegistry(Registry):
     async def ensure_built_in(self) -> None:
         for name in BUILT_IN:
             if await self._read("", name) is None:
-                await self.create("", {"metadata": {"name": name}}, WriteOptions(field_manager="kube-apiserver"))
+                try:
+                    await self.create("", {"metadata": {"name": name}}, WriteOptions(field_manager="kube-apiserver"))
+                except errors.StatusError as err:
+                    if err.reason != "AlreadyExists":  # another replica on the same etcd created it first
+                        raise
 
     async def delete(self, namespace: str, name: str, options: Obj, opts: WriteOptions) -> Obj:
         _, kv = await self.storage.get(self.key("", name))
