@@ -69,7 +69,7 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
     except errors.StatusError as err:
         response = status_response(request, err)
     except web.HTTPRequestEntityTooLarge:
-        response = status_response(request, errors.too_large_body(rest.MAX_BODY_BYTES))
+        response = status_response(request, errors.too_large_body(rest.body_limit(request.app)))
     except web.HTTPNotFound:
         response = status_response(request, errors.not_found_path())
     except web.HTTPMethodNotAllowed:
@@ -176,7 +176,8 @@ async def close_watches(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[api_middleware], client_max_size=rest.MAX_BODY_BYTES)
+    app = web.Application(middlewares=[api_middleware],
+                          client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(storage_context)

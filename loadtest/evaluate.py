@@ -2,6 +2,7 @@
 
     python -m loadtest.evaluate [--pods 20] [--nodes 5] [--apis endpoints,slices] [--slice-sizes 100,1]
                                 [--scenarios service-creation,single-endpoint-update,rolling-update,service-deletion]
+                                [--node-procs 8] [--writers 16] [--etcd] [--server-args '...']
                                 [--out results/evaluate] [--no-plots]
 
 For every P in --pods, N in --nodes and API (`endpoints`, or `slices` with B endpoints per slice for
@@ -22,8 +23,9 @@ mutating calls on the resource (the server's `apiserver_request_total`, by code)
 excluded), total events and bytes sent to the nodes (the server's per-watch meters in
 `/debug/watches`, checked against the nodes' own counts) and wall time. A write the store refuses
 (`--max-request-bytes`, like etcd: `etcdserver: request is too large`) makes the scenario a failed
-result, not a crash. `loadtest.report` prints the seed's tables beside the measurements and writes
-CSV, JSON and plots.
+result, not a crash. `--etcd` runs each point's server on a throwaway etcd (`storage.etcd_process`,
+etcd's own 1.5 MiB limit) instead of the embedded store. `loadtest.report` prints the seed's tables
+beside the measurements and writes CSV, JSON and plots.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ import uvloop
 
 from loadtest.fanout import READY_TIMEOUT, Server
 from loadtest.fanout import Settings as ServerSettings
-from loadtest.nodes import USER_AGENT, NodeFleet
+from loadtest.nodes import USER_AGENT, NodeFleet, raise_fd_limit
+from storage.etcd_process import EtcdProcess
 
 SCENARIOS = ("service-creation", "single-endpoint-update", "rolling-update", "service-deletion")
 MUTATING = ("POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION")
@@ -70,6 +73,7 @@ class Settings:
     drain_timeout: float = 60.0  # per scenario: the node watchers to receive what was sent
     settle_seconds: float = 0.3  # no new mutating call for this long ends a scenario's writes
     writers: int = 16  # concurrent requests while creating pods
+    etcd: bool = False  # each point's server on a throwaway etcd instead of the embedded store
     truncate_endpoints: bool = False
     server_args: list[str] = field(default_factory=list)
     progress: bool = True
@@ -149,6 +153,7 @@ class Observer:
         self.resource = resource
         self.objects: dict[str, dict[str, bool]] = {}  # object name → pod name → ready
         self.sizes: dict[str, int] = {}  # object name → bytes of its JSON as served
+        self.listed = 0  # endpoints over every object, kept as objects change (a cheap first check)
         self.changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -177,7 +182,7 @@ class Observer:
                 for line in lines:
                     event = orjson.loads(line)
                     if event["type"] == "DELETED":
-                        self.objects.pop(event["object"]["metadata"]["name"], None)
+                        self.listed -= len(self.objects.pop(event["object"]["metadata"]["name"], {}))
                         self.sizes.pop(event["object"]["metadata"]["name"], None)
                     elif event["type"] in ("ADDED", "MODIFIED"):
                         self._store(event["object"])
@@ -196,17 +201,19 @@ class Observer:
         else:
             for endpoint in obj.get("endpoints") or []:
                 pods[(endpoint.get("targetRef") or {}).get("name", "")] = bool(endpoint["conditions"].get("ready"))
+        self.listed += len(pods) - len(self.objects.get(name, {}))
         self.objects[name] = pods
 
     def matches(self, desired: dict[str, bool] | None) -> bool:
         """The objects list exactly the desired pods (None: no object at all)."""
         if desired is None:
             return not self.objects
-        listed = sum(len(pods) for pods in self.objects.values())
+        if self.listed != len(desired):
+            return False
         merged: dict[str, bool] = {}
         for pods in self.objects.values():
             merged.update(pods)
-        return listed == len(desired) and merged == desired
+        return merged == desired
 
     async def wait_for(self, desired: dict[str, bool] | None, timeout: float) -> bool:
         """Until the objects match `desired`; False after `timeout` seconds without."""
@@ -460,7 +467,10 @@ def skipped(point: Point, name: str, reason: str) -> dict[str, Any]:
 async def run_point(point: Point, settings: Settings, bar: Any = None) -> list[dict[str, Any]]:
     """Fresh server, controller and nodes; P pods; the scenarios in order. One result per scenario, each
     also carrying the controller's own count of its calls over the whole run."""
-    server = Server("ours", ServerSettings(server_args=["--bookmark-interval", "60", *settings.server_args]))
+    etcd = EtcdProcess().start() if settings.etcd else None
+    storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url] if etcd is not None else []
+    server = Server("ours", ServerSettings(server_args=["--bookmark-interval", "60", *storage,
+                                                        *settings.server_args]))
     controllers = Controllers(server.url, controller_args(point, settings))
     fleet = NodeFleet()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=settings.writers + 4))
@@ -499,6 +509,8 @@ async def run_point(point: Point, settings: Settings, bar: Any = None) -> list[d
         await session.close()
         counts = controllers.stop()
         server.stop()
+        if etcd is not None:
+            etcd.close()
     own: dict[str, Any] = next(iter(counts.values()), {})
     for result in results:
         if "refused" in result["status"] and own.get("last_error"):
@@ -550,6 +562,8 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="which of " + ", ".join(SCENARIOS))
     parser.add_argument("--node-procs", type=int, default=max(1, min(8, (os.cpu_count() or 2))),
                         help="node watcher processes")
+    parser.add_argument("--writers", type=int, default=16, help="concurrent requests while creating pods")
+    parser.add_argument("--etcd", action="store_true", help="run each server on a throwaway etcd (needs etcd)")
     parser.add_argument("--converge-timeout", type=float, default=60.0, help="seconds a step may take")
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds for watchers to catch up")
     parser.add_argument("--truncate-endpoints", action="store_true",
@@ -564,10 +578,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     settings = Settings(scenarios=scenarios, node_procs=args.node_procs, converge_timeout=args.converge_timeout,
-                        drain_timeout=args.drain_timeout, truncate_endpoints=args.truncate_endpoints,
+                        drain_timeout=args.drain_timeout, writers=args.writers, etcd=args.etcd,
+                        truncate_endpoints=args.truncate_endpoints,
                         server_args=shlex.split(args.server_args), progress=not args.no_progress)
     todo = points([int(p) for p in args.pods.split(",")], [int(n) for n in args.nodes.split(",")],
                   args.apis.split(","), [int(b) for b in args.slice_sizes.split(",")])
+    raise_fd_limit()  # N node watches: the server and the node processes inherit it
     started = time.monotonic()
     results = uvloop.run(evaluate(todo, settings))
     report.print_tables(results)

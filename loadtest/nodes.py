@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +36,15 @@ BOOKMARK_HEAD = b'{"type":"BOOKMARK"'
 SUMMED = ("connections", "connected", "connect_errors", "closed_early", "events", "bookmarks", "bytes",
           "bookmark_bytes", "list_items", "list_bytes")
 ANSWER_TIMEOUT = CONNECT_TIMEOUT + 30.0
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (children inherit it); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        soft = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
 
 
 def list_path(mode: str) -> str:
@@ -239,6 +249,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="run time; the hard limit under --control")
     parser.add_argument("--control", action="store_true", help="report when ready, then obey stdin commands")
     args = parser.parse_args()
+    raise_fd_limit()
     _emit(uvloop.run(run(args.url, args.mode, args.nodes, args.watch_timeout, args.seconds, args.control)))
 
 

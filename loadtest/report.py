@@ -198,3 +198,25 @@ def plot(table: list[dict[str, Any]], directory: Path) -> list[str]:
         plt.close(figure)
         written.append(str(path))
     return written
+
+
+def main() -> None:
+    """Tables, CSV, JSON and plots again from evaluate.json files (several runs' results merged)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("results", nargs="+", help="evaluate.json files")
+    parser.add_argument("--out", default="results/report")
+    parser.add_argument("--scenarios", default="", help="only these scenarios, comma-separated")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args()
+    wanted = {s for s in args.scenarios.split(",") if s}
+    results = [r for name in args.results for r in json.loads(Path(name).read_text())["results"]
+               if not wanted or r["scenario"] in wanted]
+    print_tables(results)
+    written = write(results, args.out, {"merged": args.results}, plots=not args.no_plots)
+    print("\nwritten: " + ", ".join(written))
+
+
+if __name__ == "__main__":
+    main()

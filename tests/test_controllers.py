@@ -143,6 +143,28 @@ async def test_pod_turning_not_ready_updates_one_slice_once(api: Api, start: Sta
     assert endpoint["conditions"] == {"ready": False, "serving": False, "terminating": False}
 
 
+async def test_pod_change_syncs_only_the_services_selecting_it(api: Api, start: Start,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    manager = await start("endpointslice", "endpoints")
+    await api.service("a", {"app": "a"})
+    await api.service("b", {"app": "b"})
+    await api.pods("a", 3)
+    await api.pods("b", 3, start=3)
+    await manager.wait_idle(api.last_rv, timeout=20)
+    pods = manager.informers["pods"]
+    assert sorted(pods.by_index("labels", (NS, "app", "a"))) == [f"{NS}/a-0", f"{NS}/a-1", f"{NS}/a-2"]
+    synced: list[str] = []
+    for controller in manager.controllers.values():
+        def spy(key: str, sync: Callable[[str], Awaitable[None]] = controller.sync) -> Awaitable[None]:
+            synced.append(key)
+            return sync(key)
+
+        monkeypatch.setattr(controller, "sync", spy)
+    await api.set_ready("a-1", False)
+    await manager.wait_idle(api.last_rv, timeout=20)
+    assert set(synced) == {f"{NS}/a"}  # Service b is not looked at
+
+
 async def test_pods_added_and_removed_repack_as_upstream(api: Api, start: Start) -> None:
     manager = await start("endpointslice", max_endpoints_per_slice=10)
     await api.pods("web", 25)

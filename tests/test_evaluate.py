@@ -90,3 +90,23 @@ async def test_an_endpoints_object_over_the_size_limit_is_a_failed_result() -> N
     assert "etcdserver: request is too large" in creation["status"]
     assert creation["write_codes"].get("500", 0) == creation["writes_refused"]
     assert update["status"].startswith("skipped: failed")
+
+
+def test_rolling_update_fit_recovers_the_constant_and_extrapolates(tmp_path: Path) -> None:
+    from loadtest import fit
+
+    results = [{"scenario": "rolling-update", "api": "endpoints", "slice_size": None, "pods": p, "nodes": n,
+                "status": "ok", "total_bytes": 150.0 * p * p * n * (1.1 if p == 100 else 1.0),
+                "total_watch_events": 2.0 * p * n}
+               for p, n in ((100, 5), (200, 5), (400, 10))]
+    fits = {f.metric: f for f in fit.fit(results)}
+    events = fits["total_watch_events"]
+    assert events.order == "O(NP)" and abs(events.constant - 2.0) < 1e-9 and events.worst_deviation < 1e-9
+    assert abs(events.extrapolated - 2.0 * 20_000 * 5_000) < 1 and events.seed_value == 100_000_000
+    size = fits["total_bytes"]
+    assert size.order == "O(P^2N)" and 150 < size.constant < 150 * 1.1 and 0 < size.worst_deviation < 0.1
+    plots = importlib.util.find_spec("matplotlib") is not None
+    written = fit.write(list(fits.values()), str(tmp_path), "fit", plots=plots)
+    assert len(written) == 2 + plots
+    with open(tmp_path / "fit.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6

@@ -40,6 +40,8 @@ class Controller(ABC):
         self.syncs = 0
         self._retries: dict[str, int] = {}
         self._expected: dict[str, dict[str, tuple[Informer, int]]] = {}  # service key → object key → (informer, rv)
+        services.add_index(SELECTOR_INDEX, selector_terms)
+        pods.add_index(LABEL_INDEX, label_terms)
         services.handlers.append(self._on_service)
         pods.handlers.append(self._on_pod)
 
@@ -126,21 +128,43 @@ class Controller(ABC):
         self.queue.add(object_key(new or old))  # type: ignore[arg-type]
 
     def _on_pod(self, old: Obj | None, new: Obj | None) -> None:
-        """Queue the Services whose selector matched the Pod before or matches it now."""
-        pod = new or old
-        assert pod is not None
-        namespace = pod["metadata"].get("namespace", "")
+        """Queue the Services whose selector matched the Pod before or matches it now: only those selecting
+        on one of its labels are looked at."""
         labels = [(p["metadata"].get("labels") or {}) for p in (old, new) if p is not None]
-        for name, service in self.services.in_namespace(namespace).items():
-            selector = service.get("spec", {}).get("selector")
-            if selector and any(matches(selector, l) for l in labels):
-                self.queue.add(f"{namespace}/{name}")
+        candidates: dict[str, Obj] = {}
+        for term in {t for p in (old, new) if p is not None for t in label_terms(p)}:
+            candidates.update(self.services.by_index(SELECTOR_INDEX, term))
+        for key in sorted(candidates):
+            selector = candidates[key]["spec"]["selector"]
+            if any(matches(selector, l) for l in labels):
+                self.queue.add(key)
 
     def pods_for(self, service: Obj) -> list[Obj]:
-        """The Pods in the Service's namespace its selector matches, by name."""
+        """The Pods in the Service's namespace its selector matches, by name: those carrying the selector's
+        rarest label, filtered (an empty selector: every Pod of the namespace)."""
         selector = service["spec"]["selector"]
-        pods = self.pods.in_namespace(service["metadata"]["namespace"])
-        return [pods[name] for name in sorted(pods) if matches(selector, pods[name]["metadata"].get("labels") or {})]
+        namespace = service["metadata"]["namespace"]
+        if not selector:
+            pods = self.pods.in_namespace(namespace)
+            return [pods[name] for name in sorted(pods)]
+        candidates = min((self.pods.by_index(LABEL_INDEX, (namespace, k, v)) for k, v in selector.items()), key=len)
+        return [candidates[key] for key in sorted(candidates)
+                if matches(selector, candidates[key]["metadata"].get("labels") or {})]
+
+
+SELECTOR_INDEX, LABEL_INDEX = "selector", "labels"
+
+
+def selector_terms(service: Obj) -> list[tuple[str, str, str]]:
+    """A Service's (namespace, label, value) selector terms: the index that finds the Services a Pod may match."""
+    namespace = service["metadata"].get("namespace", "")
+    return [(namespace, k, v) for k, v in (service.get("spec", {}).get("selector") or {}).items()]
+
+
+def label_terms(pod: Obj) -> list[tuple[str, str, str]]:
+    """A Pod's (namespace, label, value) terms: the index that finds the Pods a selector matches."""
+    namespace = pod["metadata"].get("namespace", "")
+    return [(namespace, k, v) for k, v in (pod["metadata"].get("labels") or {}).items()]
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -42,6 +42,15 @@ PortKey = tuple[tuple[str, int, str, str], ...]
 EndpointKey = tuple[tuple[str, ...], str, str, str]
 
 
+SERVICE_INDEX = "service"
+
+
+def slice_service(slice_: Obj) -> list[tuple[str, str]]:
+    """The (namespace, Service name) a slice's service-name label names: the index of a Service's slices."""
+    name = (slice_["metadata"].get("labels") or {}).get(LABEL_SERVICE_NAME)
+    return [(slice_["metadata"].get("namespace", ""), name)] if name is not None else []
+
+
 def port_key(ports: list[Obj] | None) -> PortKey:
     """The port mapping a slice serves, order-free (upstream NewPortMapKey hashes the sorted ports)."""
     return tuple(sorted((p.get("name") or "", int(p.get("port") or 0), p.get("protocol") or "TCP",
@@ -255,6 +264,7 @@ class EndpointSliceController(Controller):
         self.slices = slices
         self.max_endpoints = max_endpoints_per_slice
         self._own: dict[str, int] = {}  # slice key → resourceVersion of our last write (-1: our delete)
+        slices.add_index(SERVICE_INDEX, slice_service)
         slices.handlers.append(self._on_slice)
 
     def _on_slice(self, old: Obj | None, new: Obj | None) -> None:
@@ -271,9 +281,8 @@ class EndpointSliceController(Controller):
         self.queue.add(f"{slice_['metadata']['namespace']}/{labels[LABEL_SERVICE_NAME]}")
 
     def slices_of(self, namespace: str, name: str) -> list[Obj]:
-        return [s for s in self.slices.in_namespace(namespace).values()
-                if (s["metadata"].get("labels") or {}).get(LABEL_SERVICE_NAME) == name
-                and (s["metadata"].get("labels") or {}).get(LABEL_MANAGED_BY) == CONTROLLER_NAME
+        return [s for s in self.slices.by_index(SERVICE_INDEX, (namespace, name)).values()
+                if (s["metadata"].get("labels") or {}).get(LABEL_MANAGED_BY) == CONTROLLER_NAME
                 and not s["metadata"].get("deletionTimestamp")]
 
     async def sync(self, key: str) -> None:

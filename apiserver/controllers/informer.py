@@ -2,8 +2,10 @@
 
 An `Informer` lists one resource in all namespaces (paged), then watches it from the list's
 resourceVersion with bookmarks, re-watching from the last seen resourceVersion when a stream ends and
-relisting when the server answers 410 Expired/Gone. Its cache is indexed by namespace; handlers see
-(old, new) pairs: old None for an add, new None for a delete.
+relisting when the server answers 410 Expired/Gone. Its cache is indexed by namespace, and by any
+index added with `add_index` (client-go's Indexers: a function from an object to its index values,
+kept up to date before handlers run); handlers see (old, new) pairs: old None for an add, new None
+for a delete.
 
 A `WorkQueue` holds keys to sync: a key is queued at most once, never handled by two workers at once,
 and a key added while it is being handled is queued again when its worker is done.
@@ -18,7 +20,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import aiohttp
@@ -29,6 +31,7 @@ from apiserver.controllers.client import ApiClient, ApiError, Obj
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Obj | None, Obj | None], None]
+IndexFunc = Callable[[Obj], Iterable[Hashable]]
 
 LIST_PAGE = 500
 BACKOFF_START, BACKOFF_MAX = 0.8, 30.0  # client-go reflector's backoff between failed lists/watches
@@ -70,12 +73,40 @@ class Informer:
         self.cache: dict[str, Obj] = {}
         self.namespaces: dict[str, dict[str, Obj]] = {}
         self.handlers: list[Handler] = []
+        self._index_funcs: dict[str, IndexFunc] = {}
+        self._indices: dict[str, dict[Hashable, dict[str, Obj]]] = {}  # index → value → key → object
         self.synced = asyncio.Event()
         self.last_rv = 0  # the newest resourceVersion seen: list, event or bookmark
         self.relists = 0
 
     def in_namespace(self, namespace: str) -> dict[str, Obj]:
         return self.namespaces.get(namespace, {})
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Index the cache by `func`'s values under `name`; a second add of the same name keeps the first."""
+        if name in self._index_funcs:
+            return
+        self._index_funcs[name] = func
+        self._indices[name] = {}
+        for key, obj in self.cache.items():
+            self._index(name, key, None, obj)
+
+    def by_index(self, name: str, value: Hashable) -> dict[str, Obj]:
+        """The cached objects (key → object) whose index `name` has `value`; do not modify."""
+        return self._indices[name].get(value, {})
+
+    def _index(self, name: str, key: str, old: Obj | None, new: Obj | None) -> None:
+        func, index = self._index_funcs[name], self._indices[name]
+        old_values = set(func(old)) if old is not None else set()
+        new_values = set(func(new)) if new is not None else set()
+        for value in old_values - new_values:
+            members = index.get(value)
+            if members is not None:
+                members.pop(key, None)
+                if not members:
+                    del index[value]
+        for value in new_values:
+            index.setdefault(value, {})[key] = new  # type: ignore[assignment]
 
     async def run(self) -> None:
         """List and watch until cancelled; transport and server failures back off, 410 relists at once."""
@@ -157,6 +188,8 @@ class Informer:
     def _store(self, key: str, old: Obj | None, obj: Obj) -> None:
         self.cache[key] = obj
         self.namespaces.setdefault(obj["metadata"].get("namespace", ""), {})[obj["metadata"]["name"]] = obj
+        for name in self._index_funcs:
+            self._index(name, key, old, obj)
         for handler in self.handlers:
             handler(old, obj)
 
@@ -167,6 +200,8 @@ class Informer:
         members.pop(old["metadata"]["name"], None)
         if not members:
             self.namespaces.pop(namespace, None)
+        for name in self._index_funcs:
+            self._index(name, key, old, None)
         for handler in self.handlers:
             handler(old, None)
 

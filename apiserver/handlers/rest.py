@@ -26,10 +26,15 @@ from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
-from apiserver.state import REGISTRIES, RequestInfo
+from apiserver.state import CONFIG, REGISTRIES, RequestInfo
 from apiserver.validation import field as fielderr
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+def body_limit(app: web.Application) -> int:
+    """The largest request body: 3 MiB (kube-apiserver's), or twice a raised --max-request-bytes."""
+    return max(MAX_BODY_BYTES, 2 * app[CONFIG].max_request_bytes)
 
 
 def respond(request: web.Request, body: Any, status: int = 200, output: Output | None = None) -> web.Response:
@@ -68,13 +73,14 @@ def registry_for(request: web.Request, target: Target) -> Registry:
 
 
 async def read_body(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise errors.too_large_body(MAX_BODY_BYTES)
+    limit = body_limit(request.app)
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.too_large_body(limit)
     chunks, size = [], 0
     while chunk := await request.content.readany():  # read(n) may return less than n: read to the end
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise errors.too_large_body(MAX_BODY_BYTES)
+        if size > limit:
+            raise errors.too_large_body(limit)
         chunks.append(chunk)
     body = b"".join(chunks)
     media = negotiation.media_type(request)
