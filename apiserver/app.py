@@ -26,7 +26,7 @@ from apiserver.kinds import KINDS
 from apiserver.metrics import Metrics
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
-from apiserver.state import CONFIG, METRICS, REGISTRIES, STORAGE, RequestInfo
+from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, STORAGE, RequestInfo
 from storage import StorageError, open_storage
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def status_response(request: web.Request, err: errors.StatusError) -> web.Respon
     details = err.details or {}
     if details.get("retryAfterSeconds"):
         response.headers["Retry-After"] = str(details["retryAfterSeconds"])
-    info: RequestInfo | None = request.get("info")
+    info = request.get(INFO)
     for warning in info.warnings if info else ():
         response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
     return response
@@ -62,7 +62,7 @@ def status_response(request: web.Request, err: errors.StatusError) -> web.Respon
 async def api_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
     """Turn every failure into a Status response and record request metrics."""
-    info = request["info"] = RequestInfo()
+    info = request[INFO] = RequestInfo()
     start = time.perf_counter()
     try:
         response = await handler(request)
@@ -95,7 +95,7 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     api_version = f"{group}/{version}" if group else version
     target = resolve(api_version, request.match_info["tail"])
     verb = verb_of(request, target)
-    info: RequestInfo = request["info"]
+    info = request[INFO]
     kind = target.kind
     info.verb, info.group, info.version, info.resource = verb, kind.group, kind.version, kind.plural
     info.subresource, info.scope = target.subresource, target.scope

@@ -26,7 +26,7 @@ from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
-from apiserver.state import CONFIG, REGISTRIES, RequestInfo
+from apiserver.state import CONFIG, INFO, REGISTRIES
 from apiserver.validation import field as fielderr
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -40,7 +40,7 @@ def body_limit(app: web.Application) -> int:
 def respond(request: web.Request, body: Any, status: int = 200, output: Output | None = None) -> web.Response:
     output = output or negotiation.negotiate(request)
     response = web.Response(body=output.dumps(body), status=status, content_type=output.content_type)
-    info: RequestInfo = request["info"]
+    info = request[INFO]
     for warning in info.warnings:
         response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
     return response
@@ -96,7 +96,7 @@ async def read_body(request: web.Request) -> Any:
 def write_options(request: web.Request) -> WriteOptions:
     opts = parse_write_options(request.query)
     opts.field_manager = manager_name(opts.field_manager or None, request.headers.get("User-Agent"))
-    opts.warnings = request["info"].warnings
+    opts.warnings = request[INFO].warnings
     return opts
 
 

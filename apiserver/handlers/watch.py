@@ -23,7 +23,7 @@ from apiserver.handlers import negotiation
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.options import ListOptions, parse_list_options, parse_rv
-from apiserver.state import CONFIG, REGISTRIES
+from apiserver.state import CONFIG, INFO, REGISTRIES
 
 END_TIMEOUT = 10.0
 
@@ -62,7 +62,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         await cacher.wait_consistent()
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
     response = web.StreamResponse(headers={"Content-Type": output.content_type})
-    for warning in request["info"].warnings:  # e.g. the Endpoints deprecation: sent on watches too
+    for warning in request[INFO].warnings:  # e.g. the Endpoints deprecation: sent on watches too
         response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
     response.enable_chunked_encoding()
     await response.prepare(request)
