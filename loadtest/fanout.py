@@ -34,15 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 import uvloop
 
 from apiserver.testing import free_port
+from loadtest.control import ProcessGroup, cpu_seconds
 from loadtest.slices import endpoint_slice
 from loadtest.watchers import SENT_ANNOTATION, Histogram, WatchConnection, merge_histograms, percentile_ms
 
@@ -55,7 +56,6 @@ METRICS = {
     "encodings": "apiserver_watch_cache_encodings_total",
     "dispatched": "apiserver_watch_cache_events_dispatched_total",
 }
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT = 20.0
 CLIENT_TIMEOUT = 90.0  # connect phase and each command answer
 POLL_SECONDS = 0.1
@@ -76,13 +76,6 @@ class Settings:
     drain_seconds: float = 30.0
     settle_seconds: float = 1.0
     server_args: list[str] = field(default_factory=list)
-
-
-def cpu_seconds(pid: int, user_only: bool = False) -> float:
-    """utime + stime of a process (utime alone: the CPU spent in Python, not in the kernel's socket copies)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + (0 if user_only else int(fields[12]))) / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -189,59 +182,21 @@ class Server:
         self.log.close()
 
 
-class Clients:
+class Clients(ProcessGroup):
     """`loadtest.watchers --control` processes sharing N connections; their snapshots summed."""
 
     def __init__(self) -> None:
-        self.processes: list[asyncio.subprocess.Process] = []
+        super().__init__(CLIENT_TIMEOUT)
 
     async def start(self, url: str, path: str, connections: int, settings: Settings, lifetime: float) -> dict[str, Any]:
-        procs = max(1, min(settings.client_procs, connections))
-        shares = [connections // procs + (i < connections % procs) for i in range(procs)]
-        for share in shares:
-            self.processes.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "loadtest.watchers", "--url", url, "--path", path, "--connections", str(share),
-                "--seconds", str(lifetime), "--sample-every", str(settings.sample_every), "--control",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
-        return self._sum([await self._read(p) for p in self.processes])
+        return await self.spawn("loadtest.watchers", connections, settings.client_procs, lambda share: [
+            "--url", url, "--path", path, "--connections", str(share), "--seconds", str(lifetime),
+            "--sample-every", str(settings.sample_every)])
 
-    async def _read(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), CLIENT_TIMEOUT)
-        if not line:
-            raise RuntimeError(f"watcher process {process.pid} exited ({await process.wait()})")
-        report: dict[str, Any] = orjson.loads(line)
-        return report
-
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(p.pid) for p in self.processes if p.returncode is None)
-
-    async def command(self, command: str) -> dict[str, Any]:
-        for process in self.processes:
-            assert process.stdin is not None
-            process.stdin.write(command.encode() + b"\n")
-        return self._sum([await self._read(p) for p in self.processes])
-
-    @staticmethod
-    def _sum(reports: list[dict[str, Any]]) -> dict[str, Any]:
-        total: dict[str, Any] = {key: sum(r[key] for r in reports) for key in
-                                 ("connections", "connected", "connect_errors", "closed_early", "events", "bytes")}
-        total["min_events"] = min(r["min_events"] for r in reports)
-        total["max_events"] = max(r["max_events"] for r in reports)
+    def sum(self, reports: list[dict[str, Any]]) -> dict[str, Any]:
+        total = super().sum(reports)
         total["latency_hist"] = merge_histograms([r["latency_hist"] for r in reports])
-        total["connect_error_examples"] = sorted({e for r in reports for e in r["connect_error_examples"]})[:3]
         return total
-
-    async def stop(self) -> None:
-        for process in self.processes:
-            if process.returncode is None and process.stdin is not None:
-                process.stdin.close()
-        for process in self.processes:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, Any],

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ import aiohttp
 import orjson
 import uvloop
 
+from loadtest.control import ProcessGroup
 from loadtest.watchers import CONNECT_CONCURRENCY, CONNECT_TIMEOUT, WatchConnection, WatcherPool, _commands, _emit
 
 KUBE_PROXY_SELECTOR = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
@@ -184,58 +184,20 @@ async def run(url: str, mode: str, nodes: int, watch_timeout: int, seconds: floa
         pool.close()
 
 
-class NodeFleet:
+class NodeFleet(ProcessGroup):
     """`loadtest.nodes --control` processes sharing N nodes; their reports summed."""
 
+    summed = SUMMED
+
     def __init__(self) -> None:
-        self.processes: list[asyncio.subprocess.Process] = []
+        super().__init__(ANSWER_TIMEOUT)
 
     async def start(self, url: str, mode: str, nodes: int, procs: int, watch_timeout: int,
                     lifetime: float) -> dict[str, Any]:
         """Start the processes and wait until every node has listed and is watching."""
-        procs = max(1, min(procs, nodes))
-        shares = [nodes // procs + (i < nodes % procs) for i in range(procs)]
-        for share in shares:
-            self.processes.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "loadtest.nodes", "--url", url, "--mode", mode, "--nodes", str(share),
-                "--watch-timeout", str(watch_timeout), "--seconds", str(lifetime), "--control",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
-        return self._sum([await self._read(p) for p in self.processes])
-
-    async def _read(self, process: asyncio.subprocess.Process) -> dict[str, Any]:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), ANSWER_TIMEOUT)
-        if not line:
-            raise RuntimeError(f"node process {process.pid} exited ({await process.wait()})")
-        report: dict[str, Any] = orjson.loads(line)
-        return report
-
-    async def command(self, command: str) -> dict[str, Any]:
-        """`snapshot` or `mark`, summed over the processes."""
-        for process in self.processes:
-            assert process.stdin is not None
-            process.stdin.write(command.encode() + b"\n")
-        return self._sum([await self._read(p) for p in self.processes])
-
-    @staticmethod
-    def _sum(reports: list[dict[str, Any]]) -> dict[str, Any]:
-        total: dict[str, Any] = {key: sum(r[key] for r in reports) for key in SUMMED}
-        total["min_events"] = min(r["min_events"] for r in reports)
-        total["max_events"] = max(r["max_events"] for r in reports)
-        total["connect_error_examples"] = sorted({e for r in reports for e in r["connect_error_examples"]})[:3]
-        return total
-
-    async def stop(self) -> None:
-        """Close stdin (the processes report and exit); kill what does not exit within 15 s."""
-        for process in self.processes:
-            if process.returncode is None and process.stdin is not None:
-                process.stdin.close()
-        for process in self.processes:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        return await self.spawn("loadtest.nodes", nodes, procs, lambda share: [
+            "--url", url, "--mode", mode, "--nodes", str(share), "--watch-timeout", str(watch_timeout),
+            "--seconds", str(lifetime)])
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 class Group:
     """Watchers sharing one filter, by form."""
 
-    __slots__ = ("key", "predicate", "by_form")
+    __slots__ = ("by_form", "key", "predicate")
 
     def __init__(self, key: Hashable, predicate: Predicate) -> None:
         self.key = key
@@ -34,6 +34,13 @@ class Group:
 
     def add(self, watcher: Watcher) -> None:
         self.by_form.setdefault(watcher.form, {})[watcher] = None
+
+    def discard(self, watcher: Watcher) -> None:
+        members = self.by_form.get(watcher.form)
+        if members is not None:
+            members.pop(watcher, None)
+            if not members:
+                del self.by_form[watcher.form]
 
     def promote(self, form: Form) -> None:
         """Watchers that just received their Table headers continue with the headerless form."""
@@ -123,11 +130,7 @@ class Hub:
     def remove(self, watcher: Watcher) -> None:
         group = watcher.group
         if group is not None:
-            members = group.by_form.get(watcher.form)
-            if members is not None:
-                members.pop(watcher, None)
-                if not members:
-                    del group.by_form[watcher.form]
+            group.discard(watcher)
             if not group.by_form:
                 self.groups.pop(group.key, None)
             watcher.group = None
@@ -193,16 +196,12 @@ class Hub:
 
     def _headers_sent(self, watcher: Watcher) -> None:
         """A Table watcher's column definitions went out with a bookmark: later events come without them."""
-        plain = watcher.form.without_headers()
         group = watcher.group
         if group is not None:
-            members = group.by_form.get(watcher.form)
-            if members is not None:
-                members.pop(watcher, None)
-                if not members:
-                    del group.by_form[watcher.form]
-            group.by_form.setdefault(plain, {})[watcher] = None
-        watcher.form = plain
+            group.discard(watcher)
+        watcher.form = watcher.form.without_headers()
+        if group is not None:
+            group.add(watcher)
 
     def _encode_bookmark(self, form: Form, rv: int, initial_events_end: bool = False) -> bytes:
         self.meters.encoded(form)
