@@ -78,7 +78,7 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
         response = status_response(request, errors.from_storage(err, KINDS[0], "", "get"))
     except web.HTTPException:
         raise
-    except Exception as err:  # noqa: BLE001 - the server must answer and keep serving
+    except Exception as err:
         log.exception("internal error serving %s %s", request.method, request.path)
         response = status_response(request, errors.internal(str(err)))
     if info.verb:

@@ -12,7 +12,7 @@ from apiserver import codec, errors
 from apiserver.kinds.base import Obj
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.options import ListOptions, WriteOptions
-from apiserver.registry import Registry, now
+from apiserver.registry import Registry
 
 BUILT_IN = ("default", "kube-system", "kube-public", "kube-node-lease")
 

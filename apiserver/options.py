@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from apiserver import errors
 from apiserver.continuetoken import ContinueError, decode_continue

@@ -9,11 +9,13 @@ only supply their Strategy. Reads of lists come from the watch cache when the re
 
 from __future__ import annotations
 
+import builtins
 import copy
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
 from apiserver import codec, errors
 from apiserver.cacher.cacher import Cacher
 from apiserver.continuetoken import continue_start, encode_continue, resume_key
@@ -363,7 +365,7 @@ class Registry:
         return current
 
     async def delete_collection(self, namespace: str, list_opts: ListOptions, options: Obj,
-                                opts: WriteOptions) -> list[Obj]:
+                                opts: WriteOptions) -> builtins.list[Obj]:
         listed = await self.list(namespace, ListOptions(label_selector=list_opts.label_selector,
                                                         field_selector=list_opts.field_selector))
         deleted = []

@@ -164,7 +164,7 @@ class Cacher:
                 return False
             try:
                 await asyncio.wait_for(self._fresh.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 

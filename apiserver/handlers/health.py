@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from apiserver.state import REGISTRIES, STORAGE
+from storage import StorageError
 
 Check = Callable[[web.Application], Awaitable[bool]]
 STORAGE_TIMEOUT = 2.0  # seconds, as kube-apiserver's --etcd-healthcheck-timeout
@@ -20,7 +21,7 @@ async def _ping(app: web.Application) -> bool:
 async def _storage(app: web.Application) -> bool:
     try:
         await asyncio.wait_for(app[STORAGE].current_revision(), STORAGE_TIMEOUT)
-    except Exception:
+    except (StorageError, TimeoutError):
         return False
     return True
 

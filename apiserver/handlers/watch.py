@@ -18,7 +18,7 @@ from aiohttp import web
 from apiserver import errors
 from apiserver.cacher.event import Form, watch_frame
 from apiserver.cacher.watch_cache import TooOldError
-from apiserver.cacher.watcher import Limits, WatchInfo, Watcher
+from apiserver.cacher.watcher import Limits, Watcher, WatchInfo
 from apiserver.handlers import negotiation
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
@@ -91,6 +91,6 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         watcher.close()
     try:
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
-    except (asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError):
         transport.abort()  # a client that does not read even the end of its stream
     return response

@@ -8,8 +8,9 @@ generic registry read only this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 from apiserver.schema import Object, Schema
 from apiserver.validation.field import ErrorList
@@ -43,7 +44,7 @@ class Strategy:
     tracks_generation: bool = False
     status_subresource: bool = False
     # Fields serialised even when empty (no omitempty upstream), so they appear in bookmark objects too.
-    empty_fields: dict[str, Any] = {}
+    empty_fields: ClassVar[dict[str, Any]] = {}
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset fields the client may not set on create (e.g. status for kinds with a status subresource)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from calendar import timegm
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from apiserver.kinds.base import Column, Obj
 from apiserver.names import human_duration

@@ -104,7 +104,7 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
             subset.setdefault("notReadyAddresses", []).append(not_ready[key])
         else:
             subset.setdefault("addresses", []).append(ready[key])
-    result = []
+    result: list[Obj] = []
     for port_keys in sorted(groups):
         subset = groups[port_keys]
         for group in ("addresses", "notReadyAddresses"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME, first_three
 from apiserver.kinds.meta import OBJECT_REFERENCE, resource
@@ -147,7 +149,7 @@ class EndpointSliceStrategy(Strategy):
     """Generation moves on any change outside metadata and on label changes; deprecatedTopology is dropped."""
 
     tracks_generation = True
-    empty_fields = {"addressType": "", "endpoints": None, "ports": None}
+    empty_fields: ClassVar[dict[str, Any]] = {"addressType": "", "endpoints": None, "ports": None}
 
     def prepare_for_create(self, obj: Obj) -> None:
         self._normalize(obj)

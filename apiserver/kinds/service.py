@@ -152,7 +152,7 @@ def _external_ip(obj: Obj) -> str:
     spec = obj.get("spec", {})
     kind = spec.get("type", "ClusterIP")
     if kind == "ExternalName":
-        return spec.get("externalName", "")
+        return str(spec.get("externalName", ""))
     ips = list(spec.get("externalIPs") or ())
     if kind == "LoadBalancer":
         ingress = (obj.get("status", {}).get("loadBalancer") or {}).get("ingress") or ()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import jsonpatch  # type: ignore[import-untyped]
-import jsonpointer  # type: ignore[import-untyped]
+import jsonpatch
+import jsonpointer
 
 from apiserver.decoding import go_json_kind
 from apiserver.patch.errors import PatchError
