@@ -191,3 +191,23 @@ def test_entries_and_snapshot_in_key_order_by_prefix() -> None:
     assert snapshot[1]["metadata"]["resourceVersion"] == "7"
     assert cache.snapshot(PREFIX + "prod/") == [obj(PREFIX + "prod/api", 4)]
     assert cache.snapshot(PREFIX + "none/") == []
+
+
+async def test_cacher_deletes_without_a_previous_value_from_its_own_copy() -> None:
+    """etcd omits prev_kv on DELETE when it was compacted: the cacher uses its cached object instead."""
+    from apiserver.cacher.cacher import Cacher
+    from apiserver.codec import decode, encode
+    from apiserver.kinds.endpointslice import ENDPOINTSLICE
+    from storage import KeyValue, MemoryStorage
+
+    key = "/registry/endpointslices/default/a"
+    obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+           "metadata": {"name": "a", "namespace": "default"}, "addressType": "IPv4", "endpoints": None, "ports": None}
+    cacher = Cacher(ENDPOINTSLICE, MemoryStorage(), decode, WatchCache())
+    cacher._apply("PUT", KeyValue(key, encode(obj), 5, 5))
+    cacher._apply("DELETE", KeyValue(key, b"", 7, 5))
+    assert cacher.cache.store == {}
+    deleted = cacher.cache.history[-1]
+    assert deleted.type == "DELETED" and deleted.obj["metadata"]["resourceVersion"] == "7"
+    cacher._apply("DELETE", KeyValue("/registry/endpointslices/default/unknown", b"", 9, 8))
+    assert cacher.cache.rv == 9 and len(cacher.cache.history) == 2

@@ -118,9 +118,16 @@ class Cacher:
             self.cache.rv = max(self.cache.rv, kv.mod_revision)
             return
         self.meters.received += 1
-        obj = self.decode(kv)
         previous = self.cache.store.get(kv.key)
         prev_obj = previous.obj if previous is not None else None
+        if kind == "DELETE" and not kv.value:
+            # etcd sends no previous value when it was already compacted: the cache's copy is the last state.
+            if prev_obj is None:
+                self.cache.rv = max(self.cache.rv, kv.mod_revision)
+                return
+            obj = {**prev_obj, "metadata": {**prev_obj["metadata"], "resourceVersion": str(kv.mod_revision)}}
+        else:
+            obj = self.decode(kv)
         now = time.monotonic()
         if kind == "DELETE":
             event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj or obj, now)
