@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import CacheEvent, Obj
 from apiserver.cacher.watch_cache import TooOldError, WatchCache
+from apiserver.codec import decode, encode
+from apiserver.kinds.endpointslice import ENDPOINTSLICE
+from storage import KeyValue, MemoryStorage
 
 PREFIX = "/registry/endpointslices/"
 FRESH = 75.0
@@ -195,11 +199,6 @@ def test_entries_and_snapshot_in_key_order_by_prefix() -> None:
 
 async def test_cacher_deletes_without_a_previous_value_from_its_own_copy() -> None:
     """etcd omits prev_kv on DELETE when it was compacted: the cacher uses its cached object instead."""
-    from apiserver.cacher.cacher import Cacher
-    from apiserver.codec import decode, encode
-    from apiserver.kinds.endpointslice import ENDPOINTSLICE
-    from storage import KeyValue, MemoryStorage
-
     key = "/registry/endpointslices/default/a"
     obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
            "metadata": {"name": "a", "namespace": "default"}, "addressType": "IPv4", "endpoints": None, "ports": None}
