@@ -19,7 +19,7 @@ from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
-from apiserver.handlers import debug, discovery, health, rest
+from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
@@ -53,8 +53,8 @@ def status_response(request: web.Request, err: errors.StatusError) -> web.Respon
     if details.get("retryAfterSeconds"):
         response.headers["Retry-After"] = str(details["retryAfterSeconds"])
     info = request.get(INFO)
-    for warning in info.warnings if info else ():
-        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    if info is not None:
+        negotiation.add_warnings(response, info.warnings)
     return response
 
 

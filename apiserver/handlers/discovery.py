@@ -14,23 +14,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from apiserver import discovery, openapi
+from apiserver import discovery, errors, openapi
 from apiserver.kinds import group_versions
 from apiserver.schema import JSON
 
 JSON_TYPE = "application/json"
-NOT_FOUND = orjson.dumps(
-    {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": "the server could not find the requested resource",
-        "reason": "NotFound",
-        "details": {},
-        "code": 404,
-    }
-)
+NOT_FOUND = orjson.dumps(errors.not_found_path().to_status())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -95,6 +95,12 @@ def negotiate(request: web.Request, watch: bool = False) -> Output:
     raise errors.not_acceptable(ACCEPTED_WATCH if watch else ACCEPTED)
 
 
+def add_warnings(response: web.StreamResponse, warnings: list[str]) -> None:
+    """One `Warning: 299 - "<text>"` header per warning, as kube-apiserver sends them (kubectl prints each)."""
+    for warning in warnings:
+        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+
+
 def media_type(request: web.Request) -> str:
     return request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
 

@@ -41,8 +41,7 @@ def respond(request: web.Request, body: Any, status: int = 200, output: Output |
     output = output or negotiation.negotiate(request)
     response = web.Response(body=output.dumps(body), status=status, content_type=output.content_type)
     info = request[INFO]
-    for warning in info.warnings:
-        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    negotiation.add_warnings(response, info.warnings)
     return response
 
 

@@ -62,8 +62,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         await cacher.wait_consistent()
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
     response = web.StreamResponse(headers={"Content-Type": output.content_type})
-    for warning in request[INFO].warnings:  # e.g. the Endpoints deprecation: sent on watches too
-        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    negotiation.add_warnings(response, request[INFO].warnings)  # e.g. the Endpoints deprecation, on watches too
     response.enable_chunked_encoding()
     await response.prepare(request)
     transport = request.transport
