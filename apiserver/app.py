@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors
 from apiserver.cacher.cacher import Cacher
+from apiserver.cacher.event import FrameBudget
 from apiserver.cacher.meters import WatchCollector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
@@ -126,8 +127,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     app[STORAGE] = storage
     registries: dict[str, Registry] = {}
     namespaces: NamespaceRegistry | None = None
+    frames = FrameBudget(config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
     for kind in KINDS:
-        cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size)
+        cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=frames)
         cacher = Cacher(kind, storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
         if kind.plural == "namespaces":
             namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace)

@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                       help="bytes a watcher may have pending before it is closed as too slow (default %(default)s)")
     root.add_argument("--no-watch-encode-cache", dest="watch_encode_cache", action="store_false",
                       help="serialize every event once per watcher instead of once per form (a benchmark baseline)")
+    root.add_argument("--watch-frame-cache-bytes", type=int, default=defaults.watch_frame_cache_bytes,
+                      help="bytes of encoded watch events kept for initial events and replays, all resources "
+                      "together; past it the least recently encoded are dropped (default %(default)s)")
     root.add_argument("--bookmark-interval", type=float, default=defaults.bookmark_interval,
                       help="seconds between BOOKMARK events for watches that allow them (default %(default)s)")
     root.add_argument("--etcd-compaction-interval", dest="compaction_interval", type=float,
@@ -81,6 +84,7 @@ def config_from(args: argparse.Namespace) -> Config:
         watch_buffer=args.watch_buffer,
         watch_buffer_bytes=args.watch_buffer_bytes,
         watch_encode_cache=args.watch_encode_cache,
+        watch_frame_cache_bytes=args.watch_frame_cache_bytes,
         bookmark_interval=args.bookmark_interval,
         compaction_interval=args.compaction_interval,
         kubeconfig=args.kubeconfig,

@@ -18,6 +18,7 @@ class Config:
     watch_buffer: int = 1_000
     watch_buffer_bytes: int = 16 * 1024 * 1024
     watch_encode_cache: bool = True
+    watch_frame_cache_bytes: int = 64 * 1024 * 1024  # encoded frames kept for initial events and replays
     bookmark_interval: float = 60.0
     compaction_interval: float = 300.0  # --etcd-compaction-interval
     kubeconfig: str = ""

@@ -1,14 +1,16 @@
-"""WatchCache (reference §6.6) as a plain data structure: adaptive window, replay, 410, store order.
+"""WatchCache (reference §6.6) as a plain data structure: adaptive window, replay, 410, store order, frames kept.
 
 No server, no I/O: every event is built with an explicit `received` time.
 """
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from apiserver.cacher.cacher import Cacher
-from apiserver.cacher.event import CacheEvent, Obj
+from apiserver.cacher.event import PLAIN, CacheEvent, FrameBudget, Obj
 from apiserver.cacher.watch_cache import TooOldError, WatchCache
 from apiserver.codec import decode, encode
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
@@ -210,3 +212,90 @@ async def test_cacher_deletes_without_a_previous_value_from_its_own_copy() -> No
     assert deleted.type == "DELETED" and deleted.obj["metadata"]["resourceVersion"] == "7"
     cacher._apply("DELETE", KeyValue("/registry/endpointslices/default/unknown", b"", 9, 8))
     assert cacher.cache.rv == 9 and len(cacher.cache.history) == 2
+
+
+def test_store_order_and_replay_match_a_plain_scan_under_random_changes() -> None:
+    """The ordered store and the bisected window give exactly what sorting and scanning gave."""
+    rng = random.Random(8)
+    cache = WatchCache(min_capacity=8, max_capacity=64, fresh_seconds=FRESH)
+    cache.replace([], 1)
+    names = [f"{ns}/{n}" for ns in ("a", "a-b", "ab", "b") for n in ("x", "y", "z", "x-1")]
+    live: dict[str, CacheEvent] = {}
+    seen: list[CacheEvent] = []
+    rv = 1
+    for step in range(2_000):
+        rv += rng.randint(1, 3)  # revisions are global: gaps are normal
+        key = PREFIX + rng.choice(names)
+        kind = "DELETED" if key in live and rng.random() < 0.3 else ("MODIFIED" if key in live else "ADDED")
+        change = event(rv, step * rng.choice((0.01, 1.0)), key=key, kind=kind)
+        cache.apply(change)
+        seen.append(change)
+        if kind == "DELETED":
+            del live[key]
+        else:
+            live[key] = change
+        for prefix in ("", PREFIX, PREFIX + "a/", PREFIX + "a", PREFIX + "ab/", PREFIX + "c/"):
+            assert cache.entries(prefix) == [live[k] for k in sorted(live) if k.startswith(prefix)]
+        for since in (cache.start_rv, rng.randint(cache.start_rv, rv), rv - 1, rv):
+            assert cache.events_after(since) == [e for e in seen if e.rv > since and e.rv > cache.start_rv]
+
+
+# Frames kept for replay
+
+
+def encoded(e: CacheEvent, event_type: str = "ADDED", use_prev: bool = False) -> bytes:
+    return e.frame(ENDPOINTSLICE, PLAIN, event_type, use_prev, lambda form: None)
+
+
+def test_a_superseded_event_drops_its_frames() -> None:
+    cache = WatchCache()
+    cache.replace([], 0)
+    created = event(1, 0.0, kind="ADDED")
+    cache.apply(created)
+    encoded(created)
+    created.forget_frames()  # after its dispatch: the ADDED frame of the current state stays
+    assert cache.frames.bytes == created.frame_bytes > 0
+    encoded(created, "MODIFIED")  # a replay of it
+    updated = event(2, 0.0)
+    cache.apply(updated)
+    assert created.frame_bytes == 0 and list(cache.frames.holders) == []
+    frame = encoded(updated)
+    assert cache.frames.bytes == len(frame) and list(cache.frames.holders) == [updated]
+    cache.apply(event(3, 0.0, kind="DELETED"))
+    assert cache.frames.bytes == 0 and updated.frame_bytes == 0
+
+
+def test_an_event_leaving_the_window_drops_its_frames_unless_it_is_the_current_state() -> None:
+    cache = WatchCache(min_capacity=2, max_capacity=2)
+    cache.replace([], 0)
+    first = event(1, 0.0, key=PREFIX + "default/a", kind="ADDED")
+    second = event(2, 0.0, key=PREFIX + "default/b", kind="ADDED")
+    third = event(3, 0.0, key=PREFIX + "default/b")
+    for e in (first, second, third):
+        cache.apply(e)
+        encoded(e, e.type)
+    assert [e.rv for e in cache.history] == [2, 3] and first.frame_bytes > 0  # still the state of a
+    encoded(second, "ADDED")  # replayed after it was superseded
+    cache.apply(event(4, 0.0, key=PREFIX + "default/c", kind="ADDED"))
+    assert second.frame_bytes == 0
+    assert cache.frames.bytes == first.frame_bytes + third.frame_bytes
+
+
+def test_the_frame_budget_drops_the_least_recently_charged_frames() -> None:
+    budget = FrameBudget(limit=1_000)
+    cache = WatchCache(min_capacity=100, max_capacity=100, frames=budget)
+    cache.replace([], 0)
+    events = [event(rv, 0.0, key=PREFIX + f"default/s{rv}", kind="ADDED") for rv in range(10, 60)]
+    frames = []
+    for e in events:
+        cache.apply(e)
+        frames.append(encoded(e))
+        assert budget.bytes <= budget.limit
+    fit = budget.limit // len(frames[0])  # all frames have the same size
+    assert budget.bytes == sum(e.frame_bytes for e in events) == fit * len(frames[0])
+    assert [e.frame_bytes > 0 for e in events] == [False] * (50 - fit) + [True] * fit
+    assert budget.dropped == 50 - fit
+    assert encoded(events[0]) == frames[0] and events[0].frame_bytes > 0  # encoded again, charged last
+    assert events[50 - fit].frame_bytes == 0  # the least recently charged made room
+    cache.replace([], 100)
+    assert budget.bytes == 0 and not budget.holders

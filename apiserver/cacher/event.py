@@ -2,7 +2,9 @@
 
 A watcher asks for one form: the plain object, a Table row (the first one with column headers),
 or PartialObjectMetadata. Every watcher of the same form receives the same bytes: an event keeps
-the frames made for it, so N watchers cost one serialization per form in use, not N.
+the frames made for it, so N watchers cost one serialization per form in use, not N. What events
+keep after their dispatch (the current state's ADDED frame for initial events, frames encoded for a
+replay) is charged to a FrameBudget, which drops the least recently charged past its byte limit.
 """
 
 from __future__ import annotations
@@ -58,6 +60,35 @@ class Form:
 
 PLAIN = Form()
 Counter = Callable[[Form], None]
+FRAME_BUDGET = 64 * 1024 * 1024
+
+
+class FrameBudget:
+    """The bytes of encoded frames events keep for reuse, bounded: past `limit`, the events that
+    charged least recently drop theirs (a watcher that needs one again encodes it again)."""
+
+    __slots__ = ("bytes", "dropped", "holders", "limit")
+
+    def __init__(self, limit: int = FRAME_BUDGET) -> None:
+        self.limit = limit
+        self.bytes = 0
+        self.dropped = 0  # frames dropped to stay within the limit
+        self.holders: dict[CacheEvent, None] = {}  # events holding frames, least recently charged first
+
+    def charge(self, event: CacheEvent, size: int) -> None:
+        self.bytes += size
+        holders = self.holders
+        holders.pop(event, None)
+        holders[event] = None
+        while self.bytes > self.limit and holders:
+            oldest = next(iter(holders))
+            self.dropped += len(oldest._frames)
+            oldest.drop_frames()
+
+    def release(self, event: CacheEvent, size: int, holding: bool) -> None:
+        self.bytes -= size
+        if not holding:
+            self.holders.pop(event, None)
 
 
 @dataclass(slots=True, eq=False)
@@ -75,7 +106,9 @@ class CacheEvent:
     obj: Obj
     prev: Obj | None
     received: float = 0.0
+    budget: FrameBudget | None = None  # set when the watch cache takes the event
     _frames: dict[tuple[Form, str, bool], bytes] = field(default_factory=dict)
+    frame_bytes: int = 0
 
     def frame(self, kind: Kind, form: Form, event_type: str, use_prev: bool, counted: Counter) -> bytes:
         """The frame of this event in `form` as `event_type`, encoded on first use and then shared."""
@@ -84,6 +117,9 @@ class CacheEvent:
         if cached is None:
             cached = self._frames[key] = self.encode(kind, form, event_type, use_prev)
             counted(form)
+            self.frame_bytes += len(cached)
+            if self.budget is not None:
+                self.budget.charge(self, len(cached))
         return cached
 
     def encode(self, kind: Kind, form: Form, event_type: str, use_prev: bool) -> bytes:
@@ -97,5 +133,17 @@ class CacheEvent:
     def forget_frames(self) -> None:
         """Drop the encodings once dispatched; only the ADDED frame of the current state is kept
         (not a Table row's: its Age cell is computed when it is sent)."""
-        added = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2] and k[0].projection != "table"}
-        self._frames = added
+        kept = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2] and k[0].projection != "table"}
+        if len(kept) < len(self._frames):
+            self._keep(kept)
+
+    def drop_frames(self) -> None:
+        """Drop every encoding (the event was superseded, left the window, or the budget is full)."""
+        if self._frames:
+            self._keep({})
+
+    def _keep(self, frames: dict[tuple[Form, str, bool], bytes]) -> None:
+        size = sum(map(len, frames.values()))
+        released, self._frames, self.frame_bytes = self.frame_bytes - size, frames, size
+        if self.budget is not None:
+            self.budget.release(self, released, bool(frames))
