@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from apiserver import errors
 from apiserver.continuetoken import ContinueError, decode_continue
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
 from apiserver.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver.validation import field as fielderr
 
@@ -41,11 +41,25 @@ def allowed_field_selectors(kind: Kind) -> list[str]:
     return base + list(kind.extra_field_selectors)
 
 
+def _name(obj: Obj) -> str:
+    return str(obj["metadata"].get("name", ""))
+
+
+def _namespace(obj: Obj) -> str:
+    return str(obj["metadata"].get("namespace", ""))
+
+
+def field_getters(kind: Kind) -> dict[str, Callable[[Obj], str]]:
+    """How to read each field a selector of `kind` may name, the most selective first."""
+    getters: dict[str, Callable[[Obj], str]] = {"metadata.name": _name, **kind.extra_field_selectors}
+    if kind.namespaced:
+        getters["metadata.namespace"] = _namespace
+    return getters
+
+
 def object_fields(kind: Kind, obj: dict[str, object]) -> dict[str, str]:
     """The field-selector attributes of one object."""
-    meta = obj["metadata"]
-    assert isinstance(meta, dict)
-    fields = {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
+    fields = {"metadata.name": _name(obj), "metadata.namespace": _namespace(obj)}
     for name, get in kind.extra_field_selectors.items():
         fields[name] = get(obj)
     return fields

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from apiserver.cacher.event import CacheEvent, Obj
-from apiserver.cacher.hub import Hub, Predicate
+from apiserver.cacher.hub import GroupKey, Hub, Predicate
 from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.cacher.watcher import Watcher
@@ -179,7 +179,7 @@ class Cacher:
         """Wait until the cache has caught up with storage's current revision (a consistent read)."""
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
 
-    def watch(self, watcher: Watcher, key: Hashable, predicate: Predicate, since: int | None, prefix: str,
+    def watch(self, watcher: Watcher, key: GroupKey, predicate: Predicate, since: int | None, prefix: str,
               initial_events_end: bool = False) -> None:
         """Register `watcher`. `since` None: synthetic ADDED for every current object under `prefix`
         first (then the initial-events-end bookmark if asked); otherwise every change after revision

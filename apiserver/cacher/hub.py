@@ -3,23 +3,54 @@
 Watchers are grouped by filter (namespace, name, label and field selectors), so a filter is
 evaluated once per event for all watchers that share it, and within a group by form, so a frame
 is encoded once (lazily, on first use) and the same bytes are appended to every watcher of that
-form. Dispatch is a synchronous loop of appends; `flush` (which the cacher schedules) then makes one
+form. Groups whose field selector pins a field to a value (`spec.nodeName=node-17`: a kubelet) are
+indexed by it, as upstream's cacher indexes watchers with trigger functions: an event is offered
+only to the groups pinned to the value its object has now or had before, and to the unindexed ones.
+Dispatch is a synchronous loop of appends; `flush` (which the cacher schedules) then makes one
 write per touched watcher.
 Nothing here awaits: a watcher that cannot keep up is terminated, never waited for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from apiserver.cacher.event import CacheEvent, Form, Obj
 from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
+from apiserver.options import field_getters
+from apiserver.selectors import FieldSelector
 
 Predicate = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """What watchers sharing a group share: scope and selectors (canonical text), and the trigger,
+    the (field, value) an `=` term of the field selector pins, which indexes the group."""
+
+    namespace: str
+    name: str
+    label_selector: str
+    field_selector: str
+    trigger: tuple[str, str] | None = None
+
+
+def group_key(kind: Kind, namespace: str, name: str, label_selector: str,
+              field_selector: FieldSelector | None) -> GroupKey:
+    """The key of a watch; its trigger is the first field (by `field_getters` order) an `=` term pins."""
+    trigger = None
+    if field_selector is not None:
+        for field in field_getters(kind):
+            value = field_selector.requires(field)
+            if value is not None:
+                trigger = (field, value)
+                break
+    return GroupKey(namespace, name, label_selector, str(field_selector or ""), trigger)
 
 
 class Group:
@@ -27,7 +58,7 @@ class Group:
 
     __slots__ = ("by_form", "key", "predicate")
 
-    def __init__(self, key: Hashable, predicate: Predicate) -> None:
+    def __init__(self, key: GroupKey, predicate: Predicate) -> None:
         self.key = key
         self.predicate = predicate
         self.by_form: dict[Form, dict[Watcher, None]] = {}
@@ -73,8 +104,11 @@ class Hub:
         self.kind = kind
         self.meters = meters
         self.encode_cache = encode_cache
-        self.groups: dict[Hashable, Group] = {}
-        self.waiting: list[tuple[Watcher, Hashable, Predicate]] = []
+        self.groups: dict[GroupKey, Group] = {}
+        self.unindexed: dict[GroupKey, Group] = {}  # offered every event
+        self.indexed: dict[str, dict[str, dict[GroupKey, Group]]] = {}  # trigger field → value → groups
+        self.getters = field_getters(kind)
+        self.waiting: list[tuple[Watcher, GroupKey, Predicate]] = []
         self.dirty: list[Watcher] = []
         self.blocked: list[Watcher] = []  # watchers whose socket was full at the last flush
         self.rv = 0
@@ -86,7 +120,7 @@ class Hub:
         return [w for g in self.groups.values() for m in g.by_form.values() for w in m] + [
             w for w, _, _ in self.waiting]
 
-    def add(self, watcher: Watcher, key: Hashable, predicate: Predicate, initial: list[CacheEvent],
+    def add(self, watcher: Watcher, key: GroupKey, predicate: Predicate, initial: list[CacheEvent],
             replay: list[CacheEvent], end_bookmark: int = 0) -> None:
         """Register a watcher after queueing its initial ADDED events or the history it missed.
 
@@ -109,12 +143,33 @@ class Hub:
         else:
             self._join(watcher, key, predicate)
 
-    def _join(self, watcher: Watcher, key: Hashable, predicate: Predicate) -> None:
+    def _join(self, watcher: Watcher, key: GroupKey, predicate: Predicate) -> None:
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = Group(key, predicate)
+            if key.trigger is None:
+                self.unindexed[key] = group
+            else:
+                field, value = key.trigger
+                self.indexed.setdefault(field, {}).setdefault(value, {})[key] = group
         watcher.group = group
         group.add(watcher)
+
+    def _leave(self, group: Group) -> None:
+        """Forget a group that has no watchers left."""
+        key = group.key
+        self.groups.pop(key, None)
+        if key.trigger is None:
+            self.unindexed.pop(key, None)
+            return
+        field, value = key.trigger
+        by_value = self.indexed.get(field, {})
+        pinned = by_value.get(value, {})
+        pinned.pop(key, None)
+        if not pinned:
+            by_value.pop(value, None)
+            if not by_value:
+                self.indexed.pop(field, None)
 
     def _queue_one(self, watcher: Watcher, event: CacheEvent, event_type: str, use_prev: bool,
                    bounded: bool = True) -> None:
@@ -132,20 +187,22 @@ class Hub:
         if group is not None:
             group.discard(watcher)
             if not group.by_form:
-                self.groups.pop(group.key, None)
+                self._leave(group)
             watcher.group = None
         else:
             self.waiting = [w for w in self.waiting if w[0] is not watcher]
         self.meters.watcher_closed(watcher)
 
     def dispatch(self, event: CacheEvent) -> None:
-        """Offer one event to every group; call `flush` after a batch of dispatches."""
+        """Offer one event to every group it may concern; call `flush` after a batch of dispatches."""
         self.meters.dispatched += 1
         self.rv = event.rv
         if self.waiting:
             self._admit_waiting(event.rv)
         kind, encoded, cache = self.kind, self.meters.encoded, self.encode_cache
-        for group in list(self.groups.values()):
+        groups = self._concerned(event)
+        self.meters.filters_evaluated += len(groups)
+        for group in groups:
             change = transition(event, group.predicate)
             if change is None:
                 continue
@@ -166,6 +223,24 @@ class Hub:
                 if form in group.by_form:
                     group.promote(form)
         event.forget_frames()
+
+    def _concerned(self, event: CacheEvent) -> list[Group]:
+        """The unindexed groups and those pinned to a value the object has now or had before the event."""
+        groups = list(self.unindexed.values())
+        obj, prev = event.obj, event.prev
+        for field, by_value in self.indexed.items():
+            get = self.getters[field]
+            value = get(obj)
+            pinned = by_value.get(value)
+            if pinned:
+                groups += pinned.values()
+            if prev is not None and prev is not obj:
+                before = get(prev)
+                if before != value:
+                    pinned = by_value.get(before)
+                    if pinned:
+                        groups += pinned.values()
+        return groups
 
     def _admit_waiting(self, rv: int) -> None:
         """Watchers whose start revision is now behind the cache join their groups (before this event)."""

@@ -4,7 +4,7 @@ Counting happens in plain integers on the hot path; a Prometheus collector turns
 `apiserver_watch_events_total`, `apiserver_watch_events_sizes` (its `_sum` is the bytes sent),
 `apiserver_terminated_watchers_total`, `apiserver_watch_cache_events_dispatched_total`,
 `apiserver_watch_cache_events_received_total`, `apiserver_init_events_total` and our
-`apiserver_watch_cache_encodings_total` only when scraped.
+`apiserver_watch_cache_encodings_total` and `apiserver_watch_cache_dispatch_filters_total` only when scraped.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class WatchMeters:
         self.received = 0
         self.dispatched = 0
         self.init_events = 0
+        self.filters_evaluated = 0  # groups of watchers dispatch offered an event to
         self.encodings: dict[str, int] = {}
         self.terminated_count = 0
         self.closed = {"count": 0, "events": 0, "bytes": 0, "terminated": 0}
@@ -84,6 +85,8 @@ class WatchCollector(Collector):
         encodings = CounterMetricFamily("apiserver_watch_cache_encodings",
                                         "Serializations of watch events actually made, by encoding.",
                                         labels=[*gr, "encoding"])
+        filters = CounterMetricFamily("apiserver_watch_cache_dispatch_filters",
+                                      "Watch filters (groups of watchers sharing one) evaluated by dispatch.", labels=gr)
         capacity = GaugeMetricFamily("watch_cache_capacity", "Total capacity of watch cache broken by resource type.",
                                      labels=gr)
         for m in self.meters:
@@ -98,7 +101,8 @@ class WatchCollector(Collector):
             dispatched.add_metric([group, resource], m.dispatched)
             received.add_metric([group, resource], m.received)
             init.add_metric([group, resource], m.init_events)
+            filters.add_metric([group, resource], m.filters_evaluated)
             for encoding, count in sorted(m.encodings.items()):
                 encodings.add_metric([group, resource, encoding], count)
             capacity.add_metric([group, resource], self.capacities[resource]())
-        yield from (events, sizes, terminated, dispatched, received, init, encodings, capacity)
+        yield from (events, sizes, terminated, dispatched, received, init, encodings, filters, capacity)

@@ -10,29 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
 from apiserver import errors
 from apiserver.cacher.event import Form, watch_frame
+from apiserver.cacher.hub import GroupKey, Predicate, group_key
 from apiserver.cacher.watch_cache import TooOldError
 from apiserver.cacher.watcher import Limits, Watcher, WatchInfo
 from apiserver.handlers import negotiation
 from apiserver.handlers.resolve import Target
-from apiserver.kinds.base import Kind, Obj
+from apiserver.kinds.base import Obj
 from apiserver.options import ListOptions, parse_list_options, parse_rv
 from apiserver.state import CONFIG, INFO, REGISTRIES
 
 END_TIMEOUT = 10.0
 
 
-def _predicate(kind: Kind, target: Target, opts: ListOptions) -> Callable[[Obj], bool]:
-    namespace, name = target.namespace, target.name
+def watch_filter(target: Target, opts: ListOptions) -> tuple[GroupKey, Predicate]:
+    """The hub's group key of a watch and the predicate its objects must pass."""
+    kind, namespace, name = target.kind, target.namespace, target.name
     label_selector, field_selector = opts.label_selector, opts.field_selector
+    key = group_key(kind, namespace, name, str(label_selector), field_selector)
     if not namespace and not name and label_selector.empty and field_selector is None:
-        return lambda obj: True
+        return key, lambda obj: True
 
     def matches(obj: Obj) -> bool:
         meta = obj["metadata"]
@@ -42,7 +44,7 @@ def _predicate(kind: Kind, target: Target, opts: ListOptions) -> Callable[[Obj],
             return False
         return opts.matches(kind, obj)
 
-    return matches
+    return key, matches
 
 
 async def watch(request: web.Request, target: Target) -> web.StreamResponse:
@@ -74,9 +76,9 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
                      str(opts.field_selector or ""), request.headers.get("User-Agent", ""), opts.allow_bookmarks)
     limits = Limits(config.watch_buffer, config.watch_buffer_bytes)
     watcher = Watcher(cacher.hub, form, info, limits, transport, since if since is not None else cacher.cache.rv)
-    key = (target.namespace, target.name, info.label_selector, info.field_selector)
+    key, predicate = watch_filter(target, opts)
     try:
-        cacher.watch(watcher, key, _predicate(kind, target, opts), since, registry.list_prefix(target.namespace),
+        cacher.watch(watcher, key, predicate, since, registry.list_prefix(target.namespace),
                      initial_events_end=bool(opts.send_initial_events and opts.allow_bookmarks))
     except TooOldError as err:
         await response.write(watch_frame("ERROR", orjson.dumps(errors.expired(str(err)).to_status())))
