@@ -79,12 +79,12 @@ class WatchCache:
             if self.capacity < self.max_capacity:
                 self.capacity = min(self.capacity * 2, self.max_capacity)
                 self.resizes["increase"] += 1
-        elif now - self.history[-(self.capacity // 4)].received > self.fresh_seconds:  # upstream: endIndex - capacity/4
-            if self.capacity > self.min_capacity:
-                self.capacity = max(self.capacity // 2, self.min_capacity)
-                self.resizes["decrease"] += 1
-                while len(self.history) > self.capacity:
-                    self._drop_oldest()
+        # upstream checks the event at endIndex - capacity/4
+        elif self.capacity > self.min_capacity and now - self.history[-(self.capacity // 4)].received > self.fresh_seconds:
+            self.capacity = max(self.capacity // 2, self.min_capacity)
+            self.resizes["decrease"] += 1
+            while len(self.history) > self.capacity:
+                self._drop_oldest()
 
     def _drop_oldest(self) -> None:
         """The oldest event leaves the window; its frames go too unless it is still the current state."""
