@@ -157,6 +157,11 @@ class Cacher:
             self.hub.bookmark(self.cache.rv)
             self._schedule_flush()
 
+    def bookmark(self, watcher: Watcher) -> None:
+        """A BOOKMARK at the cache's revision to one watcher (shortly before its timeout), flushed soon."""
+        self.hub.bookmark(self.cache.rv, (watcher,))
+        self._schedule_flush()
+
     def _notify_fresh(self) -> None:
         self._fresh.set()
         self._fresh = asyncio.Event()

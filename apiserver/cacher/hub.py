@@ -13,7 +13,7 @@ Nothing here awaits: a watcher that cannot keep up is terminated, never waited f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,10 +256,11 @@ class Hub:
         self.dirty = []
         self.blocked = [watcher for watcher in candidates if not watcher.flush()]
 
-    def bookmark(self, rv: int) -> None:
-        """Queue a BOOKMARK at `rv` to every watcher that allows bookmarks (one encoding per form)."""
+    def bookmark(self, rv: int, watchers: Iterable[Watcher] | None = None) -> None:
+        """Queue a BOOKMARK at `rv` to every watcher (or each of `watchers`) that allows bookmarks and has
+        nothing pending (one encoding per form)."""
         frames: dict[Form, bytes] = {}
-        for watcher in self.watchers():
+        for watcher in self.watchers() if watchers is None else watchers:
             if watcher.info.allow_bookmarks and watcher.after <= rv and not watcher.pending:
                 form = watcher.form
                 frame = frames.get(form)

@@ -3,7 +3,8 @@
 The handler validates the request, sends the headers, registers a Watcher with the resource's
 hub and then only waits for the end: the hub writes frames to the socket itself. The stream ends
 at timeoutSeconds, when the watcher is closed (too slow, server shutdown), or when the client goes
-away (aiohttp cancels the handler).
+away (aiohttp cancels the handler). A watch that allows bookmarks gets one at the cache's revision
+shortly before its timeout, so its client resumes from there without a relist.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from apiserver.options import ListOptions, parse_list_options, parse_rv
 from apiserver.state import CONFIG, INFO, REGISTRIES
 
 END_TIMEOUT = 10.0
+BOOKMARK_LEAD = 2.0  # upstream's cacheWatcher bookmarks 2 s before the deadline (half way for shorter watches)
 
 
 def watch_filter(target: Target, opts: ListOptions) -> tuple[GroupKey, Predicate]:
@@ -45,6 +47,12 @@ def watch_filter(target: Target, opts: ListOptions) -> tuple[GroupKey, Predicate
         return opts.matches(kind, obj)
 
     return key, matches
+
+
+async def _until(watcher: Watcher, when: float) -> None:
+    """Wait until the loop's time `when` or the watcher's end, whichever comes first."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(watcher.signal.wait(), max(0.0, when - asyncio.get_running_loop().time()))
 
 
 async def watch(request: web.Request, target: Target) -> web.StreamResponse:
@@ -86,8 +94,11 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + opts.timeout
     try:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(watcher.signal.wait(), max(0.0, deadline - loop.time()))
+        if opts.allow_bookmarks:
+            await _until(watcher, deadline - min(BOOKMARK_LEAD, opts.timeout / 2))
+            if not watcher.done:
+                cacher.bookmark(watcher)  # so the client resumes from here, not with a relist
+        await _until(watcher, deadline)
     finally:
         watcher.close()
     try:
