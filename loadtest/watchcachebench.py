@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
 
 from apiserver.cacher.event import PLAIN, CacheEvent, Form, Obj
 from apiserver.cacher.watch_cache import WatchCache
@@ -57,8 +58,9 @@ def lookups() -> None:
     now = time.monotonic()
     for rv in range(2, window + 2):
         cache.apply(CacheEvent("MODIFIED", key(rv % 50, rv % objects), rv, {"metadata": {}}, None, now))
-    reads = {"all objects": lambda: cache.entries(), "one namespace": lambda: cache.entries(key(7, "")),
-             "events after the newest 10": lambda: cache.events_after(cache.rv - 10)}
+    reads: dict[str, Callable[[], list[CacheEvent]]] = {
+        "all objects": lambda: cache.entries(), "one namespace": lambda: cache.entries(key(7, "")),
+        "events after the newest 10": lambda: cache.events_after(cache.rv - 10)}
     print(f"{objects} objects, window {len(cache.history)} events:")
     for name, read in reads.items():
         started = time.perf_counter()

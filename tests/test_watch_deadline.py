@@ -15,7 +15,7 @@ from tests.test_watch import NS, SOCKET_TIMEOUT, current_rv, events, open_watch,
 
 
 def test_bookmark_at_the_current_revision_before_the_deadline(apiserver: RunningServer, kube_client: Any) -> None:
-    discovery = client.DiscoveryV1Api(kube_client)
+    discovery: Any = client.DiscoveryV1Api(kube_client)
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     rv = current_rv(discovery)
@@ -34,7 +34,7 @@ def test_bookmark_at_the_current_revision_before_the_deadline(apiserver: Running
 
 def test_the_official_client_resumes_from_the_deadline_bookmark(apiserver: RunningServer, kube_client: Any) -> None:
     """watch.Watch keeps the bookmark's resourceVersion; its next watch replays nothing it has seen."""
-    discovery = client.DiscoveryV1Api(kube_client)
+    discovery: Any = client.DiscoveryV1Api(kube_client)
     start = current_rv(discovery)
     discovery.create_namespaced_endpoint_slice(NS, slice_body("web-1"))
     w: Any = watch.Watch()  # type: ignore[no-untyped-call]
