@@ -81,9 +81,7 @@ class FrameBudget:
         holders.pop(event, None)
         holders[event] = None
         while self.bytes > self.limit and holders:
-            oldest = next(iter(holders))
-            self.dropped += len(oldest._frames)
-            oldest.drop_frames()
+            self.dropped += next(iter(holders)).drop_frames()
 
     def release(self, event: CacheEvent, size: int, holding: bool) -> None:
         self.bytes -= size
@@ -137,10 +135,12 @@ class CacheEvent:
         if len(kept) < len(self._frames):
             self._keep(kept)
 
-    def drop_frames(self) -> None:
-        """Drop every encoding (the event was superseded, left the window, or the budget is full)."""
-        if self._frames:
+    def drop_frames(self) -> int:
+        """Drop every encoding (the event was superseded, left the window, or the budget is full); how many."""
+        count = len(self._frames)
+        if count:
             self._keep({})
+        return count
 
     def _keep(self, frames: dict[tuple[Form, str, bool], bytes]) -> None:
         size = sum(map(len, frames.values()))
