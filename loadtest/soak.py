@@ -36,12 +36,13 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 import uvloop
@@ -49,7 +50,7 @@ import uvloop
 from apiserver.testing import free_port
 from loadtest.control import ProcessGroup, cpu_seconds
 from loadtest.replicas import Replica
-from loadtest.soakverify import load_writes, verify
+from loadtest.soakverify import Writes, load_writes, verify
 from storage.etcd_process import EtcdProcess
 
 PROBE_INTERVAL = 0.1
@@ -63,7 +64,7 @@ class Settings:
     storage: str = "memory"
     out: Path = Path("soak-out")
     sample_interval: float = 5.0
-    warmup: float = 0.0  # 0: a fifth of the duration, between 20 s and 300 s
+    warmup: float = 0.0  # 0: 30 % of the duration, between 20 s and 300 s (the watch cache windows grow for ~150 s)
     write_rate: float = 20.0
     healthy: int = 16
     slow: int = 8
@@ -81,7 +82,7 @@ class Settings:
     seed: int = 1
 
     def warmup_seconds(self) -> float:
-        return self.warmup or min(300.0, max(20.0, self.duration / 5))
+        return self.warmup or min(300.0, max(20.0, 0.3 * self.duration))
 
 
 class Clients(ProcessGroup):
@@ -200,6 +201,7 @@ class Soak:
     def __init__(self, settings: Settings, replica: Replica) -> None:
         self.settings = settings
         self.url = replica.url
+        self.process = replica.process
         self.pid = replica.process.pid
         self.out = settings.out
         self.samples: list[dict[str, Any]] = []
@@ -219,7 +221,8 @@ class Soak:
                 self.cpu[pid] = now
         return shares
 
-    async def run(self) -> None:
+    async def run(self, samples: TextIO) -> None:
+        """Start the clients, sample (a line of `samples` each) for the duration, stop them, let the server settle."""
         s = self.settings
         self.baseline_fds = await asyncio.to_thread(self._quiet_fds)
         print(f"server {self.url} (pid {self.pid}, storage {s.storage}); {self.baseline_fds} descriptors with no "
@@ -245,14 +248,13 @@ class Soak:
         started = time.monotonic()
         print(header(), flush=True)
         try:
-            with open(self.out / "samples.jsonl", "w") as samples:
-                while (elapsed := time.monotonic() - started) < s.duration:
-                    await asyncio.sleep(min(s.sample_interval, s.duration - elapsed))
-                    sample = await self._sample(time.monotonic() - started)
-                    self.samples.append(sample)
-                    samples.write(json.dumps(sample) + "\n")
-                    samples.flush()
-                    print(row(sample), flush=True)
+            while (elapsed := time.monotonic() - started) < s.duration:
+                await asyncio.sleep(min(s.sample_interval, s.duration - elapsed))
+                sample = await self._sample(time.monotonic() - started)
+                self.samples.append(sample)
+                samples.write(json.dumps(sample) + "\n")
+                samples.flush()
+                print(row(sample), flush=True)
         finally:
             probe.cancel()
             self.final["writer"] = await self.writer.command("stop")
@@ -262,6 +264,8 @@ class Soak:
         self.final["settle"] = await asyncio.to_thread(self._settle)
 
     async def _sample(self, t: float) -> dict[str, Any]:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the server exited ({self.process.returncode}); see {self.out / 'apiserver.log'}")
         elapsed = self.samples[-1]["t"] if self.samples else 0.0
         interval = max(1e-3, t - elapsed)
         writer = await self.writer.command("snapshot")
@@ -294,6 +298,17 @@ class Soak:
                 return {"fds": fds, "baseline_fds": self.baseline_fds, "open_watchers": open_watchers,
                         "waited": round(self.settings.settle - max(0.0, deadline - time.monotonic()), 1)}
 
+    def _compacted(self, writes: dict[str, Writes]) -> bool | None:
+        """Has storage been compacted past the first write? (An exact list at its revision gets 410.)"""
+        first = min((w.rvs[0] for w in writes.values() if w.rvs), default=None)
+        if first is None:
+            return None
+        try:
+            get_json(f"{self.url}/api/v1/namespaces?limit=1&resourceVersionMatch=Exact&resourceVersion={first}")
+        except urllib.error.HTTPError as err:
+            return err.code == 410
+        return False
+
     def judge(self) -> tuple[dict[str, Any], list[str]]:
         """The summary and the reasons the soak failed (none: it passed)."""
         s, failures = self.settings, []
@@ -317,28 +332,41 @@ class Soak:
         writer, watchers = self.final["writer"], self.final["watchers"]
         with open(self.out / "writes.jsonl") as f:
             writes = load_writes(f)
-        segments = []
-        for path in sorted(self.out.glob("sessions-*.jsonl")):
-            with open(path) as f:
-                segments += [json.loads(line) for line in f]
-        verdict = verify(writes, segments)
+        errors: list[str] = []
+        early: list[str] = []
+
+        def segments() -> Iterator[dict[str, Any]]:
+            """The healthy watchers' segments, streamed; their errors and early ends collected on the way."""
+            for path in sorted(self.out.glob("sessions-*.jsonl")):
+                with open(path) as f:
+                    for line in f:
+                        segment = json.loads(line)
+                        errors.extend(segment["errors"])
+                        early.extend(segment["early_ends"])
+                        yield segment
+
+        verdict = verify(writes, segments())
         if verdict.failed:
             failures.append(f"healthy watchers: {verdict.missed} events missed, {verdict.repeated} repeated, "
                             f"{verdict.out_of_order} out of order, {verdict.unexpected} never written, "
                             f"{verdict.wrong} not as written; e.g. " + "; ".join(verdict.examples))
-        errors = [e for segment in segments for e in segment["errors"]]
         if errors:
             failures.append(f"healthy watchers: {len(errors)} errors (incl. 410 on re-watch); e.g. {errors[:3]}")
-        early = [e for segment in segments for e in segment["early_ends"]]
         if early:
             failures.append(f"healthy watchers: {len(early)} streams ended before their timeoutSeconds; e.g. "
                             f"{early[:3]}")
+        if watchers["client_errors"]:
+            failures.append(f"watchers: {watchers['client_errors']} requests failed; e.g. "
+                            f"{watchers['watcher_errors'][:3]}")
         if writer["failed"] or writer["ambiguous"]:
             failures.append(f"writes: {writer['failed']} failed, {writer['ambiguous']} unanswered; e.g. "
                             f"{writer['write_failures'][:3]}")
         if not writer["writes"] or not verdict.events or not watchers["bookmarks"]:
             failures.append(f"the run did too little: {writer['writes']} writes, {verdict.events} events and "
                             f"{watchers['bookmarks']} bookmarks at healthy watchers")
+        compacted = self._compacted(writes)
+        if compacted is False and s.duration > 3 * s.compaction_interval:
+            failures.append("storage was never compacted (an exact list at the first write's revision still works)")
         lags = [x["lag_max_ms"] for x in self.samples]
         cpu = [x["client_cpu_max"] for x in self.samples]
         summary = {
@@ -349,7 +377,7 @@ class Soak:
             "lag_ms": {"p50_median": statistics.median(x["lag_p50_ms"] for x in self.samples) if self.samples else None,
                        "p99_max": max((x["lag_p99_ms"] for x in self.samples), default=None),
                        "max": max(lags, default=None)},
-            "probe_failures": self.probe.failures,
+            "probe_failures": self.probe.failures, "compacted": compacted,
             "client_bound_samples": sum(c > CLIENT_BOUND for c in cpu),
             "settle": settle, "writer": writer, "watchers": watchers,
             "verification": asdict(verdict), "failures": failures, "passed": not failures,
@@ -388,7 +416,8 @@ def run(settings: Settings) -> tuple[dict[str, Any], list[str]]:
         old.unlink(missing_ok=True)
     with server(settings, settings.out) as (replica, _):
         soak = Soak(settings, replica)
-        uvloop.run(soak.run())
+        with open(settings.out / "samples.jsonl", "w") as samples:
+            uvloop.run(soak.run(samples))
         summary, failures = soak.judge()
     (settings.out / "samples.json").write_text(json.dumps(soak.samples, indent=1))
     (settings.out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -308,7 +308,7 @@ class Watchers:
         while not stop.is_set():
             try:
                 await session()
-            except Exception as err:  # a failed list or connection: counted, reported, and the slot goes on
+            except Exception as err:  # noqa: BLE001 - a failed list or connection: counted, reported, and the slot goes on
                 self.counts["client_errors"] += 1
                 self._error(f"{session.__name__}: {type(err).__name__}: {err}")
                 await asyncio.sleep(1.0)
@@ -470,24 +470,23 @@ def _emit(report: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, out: TextIO) -> None:
+    """Work until told to stop, recording into `out`; then print the final snapshot."""
     stop = asyncio.Event()
-    with open(args.record if args.role == "writer" else args.sessions, "a") as out:
-        worker: Writer | Watchers
-        if args.role == "writer":
-            worker = Writer(args.url, args.rate, out, args.seed)
-            work = worker.run(stop)
-        else:
-            worker = Watchers(args.url, out, args.seed, (args.min_life, args.max_life),
-                              (args.min_timeout, args.max_timeout))
-            work = worker.run(stop, args.healthy, args.slow, args.stuck)
-        task = asyncio.create_task(work)
-        control = asyncio.create_task(_control(worker.snapshot, stop))
-        await asyncio.wait([task, control], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        await task  # a crash of the work is raised here, and logged
-        control.cancel()
-        _emit(worker.snapshot())
+    worker: Writer | Watchers
+    if args.role == "writer":
+        worker = Writer(args.url, args.rate, out, args.seed)
+        work = worker.run(stop)
+    else:
+        worker = Watchers(args.url, out, args.seed, (args.min_life, args.max_life), (args.min_timeout, args.max_timeout))
+        work = worker.run(stop, args.healthy, args.slow, args.stuck)
+    task = asyncio.create_task(work)
+    control = asyncio.create_task(_control(worker.snapshot, stop))
+    await asyncio.wait([task, control], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await task  # a crash of the work is raised here, and logged
+    control.cancel()
+    _emit(worker.snapshot())
 
 
 def main() -> None:
@@ -512,7 +511,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=log_file, format="%(asctime)s %(levelname)s %(message)s")
     started = time.time()
     try:
-        uvloop.run(run(args))
+        with open(args.record if args.role == "writer" else args.sessions, "a") as out:
+            uvloop.run(run(args, out))
     finally:
         log.info("%s exits after %.0f s", args.role, time.time() - started)
 

@@ -117,12 +117,11 @@ def verify_segment(segment: dict[str, Any], writes: Writes, verdict: Verdict) ->
     verdict.expected += len(in_scope) + len(required)
     matched: set[int] = set()
     for rv, code, ns, name in sorted(set(events)):
-        if rv in writes.exact:
-            if not namespace or writes.exact[rv][1] == namespace:
-                if writes.exact[rv] != (code, ns, name):
-                    verdict.wrong += 1
-                    verdict.note(f"{where}: revision {rv} is {code} {ns}/{name}, written {writes.exact[rv]}")
-                continue
+        if rv in writes.exact and (not namespace or writes.exact[rv][1] == namespace):
+            if writes.exact[rv] != (code, ns, name):
+                verdict.wrong += 1
+                verdict.note(f"{where}: revision {rv} is {code} {ns}/{name}, written {writes.exact[rv]}")
+            continue
         ranged = next((r for r in candidates if id(r) not in matched and r.lo < rv < r.hi and r.name == name
                        and r.namespace == ns and r.type in (code, "?")), None)
         if ranged is None:
