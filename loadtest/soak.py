@@ -426,16 +426,34 @@ def run(settings: Settings) -> tuple[dict[str, Any], list[str]]:
     return summary, failures
 
 
+HELP = {
+    "duration": "seconds of load", "storage": "the server's storage (etcd: a throwaway etcd is started)",
+    "out": "directory for samples, summary, plot, logs and records (default soak-<storage>)",
+    "sample_interval": "seconds between samples", "warmup": "seconds before the RSS baseline (0: 30 %% of the "
+    "duration, 20..300 s)", "write_rate": "writes a second (one writer, one at a time)",
+    "healthy": "healthy watchers at a time", "slow": "slow watchers at a time", "stuck": "stuck watchers at a time",
+    "watch_procs": "processes sharing the watchers", "min_life": "shortest watcher life, seconds",
+    "max_life": "longest watcher life, seconds", "min_timeout": "healthy watches' shortest timeoutSeconds",
+    "max_timeout": "healthy watches' longest timeoutSeconds", "bookmark_interval": "the server's --bookmark-interval",
+    "compaction_interval": "the server's --etcd-compaction-interval", "watch_buffer": "the server's --watch-buffer",
+    "settle": "seconds the server may take to close everything after the clients", "max_rss_growth":
+    "largest RSS growth after warm-up that passes (a fraction)", "seed": "random seed of the clients",
+}
+
+
 def main() -> None:
     defaults = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
         if name == "storage":
-            parser.add_argument(flag, choices=["memory", "etcd"], default=value)
+            parser.add_argument(flag, choices=["memory", "etcd"], default=value, help=HELP[name])
+        elif name == "out":
+            parser.add_argument(flag, type=Path, default=None, help=HELP[name])
         else:
-            parser.add_argument(flag, type=type(value), default=value, help=f"(default {value})")
+            parser.add_argument(flag, type=type(value), default=value, help=f"{HELP[name]} (default {value})")
     args = parser.parse_args()
+    args.out = args.out or Path(f"soak-{args.storage}")
     settings = Settings(**vars(args))
     summary, failures = run(settings)
     print(f"\nRSS {summary['rss_mb']['min']:.1f}..{summary['rss_mb']['max']:.1f} MB, growth after warm-up "
