@@ -156,6 +156,7 @@ class Probe:
     def __init__(self, url: str) -> None:
         self.url = url + "/livez/ping"
         self.latencies: list[float] = []
+        self.oversleep = 0.0  # the longest this process's own loop was late: stalls on the client side
         self.failures = 0
 
     async def run(self) -> None:
@@ -170,20 +171,23 @@ class Probe:
                     ok = False
                 self.latencies.append(time.perf_counter() - started)
                 self.failures += not ok
+                slept = time.perf_counter()
                 await asyncio.sleep(PROBE_INTERVAL)
+                self.oversleep = max(self.oversleep, time.perf_counter() - slept - PROBE_INTERVAL)
 
     def take(self) -> dict[str, float]:
         latencies, self.latencies = sorted(self.latencies), []
+        oversleep, self.oversleep = self.oversleep, 0.0
         if not latencies:
-            return {"lag_p50_ms": 0.0, "lag_p99_ms": 0.0, "lag_max_ms": 0.0}
+            return {"lag_p50_ms": 0.0, "lag_p99_ms": 0.0, "lag_max_ms": 0.0, "probe_late_ms": 1e3 * oversleep}
         return {"lag_p50_ms": 1e3 * latencies[len(latencies) // 2],
                 "lag_p99_ms": 1e3 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-                "lag_max_ms": 1e3 * latencies[-1]}
+                "lag_max_ms": 1e3 * latencies[-1], "probe_late_ms": 1e3 * oversleep}
 
 
 COLUMNS = [("t", "{:>6.0f}"), ("rss_mb", "{:>7.1f}"), ("fds", "{:>5d}"), ("watchers", "{:>8d}"),
            ("terminated", "{:>10d}"), ("lag_p50_ms", "{:>10.2f}"), ("lag_p99_ms", "{:>10.2f}"),
-           ("lag_max_ms", "{:>10.2f}"), ("server_cpu", "{:>10.0%}"), ("client_cpu_max", "{:>14.0%}"),
+           ("lag_max_ms", "{:>10.2f}"), ("probe_late_ms", "{:>13.2f}"), ("load1", "{:>5.1f}"), ("server_cpu", "{:>10.0%}"), ("client_cpu_max", "{:>14.0%}"),
            ("writes", "{:>7d}"), ("events", "{:>8d}"), ("bookmarks", "{:>9d}")]
 
 
@@ -273,7 +277,8 @@ class Soak:
         open_watchers, terminated = await asyncio.to_thread(watch_counts, self.url)
         server_cpu = self._cpu_shares([self.pid], interval)
         clients_cpu = self._cpu_shares([p.pid for p in self.writer.processes + self.watchers.processes], interval)
-        return {"t": t, "rss_mb": rss_bytes(self.pid) / 2**20, "fds": open_fds(self.pid), "watchers": open_watchers,
+        return {"t": t, "load1": os.getloadavg()[0], "rss_mb": rss_bytes(self.pid) / 2**20, "fds": open_fds(self.pid),
+                "watchers": open_watchers,
                 "terminated": terminated, **self.probe.take(), "server_cpu": server_cpu[0] if server_cpu else 0.0,
                 "client_cpu_max": max(clients_cpu, default=0.0), "client_cpu": clients_cpu,
                 "writes": writer["writes"], "write_errors": writer["failed"] + writer["ambiguous"],
@@ -393,7 +398,7 @@ def plot(samples: list[dict[str, Any]], warmup: float, path: Path) -> None:
 
     t = [x["t"] / 60 for x in samples]
     panels = [("server RSS (MB)", ["rss_mb"]), ("open descriptors", ["fds"]),
-              ("watchers", ["watchers", "terminated"]), ("GET /livez/ping (ms)", ["lag_p50_ms", "lag_p99_ms", "lag_max_ms"]),
+              ("watchers", ["watchers", "terminated"]), ("GET /livez/ping (ms)", ["lag_p50_ms", "lag_p99_ms", "lag_max_ms", "probe_late_ms"]),
               ("CPU (cores)", ["server_cpu", "client_cpu_max"]), ("healthy events, writes", ["events", "writes"])]
     fig, axes = plt.subplots(3, 2, figsize=(12, 9), sharex=True)
     for ax, (title, keys) in zip(axes.flat, panels):
