@@ -11,7 +11,9 @@ Every `--sample-interval` seconds this process samples the server's RSS and open
 (/proc/<pid>), the open and terminated watchers (/debug/watches), the CPU of the server and of each
 client process, and the event-loop lag: the latency of `GET /livez/ping` (a check with no storage
 call: the time the request waits for the server's event loop plus ~0.3 ms of handling), sent every
-0.1 s on one kept-alive connection from this lightly loaded process; p50/p99/max per interval.
+0.1 s on one kept-alive connection from this lightly loaded process; p50/p99/max per interval. Beside
+it, how late this process's own 0.1 s sleeps woke (`probe_late_ms`) and the machine's load average: a
+stall seen by both, or under a high load, is the machine's, not the server's.
 
 Output in `--out`: samples.json, summary.json, soak.png, the server's, etcd's and the clients' logs,
 the writer's record and the healthy watchers' sessions. Exit status 1 with the reasons if:
@@ -187,8 +189,9 @@ class Probe:
 
 COLUMNS = [("t", "{:>6.0f}"), ("rss_mb", "{:>7.1f}"), ("fds", "{:>5d}"), ("watchers", "{:>8d}"),
            ("terminated", "{:>10d}"), ("lag_p50_ms", "{:>10.2f}"), ("lag_p99_ms", "{:>10.2f}"),
-           ("lag_max_ms", "{:>10.2f}"), ("probe_late_ms", "{:>13.2f}"), ("load1", "{:>5.1f}"), ("server_cpu", "{:>10.0%}"), ("client_cpu_max", "{:>14.0%}"),
-           ("writes", "{:>7d}"), ("events", "{:>8d}"), ("bookmarks", "{:>9d}")]
+           ("lag_max_ms", "{:>10.2f}"), ("probe_late_ms", "{:>13.2f}"), ("load1", "{:>5.1f}"),
+           ("server_cpu", "{:>10.0%}"), ("client_cpu_max", "{:>14.0%}"), ("writes", "{:>7d}"), ("events", "{:>8d}"),
+           ("bookmarks", "{:>9d}")]
 
 
 def row(sample: dict[str, Any]) -> str:
@@ -398,7 +401,8 @@ def plot(samples: list[dict[str, Any]], warmup: float, path: Path) -> None:
 
     t = [x["t"] / 60 for x in samples]
     panels = [("server RSS (MB)", ["rss_mb"]), ("open descriptors", ["fds"]),
-              ("watchers", ["watchers", "terminated"]), ("GET /livez/ping (ms)", ["lag_p50_ms", "lag_p99_ms", "lag_max_ms", "probe_late_ms"]),
+              ("watchers", ["watchers", "terminated"]),
+              ("GET /livez/ping (ms)", ["lag_p50_ms", "lag_p99_ms", "lag_max_ms", "probe_late_ms"]),
               ("CPU (cores)", ["server_cpu", "client_cpu_max"]), ("healthy events, writes", ["events", "writes"])]
     fig, axes = plt.subplots(3, 2, figsize=(12, 9), sharex=True)
     for ax, (title, keys) in zip(axes.flat, panels):

@@ -86,7 +86,8 @@ def body(resource: str, namespace: str, name: str, generation: int) -> dict[str,
         elif resource == "pods":
             obj["spec"] = {"containers": [{"name": "app", "image": f"nginx:1.{generation % 30}"}]}
         elif resource == "endpoints":
-            obj["subsets"] = [{"addresses": [{"ip": f"10.1.{i // 250}.{1 + i % 250}"} for i in range(1 + generation % 20)],
+            addresses = [{"ip": f"10.1.{i // 250}.{1 + i % 250}"} for i in range(1 + generation % 20)]
+            obj["subsets"] = [{"addresses": addresses,
                                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]
     obj["metadata"].setdefault("labels", {})["soak/generation"] = str(generation)
     return obj
@@ -308,7 +309,7 @@ class Watchers:
         while not stop.is_set():
             try:
                 await session()
-            except Exception as err:  # noqa: BLE001 - a failed list or connection: counted, reported, and the slot goes on
+            except Exception as err:  # noqa: BLE001 - a failed list or connection: counted, reported, go on
                 self.counts["client_errors"] += 1
                 self._error(f"{session.__name__}: {type(err).__name__}: {err}")
                 await asyncio.sleep(1.0)
@@ -478,7 +479,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> None:
         worker = Writer(args.url, args.rate, out, args.seed)
         work = worker.run(stop)
     else:
-        worker = Watchers(args.url, out, args.seed, (args.min_life, args.max_life), (args.min_timeout, args.max_timeout))
+        lives, timeouts = (args.min_life, args.max_life), (args.min_timeout, args.max_timeout)
+        worker = Watchers(args.url, out, args.seed, lives, timeouts)
         work = worker.run(stop, args.healthy, args.slow, args.stuck)
     task = asyncio.create_task(work)
     control = asyncio.create_task(_control(worker.snapshot, stop))

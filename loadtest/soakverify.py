@@ -137,7 +137,8 @@ def verify_segment(segment: dict[str, Any], writes: Writes, verdict: Verdict) ->
     for ranged in candidates:
         if id(ranged) in required and id(ranged) not in matched:
             verdict.missed += 1
-            verdict.note(f"{where}: missed {ranged.type} {ranged.namespace}/{ranged.name} in ({ranged.lo}, {ranged.hi})")
+            verdict.note(f"{where}: missed {ranged.type} {ranged.namespace}/{ranged.name} "
+                         f"in ({ranged.lo}, {ranged.hi})")
 
 
 def verify(writes: dict[str, Writes], segments: Iterable[dict[str, Any]]) -> Verdict:
