@@ -264,15 +264,24 @@ class Soak:
                 print(row(sample), flush=True)
         finally:
             probe.cancel()
-            self.final["writer"] = await self.writer.command("stop")
-            self.final["watchers"] = await self.watchers.command("stop")
-            await self.writer.stop()
-            await self.watchers.stop()
+            broken = []
+            for name, group in (("writer", self.writer), ("watchers", self.watchers)):
+                try:
+                    self.final[name] = await group.command("stop")
+                except (RuntimeError, TimeoutError, OSError) as err:  # a client crashed: its log says why
+                    broken.append(f"{name}: {err}")
+                await group.stop()
+        if broken:
+            raise RuntimeError(f"client processes failed ({'; '.join(broken)}); see the logs in {self.out}")
         self.final["settle"] = await asyncio.to_thread(self._settle)
 
     async def _sample(self, t: float) -> dict[str, Any]:
         if self.process.poll() is not None:
             raise RuntimeError(f"the server exited ({self.process.returncode}); see {self.out / 'apiserver.log'}")
+        for process in self.writer.processes + self.watchers.processes:
+            if process.returncode is not None:
+                raise RuntimeError(f"client process {process.pid} exited ({process.returncode}); see the logs in "
+                                   f"{self.out}")
         elapsed = self.samples[-1]["t"] if self.samples else 0.0
         interval = max(1e-3, t - elapsed)
         writer = await self.writer.command("snapshot")
@@ -464,7 +473,11 @@ def main() -> None:
     args = parser.parse_args()
     args.out = args.out or Path(f"soak-{args.storage}")
     settings = Settings(**vars(args))
-    summary, failures = run(settings)
+    try:
+        summary, failures = run(settings)
+    except RuntimeError as err:
+        print(f"\nSOAK FAILED: {err}", file=sys.stderr)
+        sys.exit(1)
     print(f"\nRSS {summary['rss_mb']['min']:.1f}..{summary['rss_mb']['max']:.1f} MB, growth after warm-up "
           f"{summary['rss_growth'] if summary['rss_growth'] is None else format(summary['rss_growth'], '.1%')}; "
           f"descriptors {summary['settle']['fds']} after settling (baseline {summary['settle']['baseline_fds']}); "
