@@ -66,7 +66,7 @@ class Settings:
     storage: str = "memory"
     out: Path = Path("soak-out")
     sample_interval: float = 5.0
-    warmup: float = 0.0  # 0: 30 % of the duration, between 20 s and 300 s (the watch cache windows grow for ~150 s)
+    warmup: float = 0.0  # 0: 30 % of the duration, 20..600 s (RSS levels off after ~13 min: README, Soak)
     write_rate: float = 20.0
     healthy: int = 16
     slow: int = 8
@@ -84,7 +84,7 @@ class Settings:
     seed: int = 1
 
     def warmup_seconds(self) -> float:
-        return self.warmup or min(300.0, max(20.0, 0.3 * self.duration))
+        return self.warmup or min(600.0, max(20.0, 0.3 * self.duration))
 
 
 class Clients(ProcessGroup):
@@ -448,7 +448,7 @@ HELP = {
     "duration": "seconds of load", "storage": "the server's storage (etcd: a throwaway etcd is started)",
     "out": "directory for samples, summary, plot, logs and records (default soak-<storage>)",
     "sample_interval": "seconds between samples", "warmup": "seconds before the RSS baseline (0: 30 %% of the "
-    "duration, 20..300 s)", "write_rate": "writes a second (one writer, one at a time)",
+    "duration, 20..600 s)", "write_rate": "writes a second (one writer, one at a time)",
     "healthy": "healthy watchers at a time", "slow": "slow watchers at a time", "stuck": "stuck watchers at a time",
     "watch_procs": "processes sharing the watchers", "min_life": "shortest watcher life, seconds",
     "max_life": "longest watcher life, seconds", "min_timeout": "healthy watches' shortest timeoutSeconds",
