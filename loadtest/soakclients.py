@@ -10,10 +10,10 @@ counters; `stop` (or end of input) stops them, prints a final line and exits. Lo
 The writer is the only client that writes, one request at a time: creates, updates, patches (merge,
 strategic, JSON and apply) and deletes of namespaces, services, pods, endpoints and EndpointSlices.
 Every successful write is a line of `--record`: resource, namespace, name, event type and the
-resourceVersion from the response. A DELETE's response carries no deletion revision (kube-apiserver
-answers with the object's last state or a Status), so a delete is recorded with `lo`, the last
-revision the writer had seen before it: its event falls after `lo` and before the next write's
-revision (soakverify fills that in). A write without an answer is recorded as `ambiguous`.
+resourceVersion from the response. A DELETE's response carries no deletion revision (a Status, or
+the object at its last revision, where kube-apiserver has the deletion's), so a delete is recorded
+with `lo`, the last revision the writer had seen before it: its event falls after `lo` and before
+the next write's revision (soakverify fills that in). A write without an answer is recorded as `ambiguous`.
 
 Watchers (each one a loop of sessions that come and go):
 - healthy: list (`limit=1`: storage's current revision), watch the resource from that revision with
