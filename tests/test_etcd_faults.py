@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 
 import storage.etcd
-from apiserver.cacher import cacher
+from apiserver.cacher import reflector
 from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
 from storage import open_storage
@@ -154,7 +154,7 @@ def test_stalled_etcd_fails_fast_then_recovers(etcd: EtcdProcess, server: Runnin
 
 def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, server: RunningServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cacher, "RETRY_SECONDS", 3.0)  # room to write and compact before the cacher is back
+    monkeypatch.setattr(reflector, "RETRY_SECONDS", 3.0)  # room to write and compact before the cacher is back
     rv_a = create(server, "a")
     with open_watch(server, rv_a) as watch:
         etcd.stop()
