@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import aetcd
 import pytest
 
 import storage.etcd
+from apiserver.app import compact_periodically
 from apiserver.cacher import reflector
 from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
-from storage import open_storage
+from storage import CompactedError, open_storage
 from storage.etcd_process import EtcdProcess, etcd_binary
 
 pytestmark = pytest.mark.skipif(etcd_binary() is None, reason="etcd is not installed (apt-get install etcd-server)")
@@ -200,3 +202,52 @@ async def test_range_over_the_receive_limit_comes_in_smaller_pages(etcd: EtcdPro
         assert keys == [f"/registry/big/{i:02d}" for i in range(30)]
     finally:
         await store.close()
+
+
+async def compaction_turns_taken(etcd: EtcdProcess) -> int:
+    """How many compaction turns were taken on this etcd: the version of kube-apiserver's compact_rev_key."""
+    host, port = etcd.endpoint.split(":")
+    async with aetcd.Client(host, int(port)) as client:
+        got = await client.get(storage.etcd.COMPACT_REV_KEY)
+        return got.version if got is not None else 0
+
+
+async def test_replicas_take_one_compaction_turn_per_round(etcd: EtcdProcess) -> None:
+    """Two replicas' compactors, interleaved: each round one of them compacts, to the revision the previous
+    round recorded; the other learns the turn it lost."""
+    replicas = [open_storage(etcd.storage_url()), open_storage(etcd.storage_url())]
+    state = [(0, 0), (0, 0)]
+    try:
+        key = "/registry/endpointslices/default/a"
+        rev = await replicas[0].create(key, b"0")
+        revisions = [rev]
+        for round_ in range(1, 5):
+            for i, replica in enumerate(replicas):
+                rev = await replica.update(key, str(round_).encode(), rev)
+                state[i] = await replica.compact_turn(*state[i])
+            revisions.append(rev)
+        assert await compaction_turns_taken(etcd) == 4
+        assert state[0][0] == state[1][0] == 4
+        with pytest.raises(CompactedError):  # compacted to what round 3 recorded, after round 2's writes
+            await replicas[0].range("/registry/endpointslices/", revision=revisions[2])
+        assert (await replicas[0].range("/registry/endpointslices/", revision=revisions[3])).kvs
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_two_replicas_compact_once_per_interval(etcd: EtcdProcess) -> None:
+    interval, rounds = 0.2, 10
+    replicas = [open_storage(etcd.storage_url()), open_storage(etcd.storage_url())]
+    loops = [asyncio.create_task(compact_periodically(replica, interval)) for replica in replicas]
+    try:
+        for i in range(rounds):
+            await replicas[0].create(f"/registry/endpointslices/default/s{i}", b"x")
+            await asyncio.sleep(interval)
+    finally:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        for replica in replicas:
+            await replica.close()
+    assert 1 <= await compaction_turns_taken(etcd) <= rounds + 1  # not one per replica per interval
