@@ -203,10 +203,10 @@ async def test_cacher_deletes_without_a_previous_value_from_its_own_copy() -> No
     obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
            "metadata": {"name": "a", "namespace": "default"}, "addressType": "IPv4", "endpoints": None, "ports": None}
     cacher = Cacher(ENDPOINTSLICE, MemoryStorage(), decode, WatchCache())
-    cacher.apply("PUT", KeyValue(key, encode(obj), 5, 5))
-    cacher.apply("DELETE", KeyValue(key, b"", 7, 5))
+    cacher._apply("PUT", KeyValue(key, encode(obj), 5, 5))
+    cacher._apply("DELETE", KeyValue(key, b"", 7, 5))
     assert cacher.cache.store == {}
     deleted = cacher.cache.history[-1]
     assert deleted.type == "DELETED" and deleted.obj["metadata"]["resourceVersion"] == "7"
-    cacher.apply("DELETE", KeyValue("/registry/endpointslices/default/unknown", b"", 9, 8))
+    cacher._apply("DELETE", KeyValue("/registry/endpointslices/default/unknown", b"", 9, 8))
     assert cacher.cache.rv == 9 and len(cacher.cache.history) == 2

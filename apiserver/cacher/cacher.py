@@ -1,15 +1,15 @@
 """Cacher: keeps one resource's WatchCache in step with storage and feeds its Hub.
 
 The process's Reflector (``apiserver.cacher.reflector``) lists storage into every cacher (`relist`)
-and hands each one the storage events under its prefix (`apply`), then the revision every batch
-reached (`advance`); each event updates the cache and is dispatched by the hub, synchronously.
+and hands each one, per storage batch, the events under its prefix and the revision the batch reached
+(`receive`); each event updates the cache and is dispatched by the hub, synchronously.
 Flushes (one write per touched watcher) are paced: the next flush waits as long as the previous one
 took, so under load the loop also makes progress on writes and several events go out in each
 watcher's write (coalescing); when idle a flush follows at once. A bookmark tick sends BOOKMARKs to
 the watchers that asked for them.
 
 Nothing raised while applying or dispatching an event ends anything silently. A stored value that does
-not decode fails the cache (`fail`): logged, counted, watchers closed, not ready until the reflector
+not decode fails the cache (`receive` raises, the reflector calls `fail`): logged, counted, watchers closed, not ready until the reflector
 has relisted it (a relist skips, logs and counts values that do not decode). An exception while
 dispatching (a predicate, an encoder) is logged and counted and closes the resource's watchers, which
 re-watch from their last resourceVersion; the cache itself is intact.
@@ -28,7 +28,7 @@ from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
-from storage import KeyValue, Storage
+from storage import KeyValue, Storage, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,16 @@ class Cacher:
             log.exception("%s at revision %d: the stored value does not decode", kv.key, kv.mod_revision)
             return None
 
-    def apply(self, kind: str, kv: KeyValue) -> None:
-        """One storage event under this prefix. Raises if the stored value does not decode (then `fail`)."""
+    def receive(self, events: list[WatchEvent], revision: int) -> None:
+        """One storage batch: the events under this prefix (raises if a stored value does not decode), then
+        the revision storage is known complete up to (other resources' events, progress notifications)."""
+        for event in events:
+            self._apply(event.type, event.kv)
+        self.cache.rv = max(self.cache.rv, revision)
+        self._schedule_flush()
+        self._notify_fresh()
+
+    def _apply(self, kind: str, kv: KeyValue) -> None:
         self.meters.received += 1
         previous = self.cache.store.get(kv.key)
         prev_obj = previous.obj if previous is not None else None
@@ -141,12 +149,6 @@ class Cacher:
             log.exception("dispatching %s %s at revision %d failed: closing the watchers of %s", event.type,
                           event.key, event.rv, self.kind.plural)
             self.hub.close_all()
-
-    def advance(self, revision: int) -> None:
-        """Storage is known complete up to `revision` (other resources' events, progress notifications)."""
-        self.cache.rv = max(self.cache.rv, revision)
-        self._schedule_flush()
-        self._notify_fresh()
 
     def fail(self) -> None:
         """The cache cannot follow storage any more (the caller logs why): not ready, watchers closed, until

@@ -120,31 +120,30 @@ class Reflector:
             async for batch in stream:
                 self._progress_asked = False
                 self._retry = RETRY_SECONDS
-                failed = self._deliver(batch)
                 self.revision = stream.revision
-                for cacher in failed:
+                for cacher in self._deliver(batch):
                     await cacher.relist(self.revision)
-                for cacher in self.cachers.values():
-                    cacher.advance(self.revision)
         finally:
             self._stream = None
             await stream.aclose()
 
     def _deliver(self, batch: list[WatchEvent]) -> list[Cacher]:
-        """Apply each event to its cacher; the cachers that failed skip the rest of the batch."""
-        failed: dict[Cacher, None] = {}
+        """Hand every cacher its share of the batch and the batch's revision; return those that failed."""
+        routed: dict[Cacher, list[WatchEvent]] = {cacher: [] for cacher in self.cachers.values()}
         for event in batch:
             cacher = self._route(event.kv.key)
-            if cacher is None or cacher in failed:
-                continue
+            if cacher is not None:
+                routed[cacher].append(event)
+        failed = []
+        for cacher, events in routed.items():
             try:
-                cacher.apply(event.type, event.kv)
+                cacher.receive(events, self.revision)
             except Exception:
-                log.exception("the watch cache of %s failed at revision %d: relisting it", cacher.kind.plural,
-                              event.kv.mod_revision)
+                log.exception("the watch cache of %s failed before revision %d: relisting it", cacher.kind.plural,
+                              self.revision)
                 cacher.fail()
-                failed[cacher] = None
-        return list(failed)
+                failed.append(cacher)
+        return failed
 
     def _route(self, key: str) -> Cacher | None:
         """The cacher whose prefix holds `key` (prefixes end at a slash: /registry/services/specs/)."""
