@@ -199,7 +199,10 @@ class Cacher:
         return True
 
     async def wait_consistent(self, timeout: float = FRESH_TIMEOUT) -> bool:
-        """Wait until the cache has caught up with storage's current revision (a consistent read)."""
+        """Wait until the cache has caught up with storage's current revision (a consistent read); False at
+        once while the cache is not ready (being relisted): the caller reads storage instead."""
+        if not self.ready.is_set():
+            return False
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
 
     def watch(self, watcher: Watcher, key: Hashable, predicate: Predicate, since: int | None, prefix: str,
