@@ -131,7 +131,7 @@ class EtcdWatch:
                 if response.canceled:
                     raise UnavailableError(f"etcd canceled the watch: {response.cancel_reason}", self.prefix)
                 if response.events:
-                    self.revision = response.events[-1].kv.mod_revision
+                    self.revision = max(self.revision, response.events[-1].kv.mod_revision)
                     return [self._store._event(e) for e in response.events]
                 if not response.created:  # a progress notification
                     self.revision = max(self.revision, response.header.revision)

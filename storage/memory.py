@@ -110,7 +110,7 @@ class MemoryWatch:
             self._wakeup.clear()
             await self._wakeup.wait()
         batch, self._pending = self._pending, []
-        self.revision = batch[-1].kv.mod_revision
+        self.revision = max(self.revision, batch[-1].kv.mod_revision)
         return batch
 
     async def aclose(self) -> None:

@@ -36,7 +36,8 @@ class Reflector:
     def __init__(self, storage: Storage, cachers: list[Cacher]) -> None:
         self.storage = storage
         self.cachers = {cacher.prefix: cacher for cacher in cachers}
-        self.revision = 0
+        self.revision = 0  # every cache is complete up to here
+        self._resume = 0  # the last revision seen in an event or a list: a broken watch resumes after it
         self.restarts = 0
         self._stream: WatchStream | None = None
         self._progress_asked = False
@@ -111,16 +112,20 @@ class Reflector:
         revision = 0
         for cacher in self.cachers.values():
             revision = await cacher.relist(revision)
-        self.revision = revision
+        self.revision = self._resume = revision
 
     async def _watch(self) -> None:
-        stream = self.storage.watch("", self.revision + 1)  # "": the whole registry
+        # "": the whole registry. From the last event, not the last progress notification: an etcd that
+        # answers progress ahead of events it is still replaying (etcd issue 15220) loses nothing.
+        stream = self.storage.watch("", self._resume + 1)
         self._stream, self._progress_asked = stream, False
         try:
             async for batch in stream:
                 self._progress_asked = False
                 self._retry = RETRY_SECONDS
-                self.revision = stream.revision
+                self.revision = max(self.revision, stream.revision)
+                if batch:
+                    self._resume = batch[-1].kv.mod_revision
                 for cacher in self._deliver(batch):
                     await cacher.relist(self.revision)
         finally:
