@@ -156,6 +156,7 @@ def test_stalled_etcd_fails_fast_then_recovers(etcd: EtcdProcess, server: Runnin
 
 def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, server: RunningServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one storage watch comes back compacted: every resource's cache is relisted, not just one."""
     monkeypatch.setattr(reflector, "RETRY_SECONDS", 3.0)  # room to write and compact before the cacher is back
     rv_a = create(server, "a")
     with open_watch(server, rv_a) as watch:
@@ -167,6 +168,9 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
             store = open_storage(etcd.storage_url())
             try:
                 await store.create("/registry/other/x", b"writes the cacher never saw")
+                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                       "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+                await store.create("/registry/pods/default/p", json.dumps(pod).encode())
                 await store.delete("/registry/other/x")  # compacting at it leaves the first one behind
                 await store.compact(await store.current_revision())
             finally:
@@ -182,6 +186,8 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
     assert status == 200, reply
     assert sorted(item["metadata"]["name"] for item in reply["items"]) == ["a", "b"]
     assert int(reply["metadata"]["resourceVersion"]) >= rv_b
+    status, reply = request(server, "GET", "/api/v1/namespaces/default/pods?resourceVersion=0")  # from the cache
+    assert status == 200 and [item["metadata"]["name"] for item in reply["items"]] == ["p"], reply
 
 
 async def test_range_over_the_receive_limit_comes_in_smaller_pages(etcd: EtcdProcess,
