@@ -10,6 +10,8 @@ import asyncio
 import json
 import logging
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -196,3 +198,13 @@ def test_an_encoder_that_raises_closes_watchers_not_the_cache(etcd: EtcdProcess,
         assert [e[1] for e in read_events(watch, 3)] == ["bad", "b", "c"]
         assert rv_c > rv_b
     assert metric(server, "apiserver_watch_cache_dispatch_errors_total", "endpointslices") == 1
+
+
+def test_watchbytes_reports_one_watcher_and_each_value_once() -> None:
+    """`python -m loadtest.watchbytes`: etcd sends each written value about twice (the update's read, the
+    one watch), where one watch per resource with previous values sent it eleven times."""
+    result = subprocess.run([sys.executable, "-m", "loadtest.watchbytes", "--writes", "10", "--endpoints", "20"],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert "etcd watchers 1, watch streams 1" in result.stdout, result.stdout
+    values = float(re.search(r"\((\S+) values\)", result.stdout).group(1))  # type: ignore[union-attr]
+    assert 1.5 <= values < 3, result.stdout
