@@ -18,15 +18,17 @@ from typing import Any
 
 import pytest
 
+from apiserver.cacher import reflector
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.reflector import Reflector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
+from apiserver.kinds.pod import POD
 from apiserver.state import REGISTRIES
 from apiserver.testing import RunningServer, run_server
-from storage import KeyValue, open_storage
+from storage import KeyValue, MemoryStorage, open_storage
 from storage.etcd_process import EtcdProcess, etcd_binary
 from tests.test_etcd_faults import SLICES, create, open_watch, read_events, request, slice_body
 
@@ -208,3 +210,33 @@ def test_watchbytes_reports_one_watcher_and_each_value_once() -> None:
     assert "etcd watchers 1, watch streams 1" in result.stdout, result.stdout
     values = float(re.search(r"\((\S+) values\)", result.stdout).group(1))  # type: ignore[union-attr]
     assert 1.5 <= values < 3, result.stdout
+
+
+async def test_a_storage_watch_that_ends_relists_every_cache(monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever ends the storage watch is logged, every cache is not ready, then relisted after a pause."""
+    monkeypatch.setattr(reflector, "RETRY_SECONDS", 0.2)
+    store = MemoryStorage()
+    cachers = [Cacher(kind, store, decode, WatchCache()) for kind in (ENDPOINTSLICE, POD)]
+    feeder = Reflector(store, cachers)
+    await feeder.start()
+    try:
+        await asyncio.sleep(0)  # the watch is open
+        assert feeder._stream is not None
+        await feeder._stream.aclose()
+        await asyncio.sleep(0.05)
+        assert not any(cacher.ready.is_set() for cacher in cachers)
+        assert "the storage watch failed" in caplog.text
+        await store.create("/registry/endpointslices/default/a", json.dumps(slice_body("a")).encode())
+        for _ in range(100):
+            if all(cacher.ready.is_set() for cacher in cachers):
+                break
+            await asyncio.sleep(0.05)
+        assert [(c.meters.failures, c.meters.initializations) for c in cachers] == [(1, 2), (1, 2)]
+        assert list(cachers[0].cache.store) == ["/registry/endpointslices/default/a"]
+        await store.create("/registry/pods/default/p", json.dumps({"metadata": {"name": "p"}}).encode())
+        assert await cachers[1].wait_consistent()  # the new watch delivers again
+        assert list(cachers[1].cache.store) == ["/registry/pods/default/p"]
+    finally:
+        await feeder.stop()
+        await store.close()
