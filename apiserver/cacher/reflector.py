@@ -38,7 +38,6 @@ class Reflector:
         self.cachers = {cacher.prefix: cacher for cacher in cachers}
         self.revision = 0  # every cache is complete up to here
         self._resume = 0  # the last revision seen in an event or a list: a broken watch resumes after it
-        self.restarts = 0
         self._stream: WatchStream | None = None
         self._progress_asked = False
         self._retry = RETRY_SECONDS
@@ -71,7 +70,6 @@ class Reflector:
     def _supervise(self, task: asyncio.Task[None]) -> None:
         if self._stopping or task.cancelled():
             return
-        self.restarts += 1
         log.error("the reflector stopped (%r): restarting it", task.exception())
         for cacher in self.cachers.values():
             cacher.fail()
