@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +15,7 @@ from apiserver import errors
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import FrameBudget
 from apiserver.cacher.meters import WatchCollector
+from apiserver.cacher.reflector import Reflector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
@@ -28,7 +28,7 @@ from apiserver.metrics import Metrics
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
 from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, STORAGE, RequestInfo
-from storage import StorageError, open_storage
+from storage import Storage, StorageError, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ async def serve_metrics(request: web.Request) -> web.Response:
 
 
 async def storage_context(app: web.Application) -> AsyncIterator[None]:
-    """Open storage, build a registry and a watch cache per kind, create the built-in namespaces."""
+    """Open storage, build a registry and a watch cache per kind, create the built-in namespaces, then list
+    and watch storage for every cache (one reflector) and compact it periodically."""
     config = app[CONFIG]
     storage = open_storage(config.storage_url(), max_request_bytes=config.max_request_bytes)
     app[STORAGE] = storage
@@ -144,12 +145,17 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
                                {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
     app[METRICS].registry.register(collector)
     await namespaces.ensure_built_in()
+    reflector = Reflector(storage, [r.cacher for r in registries.values()])
+    await reflector.start()
     for registry in registries.values():
         await registry.cacher.start()
-    compactor = asyncio.create_task(_compact_periodically(app)) if config.compaction_interval > 0 else None
+    compactor = None
+    if config.compaction_interval > 0:
+        compactor = asyncio.create_task(compact_periodically(storage, config.compaction_interval))
     yield
     if compactor is not None:
         compactor.cancel()
+    await reflector.stop()
     for registry in registries.values():
         await registry.cacher.stop()
     await storage.close()
@@ -159,17 +165,17 @@ async def _no_namespace(namespace: str) -> None:
     """Cluster-scoped kinds have no namespace to check."""
 
 
-async def _compact_periodically(app: web.Application) -> None:
-    """Compact storage to the revision seen one interval ago, keeping about one interval of history."""
-    storage, interval = app[STORAGE], app[CONFIG].compaction_interval
-    previous = 0
+async def compact_periodically(storage: Storage, interval: float) -> None:
+    """kube-apiserver's compactor: every interval, take the storage's compaction turn and compact to the
+    revision seen when the previous turn was taken, keeping about one interval of history. On etcd the turn
+    is shared (``compact_rev_key``), so one compaction runs per interval whichever replicas are up."""
+    turn, revision = 0, 0
     while True:
         await asyncio.sleep(interval)
-        current = await storage.current_revision()
-        if previous:
-            with contextlib.suppress(StorageError):
-                await storage.compact(previous)
-        previous = current
+        try:
+            turn, revision = await storage.compact_turn(turn, revision)
+        except StorageError as err:
+            log.warning("compaction failed: %s", err)
 
 
 async def close_watches(app: web.Application) -> None:

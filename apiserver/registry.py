@@ -97,7 +97,7 @@ class Registry:
             if not await self.cacher.wait_fresh(parse_rv(rv)):
                 raise self._too_large_rv(parse_rv(rv))
         elif not rv and not await self.cacher.wait_consistent():
-            raise errors.StatusError(504, "Timeout", "Timeout: cache did not catch up with storage")
+            return await self._list_storage(prefix, opts, 0, prefix)  # upstream's fallback: the cache is not fresh
         objs = self.cacher.cache.snapshot(prefix + name if name and namespace else prefix)
         return ListResult([o for o in objs if opts.matches(self.kind, o)], self.cacher.cache.rv)
 

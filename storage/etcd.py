@@ -7,7 +7,10 @@ failure branch, and a per-call deadline. The mapping is one to one:
 - resourceVersion is a kv's mod_revision; a range's revision is the one asked for, else the header's;
 - create is a txn ``mod_revision(key) == 0`` then put; update and a conditional delete compare the
   expected mod_revision; on a lost comparison the failure branch reads the current kv;
-- watches are gRPC Watch streams from a revision with ``prev_kv``, one stream per watch;
+- watches are gRPC Watch streams from a revision, one stream per watch, without ``prev_kv`` (each value
+  crosses the wire once); ``request_progress`` is a WatchProgressRequest on the stream (etcd >= 3.4);
+- ``compact_turn`` is kube-apiserver's compactor: a txn on the version of ``compact_rev_key`` (outside any
+  prefix: compaction is etcd-wide), then put and compact;
 - keys: the interface's ``/registry/...`` keys live under the etcd prefix (``--etcd-prefix``), so
   ``/registry/endpointslices/ns/a`` is ``<prefix>/endpointslices/ns/a`` in etcd.
 
@@ -18,6 +21,7 @@ stalled; the channel reconnects on its own (backoff capped at 1 s) and the next 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -51,6 +55,7 @@ CHANNEL_OPTIONS = {
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
 _TOO_LARGE = "request is too large"
+COMPACT_REV_KEY = b"compact_rev_key"  # kube-apiserver's key, shared by every server on this etcd
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 T = TypeVar("T")
@@ -82,12 +87,15 @@ def _prefix_end(key: bytes) -> bytes:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-async def _requests(create: Any) -> AsyncIterator[Any]:
-    """A watch stream's requests: the create request, then the send side stays open until the call ends.
+async def _requests(create: Any, more: asyncio.Queue[Any] | None = None) -> AsyncIterator[Any]:
+    """A watch stream's requests: the create request, then those put in ``more`` until the call ends.
 
     (Not ``call.write``: a write pending when the call is cancelled never returns.)"""
     yield rpc.WatchRequest(create_request=create)
-    await asyncio.get_running_loop().create_future()
+    if more is None:
+        await asyncio.get_running_loop().create_future()
+    while more is not None:
+        yield await more.get()
 
 
 class EtcdWatch:
@@ -95,10 +103,16 @@ class EtcdWatch:
 
     def __init__(self, store: EtcdStorage, prefix: str, from_revision: int) -> None:
         self.prefix = prefix
+        self.revision = from_revision - 1
         self._store = store
         self._from_revision = from_revision
         self._call: Any = None
+        self._requests: asyncio.Queue[Any] = asyncio.Queue()
         self._closed = False
+
+    def request_progress(self) -> None:
+        if not self._closed:
+            self._requests.put_nowait(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
 
     def __aiter__(self) -> EtcdWatch:
         return self
@@ -117,7 +131,11 @@ class EtcdWatch:
                 if response.canceled:
                     raise UnavailableError(f"etcd canceled the watch: {response.cancel_reason}", self.prefix)
                 if response.events:
+                    self.revision = max(self.revision, response.events[-1].kv.mod_revision)
                     return [self._store._event(e) for e in response.events]
+                if not response.created:  # a progress notification
+                    self.revision = max(self.revision, response.header.revision)
+                    return []
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not self._closed or (task is not None and task.cancelling()):
@@ -136,9 +154,8 @@ class EtcdWatch:
             self._closed = True
             return
         key = self._store._key(self.prefix)
-        create = rpc.WatchCreateRequest(key=key, range_end=_prefix_end(key), start_revision=self._from_revision,
-                                        prev_kv=True)
-        self._call = self._store._stubs()[1].Watch(_requests(create))
+        create = rpc.WatchCreateRequest(key=key, range_end=_prefix_end(key), start_revision=self._from_revision)
+        self._call = self._store._stubs()[1].Watch(_requests(create, self._requests))
         self._store._watches.add(self)
 
     async def aclose(self) -> None:
@@ -237,6 +254,23 @@ class EtcdStorage:
     async def compact(self, revision: int) -> None:
         await self._call(self._stubs()[0].Compact, rpc.CompactionRequest(revision=revision), "")
 
+    async def compact_turn(self, turn: int, revision: int) -> tuple[int, int]:
+        txn = rpc.TxnRequest(
+            compare=[rpc.Compare(key=COMPACT_REV_KEY, target=rpc.Compare.VERSION, result=rpc.Compare.EQUAL,
+                                 version=turn)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=COMPACT_REV_KEY, value=str(revision).encode()))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=COMPACT_REV_KEY))],
+        )
+        response = await self._call(self._stubs()[0].Txn, txn, "")
+        current: int = response.header.revision
+        if not response.succeeded:  # another server took this turn
+            kvs = response.responses[0].response_range.kvs
+            return (kvs[0].version if kvs else 0), current
+        if revision:
+            with contextlib.suppress(CompactedError):  # nothing written since the last compaction
+                await self.compact(revision)
+        return turn + 1, current
+
     async def close(self) -> None:
         self._closed = True
         for watch in list(self._watches):
@@ -316,13 +350,7 @@ class EtcdStorage:
         return KeyValue(REGISTRY + kv.key.decode()[len(self.prefix):], kv.value, kv.mod_revision, kv.create_revision)
 
     def _event(self, event: Any) -> WatchEvent:
-        prev = self._kv_of(event.prev_kv) if event.HasField("prev_kv") and event.prev_kv.key else None
-        if event.type == rpc.Event.DELETE:
-            kv = self._kv_of(event.kv)
-            if prev is not None:
-                kv = KeyValue(kv.key, prev.value, kv.mod_revision, prev.create_revision)
-            return WatchEvent("DELETE", kv, prev)
-        return WatchEvent("PUT", self._kv_of(event.kv), prev)
+        return WatchEvent("DELETE" if event.type == rpc.Event.DELETE else "PUT", self._kv_of(event.kv))
 
 
 def _translate(err: grpc.aio.AioRpcError, key: str) -> StorageError:

@@ -24,12 +24,12 @@ class KeyValue:
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
-    """One change. For DELETE, ``kv.value`` is the deleted value and ``kv.mod_revision`` the deletion
-    revision. ``prev`` is the kv before the change: None for a creation, set for updates and deletes."""
+    """One change. For DELETE, ``kv`` has the key and the deletion revision as ``mod_revision``, an empty
+    value and create_revision 0 (as etcd sends it). No previous values: a consumer that needs them keeps
+    its own copy (the watch cache does), so every value crosses the wire once."""
 
     type: Literal["PUT", "DELETE"]
     kv: KeyValue
-    prev: KeyValue | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,16 @@ class RangeResult:
 
 class WatchStream(Protocol):
     """An async iterator of event batches in revision order. Ends (StopAsyncIteration) once ``aclose``
-    is called, from any task, or the store is closed. Must be closed by its owner."""
+    is called, from any task, or the store is closed. Must be closed by its owner.
+
+    ``revision`` is the store revision the stream is known complete up to: the last event's, or that of
+    a progress notification, which is an empty batch. ``request_progress`` asks for one (etcd's
+    RequestWatchProgress): it arrives after every event up to the store's revision at the time of asking,
+    so a consumer learns that writes outside its prefix happened without seeing them."""
+
+    revision: int
+
+    def request_progress(self) -> None: ...
 
     def __aiter__(self) -> AsyncIterator[list[WatchEvent]]: ...
 
@@ -85,6 +94,13 @@ class Storage(Protocol):
     async def compact(self, revision: int) -> None:
         """Forget history before ``revision``: reads and watches at >= revision keep working.
         CompactedError if revision <= the compacted revision, FutureRevisionError if > current."""
+
+    async def compact_turn(self, turn: int, revision: int) -> tuple[int, int]:
+        """One round of compaction shared by every server on this store (kube-apiserver's compactor): iff the
+        store's turn counter is still ``turn``, advance it and compact to ``revision`` (0: advance only).
+        Returns (the store's turn counter, its current revision) for the next round. The etcd backend
+        keeps the counter as the version of the ``compact_rev_key`` key, so among replicas calling this
+        every interval one compacts per interval; the embedded store always wins its turn."""
 
     async def close(self) -> None:
         """Release resources and end all watches. Idempotent; other calls then raise UnavailableError."""

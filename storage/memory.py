@@ -6,7 +6,7 @@ loop: that is the whole concurrency story. State:
 - ``_index``: key -> _History, every (revision, kv-or-tombstone) of the key since the compacted revision;
 - ``_log``: one WatchEvent per revision since the compacted revision, serving watches from the past;
 - ``_watches``: live watches, each with its own unbounded queue that writers fill synchronously, so a
-  slow consumer never blocks a writer (the server's one consumer per resource is its watch cache).
+  slow consumer never blocks a writer (the server's one consumer is its reflector).
 
 History and log grow until ``compact`` is called, as with etcd.
 """
@@ -67,15 +67,21 @@ class MemoryWatch:
     decided in one synchronous step. ``_push`` is the writer's side: append and wake, never wait.
     """
 
-    def __init__(
-        self, store: MemoryStorage, prefix: str, pending: list[WatchEvent], error: StorageError | None
-    ) -> None:
+    def __init__(self, store: MemoryStorage, prefix: str, from_revision: int, pending: list[WatchEvent],
+                 error: StorageError | None) -> None:
         self.prefix = prefix
+        self.revision = from_revision - 1
         self._store = store
         self._pending = pending
         self._error = error
         self._closed = False
+        self._progress = False
         self._wakeup = asyncio.Event()
+
+    def request_progress(self) -> None:
+        """Answered at once: every write is already queued, so the next empty batch is the store's revision."""
+        self._progress = True
+        self._wakeup.set()
 
     def _push(self, event: WatchEvent) -> None:
         self._pending.append(event)
@@ -97,9 +103,14 @@ class MemoryWatch:
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
+            if self._progress:
+                self._progress = False
+                self.revision = max(self.revision, self._store._revision)
+                return []
             self._wakeup.clear()
             await self._wakeup.wait()
         batch, self._pending = self._pending, []
+        self.revision = max(self.revision, batch[-1].kv.mod_revision)
         return batch
 
     async def aclose(self) -> None:
@@ -163,12 +174,12 @@ class MemoryStorage:
 
     def watch(self, prefix: str, from_revision: int) -> MemoryWatch:
         if self._closed:
-            return MemoryWatch(self, prefix, [], UnavailableError("storage is closed", prefix))
+            return MemoryWatch(self, prefix, from_revision, [], UnavailableError("storage is closed", prefix))
         if from_revision < self._compacted:
-            return MemoryWatch(self, prefix, [], CompactedError(self._compacted, prefix))
+            return MemoryWatch(self, prefix, from_revision, [], CompactedError(self._compacted, prefix))
         first = bisect_left(self._log, from_revision, key=_revision_of)
         replay = [event for event in self._log[first:] if event.kv.key.startswith(prefix)]
-        watch = MemoryWatch(self, prefix, replay, None)
+        watch = MemoryWatch(self, prefix, from_revision, replay, None)
         self._watches.add(watch)
         return watch
 
@@ -192,6 +203,13 @@ class MemoryStorage:
             del self._index[key]
         first = bisect_left(self._log, revision, key=_revision_of)
         del self._log[:first]
+
+    async def compact_turn(self, turn: int, revision: int) -> tuple[int, int]:
+        """No other server shares this store: every turn is ours (a plain timer)."""
+        self._check_open()
+        if revision > self._compacted:
+            await self.compact(revision)
+        return turn + 1, self._revision
 
     async def close(self) -> None:
         self._closed = True
@@ -230,13 +248,11 @@ class MemoryStorage:
         revision = self._revision
         stored: KeyValue | None = None
         if value is None:
-            assert prev is not None
-            kv = KeyValue(key, prev.value, revision, prev.create_revision)
-            event = WatchEvent("DELETE", kv, prev)
+            event = WatchEvent("DELETE", KeyValue(key, b"", revision, 0))
         else:
             create_revision = prev.create_revision if prev is not None else revision
-            kv = stored = KeyValue(key, value, revision, create_revision)
-            event = WatchEvent("PUT", kv, prev)
+            stored = KeyValue(key, value, revision, create_revision)
+            event = WatchEvent("PUT", stored)
         history = self._index.get(key)
         if history is None:
             history = self._index[key] = _History()

@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import aetcd
 import pytest
 
 import storage.etcd
-from apiserver.cacher import cacher
+from apiserver.app import compact_periodically
+from apiserver.cacher import reflector
 from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
-from storage import open_storage
+from storage import CompactedError, open_storage
 from storage.etcd_process import EtcdProcess, etcd_binary
 
 pytestmark = pytest.mark.skipif(etcd_binary() is None, reason="etcd is not installed (apt-get install etcd-server)")
@@ -154,7 +156,8 @@ def test_stalled_etcd_fails_fast_then_recovers(etcd: EtcdProcess, server: Runnin
 
 def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, server: RunningServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cacher, "RETRY_SECONDS", 3.0)  # room to write and compact before the cacher is back
+    """The one storage watch comes back compacted: every resource's cache is relisted, not just one."""
+    monkeypatch.setattr(reflector, "RETRY_SECONDS", 3.0)  # room to write and compact before the cacher is back
     rv_a = create(server, "a")
     with open_watch(server, rv_a) as watch:
         etcd.stop()
@@ -165,6 +168,9 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
             store = open_storage(etcd.storage_url())
             try:
                 await store.create("/registry/other/x", b"writes the cacher never saw")
+                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                       "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+                await store.create("/registry/pods/default/p", json.dumps(pod).encode())
                 await store.delete("/registry/other/x")  # compacting at it leaves the first one behind
                 await store.compact(await store.current_revision())
             finally:
@@ -180,6 +186,8 @@ def test_compacted_while_down_relists_and_closes_watchers(etcd: EtcdProcess, ser
     assert status == 200, reply
     assert sorted(item["metadata"]["name"] for item in reply["items"]) == ["a", "b"]
     assert int(reply["metadata"]["resourceVersion"]) >= rv_b
+    status, reply = request(server, "GET", "/api/v1/namespaces/default/pods?resourceVersion=0")  # from the cache
+    assert status == 200 and [item["metadata"]["name"] for item in reply["items"]] == ["p"], reply
 
 
 async def test_range_over_the_receive_limit_comes_in_smaller_pages(etcd: EtcdProcess,
@@ -200,3 +208,52 @@ async def test_range_over_the_receive_limit_comes_in_smaller_pages(etcd: EtcdPro
         assert keys == [f"/registry/big/{i:02d}" for i in range(30)]
     finally:
         await store.close()
+
+
+async def compaction_turns_taken(etcd: EtcdProcess) -> int:
+    """How many compaction turns were taken on this etcd: the version of kube-apiserver's compact_rev_key."""
+    host, port = etcd.endpoint.split(":")
+    async with aetcd.Client(host, int(port)) as client:
+        got = await client.get(storage.etcd.COMPACT_REV_KEY)
+        return got.version if got is not None else 0
+
+
+async def test_replicas_take_one_compaction_turn_per_round(etcd: EtcdProcess) -> None:
+    """Two replicas' compactors, interleaved: each round one of them compacts, to the revision the previous
+    round recorded; the other learns the turn it lost."""
+    replicas = [open_storage(etcd.storage_url()), open_storage(etcd.storage_url())]
+    state = [(0, 0), (0, 0)]
+    try:
+        key = "/registry/endpointslices/default/a"
+        rev = await replicas[0].create(key, b"0")
+        revisions = [rev]
+        for round_ in range(1, 5):
+            for i, replica in enumerate(replicas):
+                rev = await replica.update(key, str(round_).encode(), rev)
+                state[i] = await replica.compact_turn(*state[i])
+            revisions.append(rev)
+        assert await compaction_turns_taken(etcd) == 4
+        assert state[0][0] == state[1][0] == 4
+        with pytest.raises(CompactedError):  # compacted to what round 3 recorded, after round 2's writes
+            await replicas[0].range("/registry/endpointslices/", revision=revisions[2])
+        assert (await replicas[0].range("/registry/endpointslices/", revision=revisions[3])).kvs
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_two_replicas_compact_once_per_interval(etcd: EtcdProcess) -> None:
+    interval, rounds = 0.2, 10
+    replicas = [open_storage(etcd.storage_url()), open_storage(etcd.storage_url())]
+    loops = [asyncio.create_task(compact_periodically(replica, interval)) for replica in replicas]
+    try:
+        for i in range(rounds):
+            await replicas[0].create(f"/registry/endpointslices/default/s{i}", b"x")
+            await asyncio.sleep(interval)
+    finally:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        for replica in replicas:
+            await replica.close()
+    assert 1 <= await compaction_turns_taken(etcd) <= rounds + 1  # not one per replica per interval

@@ -271,19 +271,19 @@ async def test_watch_replays_then_goes_live(store: Storage, root: str) -> None:
     try:
         replayed = await next_events(watch, 2)
         assert [(e.type, e.kv.key, e.kv.mod_revision) for e in replayed] == [("PUT", a, ra2), ("PUT", b, rb1)]
-        assert replayed[0].prev is not None and replayed[0].prev.value == b"a1"
-        assert replayed[1].prev is None
+        assert [(e.kv.value, e.kv.create_revision) for e in replayed] == [(b"a2", ra1), (b"b1", rb1)]
 
         rd, _ = await store.delete(a)
         rb2 = await store.update(b, b"b2", rb1)
         live = await next_events(watch, 2)
         assert [(e.type, e.kv.mod_revision) for e in live] == [("DELETE", rd), ("PUT", rb2)]
-        assert live[1].prev is not None and live[1].prev.mod_revision == rb1
+        assert watch.revision == rb2
     finally:
         await watch.aclose()
 
 
-async def test_delete_event_carries_previous_value(store: Storage, root: str) -> None:
+async def test_delete_event_carries_key_and_revision_only(store: Storage, root: str) -> None:
+    """No previous values on the wire: a DELETE is its key and revision (the watch cache has the object)."""
     key = root + "a"
     r1 = await store.create(key, b"old")
     r2 = await store.update(key, b"last", r1)
@@ -294,9 +294,37 @@ async def test_delete_event_carries_previous_value(store: Storage, root: str) ->
     finally:
         await watch.aclose()
     assert event.type == "DELETE"
-    assert (event.kv.key, event.kv.value, event.kv.mod_revision) == (key, b"last", rd)
-    assert event.prev is not None
-    assert (event.prev.value, event.prev.mod_revision, event.prev.create_revision) == (b"last", r2, r1)
+    assert (event.kv.key, event.kv.value, event.kv.mod_revision, event.kv.create_revision) == (key, b"", rd, 0)
+
+
+async def test_progress_reports_writes_outside_the_prefix(store: Storage, root: str) -> None:
+    """A progress request answers with an empty batch at the store's revision, after every pending event."""
+    inside = await store.create(root + "a", b"a")
+    watch = store.watch(root, inside)
+    try:
+        assert [e.kv.mod_revision for e in await next_events(watch, 1)] == [inside]
+        outside = await store.create(root.replace("/endpointslices/", "/other/") + "b", b"b")
+        watch.request_progress()
+        batch = await asyncio.wait_for(anext(watch), TIMEOUT)
+        assert batch == [] and watch.revision >= outside
+        last = await store.update(root + "a", b"a2", inside)
+        watch.request_progress()
+        assert [e.kv.mod_revision for e in await next_events(watch, 1)] == [last]  # events before the notification
+        assert await asyncio.wait_for(anext(watch), TIMEOUT) == [] and watch.revision >= last
+    finally:
+        await watch.aclose()
+
+
+async def test_compact_turn(store: Storage, root: str) -> None:
+    """Taking the current turn compacts to the given revision and advances the turn."""
+    turn, _ = await store.compact_turn(0, 0)  # takes the first turn (no compaction) or learns the current one
+    r1 = await store.create(root + "a", b"1")
+    r2 = await store.update(root + "a", b"2", r1)
+    next_turn, current = await store.compact_turn(turn, r2)
+    assert next_turn == turn + 1 and current >= r2
+    with pytest.raises(CompactedError):
+        await store.range(root, revision=r1)
+    assert [kv.value for kv in (await store.range(root, revision=r2)).kvs] == [b"2"]
 
 
 async def test_watch_no_gap_between_replay_and_live(store: Storage, root: str) -> None:

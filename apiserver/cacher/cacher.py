@@ -1,12 +1,18 @@
 """Cacher: keeps one resource's WatchCache in step with storage and feeds its Hub.
 
-One storage watch per resource per process. Start-up lists the prefix at one revision, then
-watches from the next revision on; each storage event updates the cache and is dispatched by the
-hub, synchronously. Flushes (one write per touched watcher) are paced: the next flush waits as
-long as the previous one took, so under load the loop also makes progress on writes and several
-events go out in each watcher's write (coalescing); when idle a flush follows at once. A bookmark tick sends BOOKMARKs to the watchers that asked for them. If storage
-compacted past the cache's revision while its watch was down, the cache relists and all its
-watchers are closed (clients re-watch and get 410 from the new window).
+The process's Reflector (``apiserver.cacher.reflector``) lists storage into every cacher (`relist`)
+and hands each one, per storage batch, the events under its prefix and the revision the batch reached
+(`receive`); each event updates the cache and is dispatched by the hub, synchronously.
+Flushes (one write per touched watcher) are paced: the next flush waits as long as the previous one
+took, so under load the loop also makes progress on writes and several events go out in each
+watcher's write (coalescing); when idle a flush follows at once. A bookmark tick sends BOOKMARKs to
+the watchers that asked for them.
+
+Nothing raised while applying or dispatching an event ends anything silently. A stored value that does
+not decode fails the cache (`receive` raises, the reflector calls `fail`): logged, counted, watchers closed, not ready until the reflector
+has relisted it (a relist skips, logs and counts values that do not decode). An exception while
+dispatching (a predicate, an encoder) is logged and counted and closes the resource's watchers, which
+re-watch from their last resourceVersion; the cache itself is intact.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
-from storage import CompactedError, KeyValue, Storage, StorageError
+from storage import KeyValue, Storage, WatchEvent
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = 1.0
 BLOCKED_RETRY_SECONDS = 0.005  # how soon watchers whose socket was full are tried again
 LIST_PAGE = 10_000
+FRESH_TIMEOUT = 3.0  # seconds a read waits for the cache to catch up (upstream's blockTimeout)
+
+
+def _no_progress() -> None:
+    """Until a reflector feeds the cacher there is no storage watch to ask for progress."""
 
 
 class Cacher:
@@ -51,6 +61,7 @@ class Cacher:
         self.meters = WatchMeters(kind)
         self.hub = Hub(kind, self.meters, encode_cache)
         self.bookmark_interval = bookmark_interval
+        self.request_progress: Callable[[], None] = _no_progress  # set by the reflector
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._next_flush = 0.0
@@ -58,9 +69,7 @@ class Cacher:
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
-        await self._relist()
-        self._tasks = [asyncio.create_task(self._run(), name=f"cacher {self.prefix}"),
-                       asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
+        self._tasks = [asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
 
     async def stop(self) -> None:
         if self._flush_handle is not None:
@@ -70,72 +79,84 @@ class Cacher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.hub.close_all()
 
-    async def _relist(self) -> None:
+    async def relist(self, revision: int = 0) -> int:
+        """Replace the cache with a listing of the prefix at `revision` (0: the current one), then close
+        the watchers (re-watches get 410 from the new window); returns the revision listed at."""
         events: list[CacheEvent] = []
-        start, revision = "", 0
+        start = ""
         while True:
             page = await self.storage.range(self.prefix, start=start, limit=LIST_PAGE, revision=revision)
             revision = page.revision
-            events += [CacheEvent("ADDED", kv.key, kv.mod_revision, self.decode(kv), None) for kv in page.kvs]
+            for kv in page.kvs:
+                obj = self._decode(kv)
+                if obj is not None:
+                    events.append(CacheEvent("ADDED", kv.key, kv.mod_revision, obj, None))
             if not page.more:
                 break
             start = page.kvs[-1].key + "\x00"
         self.cache.replace(events, revision)
         self.hub.rv = revision
+        self.meters.initializations += 1
+        self.hub.close_all()
         self.ready.set()
         self._notify_fresh()
+        return revision
 
-    async def _run(self) -> None:
-        relist = False
-        while True:
-            try:
-                if relist:
-                    await self._relist()
-                    relist = False
-                    self.hub.close_all()  # after the relist, so re-watches get 410 from the new window
-                # The whole keyspace: events of other resources only advance the cache's revision
-                # (as etcd progress notifications would), so a consistent read never waits on
-                # another kind's write.
-                stream = self.storage.watch("", self.cache.rv + 1)
-                try:
-                    async for batch in stream:
-                        for event in batch:
-                            self._apply(event.type, event.kv)
-                        self._schedule_flush()
-                        self._notify_fresh()
-                finally:
-                    await stream.aclose()
-                return
-            except CompactedError:
-                log.warning("watch of %s compacted at %d: relisting", self.prefix, self.cache.rv)
-                relist = True
-            except StorageError as err:
-                log.warning("watch of %s failed (%s): retrying", self.prefix, err)
-                await asyncio.sleep(RETRY_SECONDS)
+    def _decode(self, kv: KeyValue) -> Obj | None:
+        """The stored object, or None (logged and counted) for a value that does not decode."""
+        try:
+            return self.decode(kv)
+        except Exception:
+            self.meters.decode_errors += 1
+            log.exception("%s at revision %d: the stored value does not decode", kv.key, kv.mod_revision)
+            return None
+
+    def receive(self, events: list[WatchEvent], revision: int) -> None:
+        """One storage batch: the events under this prefix (raises if a stored value does not decode), then
+        the revision storage is known complete up to (other resources' events, progress notifications)."""
+        for event in events:
+            self._apply(event.type, event.kv)
+        self.cache.rv = max(self.cache.rv, revision)
+        self._schedule_flush()
+        self._notify_fresh()
 
     def _apply(self, kind: str, kv: KeyValue) -> None:
-        if not kv.key.startswith(self.prefix):
-            self.cache.rv = max(self.cache.rv, kv.mod_revision)
-            return
         self.meters.received += 1
         previous = self.cache.store.get(kv.key)
         prev_obj = previous.obj if previous is not None else None
-        if kind == "DELETE" and not kv.value:
-            # etcd sends no previous value when it was already compacted: the cache's copy is the last state.
+        if kind == "DELETE":
+            # the event has the key and revision only: the cache's copy is the last state
             if prev_obj is None:
                 self.cache.rv = max(self.cache.rv, kv.mod_revision)
                 return
             obj = {**prev_obj, "metadata": {**prev_obj["metadata"], "resourceVersion": str(kv.mod_revision)}}
         else:
-            obj = self.decode(kv)
+            decoded = self._decode(kv)
+            if decoded is None:
+                raise ValueError(f"the stored value of {kv.key} at revision {kv.mod_revision} does not decode")
+            obj = decoded
         now = time.monotonic()
         if kind == "DELETE":
-            event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj or obj, now)
+            event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj, now)
         else:
             event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
                                prev_obj, now)
         self.cache.apply(event)
-        self.hub.dispatch(event)
+        try:
+            self.hub.dispatch(event)
+        except Exception:
+            self.meters.dispatch_errors += 1
+            log.exception("dispatching %s %s at revision %d failed: closing the watchers of %s", event.type,
+                          event.key, event.rv, self.kind.plural)
+            self.hub.close_all()
+
+    def fail(self) -> None:
+        """The cache cannot follow storage any more (the caller logs why): not ready, watchers closed, until
+        the reflector relists it."""
+        self.meters.failures += 1
+        self.ready.clear()
+        self.hub.close_all()
+        self._notify_fresh()
 
     def _schedule_flush(self, delay: float = 0.0) -> None:
         if self._flush_handle is None and (self.hub.dirty or self.hub.blocked):
@@ -166,22 +187,27 @@ class Cacher:
         self._fresh.set()
         self._fresh = asyncio.Event()
 
-    async def wait_fresh(self, rv: int, timeout: float = 3.0) -> bool:
-        """Wait until the cache has seen revision `rv`; False if it has not within `timeout`."""
+    async def wait_fresh(self, rv: int, timeout: float = FRESH_TIMEOUT) -> bool:
+        """Wait until the cache is ready and has seen revision `rv`, asking storage for progress
+        meanwhile (writes outside the prefix advance it only that way); False if not within `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.cache.rv < rv:
+        while not (self.ready.is_set() and self.cache.rv >= rv):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
+            self.request_progress()
             try:
                 await asyncio.wait_for(self._fresh.wait(), remaining)
             except TimeoutError:
                 return False
         return True
 
-    async def wait_consistent(self, timeout: float = 3.0) -> bool:
-        """Wait until the cache has caught up with storage's current revision (a consistent read)."""
+    async def wait_consistent(self, timeout: float = FRESH_TIMEOUT) -> bool:
+        """Wait until the cache has caught up with storage's current revision (a consistent read); False at
+        once while the cache is not ready (being relisted): the caller reads storage instead."""
+        if not self.ready.is_set():
+            return False
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
 
     def watch(self, watcher: Watcher, key: GroupKey, predicate: Predicate, since: int | None, prefix: str,

@@ -3,8 +3,10 @@
 Counting happens in plain integers on the hot path; a Prometheus collector turns them into
 `apiserver_watch_events_total`, `apiserver_watch_events_sizes` (its `_sum` is the bytes sent),
 `apiserver_terminated_watchers_total`, `apiserver_watch_cache_events_dispatched_total`,
-`apiserver_watch_cache_events_received_total`, `apiserver_init_events_total` and our
-`apiserver_watch_cache_encodings_total` and `apiserver_watch_cache_dispatch_filters_total` only when scraped.
+`apiserver_watch_cache_events_received_total`, `apiserver_init_events_total`,
+`apiserver_watch_cache_initializations_total`, `apiserver_storage_decode_errors_total` and our
+`apiserver_watch_cache_encodings_total`, `apiserver_watch_cache_dispatch_filters_total`,
+`apiserver_watch_cache_failures_total` and `apiserver_watch_cache_dispatch_errors_total` only when scraped.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class WatchMeters:
         self.init_events = 0
         self.filters_evaluated = 0  # groups of watchers dispatch offered an event to
         self.encodings: dict[str, int] = {}
+        self.initializations = 0  # lists of storage into the cache
+        self.decode_errors = 0  # stored values that did not decode
+        self.failures = 0  # times the cache could not follow storage and was relisted
+        self.dispatch_errors = 0  # exceptions while dispatching an event (a predicate, an encoder)
         self.terminated_count = 0
         self.closed = {"count": 0, "events": 0, "bytes": 0, "terminated": 0}
 
@@ -87,6 +93,15 @@ class WatchCollector(Collector):
                                         labels=[*gr, "encoding"])
         filters = CounterMetricFamily("apiserver_watch_cache_dispatch_filters",
                                       "Watch filters (groups of watchers sharing one) evaluated by dispatch.", labels=gr)
+        initializations = CounterMetricFamily("apiserver_watch_cache_initializations",
+                                              "Counter of watch cache initializations.", labels=gr)
+        decode_errors = CounterMetricFamily("apiserver_storage_decode_errors",
+                                            "Number of stored object decode errors split by object type", labels=gr)
+        failures = CounterMetricFamily("apiserver_watch_cache_failures",
+                                       "Times a watch cache could not follow storage and was relisted.", labels=gr)
+        dispatch_errors = CounterMetricFamily("apiserver_watch_cache_dispatch_errors",
+                                              "Exceptions while dispatching watch cache events; each closed the "
+                                              "resource's watchers.", labels=gr)
         capacity = GaugeMetricFamily("watch_cache_capacity", "Total capacity of watch cache broken by resource type.",
                                      labels=gr)
         for m in self.meters:
@@ -104,5 +119,10 @@ class WatchCollector(Collector):
             filters.add_metric([group, resource], m.filters_evaluated)
             for encoding, count in sorted(m.encodings.items()):
                 encodings.add_metric([group, resource, encoding], count)
+            initializations.add_metric([group, resource], m.initializations)
+            decode_errors.add_metric([group, resource], m.decode_errors)
+            failures.add_metric([group, resource], m.failures)
+            dispatch_errors.add_metric([group, resource], m.dispatch_errors)
             capacity.add_metric([group, resource], self.capacities[resource]())
-        yield from (events, sizes, terminated, dispatched, received, init, encodings, filters, capacity)
+        yield from (events, sizes, terminated, dispatched, received, init, encodings, filters, initializations,
+                    decode_errors, failures, dispatch_errors, capacity)

@@ -1,4 +1,7 @@
-"""/healthz, /livez and /readyz, with `?verbose` check lists and `/<endpoint>/<check>` as upstream serves them."""
+"""/healthz, /livez and /readyz, with `?verbose` check lists and `/<endpoint>/<check>` as upstream serves them.
+
+/readyz also has one check per watch cache (`watch-cache endpointslices`): failed while that cache is being
+relisted after it could not follow storage; `informer-sync` fails while any of them does."""
 
 from __future__ import annotations
 
@@ -30,6 +33,13 @@ async def _informer_sync(app: web.Application) -> bool:
     return all(r.cacher.ready.is_set() for r in app[REGISTRIES].values())
 
 
+def _watch_cache(resource: str) -> Check:
+    async def ready(app: web.Application) -> bool:
+        return app[REGISTRIES][resource].cacher.ready.is_set()
+
+    return ready
+
+
 CHECKS: dict[str, dict[str, Check]] = {
     "healthz": {"ping": _ping, "etcd": _storage},
     "livez": {"ping": _ping, "etcd": _storage},
@@ -37,9 +47,15 @@ CHECKS: dict[str, dict[str, Check]] = {
 }
 
 
+def _checks(app: web.Application, endpoint: str) -> dict[str, Check]:
+    if endpoint != "readyz":
+        return CHECKS[endpoint]
+    return {**CHECKS[endpoint], **{f"watch-cache {resource}": _watch_cache(resource) for resource in app[REGISTRIES]}}
+
+
 def _handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        checks = CHECKS[endpoint]
+        checks = _checks(request.app, endpoint)
         only = request.match_info.get("check")
         if only is not None and only not in checks:
             raise web.HTTPNotFound()

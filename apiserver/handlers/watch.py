@@ -68,8 +68,9 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         if initial and not await cacher.wait_fresh(requested):
             raise errors.StatusError(504, "Timeout", f"Timeout: Too large resource version: {requested}, "
                                      f"current: {cacher.cache.rv}")
-    elif not rv and initial:
-        await cacher.wait_consistent()
+    elif not rv and initial and not await cacher.wait_consistent():
+        raise errors.StatusError(504, "Timeout", "Timeout: the watch cache did not catch up with storage",
+                                 {"retryAfterSeconds": 1})
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
     response = web.StreamResponse(headers={"Content-Type": output.content_type})
     negotiation.add_warnings(response, request[INFO].warnings)  # e.g. the Endpoints deprecation, on watches too
