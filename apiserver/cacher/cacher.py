@@ -27,7 +27,6 @@ from storage import CompactedError, KeyValue, Storage, StorageError
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
-BLOCKED_RETRY_SECONDS = 0.005  # how soon watchers whose socket was full are tried again
 LIST_PAGE = 10_000
 
 
@@ -50,6 +49,7 @@ class Cacher:
         self.cache = cache
         self.meters = WatchMeters(kind)
         self.hub = Hub(kind, self.meters, encode_cache)
+        self.hub.schedule = self._schedule_flush
         self.bookmark_interval = bookmark_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_handle: asyncio.Handle | None = None
@@ -137,10 +137,10 @@ class Cacher:
         self.cache.apply(event)
         self.hub.dispatch(event)
 
-    def _schedule_flush(self, delay: float = 0.0) -> None:
-        if self._flush_handle is None and (self.hub.dirty or self.hub.blocked):
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self.hub.dirty:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_at(max(self._next_flush, loop.time() + delay), self._flush)
+            self._flush_handle = loop.call_at(max(self._next_flush, loop.time()), self._flush)
 
     def _flush(self) -> None:
         """Write what the hub has pending; the time it took is the pause before the next flush."""
@@ -148,8 +148,6 @@ class Cacher:
         started = time.perf_counter()
         self.hub.flush()
         self._next_flush = asyncio.get_running_loop().time() + (time.perf_counter() - started)
-        if self.hub.blocked:
-            self._schedule_flush(BLOCKED_RETRY_SECONDS)
 
     async def _bookmarks(self) -> None:
         while True:

@@ -4,13 +4,14 @@ Watchers are grouped by filter (namespace, name, label and field selectors), so 
 evaluated once per event for all watchers that share it, and within a group by form, so a frame
 is encoded once (lazily, on first use) and the same bytes are appended to every watcher of that
 form. Dispatch is a synchronous loop of appends; `flush` (which the cacher schedules) then makes one
-write per touched watcher.
+write per touched watcher whose transport is not paused (a paused one is woken by its transport).
 Nothing here awaits: a watcher that cannot keep up is terminated, never waited for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import logging
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from apiserver.cacher.event import CacheEvent, Form, Obj
@@ -18,6 +19,7 @@ from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
 
+log = logging.getLogger(__name__)
 Predicate = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -75,8 +77,8 @@ class Hub:
         self.encode_cache = encode_cache
         self.groups: dict[Hashable, Group] = {}
         self.waiting: list[tuple[Watcher, Hashable, Predicate]] = []
-        self.dirty: list[Watcher] = []
-        self.blocked: list[Watcher] = []  # watchers whose socket was full at the last flush
+        self.dirty: list[Watcher] = []  # watchers with frames to send whose transport is not paused
+        self.schedule: Callable[[], None] = lambda: None  # the cacher's: flush soon
         self.rv = 0
 
     def __len__(self) -> int:
@@ -88,26 +90,40 @@ class Hub:
 
     def add(self, watcher: Watcher, key: Hashable, predicate: Predicate, initial: list[CacheEvent],
             replay: list[CacheEvent], end_bookmark: int = 0) -> None:
-        """Register a watcher after queueing its initial ADDED events or the history it missed.
+        """Register a watcher; its initial ADDED events or the history it missed (then the initial-events-end
+        bookmark if asked) become its backlog, encoded as its socket takes them.
 
         A watcher that starts from a revision the cache has not reached waits outside the groups
         until the cache passes it, so dispatch never checks revisions per watcher.
         """
-        for entry in initial:
-            if predicate(entry.obj):
-                self._queue_one(watcher, entry, "ADDED", False, bounded=False)
-                self.meters.init_events += 1
+        items = [(entry, "ADDED", False) for entry in initial if predicate(entry.obj)]
         for event in replay:
             change = transition(event, predicate)
             if change is not None:
-                self._queue_one(watcher, event, *change, bounded=False)
-        if end_bookmark:
-            watcher.queue(self._encode_bookmark(watcher.form, end_bookmark, initial_events_end=True), bounded=False)
+                items.append((event, change[0], change[1]))
+        watcher.attach()
+        if watcher.done:
+            return
+        if items or end_bookmark:
+            watcher.backlog = self._backlog(watcher.form, items, len(items) if initial else 0, end_bookmark)
             watcher.form = watcher.form.without_headers()
+            self.dirty.append(watcher)
         if watcher.after > self.rv:
             self.waiting.append((watcher, key, predicate))
         else:
             self._join(watcher, key, predicate)
+
+    def _backlog(self, form: Form, items: list[tuple[CacheEvent, str, bool]], initial: int,
+                 end_bookmark: int) -> Iterator[bytes]:
+        """The frames of `items` (the first `initial` of them initial events), then the end bookmark."""
+        for index, (event, event_type, use_prev) in enumerate(items):
+            frame = self._encode(event, form, event_type, use_prev)
+            form = form.without_headers()
+            if index < initial:
+                self.meters.init_events += 1
+            yield frame
+        if end_bookmark:
+            yield self._encode_bookmark(form, end_bookmark, initial_events_end=True)
 
     def _join(self, watcher: Watcher, key: Hashable, predicate: Predicate) -> None:
         group = self.groups.get(key)
@@ -116,16 +132,11 @@ class Hub:
         watcher.group = group
         group.add(watcher)
 
-    def _queue_one(self, watcher: Watcher, event: CacheEvent, event_type: str, use_prev: bool,
-                   bounded: bool = True) -> None:
-        form = watcher.form
+    def _encode(self, event: CacheEvent, form: Form, event_type: str, use_prev: bool) -> bytes:
         if self.encode_cache and form.projection != "table":  # Table rows (Age) are encoded at send time
-            frame = event.frame(self.kind, form, event_type, use_prev, self.meters.encoded)
-        else:
-            frame = event.encode(self.kind, form, event_type, use_prev)
-            self.meters.encoded(form)
-        watcher.queue(frame, bounded)
-        watcher.form = form.without_headers()
+            return event.frame(self.kind, form, event_type, use_prev, self.meters.encoded)
+        self.meters.encoded(form)
+        return event.encode(self.kind, form, event_type, use_prev)
 
     def remove(self, watcher: Watcher) -> None:
         group = watcher.group
@@ -176,16 +187,27 @@ class Hub:
                 self._join(watcher, key, predicate)
 
     def flush(self) -> None:
-        """One write per watcher with frames pending; those whose socket is full are retried next time."""
-        candidates = self.blocked + self.dirty if self.blocked else self.dirty
-        self.dirty = []
-        self.blocked = [watcher for watcher in candidates if not watcher.flush()]
+        """Write to every watcher with frames to send; one whose write fails is closed, alone."""
+        dirty, self.dirty = self.dirty, []
+        for watcher in dirty:
+            try:
+                watcher.flush()
+            except Exception:
+                log.exception("watch %d of %s: flush failed, closing it", watcher.id, self.kind.plural)
+                self.meters.flush_errors += 1
+                watcher.close()
+                watcher.abort()  # the stream may end mid-chunk
+
+    def wake(self, watcher: Watcher) -> None:
+        """A paused watcher's transport drained: flush it with the next batch."""
+        self.dirty.append(watcher)
+        self.schedule()
 
     def bookmark(self, rv: int) -> None:
         """Queue a BOOKMARK at `rv` to every watcher that allows bookmarks (one encoding per form)."""
         frames: dict[Form, bytes] = {}
         for watcher in self.watchers():
-            if watcher.info.allow_bookmarks and watcher.after <= rv and not watcher.pending:
+            if watcher.info.allow_bookmarks and watcher.after <= rv and not watcher.pending and watcher.backlog is None:
                 form = watcher.form
                 frame = frames.get(form)
                 if frame is None:

@@ -4,7 +4,7 @@ Counting happens in plain integers on the hot path; a Prometheus collector turns
 `apiserver_watch_events_total`, `apiserver_watch_events_sizes` (its `_sum` is the bytes sent),
 `apiserver_terminated_watchers_total`, `apiserver_watch_cache_events_dispatched_total`,
 `apiserver_watch_cache_events_received_total`, `apiserver_init_events_total` and our
-`apiserver_watch_cache_encodings_total` only when scraped.
+`apiserver_watch_cache_encodings_total` and `apiserver_watch_flush_errors_total` only when scraped.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class WatchMeters:
         self.init_events = 0
         self.encodings: dict[str, int] = {}
         self.terminated_count = 0
+        self.flush_errors = 0
         self.closed = {"count": 0, "events": 0, "bytes": 0, "terminated": 0}
 
     def sent(self, frames: list[bytes], total: int) -> None:
@@ -84,6 +85,8 @@ class WatchCollector(Collector):
         encodings = CounterMetricFamily("apiserver_watch_cache_encodings",
                                         "Serializations of watch events actually made, by encoding.",
                                         labels=[*gr, "encoding"])
+        flush_errors = CounterMetricFamily("apiserver_watch_flush_errors",
+                                           "Watchers closed because writing to them failed.", labels=gr)
         capacity = GaugeMetricFamily("watch_cache_capacity", "Total capacity of watch cache broken by resource type.",
                                      labels=gr)
         for m in self.meters:
@@ -95,10 +98,11 @@ class WatchCollector(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
             sizes.add_metric([group, version, resource], buckets, m.bytes_sent)
             terminated.add_metric([group, resource], m.terminated_count)
+            flush_errors.add_metric([group, resource], m.flush_errors)
             dispatched.add_metric([group, resource], m.dispatched)
             received.add_metric([group, resource], m.received)
             init.add_metric([group, resource], m.init_events)
             for encoding, count in sorted(m.encodings.items()):
                 encodings.add_metric([group, resource, encoding], count)
             capacity.add_metric([group, resource], self.capacities[resource]())
-        yield from (events, sizes, terminated, dispatched, received, init, encodings, capacity)
+        yield from (events, sizes, terminated, flush_errors, dispatched, received, init, encodings, capacity)
