@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
 LIST_PAGE = 10_000
+FLUSH_SLICE_SECONDS = 0.01  # longest run of writes before the loop serves anything else
 
 
 class Cacher:
@@ -138,16 +139,18 @@ class Cacher:
         self.hub.dispatch(event)
 
     def _schedule_flush(self) -> None:
-        if self._flush_handle is None and self.hub.dirty:
+        if self._flush_handle is None and self.hub.busy():
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_at(max(self._next_flush, loop.time()), self._flush)
 
     def _flush(self) -> None:
-        """Write what the hub has pending; the time it took is the pause before the next flush."""
+        """Write what the hub has pending, for FLUSH_SLICE_SECONDS at most (so requests are served in
+        between); the time it took is the pause before the next flush."""
         self._flush_handle = None
         started = time.perf_counter()
-        self.hub.flush()
+        self.hub.flush(started + FLUSH_SLICE_SECONDS)
         self._next_flush = asyncio.get_running_loop().time() + (time.perf_counter() - started)
+        self._schedule_flush()
 
     async def _bookmarks(self) -> None:
         while True:

@@ -11,6 +11,8 @@ Nothing here awaits: a watcher that cannot keep up is terminated, never waited f
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from apiserver.kinds.base import Kind
 log = logging.getLogger(__name__)
 Predicate = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+REAP_BATCH = 100  # terminated watchers reset per flush: each wakes a task, which costs the loop ~0.1 ms
 
 
 class Group:
@@ -78,6 +81,7 @@ class Hub:
         self.groups: dict[Hashable, Group] = {}
         self.waiting: list[tuple[Watcher, Hashable, Predicate]] = []
         self.dirty: list[Watcher] = []  # watchers with frames to send whose transport is not paused
+        self.reaping: deque[Watcher] = deque()  # terminated watchers whose connections are still to reset
         self.schedule: Callable[[], None] = lambda: None  # the cacher's: flush soon
         self.rv = 0
 
@@ -186,10 +190,17 @@ class Hub:
             for watcher, key, predicate in ready:
                 self._join(watcher, key, predicate)
 
-    def flush(self) -> None:
-        """Write to every watcher with frames to send; one whose write fails is closed, alone."""
+    def flush(self, deadline: float) -> bool:
+        """Reap terminated watchers (REAP_BATCH at most), then write to every watcher with frames to send,
+        until `deadline` (perf_counter); True if work is left. One whose write fails is closed, alone."""
+        reaping = self.reaping
+        for _ in range(min(REAP_BATCH, len(reaping))):
+            reaping.popleft().release()
         dirty, self.dirty = self.dirty, []
-        for watcher in dirty:
+        for index, watcher in enumerate(dirty):
+            if time.perf_counter() > deadline:
+                self.dirty = dirty[index:] + self.dirty
+                break
             try:
                 watcher.flush()
             except Exception:
@@ -197,10 +208,19 @@ class Hub:
                 self.meters.flush_errors += 1
                 watcher.close()
                 watcher.abort()  # the stream may end mid-chunk
+        return self.busy()
+
+    def busy(self) -> bool:
+        return bool(self.dirty or self.reaping)
 
     def wake(self, watcher: Watcher) -> None:
         """A paused watcher's transport drained: flush it with the next batch."""
         self.dirty.append(watcher)
+        self.schedule()
+
+    def reap(self, watcher: Watcher) -> None:
+        """A terminated watcher: reset its connection and wake its task with the next flushes."""
+        self.reaping.append(watcher)
         self.schedule()
 
     def bookmark(self, rv: int) -> None:
@@ -232,6 +252,8 @@ class Hub:
     def close_all(self) -> None:
         for watcher in self.watchers():
             watcher.close()
+        while self.reaping:
+            self.reaping.popleft().release()
 
     def debug(self) -> list[dict[str, Any]]:
         return [w.debug() for w in self.watchers()]

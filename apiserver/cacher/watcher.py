@@ -191,30 +191,48 @@ class Watcher:
         return frames, taken
 
     def terminate(self) -> None:
-        """Close a watcher that fell too far behind and reset its connection; its frames are dropped."""
-        self.terminated = True
-        self.hub.meters.terminated(self)
-        self.close()
-        self.abort()
+        """Stop a watcher that fell too far behind; the hub resets its connection and wakes its stream's task
+        soon, in batches (thousands can pass their bounds on the same event)."""
+        if self.stop():
+            self.terminated = True
+            self.hub.meters.terminated(self)
+            self.hub.reap(self)
+
+    def close(self) -> None:
+        """Stop the watch and wake its stream's task."""
+        if self.stop():
+            self.release()
+
+    def stop(self) -> bool:
+        """No more frames: drop what waits and leave the hub. False if already stopped."""
+        if self.done:
+            return False
+        self.done = True
+        self.pending, self.pending_bytes, self.backlog = [], 0, None
+        self.hub.remove(self)
+        return True
+
+    def release(self) -> None:
+        """Give the transport back to the HTTP server (reset it if terminated) and wake the stream's task."""
+        transport = self.transport
+        if self.flow is not None and transport.get_protocol() is self.flow:
+            transport.set_protocol(self.flow.inner)
+            if not transport.is_closing():
+                transport.set_write_buffer_limits()
+        if self.terminated:
+            self.abort()
+        self.signal.set()
 
     def abort(self) -> None:
         """Reset the connection: what the kernel still holds for the client is dropped too (a plain close
         would keep it, and the socket, until a client that does not read took it)."""
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None and not self.transport.is_closing():
+        transport = self.transport
+        if transport.is_closing():
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        self.transport.abort()
-
-    def close(self) -> None:
-        if not self.done:
-            self.done = True
-            self.pending, self.pending_bytes, self.backlog = [], 0, None
-            if self.flow is not None and self.transport.get_protocol() is self.flow:
-                self.transport.set_protocol(self.flow.inner)
-                if not self.transport.is_closing():
-                    self.transport.set_write_buffer_limits()
-            self.hub.remove(self)
-            self.signal.set()
+        transport.abort()
 
     def debug(self) -> dict[str, Any]:
         return {
