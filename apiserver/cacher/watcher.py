@@ -89,7 +89,8 @@ class Watcher:
     """A registered watch: filter group, form, backlog and pending frames, meters and the socket it writes to."""
 
     __slots__ = ("after", "backlog", "bytes", "done", "events", "flow", "form", "group", "hub", "id", "info",
-                 "limits", "paused", "pending", "pending_bytes", "signal", "started", "terminated", "transport")
+                 "limits", "paused", "pending", "pending_bytes", "released", "signal", "started", "terminated",
+                 "transport")
 
     def __init__(self, hub: Hub, form: Form, info: WatchInfo, limits: Limits, transport: asyncio.Transport,
                  after: int) -> None:
@@ -107,6 +108,7 @@ class Watcher:
         self.paused = False
         self.done = False
         self.terminated = False
+        self.released = False
         self.signal = asyncio.Event()
         self.events = 0
         self.bytes = 0
@@ -199,9 +201,9 @@ class Watcher:
             self.hub.reap(self)
 
     def close(self) -> None:
-        """Stop the watch and wake its stream's task."""
-        if self.stop():
-            self.release()
+        """Stop the watch and wake its stream's task (a terminated one's now, if the hub has not yet)."""
+        self.stop()
+        self.release()
 
     def stop(self) -> bool:
         """No more frames: drop what waits and leave the hub. False if already stopped."""
@@ -214,6 +216,9 @@ class Watcher:
 
     def release(self) -> None:
         """Give the transport back to the HTTP server (reset it if terminated) and wake the stream's task."""
+        if self.released:
+            return
+        self.released = True
         transport = self.transport
         if self.flow is not None and transport.get_protocol() is self.flow:
             transport.set_protocol(self.flow.inner)
