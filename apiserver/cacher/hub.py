@@ -191,24 +191,29 @@ class Hub:
                 self._join(watcher, key, predicate)
 
     def flush(self, deadline: float) -> bool:
-        """Reap terminated watchers (REAP_BATCH at most), then write to every watcher with frames to send,
-        until `deadline` (perf_counter); True if work is left. One whose write fails is closed, alone."""
+        """Reset terminated watchers (REAP_BATCH at most), then write to every watcher with frames to send,
+        until `deadline` (perf_counter); True if work is left."""
         reaping = self.reaping
         for _ in range(min(REAP_BATCH, len(reaping))):
-            reaping.popleft().release()
+            watcher = reaping.popleft()
+            self._guarded(watcher, watcher.release)
         dirty, self.dirty = self.dirty, []
         for index, watcher in enumerate(dirty):
             if time.perf_counter() > deadline:
                 self.dirty = dirty[index:] + self.dirty
                 break
-            try:
-                watcher.flush()
-            except Exception:
-                log.exception("watch %d of %s: flush failed, closing it", watcher.id, self.kind.plural)
-                self.meters.flush_errors += 1
-                watcher.close()
-                watcher.abort()  # the stream may end mid-chunk
+            self._guarded(watcher, watcher.flush)
         return self.busy()
+
+    def _guarded(self, watcher: Watcher, step: Callable[[], None]) -> None:
+        """Run a flush step of `watcher`; if it raises, log and count it, and close that watcher alone."""
+        try:
+            step()
+        except Exception:
+            log.exception("watch %d of %s failed, closing it", watcher.id, self.kind.plural)
+            self.meters.flush_errors += 1
+            watcher.close()
+            watcher.abort()  # the stream may end mid-chunk
 
     def busy(self) -> bool:
         return bool(self.dirty or self.reaping)
