@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from apiserver.cacher.watcher import HIGH_WATER
+from apiserver.cacher.watcher import HIGH_WATER, SEND_BUFFER
 from apiserver.config import Config
 from apiserver.kinds import columns
 from apiserver.state import REGISTRIES
@@ -610,5 +610,175 @@ def test_table_initial_events_compute_age_at_send_time(apiserver: RunningServer,
         assert len(first) == 1 and first[0].endswith("s")   # seconds old
         monkeypatch.setattr(columns, "time", _LaterClock())
         assert await ages(api, "second") == ["60m"]
+
+    run(apiserver, body)
+
+
+# Stuck watchers, flow control, flush errors, lazy initial events
+
+
+async def open_stuck(server: RunningServer, query: dict[str, str]) -> socket.socket:
+    """A watch on a socket with a 4 KiB receive buffer that the test does not read (until it decides to)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, (host, int(port))), WAIT)
+    await loop.sock_sendall(sock, (f"GET {slices_path()}?{urlencode({'watch': 'true', **query})} HTTP/1.1\r\n"
+                                   f"Host: {host}\r\nUser-Agent: stuck\r\n\r\n").encode())
+    return sock
+
+
+def tcp_established(sock: socket.socket) -> bool:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 1  # TCP_ESTABLISHED
+
+
+STUCK = 20
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_buffer=40)])
+def test_stuck_watchers_are_bounded_and_reset_while_healthy_ones_get_everything(apiserver: RunningServer) -> None:
+    """Each stuck watch pins at most its transport's high-water mark and the socket's send buffer, is
+    terminated past its bound and its connection reset at once; the healthy watchers miss nothing."""
+    async def body(api: Api) -> None:
+        await api.create("big", ips=300)  # ~14 KB per event
+        start = await api.rv()
+        query = {"resourceVersion": str(start), "timeoutSeconds": "60"}
+        healthy = await open_watches(apiserver, 3, "healthy", query=query)
+        stuck = [await open_stuck(apiserver, query) for _ in range(STUCK)]
+        try:
+            await until(lambda: _open_is(api, 3 + STUCK), "all watchers registered")
+            updates = 150
+            for i in range(updates):
+                await api.patch("big", {"metadata": {"annotations": {"n": str(i)}}})
+            await api.create("sentinel")
+            await until(lambda: all(len(w.events) == updates + 1 for w in healthy), "the healthy got every event")
+            for watch in healthy:
+                assert watch.types() == ["MODIFIED"] * updates + ["ADDED"]
+                assert not watch.ended
+            debug = await api.debug()
+            assert sorted(e["userAgent"] for e in debug["open"]) == ["healthy-0", "healthy-1", "healthy-2"]
+            assert debug["closed"]["terminated"] == STUCK
+            event_bytes = len(healthy[0].payload) // (updates + 1) + 1024
+            assert debug["closed"]["bytes"] / STUCK <= HIGH_WATER + 2 * SEND_BUFFER + 64 * 1024 + event_bytes
+            await until(lambda: not any(tcp_established(s) for s in stuck), "the stuck connections reset")
+        finally:
+            for sock in stuck:
+                sock.close()
+            await close_all(healthy)
+
+    run(apiserver, body)
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0)])
+def test_a_paused_watcher_costs_no_flushes(apiserver: RunningServer) -> None:
+    """A watcher whose transport is paused waits for the transport to resume it: no flush is scheduled for it."""
+    cacher = apiserver.app[REGISTRIES]["endpointslices"].cacher
+
+    def idle() -> bool:
+        return cacher._flush_handle is None and not cacher.hub.dirty
+
+    async def body(api: Api) -> None:
+        await api.create("big", ips=300)
+        start = await api.rv()
+        sock = await open_stuck(apiserver, {"resourceVersion": str(start), "timeoutSeconds": "60"})
+        try:
+            await until(lambda: _open_is(api, 1), "the watcher registered")
+            for i in range(250):  # ~3.5 MB: past what the socket and the transport take (and a kernel left alone)
+                await api.patch("big", {"metadata": {"annotations": {"n": str(i)}}})
+            entry = (await api.debug())["open"][0]
+            assert entry["buffered"] > 0, entry  # frames wait: the transport is paused
+            for _ in range(10):  # and stay waiting without a flush being scheduled, ten polls in a row
+                await until(idle, "no flush scheduled")
+                await asyncio.sleep(0.02)
+                assert idle()
+        finally:
+            sock.close()
+
+    run(apiserver, body)
+
+
+def test_a_flush_error_closes_only_that_watcher(apiserver: RunningServer) -> None:
+    """A watcher whose write raises is closed, logged and counted; the others of the batch get their events."""
+    hub = apiserver.app[REGISTRIES]["endpointslices"].cacher.hub
+    assert apiserver.loop is not None
+
+    async def body(api: Api) -> None:
+        start = await api.rv()
+        query = {"resourceVersion": str(start), "timeoutSeconds": "60"}
+        broken = (await open_watches(apiserver, 1, "broken", query=query))[0]  # first in every batch
+        await until(lambda: _open_is(api, 1), "the first watcher registered")
+        others = await open_watches(apiserver, 3, "other", query=query)
+        try:
+            await until(lambda: _open_is(api, 4), "all watchers registered")
+            before = await api.metrics()
+            watcher = next(w for w in hub.watchers() if w.info.user_agent == "broken-0")
+            apiserver.loop.call_soon_threadsafe(watcher.transport.write_eof)  # its next write raises
+            for name in ("a", "b", "c"):
+                await api.create(name)
+            await until(lambda: all(len(w.events) == 3 for w in others), "the others got every event")
+            debug = await api.debug()
+            assert sorted(e["userAgent"] for e in debug["open"]) == ["other-0", "other-1", "other-2"]
+            after = await api.metrics()
+            assert delta(after, before, "apiserver_watch_flush_errors_total") == 1
+            assert delta(after, before, "apiserver_terminated_watchers_total") == 0
+        finally:
+            await close_all([broken, *others])
+
+    run(apiserver, body)
+
+
+def dechunk(data: bytes) -> tuple[bytes, bool]:
+    """The payload of a chunked body read so far, and whether its last chunk arrived."""
+    payload, pos = bytearray(), 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return bytes(payload), False
+        size = int(data[pos:eol], 16)
+        if size == 0:
+            return bytes(payload), True
+        if len(data) < eol + 2 + size + 2:
+            return bytes(payload), False
+        payload += data[eol + 2:eol + 2 + size]
+        pos = eol + 2 + size + 2
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0)])
+def test_initial_events_are_encoded_as_the_socket_takes_them(apiserver: RunningServer) -> None:
+    """A stalled watch of the initial state does not hold the collection: its frames are made as it reads,
+    and they are metered like any other."""
+    count = 150  # ~2 MB of initial events, far more than the socket and the transport take
+
+    async def body(api: Api) -> None:
+        for i in range(count):
+            await api.create(f"s{i:03}", ips=300)
+        before = await api.metrics()
+        sock = await open_stuck(apiserver, {"resourceVersion": "0", "timeoutSeconds": "60"})
+        loop = asyncio.get_running_loop()
+        try:
+            await until(lambda: _open_is(api, 1), "the watcher registered")
+            await asyncio.sleep(0.5)
+            stalled = await api.metrics()
+            assert delta(stalled, before, "apiserver_watch_cache_encodings_total{application/json}") < count // 2
+            assert (await api.debug())["open"][0]["events"] < count // 2
+
+            data = b""
+            while True:  # now read it all
+                data += await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), WAIT)
+                body_ = data.partition(b"\r\n\r\n")[2]
+                payload = dechunk(body_)[0]
+                if payload.count(b"\n") == count:
+                    break
+            names = [json.loads(line)["object"]["metadata"]["name"] for line in payload.splitlines()]
+            assert sorted(names) == [f"s{i:03}" for i in range(count)]
+            after = await api.metrics()
+            assert delta(after, before, "apiserver_init_events_total") == count
+            assert delta(after, before, "apiserver_watch_events_total") == count
+            assert delta(after, before, "apiserver_watch_events_sizes_sum") == len(payload)
+            assert delta(after, before, "apiserver_watch_cache_encodings_total{application/json}") == count
+        finally:
+            sock.close()
 
     run(apiserver, body)

@@ -184,16 +184,18 @@ def test_one_storage_watch_for_every_resource(etcd: EtcdProcess, server: Running
 def test_an_encoder_that_raises_closes_watchers_not_the_cache(etcd: EtcdProcess, server: RunningServer,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     """A stored object whose Table cell cannot be computed: its Table watcher is closed, logged and counted;
-    the watch cache goes on serving events."""
+    a JSON watcher of the same resource gets the event and goes on, and so does the watch cache."""
     rv_a = create(server, "a")
     table = urllib.request.Request(f"{server.url}{SLICES}?watch=true&resourceVersion={rv_a}",
                                    headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     bad = {**slice_body("bad"), "metadata": {"name": "bad", "namespace": "default", "creationTimestamp": "yesterday"}}
-    with caplog.at_level(logging.ERROR), urllib.request.urlopen(table, timeout=10) as watch:
+    with caplog.at_level(logging.ERROR), open_watch(server, rv_a) as plain, \
+            urllib.request.urlopen(table, timeout=10) as watch:
         write_directly(etcd.storage_url(), "/registry/endpointslices/default/bad", json.dumps(bad).encode())
         assert watch.readline() == b""
+        rv_b = create(server, "b")
+        assert [e[1] for e in read_events(plain, 2)] == ["bad", "b"]
     assert "dispatching ADDED /registry/endpointslices/default/bad" in caplog.text
-    rv_b = create(server, "b")
     with open_watch(server, rv_a) as watch:
         rv_c = create(server, "c")
         assert [e[1] for e in read_events(watch, 3)] == ["bad", "b", "c"]

@@ -5,6 +5,7 @@ Every network wait is bounded by a socket timeout, a server-side timeoutSeconds 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -432,17 +433,19 @@ def test_unread_watcher_is_closed_others_keep_up(apiserver: RunningServer, disco
         assert not reader.is_alive()
         assert received == ["MODIFIED:big"] * updates + ["ADDED:sentinel"]
 
-        # The closed watcher's stream ends (no ERROR event) once its client drains what was already sent.
+        # The terminated watcher's connection was aborted, its buffers released at once: what it reads ends
+        # (a reset, or the end of the connection) with no ERROR event and no last chunk.
         data = b""
-        for _ in range(100_000):
-            chunk = slow.recv(1 << 16)
-            if not chunk:
-                break
-            data += chunk
-        else:
-            pytest.fail("the slow watcher's stream did not end")
+        with contextlib.suppress(ConnectionResetError):
+            for _ in range(100_000):
+                chunk = slow.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                pytest.fail("the slow watcher's stream did not end")
         assert data.startswith(b"HTTP/1.1 200")
-        assert data.endswith(b"0\r\n\r\n")
+        assert not data.endswith(b"0\r\n\r\n")
         assert b'"type":"ERROR"' not in data
         assert data.count(b'"type":"MODIFIED"') < updates
     finally:

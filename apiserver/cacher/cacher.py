@@ -32,9 +32,9 @@ from storage import KeyValue, Storage, WatchEvent
 
 log = logging.getLogger(__name__)
 
-BLOCKED_RETRY_SECONDS = 0.005  # how soon watchers whose socket was full are tried again
 LIST_PAGE = 10_000
 FRESH_TIMEOUT = 3.0  # seconds a read waits for the cache to catch up (upstream's blockTimeout)
+FLUSH_SLICE_SECONDS = 0.01  # longest run of writes before the loop serves anything else
 
 
 def _no_progress() -> None:
@@ -60,6 +60,7 @@ class Cacher:
         self.cache = cache
         self.meters = WatchMeters(kind)
         self.hub = Hub(kind, self.meters, encode_cache)
+        self.hub.schedule = self._schedule_flush
         self.bookmark_interval = bookmark_interval
         self.request_progress: Callable[[], None] = _no_progress  # set by the reflector
         self._tasks: list[asyncio.Task[None]] = []
@@ -146,7 +147,7 @@ class Cacher:
             self.hub.dispatch(event)
         except Exception:
             self.meters.dispatch_errors += 1
-            log.exception("dispatching %s %s at revision %d failed: closing the watchers of %s", event.type,
+            log.exception("dispatching %s %s at revision %d failed: closing every watcher of %s", event.type,
                           event.key, event.rv, self.kind.plural)
             self.hub.close_all()
 
@@ -158,19 +159,19 @@ class Cacher:
         self.hub.close_all()
         self._notify_fresh()
 
-    def _schedule_flush(self, delay: float = 0.0) -> None:
-        if self._flush_handle is None and (self.hub.dirty or self.hub.blocked):
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self.hub.busy():
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_at(max(self._next_flush, loop.time() + delay), self._flush)
+            self._flush_handle = loop.call_at(max(self._next_flush, loop.time()), self._flush)
 
     def _flush(self) -> None:
-        """Write what the hub has pending; the time it took is the pause before the next flush."""
+        """Write what the hub has pending, for FLUSH_SLICE_SECONDS at most (so requests are served in
+        between); the time it took is the pause before the next flush."""
         self._flush_handle = None
         started = time.perf_counter()
-        self.hub.flush()
+        self.hub.flush(started + FLUSH_SLICE_SECONDS)
         self._next_flush = asyncio.get_running_loop().time() + (time.perf_counter() - started)
-        if self.hub.blocked:
-            self._schedule_flush(BLOCKED_RETRY_SECONDS)
+        self._schedule_flush()
 
     async def _bookmarks(self) -> None:
         while True:

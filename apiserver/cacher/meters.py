@@ -6,7 +6,8 @@ Counting happens in plain integers on the hot path; a Prometheus collector turns
 `apiserver_watch_cache_events_received_total`, `apiserver_init_events_total`,
 `apiserver_watch_cache_initializations_total`, `apiserver_storage_decode_errors_total` and our
 `apiserver_watch_cache_encodings_total`, `apiserver_watch_cache_dispatch_filters_total`,
-`apiserver_watch_cache_failures_total` and `apiserver_watch_cache_dispatch_errors_total` only when scraped.
+`apiserver_watch_cache_failures_total`, `apiserver_watch_cache_dispatch_errors_total` and
+`apiserver_watch_flush_errors_total` only when scraped.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class WatchMeters:
         self.failures = 0  # times the cache could not follow storage and was relisted
         self.dispatch_errors = 0  # exceptions while dispatching an event (a predicate, an encoder)
         self.terminated_count = 0
+        self.flush_errors = 0
         self.closed = {"count": 0, "events": 0, "bytes": 0, "terminated": 0}
 
     def sent(self, frames: list[bytes], total: int) -> None:
@@ -102,6 +104,8 @@ class WatchCollector(Collector):
         dispatch_errors = CounterMetricFamily("apiserver_watch_cache_dispatch_errors",
                                               "Exceptions while dispatching watch cache events; each closed the "
                                               "resource's watchers.", labels=gr)
+        flush_errors = CounterMetricFamily("apiserver_watch_flush_errors",
+                                           "Watchers closed because writing to them failed.", labels=gr)
         capacity = GaugeMetricFamily("watch_cache_capacity", "Total capacity of watch cache broken by resource type.",
                                      labels=gr)
         for m in self.meters:
@@ -113,6 +117,7 @@ class WatchCollector(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
             sizes.add_metric([group, version, resource], buckets, m.bytes_sent)
             terminated.add_metric([group, resource], m.terminated_count)
+            flush_errors.add_metric([group, resource], m.flush_errors)
             dispatched.add_metric([group, resource], m.dispatched)
             received.add_metric([group, resource], m.received)
             init.add_metric([group, resource], m.init_events)
@@ -124,5 +129,5 @@ class WatchCollector(Collector):
             failures.add_metric([group, resource], m.failures)
             dispatch_errors.add_metric([group, resource], m.dispatch_errors)
             capacity.add_metric([group, resource], self.capacities[resource]())
-        yield from (events, sizes, terminated, dispatched, received, init, encodings, filters, initializations,
-                    decode_errors, failures, dispatch_errors, capacity)
+        yield from (events, sizes, terminated, flush_errors, dispatched, received, init, encodings, filters,
+                    initializations, decode_errors, failures, dispatch_errors, capacity)

@@ -2,9 +2,14 @@
 
 The handler validates the request, sends the headers, registers a Watcher with the resource's
 hub and then only waits for the end: the hub writes frames to the socket itself. The stream ends
-at timeoutSeconds, when the watcher is closed (too slow, server shutdown), or when the client goes
-away (aiohttp cancels the handler). A watch that allows bookmarks gets one at the cache's revision
-shortly before its timeout, so its client resumes from there without a relist.
+at timeoutSeconds, when the watcher is closed (server shutdown), when it is terminated (too slow:
+the hub has aborted the connection), or when the client goes away (aiohttp cancels the handler).
+A watch that allows bookmarks gets one at the cache's revision shortly before its timeout, so its
+client resumes from there without a relist.
+
+The wire format is ours: aiohttp writes the status line and headers (with `Transfer-Encoding: chunked`)
+and, at the end, the last chunk; every chunk in between is framed by the watcher and written straight to
+the transport. tests/test_watch_wire.py checks the bytes, so an aiohttp upgrade that changed this shows.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     negotiation.add_warnings(response, request[INFO].warnings)  # e.g. the Endpoints deprecation, on watches too
     response.enable_chunked_encoding()
     await response.prepare(request)
+    await response.write(b"")  # sends the headers if aiohttp still buffers them: the chunks follow on the transport
     transport = request.transport
     if transport is None:
         return response
@@ -102,8 +108,10 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         await _until(watcher, deadline)
     finally:
         watcher.close()
+    if transport.is_closing():  # terminated (aborted) or gone
+        return response
     try:
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
     except (TimeoutError, ConnectionError):
-        transport.abort()  # a client that does not read even the end of its stream
+        watcher.abort()  # a client that does not read even the end of its stream
     return response
