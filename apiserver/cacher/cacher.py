@@ -22,7 +22,7 @@ from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
-from storage import CompactedError, KeyValue, Storage, StorageError
+from storage import CompactedError, KeyValue, Storage, StorageError, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Cacher:
         self._flush_handle: asyncio.Handle | None = None
         self._next_flush = 0.0
         self._fresh = asyncio.Event()
+        self._held: list[list[WatchEvent]] | None = None  # storage events held while paused (fault injection)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -99,10 +100,10 @@ class Cacher:
                 stream = self.storage.watch("", self.cache.rv + 1)
                 try:
                     async for batch in stream:
-                        for event in batch:
-                            self._apply(event.type, event.kv)
-                        self._schedule_flush()
-                        self._notify_fresh()
+                        if self._held is not None:
+                            self._held.append(batch)
+                        else:
+                            self._apply_batch(batch)
                 finally:
                     await stream.aclose()
                 return
@@ -112,6 +113,12 @@ class Cacher:
             except StorageError as err:
                 log.warning("watch of %s failed (%s): retrying", self.prefix, err)
                 await asyncio.sleep(RETRY_SECONDS)
+
+    def _apply_batch(self, batch: list[WatchEvent]) -> None:
+        for event in batch:
+            self._apply(event.type, event.kv)
+        self._schedule_flush()
+        self._notify_fresh()
 
     def _apply(self, kind: str, kv: KeyValue) -> None:
         if not kv.key.startswith(self.prefix):
@@ -178,6 +185,29 @@ class Cacher:
     async def wait_consistent(self, timeout: float = 3.0) -> bool:
         """Wait until the cache has caught up with storage's current revision (a consistent read)."""
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
+
+    # Fault injection (apiserver/faults.py): a stalled cache.
+
+    @property
+    def paused(self) -> bool:
+        return self._held is not None
+
+    def pause(self) -> None:
+        """Hold storage events instead of applying them: the cache's revision stands still and its watchers
+        get nothing (consistent reads wait as for a lagging cache) until `resume`."""
+        if self._held is None:
+            self._held = []
+
+    def resume(self) -> int:
+        """Apply and dispatch, in order, the storage events held since `pause`; return how many were applied.
+        Events the cache already has are skipped (a storage watch restarted while paused replays from its revision)."""
+        held, self._held = self._held or [], None
+        applied = 0
+        for batch in held:
+            fresh = [event for event in batch if event.kv.mod_revision > self.cache.rv]
+            self._apply_batch(fresh)
+            applied += len(fresh)
+        return applied
 
     def watch(self, watcher: Watcher, key: Hashable, predicate: Predicate, since: int | None, prefix: str,
               initial_events_end: bool = False) -> None:
