@@ -20,7 +20,9 @@ from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
+from apiserver.faults import FAULTS, Faults
 from apiserver.handlers import debug, discovery, health, negotiation, rest
+from apiserver.handlers import faults as fault_injection
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
@@ -101,6 +103,9 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     info.verb, info.group, info.version, info.resource = verb, kind.group, kind.version, kind.plural
     info.subresource, info.scope = target.subresource, target.scope
     info.dry_run = "All" in request.query.getall("dryRun", [])
+    faults = request.app[FAULTS]
+    if faults.failures:
+        faults.check(verb, kind.plural)
     if kind.deprecation:
         info.warnings.append(kind.deprecation)
         request.app[METRICS].deprecated_apis.labels(kind.group, kind.version, kind.plural, "", "").set(1)
@@ -188,6 +193,7 @@ def create_app(config: Config) -> web.Application:
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    app[FAULTS] = Faults(app)
     app.cleanup_ctx.append(storage_context)
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))
@@ -195,6 +201,8 @@ def create_app(config: Config) -> web.Application:
     discovery.setup(app)
     health.setup(app)
     debug.setup(app)
+    if config.enable_fault_injection:
+        fault_injection.setup(app)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

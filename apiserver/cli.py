@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
                       "(default %(default)s)")
     root.add_argument("--no-endpoints-truncation", dest="endpoints_truncation", action="store_false",
                       help="the endpoints controller lets Endpoints grow past 1000 addresses instead of truncating")
+    root.add_argument("--enable-fault-injection", action="store_true",
+                      help="serve /debug/faults: close or drop watches, expire the watch cache, compact, pause a cache, "
+                      "fail requests with 429/500/503 (for testing controllers; never in production)")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -91,6 +94,7 @@ def config_from(args: argparse.Namespace) -> Config:
         controllers=args.controllers,
         max_endpoints_per_slice=args.max_endpoints_per_slice,
         endpoints_truncation=args.endpoints_truncation,
+        enable_fault_injection=args.enable_fault_injection,
     )
 
 

@@ -25,6 +25,7 @@ class Config:
     controllers: tuple[str, ...] = ()  # run in-process against this server: "endpointslice", "endpoints"
     max_endpoints_per_slice: int = 100
     endpoints_truncation: bool = True
+    enable_fault_injection: bool = False  # serve /debug/faults (apiserver/faults.py)
 
     def storage_url(self) -> str:
         """The ``open_storage`` URL for ``storage`` (with ``etcd_servers`` and ``etcd_prefix`` for etcd)."""

@@ -1,7 +1,9 @@
 """pytest plugin (entry point `slice_apiserver`): a fresh API server per test.
 
 Fixtures:
-    apiserver         a RunningServer on 127.0.0.1 (attributes url, kubeconfig, app; api_client())
+    apiserver         a RunningServer on 127.0.0.1 (attributes url, kubeconfig, app; api_client()); its `faults`
+                      inject watch failures and API errors from the test: close_watches, expire, compact, pause,
+                      resume, drop_watch, fail (apiserver.testing.ServerFaults)
     apiserver_config  the Config used to start it; override this fixture to change flags
     apiserver_storage a storage URL that replaces apiserver_config.storage (default None: keep it); override
                       it, e.g. parametrised over memory:// and etcd://..., to run every test on several backends

@@ -7,18 +7,21 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvloop
 from aiohttp import web
 
 from apiserver.app import create_app
 from apiserver.config import Config
+from apiserver.faults import FAULTS, Faults
 from apiserver.kubeconfig import write_kubeconfig
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -28,8 +31,79 @@ def free_port() -> int:
         return port
 
 
+class ServerFaults:
+    """`apiserver.faults.Faults` of a server running in another thread: each call runs on the server's loop and
+    returns (or raises) when done there. Safe from any thread but the server's own."""
+
+    def __init__(self, server: RunningServer, timeout: float = 30.0) -> None:
+        self._server = server
+        self._timeout = timeout
+
+    def _call(self, action: Callable[[Faults], T]) -> T:
+        async def run() -> T:
+            return action(self._server.app[FAULTS])
+
+        return self._run(run)
+
+    def _await(self, action: Callable[[Faults], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await action(self._server.app[FAULTS])
+
+        return self._run(run)
+
+    def _run(self, run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        loop = self._server.loop
+        if loop is None:
+            raise RuntimeError("the server is not running")
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError("called on the server's own loop: use app[apiserver.faults.FAULTS] there")
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(self._timeout)
+
+    def close_watches(self, resource: str | None = None) -> int:
+        """Close every open watch of `resource` (None: all); return how many."""
+        return self._call(lambda faults: faults.close_watches(resource))
+
+    def expire(self, resource: str | None = None) -> dict[str, int]:
+        """Watches from a resourceVersion older than now get 410 Expired; returns resource → window start."""
+        return self._call(lambda faults: faults.expire(resource))
+
+    def compact(self) -> int:
+        """Compact storage at its current revision; return it."""
+        return self._await(lambda faults: faults.compact())
+
+    def pause(self, resource: str | None, seconds: float) -> list[str]:
+        """Stall `resource`'s cache (None: all) for `seconds` or until `resume`."""
+        return self._call(lambda faults: faults.pause(resource, seconds))
+
+    def resume(self, resource: str | None = None) -> int:
+        """End a pause now; return how many held storage events were applied."""
+        return self._call(lambda faults: faults.resume(resource))
+
+    def drop_watch(self, watch_id: int | None = None, resource: str | None = None) -> int:
+        """Abort watch `watch_id`'s connection, or the newest watch of `resource`; return its id."""
+        return self._call(lambda faults: faults.drop_watch(watch_id, resource))
+
+    def fail(self, verb: str | None = None, resource: str | None = None, code: int = 500, count: int = 1,
+             retry_after: int = 1) -> dict[str, Any]:
+        """Answer the next `count` requests with `verb` on `resource` (None: any) with 429, 500 or 503."""
+        return self._call(lambda faults: faults.fail(verb, resource, code, count, retry_after).to_dict())
+
+    def armed(self) -> dict[str, Any]:
+        """Failures still armed and caches paused."""
+        return self._call(lambda faults: faults.armed())
+
+    def reset(self) -> None:
+        """Disarm every failure, resume every cache."""
+        self._call(lambda faults: faults.reset())
+
+
 class RunningServer:
-    """A server on 127.0.0.1 running in its own thread and event loop, with a kubeconfig for it."""
+    """A server on 127.0.0.1 running in its own thread and event loop, with a kubeconfig for it, and `faults` to
+    inject watch failures and API errors into it from the test's thread (see ServerFaults)."""
 
     def __init__(self, config: Config, kubeconfig: Path) -> None:
         self.config = config
@@ -40,6 +114,7 @@ class RunningServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"apiserver:{config.port}", daemon=True)
+        self.faults = ServerFaults(self)
 
     @property
     def app(self) -> web.Application:

@@ -37,8 +37,8 @@ FRESH_TIMEOUT = 3.0  # seconds a read waits for the cache to catch up (upstream'
 FLUSH_SLICE_SECONDS = 0.01  # longest run of writes before the loop serves anything else
 
 
-def _no_progress() -> None:
-    """Until a reflector feeds the cacher there is no storage watch to ask for progress."""
+def _no_storage_watch() -> None:
+    """Until a reflector feeds the cacher there is no storage watch to ask for progress or a relist."""
 
 
 class Cacher:
@@ -62,11 +62,13 @@ class Cacher:
         self.hub = Hub(kind, self.meters, encode_cache)
         self.hub.schedule = self._schedule_flush
         self.bookmark_interval = bookmark_interval
-        self.request_progress: Callable[[], None] = _no_progress  # set by the reflector
+        self.request_progress: Callable[[], None] = _no_storage_watch  # set by the reflector
+        self.request_relist: Callable[[], None] = _no_storage_watch  # set by the reflector
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._next_flush = 0.0
         self._fresh = asyncio.Event()
+        self._held: list[tuple[list[WatchEvent], int]] | None = None  # batches held while paused (fault injection)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -114,7 +116,11 @@ class Cacher:
 
     def receive(self, events: list[WatchEvent], revision: int) -> None:
         """One storage batch: the events under this prefix (raises if a stored value does not decode), then
-        the revision storage is known complete up to (other resources' events, progress notifications)."""
+        the revision storage is known complete up to (other resources' events, progress notifications).
+        While paused (fault injection), held for `resume`."""
+        if self._held is not None:
+            self._held.append((events, revision))
+            return
         for event in events:
             self._apply(event.type, event.kv)
         self.cache.rv = max(self.cache.rv, revision)
@@ -210,6 +216,37 @@ class Cacher:
         if not self.ready.is_set():
             return False
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
+
+    # Fault injection (apiserver/faults.py): a stalled cache.
+
+    @property
+    def paused(self) -> bool:
+        return self._held is not None
+
+    def pause(self) -> None:
+        """Hold storage batches instead of applying them: the cache's revision stands still and its watchers
+        get nothing (consistent reads wait as for a lagging cache) until `resume`."""
+        if self._held is None:
+            self._held = []
+
+    def resume(self) -> int:
+        """Apply and dispatch, in order, the storage events held since `pause`; return how many were applied.
+        Events the cache already has are skipped (a relist while paused); one that fails the cache (a value
+        that does not decode) has it relisted by the reflector, as during a watch."""
+        held, self._held = self._held or [], None
+        applied = 0
+        for events, revision in held:
+            fresh = [event for event in events if event.kv.mod_revision > self.cache.rv]
+            try:
+                self.receive(fresh, revision)
+            except Exception:
+                log.exception("the watch cache of %s failed resuming before revision %d: relisting it",
+                              self.kind.plural, revision)
+                self.fail()
+                self.request_relist()
+                break
+            applied += len(fresh)
+        return applied
 
     def watch(self, watcher: Watcher, key: GroupKey, predicate: Predicate, since: int | None, prefix: str,
               initial_events_end: bool = False) -> None:

@@ -43,8 +43,10 @@ class Reflector:
         self._retry = RETRY_SECONDS
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._relist: set[Cacher] = set()  # failed outside a batch: relisted after the next one
         for cacher in cachers:
             cacher.request_progress = self.request_progress
+            cacher.request_relist = lambda cacher=cacher: self.request_relist(cacher)
 
     async def start(self) -> None:
         """List every cacher (storage errors propagate: the server does not start), then watch."""
@@ -62,6 +64,11 @@ class Reflector:
         if self._stream is not None and not self._progress_asked:
             self._progress_asked = True
             self._stream.request_progress()
+
+    def request_relist(self, cacher: Cacher) -> None:
+        """Relist `cacher` between two batches of the watch (asking for progress, so one comes soon)."""
+        self._relist.add(cacher)
+        self.request_progress()
 
     def _spawn(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reflector")
@@ -124,7 +131,10 @@ class Reflector:
                 self.revision = max(self.revision, stream.revision)
                 if batch:
                     self._resume = batch[-1].kv.mod_revision
-                for cacher in self._deliver(batch):
+                failed = self._deliver(batch)
+                failed += [cacher for cacher in self._relist if cacher not in failed]
+                self._relist.clear()
+                for cacher in failed:
                     await cacher.relist(self.revision)
         finally:
             self._stream = None
