@@ -105,6 +105,28 @@ def test_a_value_that_does_not_decode_relists_the_cache(etcd: EtcdProcess, serve
     assert status == 200 and "[+]watch-cache endpointslices ok" in text and "[+]informer-sync ok" in text, text
 
 
+def test_a_value_that_does_not_decode_while_paused_relists_on_resume(etcd: EtcdProcess, server: RunningServer,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Fault injection's stalled cache holds storage batches; one that fails when resumed relists the cache
+    through the reflector, as during the watch: logged, counted, nothing lost."""
+    rv_a = create(server, "a")
+    server.faults.pause("endpointslices", 60)
+    with caplog.at_level(logging.ERROR), open_watch(server, rv_a) as watch:
+        write_directly(etcd.storage_url(), GARBAGE, b"not json")
+        rv_b = create(server, "b")
+        server.faults.resume("endpointslices")
+        assert watch.readline() == b""  # closed with the failed cache
+    assert "failed resuming" in caplog.text
+    status, reply = request(server, "GET", SLICES)
+    assert status == 200 and names(reply) == ["a", "b"], reply
+    with open_watch(server, rv_b) as watch:
+        rv_c = create(server, "c")
+        assert read_events(watch, 1) == [("ADDED", "c", rv_c)]
+    assert metric(server, "apiserver_watch_cache_failures_total", "endpointslices") == 1
+    status, text = request(server, "GET", "/readyz?verbose")
+    assert status == 200 and "[+]watch-cache endpointslices ok" in text, text
+
+
 def test_readyz_reports_each_watch_cache_and_lists_fall_back_to_storage(server: RunningServer) -> None:
     create(server, "a")
     cacher = server.app[REGISTRIES]["endpointslices"].cacher

@@ -18,6 +18,7 @@ task is supervised: should it ever end other than by `stop`, it is logged and st
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from apiserver.cacher.cacher import Cacher
@@ -46,7 +47,7 @@ class Reflector:
         self._relist: set[Cacher] = set()  # failed outside a batch: relisted after the next one
         for cacher in cachers:
             cacher.request_progress = self.request_progress
-            cacher.request_relist = lambda cacher=cacher: self.request_relist(cacher)
+            cacher.request_relist = functools.partial(self.request_relist, cacher)
 
     async def start(self) -> None:
         """List every cacher (storage errors propagate: the server does not start), then watch."""
