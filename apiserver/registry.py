@@ -359,9 +359,10 @@ class Registry:
         if opts.dry_run:
             return current
         try:
-            await self.storage.delete(kv.key, kv.mod_revision)
+            revision, _ = await self.storage.delete(kv.key, kv.mod_revision)
         except StorageError as err:
             raise errors.from_storage(err, self.kind, name, "delete") from None
+        current["metadata"]["resourceVersion"] = str(revision)  # as upstream: the deletion's revision
         return current
 
     async def delete_collection(self, namespace: str, list_opts: ListOptions, options: Obj,

@@ -10,10 +10,11 @@ counters; `stop` (or end of input) stops them, prints a final line and exits. Lo
 The writer is the only client that writes, one request at a time: creates, updates, patches (merge,
 strategic, JSON and apply) and deletes of namespaces, services, pods, endpoints and EndpointSlices.
 Every successful write is a line of `--record`: resource, namespace, name, event type and the
-resourceVersion from the response. A DELETE's response carries no deletion revision (a Status, or
-the object at its last revision, where kube-apiserver has the deletion's), so a delete is recorded
-with `lo`, the last revision the writer had seen before it: its event falls after `lo` and before
-the next write's revision (soakverify fills that in). A write without an answer is recorded as `ambiguous`.
+resourceVersion from the response. A DELETE answered with the object (pods, services) carries the
+deletion's revision; one answered with a Status carries none, nor does a namespace's (its answer is the
+Terminating object, its removal comes later), so such a delete is recorded with `lo`, the last revision
+the writer had seen before it: its event falls after `lo` and before the next write's revision
+(soakverify fills that in). A write without an answer is recorded as `ambiguous`.
 
 Watchers (each one a loop of sessions that come and go):
 - healthy: list (`limit=1`: storage's current revision), watch the resource from that revision with
@@ -194,13 +195,18 @@ class Writer:
             self._failure(f"{verb} {item}: {status} {answer[:300]!r}")
             return
         self.counts["writes"] += 1
+        obj = orjson.loads(answer)
         if verb == "delete":
             del self.live[resource][namespace, name]
             if resource == "namespaces":  # marked Terminating, then removed: two events
                 self._emit({"r": resource, "ns": namespace, "n": name, "t": "M", "lo": lo})
+            elif obj.get("kind") != "Status":  # the deleted object, at the deletion's revision
+                rv = int(obj["metadata"]["resourceVersion"])
+                self._emit({"r": resource, "ns": namespace, "n": name, "t": "D", "rv": rv})
+                self.last_rv = max(self.last_rv, rv)
+                return
             self._emit({"r": resource, "ns": namespace, "n": name, "t": "D", "lo": lo})
             return
-        obj = orjson.loads(answer)
         rv = int(obj["metadata"]["resourceVersion"])
         self._emit({"r": resource, "ns": namespace, "n": name, "t": "A" if verb == "create" else "M", "rv": rv})
         self.last_rv = max(self.last_rv, rv)

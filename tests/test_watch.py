@@ -107,6 +107,24 @@ def test_watch_from_resource_version(discovery: Any) -> None:
     assert got[3]["raw_object"]["metadata"]["resourceVersion"] == str(rvs[3])
 
 
+def test_delete_answers_with_the_deletion_revision(apiserver: RunningServer, kube_client: Any) -> None:
+    """A DELETE that returns the object (pods) carries the deletion's revision, as upstream's etcd3 store
+    decodes it, and the DELETED event has the same one."""
+    pods = "/api/v1/namespaces/default/pods"
+    core = client.CoreV1Api(kube_client)
+    created = core.create_namespaced_pod(NS, {"metadata": {"name": "gone"},
+                                             "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    with open_watch(apiserver, pods, resourceVersion=created.metadata.resource_version, timeoutSeconds="10") as w:
+        request = urllib.request.Request(f"{apiserver.url}{pods}/gone", method="DELETE")
+        with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT) as response:
+            reply = json.load(response)
+        event = take(w, 1)[0]
+    assert event["type"] == "DELETED"
+    deleted = int(reply["metadata"]["resourceVersion"])
+    assert deleted > int(created.metadata.resource_version)
+    assert event["object"]["metadata"]["resourceVersion"] == str(deleted)
+
+
 def test_live_events_in_order(apiserver: RunningServer, discovery: Any) -> None:
     start = current_rv(discovery)
     with open_watch(apiserver, resourceVersion=start, timeoutSeconds="10") as response:
