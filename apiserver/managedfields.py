@@ -372,43 +372,45 @@ def from_fields_v1(fields: Any) -> FieldSet:
     if not isinstance(fields, dict):
         raise FieldSetError("fieldsV1 must be a JSON object")
     out: set[Path] = set()
-
-    def walk(node: dict[str, Any], path: Path) -> None:
-        for key, child in node.items():
-            if key == ".":
-                if path:
-                    out.add(path)
-                continue
-            try:
-                pe = _canonical_element(key)
-            except json.JSONDecodeError as exc:
-                raise FieldSetError(f"invalid path element {key!r}: {exc}") from exc
-            if pe is None:
-                continue
-            if not isinstance(child, dict):
-                raise FieldSetError(f"fieldsV1 value at {key!r} must be a JSON object")
-            if child:
-                walk(child, path + (pe,))
-            else:
-                out.add(path + (pe,))
-
-    walk(fields, ())
+    _decode_fields(fields, (), out)
     return frozenset(out)
+
+
+def _decode_fields(node: dict[str, Any], path: Path, out: set[Path]) -> None:
+    """Add the paths of fieldsV1 `node` (at `path`) to `out`. A module function, not a closure: a recursive
+    closure is a reference cycle, garbage the collector must find on every request."""
+    for key, child in node.items():
+        if key == ".":
+            if path:
+                out.add(path)
+            continue
+        try:
+            pe = _canonical_element(key)
+        except json.JSONDecodeError as exc:
+            raise FieldSetError(f"invalid path element {key!r}: {exc}") from exc
+        if pe is None:
+            continue
+        if not isinstance(child, dict):
+            raise FieldSetError(f"fieldsV1 value at {key!r} must be a JSON object")
+        if child:
+            _decode_fields(child, path + (pe,), out)
+        else:
+            out.add(path + (pe,))
 
 
 def iterate(fs: Iterable[Path]) -> Iterator[Path]:
     """Paths in SMD's Set.Iterate order: at each level the members first, then the children's subtrees."""
     members = set(fs)
+    return _iterate(_tree(members), (), members)
 
-    def walk(node: dict[PathElement, Any], path: Path) -> Iterator[Path]:
-        keys = sorted((k for k in node if k != "."), key=_element_order)
-        for pe in keys:
-            if path + (pe,) in members:
-                yield path + (pe,)
-        for pe in keys:
-            yield from walk(node[pe], path + (pe,))
 
-    yield from walk(_tree(members), ())
+def _iterate(node: dict[PathElement, Any], path: Path, members: set[Path]) -> Iterator[Path]:
+    keys = sorted((k for k in node if k != "."), key=_element_order)
+    for pe in keys:
+        if path + (pe,) in members:
+            yield path + (pe,)
+    for pe in keys:
+        yield from _iterate(node[pe], path + (pe,), members)
 
 
 # ---------------------------------------------------------------------------------------------

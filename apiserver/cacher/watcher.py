@@ -224,6 +224,7 @@ class Watcher:
             transport.set_protocol(self.flow.inner)
             if not transport.is_closing():
                 transport.set_write_buffer_limits()
+        self.flow = None  # no watcher ↔ stand-in cycle left for the garbage collector
         if self.terminated:
             self.abort()
         self.signal.set()
