@@ -29,6 +29,7 @@ RV_IN_MESSAGE = re.compile(r"(?<![\w.-])(\d+)(?![\w.-])")
 VOLATILE_COLUMNS = {"Age": "<age>", "Cluster-IP": "<ip>", "External-IP": None, "IP": None}
 STATUS_KEYS = ("status", "reason", "code", "message", "details")
 GENERATED_SUFFIX = 5
+GENERATED_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's name generator draws from these
 
 
 class Normaliser:
@@ -40,6 +41,7 @@ class Normaliser:
         self.uids: dict[str, int] = {}
         self.generated: dict[str, str] = {}  # generated name → its placeholder
         self.columns: list[str] = []         # the last Table's columns (later watch events may omit them)
+        self.prefixes: list[re.Pattern[str]] = []  # generateName prefixes sent: names made of them in messages
 
     # -- values ---------------------------------------------------------------------------------------------
 
@@ -69,8 +71,17 @@ class Normaliser:
             return "<time>"
         for name, placeholder in self.generated.items():
             value = value.replace(name, placeholder)
+        for pattern in self.prefixes:
+            value = pattern.sub(r"\1<gen>", value)
         value = UUID.sub(self.uid, value)
         return value.replace(self.token, "RUN")
+
+    def expect_generated(self, prefix: str) -> None:
+        """A request asked for a name generated from `prefix`: such names in answers not returning the object
+        (a refused create's message) become `<prefix><gen>`."""
+        pattern = re.compile(f"({re.escape(prefix)})[{GENERATED_ALPHABET}]{{{GENERATED_SUFFIX}}}(?![a-z0-9])")
+        if prefix and pattern not in self.prefixes:
+            self.prefixes.append(pattern)
 
     def message(self, value: str) -> str:
         for pattern, replacement in MESSAGE_NUMBERS:

@@ -104,7 +104,11 @@ class ScenarioRun:
         if step.body is None:
             return None
         headers.setdefault("Content-Type", "application/json")
-        return encode_body(substitute(step.body, self.variables), headers["Content-Type"])
+        body = substitute(step.body, self.variables)
+        prefix = dig(body, "metadata.generateName")
+        if isinstance(prefix, str):
+            self.normaliser.expect_generated(prefix)
+        return encode_body(body, headers["Content-Type"])
 
     def record(self, index: int, step: Step, request: Step, answer: Answer) -> Record:
         body = restrict(substitute(request.path, self.variables), answer.body)

@@ -101,7 +101,10 @@ def load_corpus(directory: Path = CORPUS, pattern: str = "") -> list[Scenario]:
     those whose name contains it (or matches it as a glob)."""
     scenarios: list[Scenario] = []
     for path in sorted(directory.glob("*.yaml")):
-        document = yaml.safe_load(path.read_text())
+        try:
+            document = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path.name}: {err}") from None
         for data in document.get("scenarios", ()):
             scenarios.append(parse_scenario(data, path.name))
     names = [s.name for s in scenarios]

@@ -37,10 +37,7 @@ def kube_apiserver_launcher() -> Any:
         module = importlib.import_module("conformance.kube_apiserver")
     except ImportError:
         return None
-    available = getattr(module, "available", None)
-    if callable(available) and not available():
-        return None
-    return module
+    return module if module.kube_apiserver_binary() is not None else None
 
 
 @contextmanager
