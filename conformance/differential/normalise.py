@@ -42,6 +42,7 @@ class Normaliser:
         self.generated: dict[str, str] = {}  # generated name → its placeholder
         self.columns: list[str] = []         # the last Table's columns (later watch events may omit them)
         self.prefixes: list[re.Pattern[str]] = []  # generateName prefixes sent: names made of them in messages
+        self.addresses: set[str] = set()     # Service IPs the server chose, wherever they are quoted later
 
     # -- values ---------------------------------------------------------------------------------------------
 
@@ -73,6 +74,8 @@ class Normaliser:
             value = value.replace(name, placeholder)
         for pattern in self.prefixes:
             value = pattern.sub(r"\1<gen>", value)
+        for address in self.addresses:
+            value = re.sub(rf"(?<![\d.]){re.escape(address)}(?![\d.])", "<ip>", value)
         value = UUID.sub(self.uid, value)
         return value.replace(self.token, "RUN")
 
@@ -142,7 +145,8 @@ class Normaliser:
                 result[key] = self.string(item)
             else:
                 result[self.string(key)] = self.value(item) if key != "message" else item
-        if value.get("kind") == "Service" and isinstance(result.get("spec"), dict):
+        if value.get("kind") == "Service" and isinstance(value.get("spec"), dict):
+            self.addresses.update(service_addresses(value["spec"]))
             service_spec(result["spec"])
         if value.get("kind") == "Table":
             self.columns = table_cells(result, self.columns)
@@ -159,6 +163,11 @@ class Normaliser:
             elif key != "selfLink":
                 result[key] = self.value(item)
         return result
+
+
+def service_addresses(spec: dict[str, Any]) -> set[str]:
+    ips = [spec.get("clusterIP"), *(spec.get("clusterIPs") or ())]
+    return {ip for ip in ips if isinstance(ip, str) and ip not in ("", "None")}
 
 
 def service_spec(spec: dict[str, Any]) -> None:
