@@ -25,7 +25,9 @@ MESSAGE_NUMBERS = [
     (re.compile(r"(too old resource version: \d+) \(\d+\)"), r"\1 (<oldest>)"),
     (re.compile(r"(Too large resource version: \d+), current: \d+"), r"\1, current: <current>"),
 ]
-RV_IN_MESSAGE = re.compile(r"(?<![\w.-])(\d+)(?![\w.-])")
+# resourceVersions quoted by precondition and storage errors (other numbers in messages are left alone)
+RV_IN_MESSAGE = re.compile(r"((?:ResourceVersion in record|ResourceVersion in the precondition) \(|"
+                           r"(?:ResourceVersion in precondition|ResourceVersion in object meta|ResourceVersion): )(\d+)")
 VOLATILE_COLUMNS = {"Age": "<age>", "Cluster-IP": "<ip>", "External-IP": None, "IP": None}
 STATUS_KEYS = ("status", "reason", "code", "message", "details")
 GENERATED_SUFFIX = 5
@@ -89,9 +91,8 @@ class Normaliser:
     def message(self, value: str) -> str:
         for pattern, replacement in MESSAGE_NUMBERS:
             value = pattern.sub(replacement, value)
-        value = RV_IN_MESSAGE.sub(lambda m: f"rv#{self.versions[int(m.group(1))]}"
-                                  if int(m.group(1)) in self.versions and len(m.group(1)) > 1 else m.group(1),
-                                  value)
+        value = RV_IN_MESSAGE.sub(lambda m: m.group(1) + (f"rv#{self.versions[int(m.group(2))]}"
+                                                          if int(m.group(2)) in self.versions else m.group(2)), value)
         return self.string(value)
 
     # -- documents ------------------------------------------------------------------------------------------
