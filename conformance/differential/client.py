@@ -60,7 +60,10 @@ def parse_body(data: bytes, content_type: str) -> Any:
             return json.loads(text)
     except (ValueError, yaml.YAMLError):
         pass
-    return text.strip()
+    try:  # a watch stream read whole: one JSON document per line
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        return text.strip()
 
 
 def warnings_of(response: aiohttp.ClientResponse) -> list[str]:
@@ -95,12 +98,16 @@ def answer_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 async def exchange(session: aiohttp.ClientSession, method: str, path: str, query: dict[str, Any],
-                   headers: dict[str, str], body: bytes | None) -> Answer:
+                   headers: dict[str, str], body: bytes | None, timeout: float = 20.0) -> Answer:
+    """One request and its whole answer; an answer that does not end within `timeout` s (a watch the server
+    started where it should have refused) is recorded as such."""
     async with await send(session, method, path, query, headers, body) as response:
-        data = await response.read()
         content_type = response.headers.get("Content-Type", "")
-        return Answer(response.status, content_type, warnings_of(response), parse_body(data, content_type),
-                      answer_headers(response))
+        try:
+            parsed = parse_body(await asyncio.wait_for(response.read(), timeout), content_type)
+        except asyncio.TimeoutError:
+            parsed = f"<the answer did not end within {timeout:g} s>"
+        return Answer(response.status, content_type, warnings_of(response), parsed, answer_headers(response))
 
 
 class Stream:
@@ -163,8 +170,21 @@ class Stream:
         await self.close()
         answer = self.answer or Answer(0, "", [], "no answer")
         if answer.status == 200:
-            answer.body = list(self.events)
+            answer.body = self.first(count)
         return answer
+
+    def first(self, count: int) -> list[Any]:
+        """The events up to the `count`th that is not a bookmark (all when `count` is 0): later ones may or may
+        not have arrived by the time the count was reached."""
+        if not count:
+            return list(self.events)
+        taken, seen = [], 0
+        for event in self.events:
+            taken.append(event)
+            seen += not is_bookmark(event)
+            if seen == count:
+                break
+        return taken
 
     def _done(self, count: int, until: str) -> bool:
         if until == "initial-events-end":
