@@ -57,7 +57,7 @@ class Step:
 class Scenario:
     name: str
     steps: tuple[Step, ...]
-    namespaces: int = 1
+    namespaces: int = 1          # fresh namespaces made before the steps (0: none)
     description: str = ""
     cleanup: tuple[str, ...] = ()  # paths deleted after the run (cluster-scoped objects)
     source: str = ""
