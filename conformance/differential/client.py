@@ -50,17 +50,16 @@ def encode_body(body: Any, content_type: str) -> bytes:
 
 
 def parse_body(data: bytes, content_type: str) -> Any:
+    """YAML when the type says so, else JSON whatever the type (some answers are JSON sent as text/plain), else a
+    watch stream read whole (one JSON document per line), else the text."""
     text = data.decode("utf-8", "replace")
     if not text.strip():
         return None
     try:
-        if "yaml" in content_type:
-            return yaml.safe_load(text)
-        if "json" in content_type:
-            return json.loads(text)
+        return yaml.safe_load(text) if "yaml" in content_type else json.loads(text)
     except (ValueError, yaml.YAMLError):
         pass
-    try:  # a watch stream read whole: one JSON document per line
+    try:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError:
         return text.strip()

@@ -3,7 +3,8 @@
 - resourceVersions of objects become `rv#N`, N their order of first appearance in the run; a collection's
   (list, Table, bookmark) becomes `rv>=#N`, N the newest object resourceVersion seen not above it, since a
   server's current revision also moves with writes the scenario does not see (leases, other clients);
-- uids become `uid#N` by order of appearance, wherever they occur (ownerReferences, preconditions, messages);
+- uids become `uid#N` by order of appearance (requests included), wherever they occur (ownerReferences,
+  preconditions, messages);
 - timestamps become `<time>`, Table Age cells `<age>`, continue tokens `<continue>`;
 - generated names become `<prefix><gen#N>`; the run's unique token (in namespace and cluster-scoped names)
   becomes `RUN`;
@@ -68,6 +69,11 @@ class Normaliser:
         if value not in self.uids:
             self.uids[value] = len(self.uids) + 1
         return f"uid#{self.uids[value]}"
+
+    def learn_uids(self, text: str) -> None:
+        """Number the uids a request sends first, so a server that ignores one and a server that quotes it back
+        in an error still agree on the numbering of later uids."""
+        UUID.sub(self.uid, text)
 
     def string(self, value: str) -> str:
         if TIMESTAMP.fullmatch(value):

@@ -97,6 +97,12 @@ class ScenarioRun:
         return self.record(index, step, step, answer)
 
     def body(self, step: Step, headers: dict[str, str]) -> bytes | None:
+        data = self.encode(step, headers)
+        if data is not None:
+            self.normaliser.learn_uids(data.decode("utf-8", "replace"))
+        return data
+
+    def encode(self, step: Step, headers: dict[str, str]) -> bytes | None:
         if step.raw is not None:
             return substitute(step.raw, self.variables).encode()
         if step.pad:
