@@ -24,7 +24,7 @@ from storage.etcd_process import EtcdProcess
 
 # Share of the corpus's requests answered identically by kube-apiserver v1.32 and us: raise it as differences
 # are fixed (the aim is 97 %), never lower it.
-RATCHET = 31.0
+RATCHET = 31.8
 
 
 @pytest.fixture
