@@ -26,7 +26,7 @@ class Target:
     verify_tls: bool = False
 
     def session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(ssl=None if self.verify_tls else False, limit=20)
+        connector = aiohttp.TCPConnector(ssl=self.verify_tls, limit=20)
         headers = {"User-Agent": "differential/v1", **self.headers}
         return aiohttp.ClientSession(self.url, headers=headers, connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=60, sock_read=30))
@@ -45,7 +45,8 @@ class Answer:
 
 def encode_body(body: Any, content_type: str) -> bytes:
     if "yaml" in content_type and "apply-patch" not in content_type:
-        return yaml.safe_dump(body, sort_keys=False).encode()
+        text: str = yaml.safe_dump(body, sort_keys=False)
+        return text.encode()
     return json.dumps(body).encode()
 
 
@@ -69,7 +70,7 @@ def warnings_of(response: aiohttp.ClientResponse) -> list[str]:
     """The texts of the `Warning: 299 - "text"` headers."""
     texts = []
     for value in response.headers.getall("Warning", []):
-        code, _, rest = value.partition(" ")
+        _, _, rest = value.partition(" ")
         _, _, quoted = rest.partition(" ")
         try:
             texts.append(json.loads(quoted) if quoted.startswith('"') else quoted)
@@ -104,7 +105,7 @@ async def exchange(session: aiohttp.ClientSession, method: str, path: str, query
         content_type = response.headers.get("Content-Type", "")
         try:
             parsed = parse_body(await asyncio.wait_for(response.read(), timeout), content_type)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             parsed = f"<the answer did not end within {timeout:g} s>"
         return Answer(response.status, content_type, warnings_of(response), parsed, answer_headers(response))
 
@@ -145,7 +146,7 @@ class Stream:
                     if line.strip():
                         self.events.append(parse_body(line, "application/json"))
                         self.arrived.set()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        except (TimeoutError, aiohttp.ClientError) as err:
             if self.answer is None:
                 self.answer = Answer(0, "", [], f"connection failed: {type(err).__name__}")
         finally:
@@ -164,7 +165,7 @@ class Stream:
                 break
             try:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         await self.close()
         answer = self.answer or Answer(0, "", [], "no answer")

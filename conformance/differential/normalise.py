@@ -192,7 +192,7 @@ def service_spec(spec: dict[str, Any]) -> None:
 
 def table_cells(table: dict[str, Any], previous: list[str]) -> list[str]:
     """Volatile cells replaced; returns the columns, for Table watch events that omit them."""
-    columns = [c.get("name") for c in table.get("columnDefinitions") or () if isinstance(c, dict)] or previous
+    columns = [str(c.get("name")) for c in table.get("columnDefinitions") or () if isinstance(c, dict)] or previous
     volatile = {i: VOLATILE_COLUMNS[name] for i, name in enumerate(columns) if VOLATILE_COLUMNS.get(name)}
     for row in table.get("rows") or ():
         cells = row.get("cells") if isinstance(row, dict) else None

@@ -104,7 +104,7 @@ class ScenarioRun:
 
     def encode(self, step: Step, headers: dict[str, str]) -> bytes | None:
         if step.raw is not None:
-            return substitute(step.raw, self.variables).encode()
+            return str(substitute(step.raw, self.variables)).encode()
         if step.pad:
             return json.dumps({"padding": "x" * step.pad}).encode()
         if step.body is None:
