@@ -4,7 +4,7 @@ A step is one HTTP request (method, path, query, headers, body) with what to cap
 later steps; a watch step opens a stream in the background and a later `collect` step reads its events, so a
 scenario can write after opening the watch. Strings may use `${var}`: `ns`, `ns2`, ... (the scenario's fresh
 namespaces), `run` (a token unique to the scenario's run, for cluster-scoped names and labels) and captures;
-`${a*1000}` is a run of 1000 `a`s.
+`${a*1000}` is a run of 1000 `a`s, `${'text'*3}` the text three times.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import yaml
 
 CORPUS = Path(__file__).resolve().parent.parent / "scenarios"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-REPEAT = re.compile(r"\$\{(\w)\*(\d+)\}")  # ${a*300000}: a long value
+REPEAT = re.compile(r"\$\{(\w|'[^']*')\*(\d+)\}")  # ${a*300000}, ${'text'*3}: long values
 STEP_KEYS = {"title", "method", "path", "query", "headers", "body", "raw", "pad", "capture", "watch", "collect",
              "events", "until", "timeout", "compare", "select"}
 COMPARED = ("status", "headers", "body")
@@ -121,7 +121,7 @@ def load_corpus(directory: Path = CORPUS, pattern: str = "") -> list[Scenario]:
 def substitute(value: Any, variables: dict[str, Any]) -> Any:
     """`value` with `${var}` replaced everywhere (a string that is exactly one variable takes its value's type)."""
     if isinstance(value, str):
-        value = REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), value)
+        value = REPEAT.sub(lambda m: m.group(1).strip("'") * int(m.group(2)), value)
         whole = VARIABLE.fullmatch(value)
         if whole:
             return variables.get(whole.group(1), f"<missing:{whole.group(1)}>")
