@@ -44,12 +44,10 @@ func TestInformers(t *testing.T) {
 		}
 	}
 
-	// Object i is of resource i%3; one in four is headless, one in four belongs to another proxy.
+	// Object i is of resource i%3 with labels i%4: one in four is headless, one in four another proxy's.
 	resources := []string{"endpointslices", "services", "pods"}
-	labels := func(i int) map[string]string {
-		return [](map[string]string){{}, {"service.kubernetes.io/headless": ""},
-			{"service.kubernetes.io/service-proxy-name": "other"}, {"app": "informers"}}[i%4]
-	}
+	labels := []map[string]string{nil, {"service.kubernetes.io/headless": ""},
+		{"service.kubernetes.io/service-proxy-name": "other"}, {"app": "informers"}}
 	want := map[*watchedInformer]map[string][]string{}
 	expect := func(i int, event string) {
 		for _, wi := range watched {
@@ -63,7 +61,7 @@ func TestInformers(t *testing.T) {
 		}
 	}
 	for i := range 200 {
-		w.create(resources[i%3], fmt.Sprintf("obj-%03d", i), labels(i))
+		w.create(resources[i%3], fmt.Sprintf("obj-%03d", i), labels[i%4])
 		expect(i, "add")
 	}
 	for i := range 100 {

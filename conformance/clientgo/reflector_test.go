@@ -1,7 +1,6 @@
 package clientgo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -53,11 +52,25 @@ func TestWatchList(t *testing.T) {
 		w.create("endpointslices", fmt.Sprintf("after-%03d", i), nil)
 	}
 	awaitStore(t, "endpointslices", informer.GetStore(), 40, w, "endpointslices", "")
+	for name, seen := range events.snapshot() {
+		if fmt.Sprint(seen) != "[add]" {
+			t.Errorf("%s: handler saw %v, want [add]", name, seen)
+		}
+	}
+	if n := len(events.snapshot()); n != 40 {
+		t.Errorf("handler saw %d objects, want 40", n)
+	}
+
+	// With the gate on, a typed List without a limit is a watch-list too, ended by the bookmark's resourceVersion.
+	list, err := clientset(t, requests.wrap(config(t))).DiscoveryV1().EndpointSlices(w.ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(list.Items) != 40 || list.ResourceVersion == "" {
+		t.Fatalf("List through watch-list: %v (%d items, resourceVersion %q)", err, len(list.Items), list.ResourceVersion)
+	}
 
 	t.Logf("requests: %v", requests.matching("/endpointslices"))
 	if found := requests.matching("GET", "/endpointslices?", "watch=true", "sendInitialEvents=true",
-		"resourceVersionMatch=NotOlderThan", "allowWatchBookmarks=true"); len(found) == 0 {
-		t.Error("no watch-list request (watch with sendInitialEvents=true)")
+		"resourceVersionMatch=NotOlderThan", "allowWatchBookmarks=true"); len(found) != 2 {
+		t.Errorf("%d watch-list requests (watch with sendInitialEvents=true), want 2: the informer's and List's", len(found))
 	}
 	for _, r := range requests.matching("GET", "/endpointslices") {
 		if !strings.Contains(r, "watch=true") {
@@ -139,7 +152,7 @@ func awaitStore(t *testing.T, what string, store cache.Store, count int, w write
 // fault arms one of the server's injected faults (served with --enable-fault-injection).
 func fault(t *testing.T, server, action, body string) {
 	t.Helper()
-	resp, err := http.Post(server+"/debug/faults/"+action, "application/json", bytes.NewBufferString(body))
+	resp, err := http.Post(server+"/debug/faults/"+action, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
