@@ -16,17 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	clientfeatures "k8s.io/client-go/features"
+	clientfeaturestesting "k8s.io/client-go/features/testing"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 )
 
-// TestWatchList syncs an informer through the watch-list path (the WatchListClient gate): one watch with
+// TestWatchList syncs an informer through the watch-list path (client-go's WatchListClient gate, on for this test): one watch with
 // sendInitialEvents=true that ends its initial events with the k8s.io/initial-events-end bookmark, and no list.
 func TestWatchList(t *testing.T) {
-	t.Setenv("KUBE_FEATURE_WatchListClient", "true") // read once, at the gate's first use: before any client
-	if !clientfeatures.FeatureGates().Enabled(clientfeatures.WatchListClient) {
-		t.Fatal("the WatchListClient gate is off")
-	}
+	clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, true)
 	requests := &requestLog{}
 	cfg := config(t)
 	w := newWriter(t, cfg)
