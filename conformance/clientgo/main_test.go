@@ -21,6 +21,7 @@ var (
 	server      = flag.String("server", os.Getenv("CLIENTGO_SERVER"), "URL of the API server under test")
 	contentType = flag.String("content-type", "json", "what typed clients send: json, or protobuf as kube-proxy does")
 	kinds       = flag.String("kinds", "", "apiVersion/Kind of every kind the server serves, comma separated")
+	token       = flag.String("token", os.Getenv("CLIENTGO_TOKEN"), "bearer token (kube-apiserver; https is not verified)")
 )
 
 const protobuf = "application/vnd.kubernetes.protobuf"
@@ -32,7 +33,8 @@ func config(t *testing.T) *rest.Config {
 	if *server == "" {
 		t.Fatal("no server: pass -server URL or set CLIENTGO_SERVER")
 	}
-	cfg := &rest.Config{Host: *server, QPS: 1000, Burst: 1000, WarningHandler: rest.NoWarnings{}}
+	cfg := &rest.Config{Host: *server, BearerToken: *token, QPS: 1000, Burst: 1000, WarningHandler: rest.NoWarnings{}}
+	cfg.Insecure = strings.HasPrefix(*server, "https:")
 	switch *contentType {
 	case "json":
 		cfg.ContentType = "application/json"
