@@ -5,6 +5,7 @@ Every network wait is bounded by a socket timeout, a server-side timeoutSeconds 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import socket
@@ -247,7 +248,12 @@ def test_send_initial_events(apiserver: RunningServer, discovery: Any) -> None:
         ("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c")]
     bookmark = got[3]
     assert bookmark["type"] == "BOOKMARK"
-    assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    annotations = bookmark["object"]["metadata"]["annotations"]
+    assert annotations.pop("k8s.io/initial-events-end") == "true"
+    # the empty list client-go's watch-list List decodes its list into, encoded as upstream encodes it
+    assert base64.b64decode(annotations.pop("kubernetes.io/initial-events-list-blueprint")) == (
+        b'{"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{},"items":null}\n')
+    assert annotations == {}
     assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(rv)
     assert (after[0]["type"], after[0]["object"]["metadata"]["name"]) == ("ADDED", "d")
 
@@ -482,6 +488,18 @@ def test_watch_from_future_resource_version(apiserver: RunningServer, discovery:
         got = take(response, 2)
     assert [e["object"]["metadata"]["name"] for e in got] == ["f4", "f5"]
     assert all(int(e["object"]["metadata"]["resourceVersion"]) > future for e in got)
+
+
+def test_watch_list_blueprint_follows_the_form(apiserver: RunningServer, discovery: Any) -> None:
+    """A PartialObjectMetadata watch-list (client-go's metadata informer) gets a PartialObjectMetadataList blueprint."""
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))
+    accept = {"Accept": "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"}
+    with open_watch(apiserver, headers=accept, sendInitialEvents="true", resourceVersionMatch="NotOlderThan",
+                    allowWatchBookmarks="true", timeoutSeconds="10") as response:
+        bookmark = take(response, 2)[1]
+    blueprint = bookmark["object"]["metadata"]["annotations"]["kubernetes.io/initial-events-list-blueprint"]
+    assert base64.b64decode(blueprint) == (
+        b'{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":null}\n')
 
 
 def test_send_initial_events_false_starts_now(apiserver: RunningServer, discovery: Any) -> None:

@@ -9,6 +9,7 @@ replay) is charged to a FrameBudget, which drops the least recently charged past
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,6 +44,15 @@ class Form:
         if self.projection == "partial":
             return "application/json;as=PartialObjectMetadata"
         return "application/json"
+
+    def list_blueprint(self, kind: Kind) -> str:
+        """The empty list a watch-list client builds its list from, as this form's lists are encoded, in base64:
+        the initial-events-end bookmark carries it, as upstream's (kubernetes.io/initial-events-list-blueprint)."""
+        if self.projection == "partial":
+            empty: Obj = {"kind": "PartialObjectMetadataList", "apiVersion": tables.META_V1}
+        else:
+            empty = {"kind": kind.list_kind, "apiVersion": kind.api_version}
+        return base64.b64encode(orjson.dumps({**empty, "metadata": {}, "items": None}) + b"\n").decode()
 
     def without_headers(self) -> Form:
         return Form(self.projection, self.include_object, False) if self.headers else self

@@ -30,6 +30,7 @@ from apiserver.selectors import FieldSelector
 log = logging.getLogger(__name__)
 Predicate = Callable[[Obj], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+INITIAL_EVENTS_LIST_BLUEPRINT = "kubernetes.io/initial-events-list-blueprint"
 REAP_BATCH = 100  # terminated watchers reset per flush: each wakes a task, which costs the loop ~0.1 ms
 
 
@@ -350,7 +351,8 @@ class Hub:
 
     def _encode_bookmark(self, form: Form, rv: int, initial_events_end: bool = False) -> bytes:
         self.meters.encoded(form)
-        return form.encode(self.kind, "BOOKMARK", bookmark_object(self.kind, rv, initial_events_end))
+        blueprint = form.list_blueprint(self.kind) if initial_events_end else None
+        return form.encode(self.kind, "BOOKMARK", bookmark_object(self.kind, rv, blueprint))
 
     def close_all(self) -> None:
         for watcher in self.watchers():
@@ -362,9 +364,10 @@ class Hub:
         return [w.debug() for w in self.watchers()]
 
 
-def bookmark_object(kind: Kind, rv: int, initial_events_end: bool = False) -> Obj:
-    """An empty object of the kind carrying only the resourceVersion (and the initial-events-end mark)."""
+def bookmark_object(kind: Kind, rv: int, list_blueprint: str | None = None) -> Obj:
+    """An empty object of the kind carrying only the resourceVersion; the initial-events-end bookmark also has the
+    mark and the list blueprint (`Form.list_blueprint`) client-go's watch-list List needs."""
     meta: Obj = {"resourceVersion": str(rv)}
-    if initial_events_end:
-        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    if list_blueprint is not None:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true", INITIAL_EVENTS_LIST_BLUEPRINT: list_blueprint}
     return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta, **kind.strategy.empty_fields}

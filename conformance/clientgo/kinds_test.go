@@ -1,0 +1,77 @@
+package clientgo
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// A kind the server serves: its resource and a valid object of it.
+type kind struct {
+	gvr        schema.GroupVersionResource
+	namespaced bool
+	object     func(namespace, name string, labels map[string]string) runtime.Object
+}
+
+var served = []kind{
+	{corev1.SchemeGroupVersion.WithResource("namespaces"), false, func(_, name string, l map[string]string) runtime.Object {
+		return namespace(name, l)
+	}},
+	{corev1.SchemeGroupVersion.WithResource("services"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return service(ns, name, l)
+	}},
+	{corev1.SchemeGroupVersion.WithResource("endpoints"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return endpoints(ns, name, l)
+	}},
+	{corev1.SchemeGroupVersion.WithResource("pods"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return pod(ns, name, l)
+	}},
+	{discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return endpointSlice(ns, name, l)
+	}},
+}
+
+func objectMeta(ns, name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}
+}
+
+func namespace(name string, labels map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: objectMeta("", name, labels)}
+}
+
+func service(ns, name string, labels map[string]string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: objectMeta(ns, name, labels), Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app": name},
+		Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+	}}
+}
+
+func endpoints(ns, name string, labels map[string]string) *corev1.Endpoints {
+	return &corev1.Endpoints{ObjectMeta: objectMeta(ns, name, labels), Subsets: []corev1.EndpointSubset{{
+		Addresses: []corev1.EndpointAddress{{IP: "10.0.0.1"}},
+		Ports:     []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}},
+	}}}
+}
+
+func pod(ns, name string, labels map[string]string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: objectMeta(ns, name, labels), Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
+	}}
+}
+
+func endpointSlice(ns, name string, labels map[string]string) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta:  objectMeta(ns, name, labels),
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{"10.0.0.1"},
+			Conditions: discoveryv1.EndpointConditions{Ready: to(true)},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: to("http"), Port: to[int32](8080), Protocol: to(corev1.ProtocolTCP)}},
+	}
+}
+
+func to[T any](v T) *T { return &v }
