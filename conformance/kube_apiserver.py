@@ -118,6 +118,8 @@ class KubeAPIServer:
             "--service-account-signing-key-file", str(key),
             "--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged",
             "--disable-admission-plugins", "ServiceAccount",
+            # the "kubernetes" Service gets no Endpoints: they would name 127.0.0.1, which validation refuses
+            "--endpoint-reconciler-type", "none",
             *self.extra_args,
         ]
 
@@ -171,7 +173,8 @@ class KubeAPIServer:
     def ready(self) -> bool:
         try:
             with urllib.request.urlopen(self.request("/readyz"), timeout=2, context=self.ssl_context()) as response:
-                return response.status == 200
+                status: int = response.status
+                return status == 200
         except OSError:
             return False
 

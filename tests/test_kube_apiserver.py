@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client, watch
 
 from apiserver.discovery import GIT_VERSION, version_info
-from conformance.kube_apiserver import KubeAPIServer, kube_apiserver_binary, pinned_versions
+from conformance.kube_apiserver import KubeAPIServer, kube_apiserver_binary, kube_etcd_binary, pinned_versions
 from storage.etcd_process import EtcdProcess
 from tests.conftest import kubectl_binary
 
@@ -77,27 +77,28 @@ def test_kubeconfig_serves_kubectl(kube_apiserver: KubeAPIServer, tmp_path: Path
     binary = kubectl_binary()
     if binary is None:
         pytest.skip("kubectl 1.32 is not installed")
-    result = subprocess.run([binary, "--kubeconfig", str(kube_apiserver.kubeconfig), "--cache-dir", str(tmp_path),
-                             "get", "namespace", "default", "-o", "name"], capture_output=True, text=True, timeout=30)
+    command = [binary, "--kubeconfig", str(kube_apiserver.kubeconfig), "--cache-dir", str(tmp_path),
+               "get", "namespace", "default", "-o", "name"]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=30)
     assert result.stdout.strip() == "namespace/default", result.stderr
 
 
 @built
-def test_close_leaves_nothing_behind(etcd: EtcdProcess) -> None:
-    """On a given etcd under its own prefix; the server process and its files are gone after the block."""
-    with KubeAPIServer(etcd=etcd, etcd_prefix=f"/{uuid.uuid4().hex}") as kube:
-        pid, directory = kube.pid, kube.directory
-        assert kube.ready_seconds is not None and kube.ready()
-    assert not Path(f"/proc/{pid}").exists()
-    assert not directory.exists()
-    assert etcd.healthy()
+def test_close_leaves_nothing_behind() -> None:
+    """On a given etcd under its own prefix: the server process and its files are gone after the block, etcd stays."""
+    with EtcdProcess(binary=kube_etcd_binary()) as etcd:
+        with KubeAPIServer(etcd=etcd, etcd_prefix=f"/{uuid.uuid4().hex}") as kube:
+            pid, directory = kube.pid, kube.directory
+            assert kube.ready_seconds is not None and kube.ready()
+        assert not Path(f"/proc/{pid}").exists()
+        assert not directory.exists()
+        assert etcd.healthy()
 
 
 @built
 def test_failed_start_stops_everything() -> None:
     kube = KubeAPIServer(extra_args=("--no-such-flag",))
-    with pytest.raises(RuntimeError, match="unknown flag: --no-such-flag"):
-        with kube:
-            pass
+    with pytest.raises(RuntimeError, match="unknown flag: --no-such-flag"), kube:
+        pass
     assert kube.etcd is None and kube.pid is None
     assert not kube.directory.exists()
