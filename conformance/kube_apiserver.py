@@ -15,6 +15,7 @@ accounts), its own self-signed serving certificate (clients skip verification).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -27,8 +28,6 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Self
-
-import yaml
 
 from apiserver.testing import free_port
 from storage.etcd_process import EtcdProcess
@@ -97,12 +96,12 @@ class KubeAPIServer:
         subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)],
                        check=True, capture_output=True)
         (self.directory / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
-        self.kubeconfig.write_text(yaml.safe_dump({
+        self.kubeconfig.write_text(json.dumps({  # JSON is YAML: kubectl and the clients read it
             "apiVersion": "v1", "kind": "Config", "current-context": CONTEXT, "preferences": {},
             "clusters": [{"name": CONTEXT, "cluster": {"server": self.url, "insecure-skip-tls-verify": True}}],
             "users": [{"name": CONTEXT, "user": {"token": self.token}}],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"}}],
-        }, sort_keys=False))
+        }, indent=1))
 
     def command(self) -> list[str]:
         """The kube-apiserver command line (envtest's defaults, a token instead of client certificates)."""
