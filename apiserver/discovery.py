@@ -23,7 +23,7 @@ from apiserver.kinds import KINDS, group_versions
 from apiserver.kinds.base import Kind
 from apiserver.schema import JSON
 
-GIT_VERSION = "v1.32.4"
+GIT_VERSION = "v1.32.13"
 """The Kubernetes release this server emulates. kubectl parses it as semver and warns on a skew > 1 minor."""
 
 DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]

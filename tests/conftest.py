@@ -14,6 +14,8 @@ import pytest
 from apiserver.testing import RunningServer
 from storage.etcd_process import EtcdProcess, etcd_binary
 
+pytest_plugins = ["conformance.pytest_plugin"]
+
 KUBECTL_VERSION = "1.32"
 
 
