@@ -20,6 +20,7 @@ from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
+from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
@@ -106,8 +107,8 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     faults = request.app[FAULTS]
     if faults.failures:
         faults.check(verb, kind.plural)
-    if kind.deprecation:
-        info.warnings.append(kind.deprecation)
+    if warning := deprecation_warning(kind):
+        info.warnings.append(warning)
         request.app[METRICS].deprecated_apis.labels(kind.group, kind.version, kind.plural, "", "").set(1)
     if verb != "watch":
         return await VERBS[verb](request, target)

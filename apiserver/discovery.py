@@ -26,6 +26,19 @@ from apiserver.schema import JSON
 GIT_VERSION = "v1.32.13"
 """The Kubernetes release this server emulates. kubectl parses it as semver and warns on a skew > 1 minor."""
 
+
+
+def release() -> tuple[int, int]:
+    """(major, minor) of GIT_VERSION: the release whose behaviour is served (e.g. which deprecations apply)."""
+    major, minor = GIT_VERSION.lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def deprecation_warning(kind: Kind) -> str:
+    """The kind's deprecation warning if the release served has deprecated it, else ""."""
+    return kind.deprecation if kind.deprecation and release() >= kind.deprecated_in else ""
+
+
 DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]
 
 AGGREGATED_GROUP = "apidiscovery.k8s.io"

@@ -394,7 +394,7 @@ async def test_missing_core_object(apiserver: RunningServer, http: aiohttp.Clien
     async with Guard(apiserver, http):
         reply = await call(http, "GET", f"{EP}/nope")
         assert_status(reply, 404, "NotFound", 'endpoints "nope" not found', {"name": "nope", "kind": "endpoints"})
-        assert reply.headers.getall("Warning") == [DEPRECATION]
+        assert "Warning" not in reply.headers  # v1.32 does not deprecate Endpoints
 
 
 @pytest.mark.parametrize("path", [
@@ -419,7 +419,7 @@ async def test_create_in_missing_namespace(apiserver: RunningServer, http: aioht
                       {"name": "nope", "kind": "namespaces"})
         reply = await call(http, "POST", "/api/v1/namespaces/nope/endpoints", endpoints_body())
         assert_status(reply, 404, "NotFound", 'namespaces "nope" not found', {"name": "nope", "kind": "namespaces"})
-        assert reply.headers.getall("Warning") == [DEPRECATION]
+        assert "Warning" not in reply.headers  # v1.32 does not deprecate Endpoints
 
 
 async def test_endpoints_put_creates_but_endpointslice_put_does_not(http: aiohttp.ClientSession) -> None:
@@ -798,7 +798,7 @@ async def test_endpoints_validation(apiserver: RunningServer, http: aiohttp.Clie
     async with Guard(apiserver, http):
         reply = await call(http, "POST", EP, body)
         assert_status(reply, **expected)
-        assert reply.headers.getall("Warning") == [DEPRECATION]
+        assert "Warning" not in reply.headers  # v1.32 does not deprecate Endpoints
         reply = await call(http, "PUT", f"{EP}/web", body)  # create-on-update validates too
         assert_status(reply, **expected)
 
@@ -921,7 +921,7 @@ async def test_object_over_storage_limit(apiserver: RunningServer, http: aiohttp
     async with await guarded(apiserver, http, f"{EP}/small"):
         reply = await call(http, "POST", EP, body)
         assert_status(reply, 500, "", "etcdserver: request is too large")
-        assert reply.headers.getall("Warning") == [DEPRECATION]
+        assert "Warning" not in reply.headers  # v1.32 does not deprecate Endpoints
         grown = copy.deepcopy(existing)
         grown["subsets"] = body["subsets"]
         assert_status(await call(http, "PUT", f"{EP}/small", grown), 500, "", "etcdserver: request is too large")
@@ -960,7 +960,19 @@ async def test_internal_error_keeps_serving(apiserver: RunningServer, http: aioh
 # --- headers: Warning, Retry-After -----------------------------------------------------------------
 
 
-async def test_deprecation_warning_on_every_endpoints_request(http: aiohttp.ClientSession) -> None:
+async def test_no_endpoints_deprecation_in_the_release_we_report(http: aiohttp.ClientSession) -> None:
+    """v1.32 sends no warning for Endpoints (the deprecation came with v1.33)."""
+    created = await call(http, "POST", EP, endpoints_body())
+    assert created.status == 201 and "Warning" not in created.headers
+    assert "Warning" not in (await call(http, "GET", EP)).headers
+
+
+async def test_deprecation_warning_on_every_endpoints_request(http: aiohttp.ClientSession,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reporting a release that deprecates Endpoints (v1.33+), every Endpoints request carries the warning."""
+    from apiserver import discovery
+
+    monkeypatch.setattr(discovery, "GIT_VERSION", "v1.33.0")
     created = await call(http, "POST", EP, endpoints_body())
     requests = [
         created,

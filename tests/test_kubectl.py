@@ -30,7 +30,6 @@ SERVICE = str(MANIFESTS / "service.yaml")
 ENDPOINTS = str(MANIFESTS / "endpoints.yaml")
 POD = str(MANIFESTS / "pod.yaml")
 NAMESPACE = str(MANIFESTS / "namespace.yaml")
-ENDPOINTS_WARNING = "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
 
 Obj = dict[str, Any]
 
@@ -591,11 +590,12 @@ def test_services(kubectl: Kubectl) -> None:
                                        "an unknown format - protobuf request bodies are not supported")
 
 
-def test_endpoints_carry_the_deprecation_warning(kubectl: Kubectl) -> None:
+def test_endpoints_without_deprecation_warning(kubectl: Kubectl) -> None:
+    """v1.32, the release reported, does not deprecate Endpoints: kubectl prints no warning."""
     created = kubectl("create", "-f", ENDPOINTS)
-    assert created.stdout.strip() == "endpoints/web created" and ENDPOINTS_WARNING in created.stderr
+    assert created.stdout.strip() == "endpoints/web created" and "Warning" not in created.stderr
     result = kubectl("get", "ep")
-    assert ENDPOINTS_WARNING in result.stderr
+    assert "Warning" not in result.stderr
     rows = table(result.stdout)
     assert rows[0] == ["NAME", "ENDPOINTS", "AGE"]
     assert rows[1][:2] == ["web", "10.0.0.1:8080,10.0.0.2:8080"]
@@ -603,7 +603,7 @@ def test_endpoints_carry_the_deprecation_warning(kubectl: Kubectl) -> None:
     assert obj["subsets"][0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     assert "metadata" in obj and "generation" not in obj["metadata"]
     deleted = kubectl("delete", "-f", ENDPOINTS)
-    assert deleted.stdout.strip() == 'endpoints "web" deleted' and ENDPOINTS_WARNING in deleted.stderr
+    assert deleted.stdout.strip() == 'endpoints "web" deleted' and "Warning" not in deleted.stderr
 
 
 def test_pods(kubectl: Kubectl) -> None:

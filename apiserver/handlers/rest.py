@@ -64,7 +64,17 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
         return tables.table(kind, result.items, meta, output.include_object)
     if output.form == "partial":
         return tables.partial_metadata_list(result.items, meta)
-    return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta, "items": result.items}
+    return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta,
+            "items": [list_item(item) for item in result.items]}
+
+
+def list_item(obj: Obj) -> Obj:
+    """An item as a list carries it: without kind and apiVersion, which the list's own TypeMeta implies (as
+    kube-apiserver encodes the items of a typed list; watch events and single objects keep them)."""
+    item = dict(obj)
+    item.pop("kind", None)
+    item.pop("apiVersion", None)
+    return item
 
 
 def registry_for(request: web.Request, target: Target) -> Registry:

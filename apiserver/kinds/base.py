@@ -100,6 +100,7 @@ class Kind:
     subresources: tuple[str, ...] = ()
     extra_field_selectors: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
     deprecation: str = ""
+    deprecated_in: tuple[int, int] = (0, 0)  # the release (major, minor) from which `deprecation` is sent
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
     @property

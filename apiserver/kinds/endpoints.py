@@ -159,6 +159,7 @@ ENDPOINTS = Kind(
     description=SCHEMA.description,
     short_names=("ep",),
     deprecation="v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice",
+    deprecated_in=(1, 33),
     columns=(
         NAME,
         Column(name="Endpoints", description="Endpoints is the list of endpoints in the object.", cell=_endpoints_cell),
