@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -51,8 +50,10 @@ METRIC_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST"
 
 
 def status_response(request: web.Request, err: errors.StatusError) -> web.Response:
-    # compact JSON, `Content-Type: application/json`, as the real server writes a Status
-    response = web.Response(body=orjson.dumps(err.to_status()), status=err.code, content_type="application/json")
+    """The Status, compact JSON as the real server writes it, or YAML if the request's Accept asks for YAML."""
+    encoding = negotiation.error_encoding(request)
+    body = negotiation.dumps(err.to_status(), encoding)
+    response = web.Response(body=body, status=err.code, content_type=f"application/{encoding}")
     details = err.details or {}
     if details.get("retryAfterSeconds"):
         response.headers["Retry-After"] = str(details["retryAfterSeconds"])
@@ -75,7 +76,7 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
     except web.HTTPRequestEntityTooLarge:
         response = status_response(request, errors.too_large_body(rest.body_limit(request.app)))
     except web.HTTPNotFound:
-        response = status_response(request, errors.not_found_path())
+        response = not_found(request)
     except web.HTTPMethodNotAllowed:
         response = status_response(request, errors.method_not_allowed())
     except StorageError as err:
@@ -94,11 +95,32 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
     return response
 
 
+def not_found(request: web.Request) -> web.Response:
+    """A path nothing serves: a NotFound Status under `/api` and the groups served (kube-apiserver's API routes),
+    else the plain `404 page not found` of its final handler."""
+    path = request.path
+    if path == "/api" or path.startswith("/api/") or any(path == p or path.startswith(p + "/") for p in GROUP_PATHS):
+        return status_response(request, errors.not_found_path())
+    return web.Response(status=404, text="404 page not found\n", content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+GROUP_PATHS = tuple(sorted({f"/apis/{kind.group}" for kind in KINDS if kind.group}))
+COLLECTION_PRODUCES = negotiation.ACCEPTED + negotiation.ACCEPTED_WATCH
+
+
 async def serve_resource(request: web.Request) -> web.StreamResponse:
     group, version = request.match_info.get("group", ""), request.match_info["version"]
+    if group and f"/apis/{group}" not in GROUP_PATHS:
+        raise web.HTTPNotFound()
     api_version = f"{group}/{version}" if group else version
     target = resolve(api_version, request.match_info["tail"])
     verb = verb_of(request, target)
+    # kube-apiserver's route checks, before any handler: the patch type (415), then Accept (406)
+    if verb == "patch":
+        negotiation.check_patch_type(request)
+    on_collection = request.method == "GET" and (target.legacy_watch or not target.name)
+    negotiation.check_route(request, COLLECTION_PRODUCES if on_collection else negotiation.ACCEPTED)
     info = request[INFO]
     kind = target.kind
     info.verb, info.group, info.version, info.resource = verb, kind.group, kind.version, kind.plural

@@ -169,6 +169,8 @@ def api_resource_list(group_version: str) -> JSON:
                 }
             )
     resources.sort(key=lambda r: str(r["name"]))
+    if "/" not in group_version:  # the core group's list is written without apiVersion by kube-apiserver
+        return {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
 
@@ -202,7 +204,9 @@ def _group_discovery(group: str, versions: list[str]) -> JSON:
         kinds = by_gv[f"{group}/{version}" if group else version]
         resources = sorted((_resource_discovery(kind) for kind in kinds), key=lambda r: str(r["resource"]))
         version_docs.append({"version": version, "resources": resources, "freshness": "Current"})
-    return {"metadata": {"name": group} if group else {}, "versions": version_docs}
+    # metav1.ObjectMeta as 1.32 serialises it: a zero creationTimestamp is written as null
+    metadata: JSON = {"name": group, "creationTimestamp": None} if group else {"creationTimestamp": None}
+    return {"metadata": metadata, "versions": version_docs}
 
 
 def aggregated_discovery(version: Literal["v2", "v2beta1"], core: bool) -> JSON:

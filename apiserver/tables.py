@@ -1,4 +1,4 @@
-"""Server-side printing: `meta.k8s.io/v1` Table and PartialObjectMetadata forms of objects.
+"""Server-side printing: `meta.k8s.io` Table and PartialObjectMetadata forms of objects (v1, or v1beta1 if asked).
 
 Columns come from the kind's definition; rows are computed at response time (Age moves on).
 """
@@ -7,18 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from apiserver import errors
 from apiserver.kinds.base import Kind, Obj
 
 META_V1 = "meta.k8s.io/v1"
+INCLUDE_OBJECT = ("Metadata", "Object", "None")
 
 
-def partial_metadata(obj: Obj) -> Obj:
-    return {"kind": "PartialObjectMetadata", "apiVersion": META_V1, "metadata": obj["metadata"]}
+def partial_metadata(obj: Obj, api_version: str = META_V1) -> Obj:
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj["metadata"]}
 
 
-def partial_metadata_list(items: list[Obj], list_meta: Obj) -> Obj:
-    return {"kind": "PartialObjectMetadataList", "apiVersion": META_V1, "metadata": list_meta,
-            "items": [partial_metadata(o) for o in items]}
+def partial_metadata_list(items: list[Obj], list_meta: Obj, api_version: str = META_V1) -> Obj:
+    return {"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": list_meta,
+            "items": [partial_metadata(o, api_version) for o in items]}
+
+
+def check_include_object(include_object: str) -> None:
+    """400 for an includeObject other than Metadata, Object or None (empty means Metadata)."""
+    if include_object not in INCLUDE_OBJECT:
+        raise errors.bad_request(f'Unable to convert to Table as requested: includeObject: Invalid value: '
+                                 f'"{include_object}": must be \'Metadata\', \'Object\', \'None\', or empty')
 
 
 def column_definitions(kind: Kind) -> list[Obj]:
@@ -28,22 +37,23 @@ def column_definitions(kind: Kind) -> list[Obj]:
     ]
 
 
-def row(kind: Kind, obj: Obj, include_object: str) -> Obj:
+def row(kind: Kind, obj: Obj, include_object: str, api_version: str = META_V1) -> Obj:
+    """One row: its cells and the object in full, as metadata (the default) or null (includeObject=None)."""
     cells: list[Any] = [column.cell(obj) for column in kind.columns]
-    result: Obj = {"cells": cells}
     if include_object == "Object":
-        result["object"] = obj
-    elif include_object != "None":
-        result["object"] = partial_metadata(obj)
-    return result
+        return {"cells": cells, "object": obj}
+    if include_object == "None":
+        return {"cells": cells, "object": None}
+    return {"cells": cells, "object": partial_metadata(obj, api_version)}
 
 
-def table(kind: Kind, items: list[Obj], list_meta: Obj, include_object: str, headers: bool = True) -> Obj:
+def table(kind: Kind, items: list[Obj], list_meta: Obj, include_object: str, headers: bool = True,
+          api_version: str = META_V1) -> Obj:
     """A Table of `items`; without headers (later watch events) columnDefinitions is null, as upstream."""
     return {
         "kind": "Table",
-        "apiVersion": META_V1,
+        "apiVersion": api_version,
         "metadata": list_meta,
         "columnDefinitions": column_definitions(kind) if headers else None,
-        "rows": [row(kind, obj, include_object) for obj in items],
+        "rows": [row(kind, obj, include_object, api_version) for obj in items],
     }

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import aiohttp
 import pytest
+import yaml
 from multidict import CIMultiDictProxy
 
 from apiserver.config import Config
@@ -29,8 +30,6 @@ EP = "/api/v1/namespaces/default/endpoints"
 GROUP = "discovery.k8s.io"
 DEPRECATION = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
 ACCEPTED = "application/json, application/yaml, application/vnd.kubernetes.protobuf"
-PATCH_TYPES = ("application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, "
-               "application/apply-patch+yaml")
 ABSENT = object()
 
 
@@ -402,7 +401,6 @@ async def test_missing_core_object(apiserver: RunningServer, http: aiohttp.Clien
     "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-1/status",
     "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-1/a/b",
     "/apis/discovery.k8s.io/v2/endpointslices",
-    "/apis/nope.example.com/v1/things",
     "/api/v1/namespaces/default/endpointslices",
     "/api/v2/pods",
 ])
@@ -410,6 +408,16 @@ async def test_unknown_resource_path(apiserver: RunningServer, http: aiohttp.Cli
     async with Guard(apiserver, http):
         assert_status(await call(http, "GET", path), 404, "NotFound",
                       "the server could not find the requested resource", {})
+
+
+@pytest.mark.parametrize("path", ["/apis/nope.example.com/v1/things", "/apis/nope.example.com", "/nope", "/apisx",
+                                  "/healthz/", "/apis/discovery.k8s.iox/v1"])
+async def test_unknown_path_outside_the_api(http: aiohttp.ClientSession, path: str) -> None:
+    """Outside `/api` and the groups served, kube-apiserver's last handler answers: plain text, no Status."""
+    reply = await call(http, "GET", path)
+    assert (reply.status, reply.headers["Content-Type"], reply.body) == (
+        404, "text/plain; charset=utf-8", b"404 page not found\n")
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
 
 
 async def test_create_in_missing_namespace(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
@@ -450,10 +458,11 @@ async def test_method_not_allowed(apiserver: RunningServer, http: aiohttp.Client
 # --- 406 NotAcceptable -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf", "text/html", "application/xml, image/png",
-                                    "application/json;as=Widget;v=v1;g=meta.k8s.io"])
+@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf", "application/json;as=Widget;v=v1;g=meta.k8s.io",
+                                    "application/yaml;stream=watch"])
 async def test_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
                               accept: str) -> None:
+    """A type the route produces, in a form this server cannot write: kube-apiserver's negotiation refuses it."""
     message = f"only the following media types are accepted: {ACCEPTED}"
     async with await guarded(apiserver, http, WEB1):
         assert_status(await call(http, "GET", WEB1, headers={"Accept": accept}), 406, "NotAcceptable", message)
@@ -463,12 +472,41 @@ async def test_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSess
     assert (await call(http, "GET", f"{ES}/web-2")).status == 404
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml, image/png", "application/*", "text/yaml"])
+async def test_not_acceptable_by_the_route(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                           stored: dict[str, Any], accept: str) -> None:
+    """No clause names a type the route produces (parameters cut off) nor `*/*`: go-restful's 406, listing them
+    (a collection's GET also produces the watch streams), before anything else is looked at."""
+    item = f"406: Not Acceptable\n\nAvailable representations: {ACCEPTED}"
+    collection = item + ", application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch"
+    async with await guarded(apiserver, http, WEB1):
+        for method, path, message in [("GET", WEB1, item), ("GET", ES, collection), ("POST", ES, item),
+                                      ("DELETE", ES, item), ("GET", "/apis/discovery.k8s.io/v1/watch/endpointslices",
+                                                             collection),
+                                      ("GET", "/api/v1", item), ("GET", "/api", item)]:
+            reply = await call(http, method, path, slice_body("web-2"), headers={"Accept": accept})
+            assert_status(reply, 406, "NotAcceptable", message, {})
+        reply = await call(http, "GET", ES, params={"watch": "true"}, headers={"Accept": accept})
+        assert_status(reply, 406, "NotAcceptable", collection, {})
+        version = await call(http, "GET", "/version", headers={"Accept": "application/yaml"})
+        assert version.status == 406 and version.headers["Content-Type"] == "application/yaml"
+        assert yaml.safe_load(version.body)["message"] == "406: Not Acceptable\n\nAvailable representations: " \
+            "application/json"
+        # `/apis` has no go-restful route: kube-apiserver's negotiation refuses what it cannot match
+        assert_status(await call(http, "GET", "/apis", headers={"Accept": "text/html"}), 406, "NotAcceptable",
+                      f"only the following media types are accepted: {ACCEPTED}")
+    assert (await call(http, "GET", f"{ES}/web-2")).status == 404
+
+
 async def test_yaml_watch_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """YAML cannot stream: the watch's own 406, written in YAML as the request asked."""
     async with Guard(apiserver, http):
         reply = await call(http, "GET", ES, params={"watch": "true", "timeoutSeconds": "1"},
                            headers={"Accept": "application/yaml"})
-        assert_status(reply, 406, "NotAcceptable", "only the following media types are accepted: "
-                      "application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch")
+        assert (reply.status, reply.headers["Content-Type"]) == (406, "application/yaml")
+        assert yaml.safe_load(reply.body) == status(406, "NotAcceptable", "only the following media types are "
+                                                    "accepted: application/json;stream=watch, "
+                                                    "application/vnd.kubernetes.protobuf;stream=watch")
 
 
 async def test_yaml_get_is_acceptable(http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
@@ -715,9 +753,9 @@ async def test_protobuf_body(apiserver: RunningServer, http: aiohttp.ClientSessi
 async def test_unknown_patch_content_type(apiserver: RunningServer, http: aiohttp.ClientSession,
                                           stored: dict[str, Any], content_type: str) -> None:
     async with await guarded(apiserver, http, WEB1):
-        reply = await call(http, "PATCH", WEB1, {"metadata": {"labels": {"a": "b"}}}, content_type=content_type)
-        assert_status(reply, 415, "UnsupportedMediaType",
-                      f"the body of the request was in an unknown format - accepted media types include: {PATCH_TYPES}")
+        reply = await call(http, "PATCH", WEB1, {"metadata": {"labels": {"a": "b"}}}, content_type=content_type,
+                           headers={"Accept": "text/html"})  # the route checks the patch type first
+        assert_status(reply, 415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
 
 
 # --- 422 Invalid -----------------------------------------------------------------------------------

@@ -532,7 +532,8 @@ def test_bookmarks_init_events_and_debug(apiserver: RunningServer) -> None:
                 assert rvs == sorted(rvs) and start <= rvs[0] and rvs[-1] == latest
                 assert bookmarks[-1]["object"] == {
                     "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
-                    "metadata": {"resourceVersion": str(latest)}, "addressType": "", "endpoints": None,
+                    "metadata": {"resourceVersion": str(latest), "creationTimestamp": None}, "addressType": "",
+                    "endpoints": None,
                     "ports": None}
                 assert [e["object"]["metadata"]["name"] for e in w.events if e["type"] != "BOOKMARK"] == ["a", "c"]
             # a Table watcher gets its column definitions once, whichever event comes first

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -33,16 +34,6 @@ ACCEPT_LEGACY = "application/json, */*"  # legacy /api/v1 and /apis/<group>/<ver
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList"
 KUBECTL_DIR = Path("/usr/lib/google-cloud-sdk/bin")
 Client = TestClient[web.Request, web.Application]
-NOT_FOUND = {
-    "kind": "Status",
-    "apiVersion": "v1",
-    "metadata": {},
-    "status": "Failure",
-    "message": "the server could not find the requested resource",
-    "reason": "NotFound",
-    "details": {},
-    "code": 404,
-}
 
 
 @pytest.fixture
@@ -203,12 +194,41 @@ async def test_resource_lists_carry_every_kind_and_status_subresource(client: Cl
     assert {"pods/status", "services/status", "namespaces/status"} <= {r["name"] for r in pods["resources"]}
 
 
+async def test_discovery_details_as_kube_apiserver_writes_them(client: Client) -> None:
+    """The core list has no apiVersion (named groups' lists do); namespaces have no deletecollection; aggregated
+    items carry the zero creationTimestamp as null (1.32's ObjectMeta serialisation)."""
+    core = await get_json(client, "/api/v1")
+    assert list(core) == ["kind", "groupVersion", "resources"]
+    assert (await get_json(client, "/apis/discovery.k8s.io/v1"))["apiVersion"] == "v1"
+    namespaces = next(r for r in core["resources"] if r["name"] == "namespaces")
+    assert namespaces["verbs"] == ["create", "delete", "get", "list", "patch", "update", "watch"]
+    assert (await get_json(client, "/api", ACCEPT_V2))["items"][0]["metadata"] == {"creationTimestamp": None}
+    assert (await get_json(client, "/apis", ACCEPT_V2))["items"][0]["metadata"] == {
+        "name": "discovery.k8s.io", "creationTimestamp": None}
+
+
+@pytest.mark.parametrize("path", ["/api", "/apis", "/api/v1", "/apis/discovery.k8s.io", "/apis/discovery.k8s.io/v1",
+                                  "/version"])
+async def test_discovery_with_a_trailing_slash(client: Client, path: str) -> None:
+    """kube-apiserver answers `/api/` as `/api` (kr8s asks so), and every discovery path likewise."""
+    assert await get_json(client, path + "/") == await get_json(client, path)
+
+
+@pytest.mark.parametrize("path", ["/api", "/apis", "/api/v1", "/apis/discovery.k8s.io/v1"])
+@pytest.mark.parametrize("accept", ["application/yaml", "application/json;q=0.5, application/yaml"])
+async def test_legacy_discovery_in_yaml(client: Client, path: str, accept: str) -> None:
+    resp = await client.get(path, headers={"Accept": accept})
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/yaml"
+    assert yaml.safe_load(await resp.read()) == await get_json(client, path)
+
+
 # OpenAPI v3
 
 
 async def test_index_lists_every_group_version_with_the_document_hash(client: Client) -> None:
     resp = await client.get("/openapi/v3")
-    index = await resp.json()
+    index = await resp.json(content_type=None)
+    assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"  # as kube-openapi serves the index
     assert resp.headers["ETag"].startswith('"')
     assert set(index["paths"]) == {doc_name(api_version) for api_version in group_versions()}
     for name, entry in index["paths"].items():
@@ -256,10 +276,10 @@ async def test_unhashed_document_must_be_revalidated(client: Client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/openapi/v3/apis/apps/v1", "/openapi/v3/", "/openapi/v3/api/v2?hash=X"])
-async def test_unknown_group_version_is_a_404_status(client: Client, path: str) -> None:
+async def test_unknown_group_version_is_an_empty_404(client: Client, path: str) -> None:
     resp = await client.get(path)
     assert resp.status == 404
-    assert await resp.json() == NOT_FOUND
+    assert "Content-Type" not in resp.headers and await resp.read() == b""
 
 
 def all_refs(node: Any) -> Iterator[str]:

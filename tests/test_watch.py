@@ -207,7 +207,8 @@ def test_bookmarks(apiserver: RunningServer, discovery: Any) -> None:
     with open_watch(apiserver, resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="5") as response:
         got = take(response, 1)
     assert got[0] == {"type": "BOOKMARK", "object": {
-        "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1", "metadata": {"resourceVersion": rv},
+        "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+        "metadata": {"resourceVersion": rv, "creationTimestamp": None},  # 1.32 writes the zero time as null
         "addressType": "", "endpoints": None, "ports": None}}
 
     # the bookmark follows the latest revision, and the official client passes it through as a dict
@@ -216,7 +217,7 @@ def test_bookmarks(apiserver: RunningServer, discovery: Any) -> None:
     seen = client_events(discovery, 2, resource_version=rv, allow_watch_bookmarks=True)
     assert seen[0]["type"] == "MODIFIED" and seen[0]["object"].metadata.resource_version == latest
     assert seen[1]["type"] == "BOOKMARK"
-    assert seen[1]["raw_object"]["metadata"] == {"resourceVersion": latest}
+    assert seen[1]["raw_object"]["metadata"] == {"resourceVersion": latest, "creationTimestamp": None}
 
 
 @pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, bookmark_interval=0.2)])
@@ -262,6 +263,21 @@ def test_send_initial_events(apiserver: RunningServer, discovery: Any) -> None:
                     allowWatchBookmarks="true", timeoutSeconds="10") as response:
         again = take(response, 5)
     assert [e["type"] for e in again] == ["ADDED"] * 4 + ["BOOKMARK"]
+
+
+@pytest.mark.parametrize("rv", ["", "0"])
+def test_bookmarked_watch_from_now_is_a_watch_list(apiserver: RunningServer, discovery: Any, rv: str) -> None:
+    """1.32 (WatchList on) defaults a watch from resourceVersion "" or "0" without sendInitialEvents to a watch-list:
+    allowing bookmarks, its initial events end with the initial-events-end bookmark; from a resourceVersion, not."""
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))
+    with open_watch(apiserver, resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="5") as response:
+        got = take(response, 2)
+    assert [e["type"] for e in got] == ["ADDED", "BOOKMARK"]
+    assert got[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true"
+    assert got[1]["object"]["metadata"]["creationTimestamp"] is None
+    with open_watch(apiserver, resourceVersion=current_rv(discovery), allowWatchBookmarks="true",
+                    timeoutSeconds="1") as response:
+        assert all("annotations" not in e["object"]["metadata"] for e in events(response))
 
 
 # Selectors

@@ -367,7 +367,7 @@ class Hub:
 def bookmark_object(kind: Kind, rv: int, list_blueprint: str | None = None) -> Obj:
     """An empty object of the kind carrying only the resourceVersion; the initial-events-end bookmark also has the
     mark and the list blueprint (`Form.list_blueprint`) client-go's watch-list List needs."""
-    meta: Obj = {"resourceVersion": str(rv)}
+    meta: Obj = {"resourceVersion": str(rv), "creationTimestamp": None}  # 1.32 writes the zero time as null
     if list_blueprint is not None:
         meta["annotations"] = {INITIAL_EVENTS_END: "true", INITIAL_EVENTS_LIST_BLUEPRINT: list_blueprint}
     return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta, **kind.strategy.empty_fields}

@@ -15,11 +15,12 @@ import orjson
 from aiohttp import web
 
 from apiserver import discovery, errors, openapi
+from apiserver.handlers import negotiation
 from apiserver.kinds import group_versions
 from apiserver.schema import JSON
 
 JSON_TYPE = "application/json"
-NOT_FOUND = orjson.dumps(errors.not_found_path().to_status())
+INDEX_TYPE = "text/plain; charset=utf-8"  # kube-openapi serves the /openapi/v3 index so
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,21 +45,51 @@ def _not_modified(request: web.Request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-def _static(body: bytes) -> Handler:
+class Document:
+    """A legacy discovery document, serialized once in each encoding it is served in."""
+
+    def __init__(self, body: JSON) -> None:
+        self.encoded = {encoding: negotiation.dumps(body, encoding) for encoding in ("json", "yaml")}
+
+    def response(self, request: web.Request, headers: dict[str, str] | None = None) -> web.Response:
+        """JSON or YAML as the Accept header asks (kube-apiserver's negotiation, no conversion); else 406."""
+        encoding = negotiation.plain_encoding(request.headers.get("Accept", ""))
+        if encoding is None:
+            raise errors.not_acceptable(negotiation.ACCEPTED)
+        return web.Response(body=self.encoded[encoding], headers={"Content-Type": f"application/{encoding}",
+                                                                   **(headers or {})})
+
+
+def _static(body: JSON, routed: bool = True) -> Handler:
+    """A fixed document; `routed`: behind kube-apiserver's route check of Accept (all but `/apis`)."""
+    document = Document(body)
+
     async def handle(request: web.Request) -> web.Response:
-        return _json(body)
+        if routed:
+            negotiation.check_route(request, negotiation.ACCEPTED)
+        return document.response(request)
 
     return handle
 
 
-def _discovery(core: bool, legacy: Callable[[web.Request], bytes]) -> Handler:
+async def _version(request: web.Request) -> web.Response:
+    negotiation.check_route(request, [JSON_TYPE])  # `/version` is produced in JSON only
+    return _json(VERSION)
+
+
+VERSION = _dumps(discovery.version_info())
+
+
+def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
     """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
     aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
 
     async def handle(request: web.Request) -> web.Response:
+        if core:
+            negotiation.check_route(request, negotiation.ACCEPTED)
         chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":
-            return _json(legacy(request), headers={"Vary": "Accept"})
+            return legacy(request).response(request, {"Vary": "Accept"})
         content_type = discovery.aggregated_content_type(chosen)
         return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, "Vary": "Accept"})
 
@@ -78,13 +109,13 @@ class OpenAPIV3:
         headers = {"ETag": self.index_etag}
         if _not_modified(request, self.index_etag):
             return web.Response(status=304, headers=headers)
-        return _json(self.index, headers=headers)
+        return web.Response(body=self.index, headers={"Content-Type": INDEX_TYPE, **headers})
 
     async def handle_document(self, request: web.Request) -> web.Response:
         name = request.match_info["path"]
         body = self.documents.get(name)
         if body is None:
-            return _json(NOT_FOUND, status=404)
+            return web.Response(status=404)  # kube-openapi's empty 404
         current = self.hashes[name]
         requested = request.query.get("hash", "")
         if requested and requested != current:
@@ -103,21 +134,22 @@ class OpenAPIV3:
 
 
 def setup(app: web.Application) -> None:
-    """Add the `/version`, discovery and OpenAPI v3 routes to `app`."""
+    """Add the `/version`, discovery and OpenAPI v3 routes to `app`; discovery paths also with a trailing slash."""
     group_paths = {f"/apis/{group['name']}": group["name"] for group in discovery.api_group_list()["groups"]}
-    api_group_list = _dumps(discovery.api_group_list())
+    api_group_list = Document(discovery.api_group_list())
     spec = OpenAPIV3()
 
-    routes = [
-        web.get("/version", _static(_dumps(discovery.version_info()))),
-        web.get("/api", _discovery(True, lambda request: _dumps(discovery.api_versions(request.host)))),
-        web.get("/apis", _discovery(False, lambda request: api_group_list)),
-        web.get("/openapi/v3", spec.handle_index),
-        web.get("/openapi/v3/{path:.*}", spec.handle_document),
-    ]
+    handlers: dict[str, Handler] = {
+        "/version": _version,
+        "/api": _discovery(True, lambda request: Document(discovery.api_versions(request.host))),
+        "/apis": _discovery(False, lambda request: api_group_list),
+    }
     for path, group in group_paths.items():
-        routes.append(web.get(path, _static(_dumps(discovery.api_group(group)))))
+        handlers[path] = _static(discovery.api_group(group))
     for api_version in group_versions():
         prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
-        routes.append(web.get(prefix, _static(_dumps(discovery.api_resource_list(api_version)))))
+        handlers[prefix] = _static(discovery.api_resource_list(api_version))
+    routes = [web.get("/openapi/v3", spec.handle_index), web.get("/openapi/v3/{path:.*}", spec.handle_document)]
+    for path, handler in handlers.items():
+        routes += [web.get(path, handler), web.get(path + "/", handler)]
     app.add_routes(routes)

@@ -12,6 +12,8 @@ from aiohttp import web
 from apiserver import errors
 
 Form = Literal["object", "table", "partial"]
+META_GROUP = "meta.k8s.io"
+META_VERSIONS = ("v1", "v1beta1")
 Encoding = Literal["json", "yaml"]
 
 ACCEPTED = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
@@ -37,40 +39,139 @@ JSONCompatibleLoader.yaml_implicit_resolvers = {
 
 @dataclass(frozen=True)
 class Output:
-    """The negotiated response: encoding, projection (object, Table, metadata only) and indentation."""
+    """The negotiated response: encoding, projection (object, Table, metadata only) and indentation.
+
+    `meta_version` is the meta.k8s.io version a Table or PartialObjectMetadata is served as; `as_list` says
+    whether PartialObjectMetadataList (True) or PartialObjectMetadata (False) was asked for."""
 
     encoding: Encoding = "json"
     form: Form = "object"
     pretty: bool = False
     include_object: str = "Metadata"
+    meta_version: str = "v1"
+    as_list: bool = False
 
     @property
     def content_type(self) -> str:
         return "application/yaml" if self.encoding == "yaml" else "application/json"
 
+    @property
+    def meta_api_version(self) -> str:
+        return f"{META_GROUP}/{self.meta_version}"
+
     def dumps(self, body: Any) -> bytes:
-        if self.encoding == "yaml":
-            return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).encode()
-        if self.pretty:
-            return orjson.dumps(body, option=orjson.OPT_INDENT_2)
-        return orjson.dumps(body)
+        return dumps(body, self.encoding, self.pretty)
 
 
-def _clauses(accept: str) -> list[tuple[str, dict[str, str]]]:
+def dumps(body: Any, encoding: Encoding, pretty: bool = False) -> bytes:
+    if encoding == "yaml":
+        return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).encode()
+    if pretty:
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(body)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One media range of an Accept header: `type/subtype`, its parameters (lower-cased names) and quality."""
+
+    media: str
+    params: dict[str, str]
+    quality: float
+
+
+def clauses(accept: str) -> list[Clause]:
+    """The Accept header's clauses, best first: by quality, then specific types before wildcards (goautoneg's
+    order, which kube-apiserver follows); clauses of quality 0 are refused ones and left out."""
     result = []
-    for clause in accept.split(","):
-        parts = [p.strip() for p in clause.split(";")]
+    for text in accept.split(","):
+        parts = [p.strip() for p in text.split(";")]
+        if not parts[0]:
+            continue
         params = {}
         for param in parts[1:]:
             key, _, value = param.partition("=")
             params[key.strip().lower()] = value.strip()
-        if parts[0]:
-            result.append((parts[0].lower(), params))
-    return result
+        try:
+            quality = float(params.pop("q", "1"))
+        except ValueError:
+            quality = 1.0
+        if quality > 0:
+            result.append(Clause(parts[0].lower(), params, quality))
+    return sorted(result, key=lambda c: (-c.quality, c.media.startswith("*/"), c.media.endswith("/*")))
+
+
+def _encoding_of(media: str) -> Encoding | None:
+    """The encoding a media range selects (kube-apiserver matches `type/*` and `*/*` to its first serializer,
+    JSON); None for protobuf, which this server does not write, and for anything else."""
+    if media in ("application/json", "application/*", "*/*"):
+        return "json"
+    return "yaml" if media == "application/yaml" else None
+
+
+def check_route(request: web.Request, produces: list[str]) -> None:
+    """kube-apiserver's first check (its go-restful route's Produces): some Accept clause, parameters cut off, is
+    `*/*` or a type the route produces; else a 406 listing them, before any other negotiation."""
+    accept = request.headers.get("Accept", "")
+    if not accept.strip():
+        return
+    for clause in accept.split(","):
+        media = clause.split(";")[0].strip()
+        if media == "*/*" or media in produces:
+            return
+    raise errors.StatusError(406, "NotAcceptable",
+                             "406: Not Acceptable\n\nAvailable representations: " + ", ".join(produces), {})
+
+
+def check_patch_type(request: web.Request) -> str:
+    """The media type of a PATCH body, one of PATCH_TYPES; else the route's 415 (no Content-Type is none of them)."""
+    media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media not in PATCH_TYPES:
+        raise errors.StatusError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
+    return media
+
+
+def plain_encoding(accept: str) -> Encoding | None:
+    """The encoding of the best clause asking for a document as it is (no `as=` conversion, no stream): how
+    kube-apiserver encodes errors and discovery documents. Protobuf clauses are passed over (not served here);
+    None when no clause fits (an empty header is JSON)."""
+    if not accept.strip():
+        return "json"
+    for clause in clauses(accept):
+        encoding = _encoding_of(clause.media)
+        if encoding is not None and "as" not in clause.params and "stream" not in clause.params:
+            return encoding
+    return None
+
+
+def error_encoding(request: web.Request) -> Encoding:
+    """How a Status is written: as the request asked if it can be (YAML for `Accept: application/yaml`), else JSON."""
+    return plain_encoding(request.headers.get("Accept", "")) or "json"
+
+
+def _output(clause: Clause, pretty: bool, include: str) -> Output | None:
+    """The response a clause asks for if this server can produce it (kube-apiserver's acceptMediaTypeOptions)."""
+    encoding = _encoding_of(clause.media)
+    if encoding is None:
+        return None
+    params = clause.params
+    if params.get("stream", "watch") != "watch" or (encoding == "yaml" and "stream" in params):
+        return None
+    as_ = params.get("as", "")
+    if not as_:
+        return Output(encoding, "object", pretty, include)
+    if params.get("g") != META_GROUP or params.get("v") not in META_VERSIONS:
+        return None
+    if as_ == "Table":
+        return Output(encoding, "table", pretty, include, params["v"])
+    if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+        return Output(encoding, "partial", pretty, include, params["v"], as_ == "PartialObjectMetadataList")
+    return None
 
 
 def negotiate(request: web.Request, watch: bool = False) -> Output:
-    """Pick the first Accept clause this server can produce; 406 if there is none."""
+    """The response form: the best Accept clause this server can produce; 406 if there is none, and for a watch
+    if that clause's encoding cannot stream (YAML)."""
     query = request.query
     pretty = query.get("pretty") in ("true", "1") or (
         "pretty" not in query and not watch and request.headers.get("User-Agent", "").startswith(PRETTY_AGENTS))
@@ -78,21 +179,12 @@ def negotiate(request: web.Request, watch: bool = False) -> Output:
     accept = request.headers.get("Accept", "")
     if not accept.strip():
         return Output(pretty=pretty, include_object=include)
-    for media, params in _clauses(accept):
-        if media in ("application/json", "*/*", "application/*"):
-            as_ = params.get("as", "")
-            if as_ and params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
-                if as_ == "Table":
-                    return Output("json", "table", pretty, include)
-                if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
-                    return Output("json", "partial", pretty, include)
-                continue
-            if as_:
-                continue
-            return Output("json", "object", pretty, include)
-        if media in ("application/yaml", "text/yaml") and not watch:
-            return Output("yaml", "object", pretty, include)
-    raise errors.not_acceptable(ACCEPTED_WATCH if watch else ACCEPTED)
+    output = next((o for c in clauses(accept) if (o := _output(c, pretty, include)) is not None), None)
+    if output is None:
+        raise errors.not_acceptable(ACCEPTED)
+    if watch and output.encoding != "json":
+        raise errors.not_acceptable(ACCEPTED_WATCH)
+    return output
 
 
 def add_warnings(response: web.StreamResponse, warnings: list[str]) -> None:

@@ -61,14 +61,15 @@ def verb_of(request: web.Request, target: Target) -> str:
         if is_watch:
             return "watch"
         return "get" if target.name else "list"
-    if target.legacy_watch:
+    # Writes to a namespaced kind's collection across all namespaces have no route (create and deletecollection
+    # are served per namespace only), nor have verbs the kind does not list (namespaces: deletecollection).
+    if target.legacy_watch or (target.kind.namespaced and not target.namespace and not target.name):
         raise errors.method_not_allowed()
-    if method == "POST" and not target.name:
-        return "create"
-    if method == "PUT" and target.name:
-        return "update"
-    if method == "PATCH" and target.name:
-        return "patch"
-    if method == "DELETE":
-        return "delete" if target.name else "deletecollection"
-    raise errors.method_not_allowed()
+    verb = WRITES.get((method, bool(target.name)), "")
+    if verb not in target.kind.verbs:
+        raise errors.method_not_allowed()
+    return verb
+
+
+WRITES = {("POST", False): "create", ("PUT", True): "update", ("PATCH", True): "patch", ("DELETE", True): "delete",
+          ("DELETE", False): "deletecollection"}

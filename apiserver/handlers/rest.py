@@ -47,10 +47,14 @@ def respond(request: web.Request, body: Any, status: int = 200, output: Output |
 
 def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
     if output.form == "table":
+        tables.check_include_object(output.include_object)
         meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-        return tables.table(kind, [obj], meta, output.include_object)
+        return tables.table(kind, [obj], meta, output.include_object, api_version=output.meta_api_version)
     if output.form == "partial":
-        return tables.partial_metadata(obj)
+        if output.as_list:
+            raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadataList, but the requested "
+                                     f"object is not a list ({go_type(kind)})")
+        return tables.partial_metadata(obj, output.meta_api_version)
     return obj
 
 
@@ -61,11 +65,21 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
     if output.form == "table":
-        return tables.table(kind, result.items, meta, output.include_object)
+        tables.check_include_object(output.include_object)
+        return tables.table(kind, result.items, meta, output.include_object, api_version=output.meta_api_version)
     if output.form == "partial":
-        return tables.partial_metadata_list(result.items, meta)
+        if not output.as_list:
+            raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadata, but the requested "
+                                     f"object is a list ({go_type(kind, 'List')})")
+        return tables.partial_metadata_list(result.items, meta, output.meta_api_version)
     return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta,
             "items": [list_item(item) for item in result.items]}
+
+
+def go_type(kind: Kind, suffix: str = "") -> str:
+    """The internal Go type upstream names in conversion errors: `*discovery.EndpointSlice`, `*core.PodList`."""
+    package = kind.group.split(".")[0] if kind.group else "core"
+    return f"*{package}.{kind.kind}{suffix}"
 
 
 def list_item(obj: Obj) -> Obj:
@@ -81,7 +95,8 @@ def registry_for(request: web.Request, target: Target) -> Registry:
     return request.app[REGISTRIES][target.kind.plural]
 
 
-async def read_body(request: web.Request) -> Any:
+async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
+    """The request body, parsed per its Content-Type, as an object of `kind` (named in protobuf errors)."""
     limit = body_limit(request.app)
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large_body(limit)
@@ -94,12 +109,32 @@ async def read_body(request: web.Request) -> Any:
     body = b"".join(chunks)
     media = negotiation.media_type(request)
     if media == "application/vnd.kubernetes.protobuf":
-        # kubectl 1.32's typed clients (create namespace, create service) send protobuf: say so plainly.
-        raise errors.StatusError(415, "UnsupportedMediaType",
-                                 "the body of the request was in an unknown format - protobuf request bodies are not "
-                                 "supported by this server; accepted media types include: application/json, "
-                                 "application/yaml")
+        raise protobuf_body(body, kind)
     return negotiation.decode_body(body, media) if body.strip() else None
+
+
+PROTOBUF_PREFIX = b"k8s\x00"
+
+
+def protobuf_body(body: bytes, kind: str) -> errors.StatusError:
+    """A protobuf body: a real one (kubectl 1.32's typed clients, e.g. create namespace, send them) is refused
+    plainly as not served; anything else gets the 400 kube-apiserver's protobuf decoder gives it."""
+    if body.startswith(PROTOBUF_PREFIX):
+        return errors.StatusError(415, "UnsupportedMediaType",
+                                  "the body of the request was in an unknown format - protobuf request bodies are not "
+                                  "supported by this server; accepted media types include: application/json, "
+                                  "application/yaml")
+    prefix = " ".join(str(byte) for byte in PROTOBUF_PREFIX)
+    why = f"provided data does not appear to be a protobuf message, expected prefix [{prefix}]" if body else "empty data"
+    return errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
+
+
+def summary(data: bytes, limit: int = 30) -> str:
+    """How kube-apiserver quotes an undecodable body: JSON-looking text as is, anything else in hex, cut at `limit`."""
+    if not data:
+        return "<empty>"
+    shown = data[:limit].decode(errors="replace") if data.startswith(b"{") else data[:limit].hex()
+    return shown + " ..." if len(data) > limit else shown
 
 
 def write_options(request: web.Request) -> WriteOptions:
@@ -155,7 +190,7 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
+    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
     return respond(request, render_object(target.kind, created, output), 201, output)
 
@@ -163,7 +198,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
+    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
     stored, created = await registry_for(request, target).update(
         target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
@@ -173,10 +208,8 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
 async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    media = negotiation.media_type(request)
-    if media not in negotiation.PATCH_TYPES:
-        raise errors.unsupported_media_type(media, negotiation.PATCH_TYPES)
-    body = await read_body(request)
+    media = negotiation.media_type(request)  # one of PATCH_TYPES: the route checked it
+    body = await read_body(request, target.kind.kind)
     kind = target.kind
     is_apply = media == "application/apply-patch+yaml"
     manager = opts.field_manager

@@ -20,7 +20,7 @@ import contextlib
 import orjson
 from aiohttp import web
 
-from apiserver import errors
+from apiserver import errors, tables
 from apiserver.cacher.event import Form, watch_frame
 from apiserver.cacher.hub import GroupKey, Predicate, group_key
 from apiserver.cacher.watch_cache import TooOldError
@@ -54,6 +54,15 @@ def watch_filter(target: Target, opts: ListOptions) -> tuple[GroupKey, Predicate
     return key, matches
 
 
+def watch_list(opts: ListOptions) -> bool:
+    """Whether a watch is a watch-list (initial events, ended by a bookmark if bookmarks are allowed): asked with
+    sendInitialEvents=true, or, as 1.32 defaults it with the WatchList gate on, a watch from resourceVersion ""
+    or "0" that sets neither sendInitialEvents nor resourceVersionMatch."""
+    if opts.send_initial_events is not None:
+        return opts.send_initial_events
+    return not opts.rv_match and opts.resource_version in ("", "0")
+
+
 async def _until(watcher: Watcher, when: float) -> None:
     """Wait until the loop's time `when` or the watcher's end, whichever comes first."""
     with contextlib.suppress(asyncio.TimeoutError):
@@ -64,6 +73,8 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, watch=True)
     kind = target.kind
     opts = parse_list_options(kind, request.query, watch=True)
+    if output.form == "table":
+        tables.check_include_object(output.include_object)
     registry = request.app[REGISTRIES][kind.plural]
     cacher = registry.cacher
     rv = opts.resource_version
@@ -94,7 +105,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     key, predicate = watch_filter(target, opts)
     try:
         cacher.watch(watcher, key, predicate, since, registry.list_prefix(target.namespace),
-                     initial_events_end=bool(opts.send_initial_events and opts.allow_bookmarks))
+                     initial_events_end=opts.allow_bookmarks and watch_list(opts))
     except TooOldError as err:
         await response.write(watch_frame("ERROR", orjson.dumps(errors.expired(str(err)).to_status())))
         return response

@@ -162,7 +162,13 @@ ENDPOINTS = Kind(
     deprecated_in=(1, 33),
     columns=(
         NAME,
-        Column(name="Endpoints", description="Endpoints is the list of endpoints in the object.", cell=_endpoints_cell),
+        Column(name="Endpoints", cell=_endpoints_cell,
+               description=("The set of all endpoints is the union of all subsets. Addresses are placed into "
+                            "subsets according to the IPs they share. A single address with multiple ports, some of "
+                            "which are ready and some of which are not (because they come from different "
+                            "containers) will result in the address being displayed in different subsets for the "
+                            "different ports. No address will appear in both Addresses and NotReadyAddresses in the "
+                            "same subset. Sets of addresses and ports that comprise a service.")),
         AGE,
     ),
 )

@@ -71,6 +71,7 @@ NAMESPACE = Kind(
     description=SCHEMA.description,
     short_names=("ns",),
     subresources=("status",),
+    verbs=("create", "delete", "get", "list", "patch", "update", "watch"),  # no deletecollection, as upstream
     extra_field_selectors={"status.phase": lambda o: o.get("status", {}).get("phase", "")},
     columns=(
         NAME,

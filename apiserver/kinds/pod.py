@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
-from apiserver.kinds.columns import AGE, NAME
+from apiserver.kinds.columns import AGE, NAME, since
 from apiserver.kinds.meta import resource
 from apiserver.schema import Array, Boolean, Free, Integer, Object, String, Time
 from apiserver.validation.field import ErrorList
@@ -157,9 +157,13 @@ def _ready(obj: Obj) -> str:
     return f"{ready}/{len(containers)}"
 
 
-def _restarts(obj: Obj) -> int:
-    statuses = obj.get("status", {}).get("containerStatuses") or ()
-    return sum(int(s.get("restartCount", 0)) for s in statuses if isinstance(s, dict))
+def _restarts(obj: Obj) -> str:
+    """The RESTARTS cell: the containers' restarts, with how long ago the last one ended (`3 (5m ago)`)."""
+    statuses = [s for s in obj.get("status", {}).get("containerStatuses") or () if isinstance(s, dict)]
+    restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
+    ended = [t.get("finishedAt") for s in statuses if isinstance(t := (s.get("lastState") or {}).get("terminated"), dict)]
+    last = max((stamp for stamp in ended if stamp), default="")
+    return f"{restarts} ({since(last)} ago)" if restarts and last else str(restarts)
 
 
 def _readiness_gates(obj: Obj) -> str:
@@ -204,18 +208,32 @@ POD = Kind(
         Column(name="Ready", description="The aggregate readiness state of this pod for accepting traffic.",
                cell=_ready),
         Column(name="Status", description="The aggregate status of the containers in this pod.", cell=_status),
-        Column(name="Restarts", type="string", description="The number of times the containers in this pod have "
-               "been restarted.", cell=_restarts),
+        Column(name="Restarts", cell=_restarts,
+               description=("The number of times the containers in this pod have been restarted and when the last "
+                            "container in this pod has restarted.")),
         AGE,
-        Column(name="IP", priority=1, description="IP address allocated to the pod.",
-               cell=lambda o: o.get("status", {}).get("podIP") or "<none>"),
-        Column(name="Node", priority=1, description="Name of the Node this pod is assigned to.",
-               cell=lambda o: o.get("spec", {}).get("nodeName") or "<none>"),
-        Column(name="Nominated Node", priority=1, description="nominatedNodeName is set only when this pod preempts "
-               "other pods on the node, but it cannot schedule right away as preemption victims receive their "
-               "graceful termination periods.",
-               cell=lambda o: o.get("status", {}).get("nominatedNodeName") or "<none>"),
-        Column(name="Readiness Gates", priority=1, description="If specified, all readiness gates will be evaluated "
-               "for pod readiness.", cell=_readiness_gates),
+        Column(name="IP", priority=1, cell=lambda o: o.get("status", {}).get("podIP") or "<none>",
+               description=("podIP address allocated to the pod. Routable at least within the cluster. Empty if not "
+                            "yet allocated.")),
+        Column(name="Node", priority=1, cell=lambda o: o.get("spec", {}).get("nodeName") or "<none>",
+               description=("NodeName indicates in which node this pod is scheduled. If empty, this pod is a "
+                            "candidate for scheduling by the scheduler defined in schedulerName. Once this field is "
+                            "set, the kubelet for this node becomes responsible for the lifecycle of this pod. This "
+                            "field should not be used to express a desire for the pod to be scheduled on a specific "
+                            "node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename")),
+        Column(name="Nominated Node", priority=1,
+               cell=lambda o: o.get("status", {}).get("nominatedNodeName") or "<none>",
+               description=("nominatedNodeName is set only when this pod preempts other pods on the node, but it "
+                            "cannot be scheduled right away as preemption victims receive their graceful "
+                            "termination periods. This field does not guarantee that the pod will be scheduled on "
+                            "this node. Scheduler may decide to place the pod elsewhere if other nodes become "
+                            "available sooner. Scheduler may also decide to give the resources on this node to a "
+                            "higher priority pod that is created after preemption. As a result, this field may be "
+                            "different than PodSpec.nodeName when the pod is scheduled.")),
+        Column(name="Readiness Gates", priority=1, cell=_readiness_gates,
+               description=("If specified, all readiness gates will be evaluated for pod readiness. A pod is ready "
+                            "when all its containers are ready AND all conditions specified in the readiness gates "
+                            "have status equal to \"True\" More info: "
+                            "https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates")),
     ),
 )
