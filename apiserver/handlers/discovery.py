@@ -1,6 +1,7 @@
 """HTTP endpoints for `/version`, discovery and OpenAPI v3.
 
-Every document is built from the kinds and serialized once, at setup; requests only pick bytes.
+Every document is built from the kinds and serialized once, at setup, in JSON and YAML; requests only pick
+bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
 OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
 immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304.
 """
@@ -60,16 +61,18 @@ class Document:
                                                                    **(headers or {})})
 
 
-def _static(body: JSON, routed: bool = True) -> Handler:
-    """A fixed document; `routed`: behind kube-apiserver's route check of Accept (all but `/apis`)."""
+def _static(body: JSON) -> Handler:
+    """A fixed document, behind kube-apiserver's route check of Accept."""
     document = Document(body)
 
     async def handle(request: web.Request) -> web.Response:
-        if routed:
-            negotiation.check_route(request, negotiation.ACCEPTED)
+        negotiation.check_route(request, negotiation.ACCEPTED)
         return document.response(request)
 
     return handle
+
+
+VERSION = _dumps(discovery.version_info())
 
 
 async def _version(request: web.Request) -> web.Response:
@@ -77,15 +80,12 @@ async def _version(request: web.Request) -> web.Response:
     return _json(VERSION)
 
 
-VERSION = _dumps(discovery.version_info())
-
-
 def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
     """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
     aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
 
     async def handle(request: web.Request) -> web.Response:
-        if core:
+        if core:  # `/api` is a go-restful route upstream, `/apis` is not
             negotiation.check_route(request, negotiation.ACCEPTED)
         chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":

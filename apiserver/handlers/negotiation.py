@@ -1,4 +1,11 @@
-"""Content negotiation: which form a response takes (Accept) and how a request body is read (Content-Type)."""
+"""Content negotiation: which form a response takes (Accept) and how a request body is read (Content-Type).
+
+kube-apiserver checks Accept twice, and its 406s differ: first its go-restful route (`check_route`: some clause,
+parameters cut off, must name a type the route produces; `406: Not Acceptable` listing them), then its own
+negotiation (`negotiate`: the best clause by quality whose form it can write, Table and PartialObjectMetadata
+included; `only the following media types are accepted`). Errors and discovery documents are written in the best
+plain clause's encoding (`plain_encoding`), so `Accept: application/yaml` gets YAML Status objects.
+"""
 
 from __future__ import annotations
 
