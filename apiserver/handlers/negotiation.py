@@ -71,8 +71,9 @@ class Output:
 
 
 def dumps(body: Any, encoding: Encoding, pretty: bool = False) -> bytes:
+    """JSON (indented if `pretty`), or YAML with its keys sorted, as kube-apiserver converts its JSON to YAML."""
     if encoding == "yaml":
-        return yaml.safe_dump(body, sort_keys=False, allow_unicode=True).encode()
+        return yaml.safe_dump(body, sort_keys=True, allow_unicode=True).encode()
     if pretty:
         return orjson.dumps(body, option=orjson.OPT_INDENT_2)
     return orjson.dumps(body)
