@@ -75,6 +75,8 @@ def test_restarts_cell_tells_when_the_last_restart_ended() -> None:
     statuses = [{"restartCount": 2, "lastState": {"terminated": {"finishedAt": ended}}}, {"restartCount": 1}]
     assert restarts.cell({"metadata": {}, "status": {"containerStatuses": statuses}}) == "3 (5m ago)"
     assert restarts.cell({"metadata": {}, "status": {"containerStatuses": [{"restartCount": 0}]}}) == "0"
+    statuses[0]["lastState"]["terminated"]["finishedAt"] = "yesterday"
+    assert restarts.cell({"metadata": {}, "status": {"containerStatuses": statuses}}) == "3"
 
 
 async def test_table_include_object(http: aiohttp.ClientSession, stored: None) -> None:

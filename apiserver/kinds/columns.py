@@ -22,11 +22,8 @@ NAME = Column(
 
 
 def since(stamp: str) -> str:
-    """The time since an RFC 3339 timestamp, as kubectl shows it (`5m`, `3d`); `<unknown>` if it is not one."""
-    try:
-        then = timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return "<unknown>"
+    """The time since an RFC 3339 timestamp, as kubectl shows it (`5m`, `3d`); ValueError if it is not one."""
+    then = timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
     return human_duration(max(0.0, time.time() - then))
 
 

@@ -163,7 +163,12 @@ def _restarts(obj: Obj) -> str:
     restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
     ended = [t.get("finishedAt") for s in statuses if isinstance(t := (s.get("lastState") or {}).get("terminated"), dict)]
     last = max((stamp for stamp in ended if stamp), default="")
-    return f"{restarts} ({since(last)} ago)" if restarts and last else str(restarts)
+    if not restarts or not last:
+        return str(restarts)
+    try:
+        return f"{restarts} ({since(last)} ago)"
+    except ValueError:  # a finishedAt that is not a timestamp (the status is written by clients)
+        return str(restarts)
 
 
 def _readiness_gates(obj: Obj) -> str:
