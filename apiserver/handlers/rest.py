@@ -124,6 +124,7 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
         raise errors.bad_request("metadata must be an object")
+    kind.strategy.default(obj)
     return obj
 
 
@@ -186,8 +187,10 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                 config = copy.deepcopy(body)
                 prune_unknown(config, kind.schema)
                 config["kind"], config["apiVersion"] = kind.kind, kind.api_version
-                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now(),
+                               target.subresource, kind.strategy.reset_fields(target.subresource))
                 apply_defaults(merged, kind.schema)
+                kind.strategy.default(merged)
                 return merged
             assert current is not None
             if media == "application/json-patch+json":

@@ -125,12 +125,16 @@ OBJECT_REFERENCE = Object(
 )
 
 
-def resource(ref: str, description: str, required: tuple[str, ...] = (), **fields: Schema) -> Object:
-    """The top-level schema of a kind: apiVersion, kind and metadata, then the kind's own fields."""
+def resource(ref: str, description: str, required: tuple[str, ...] = (), always: tuple[str, ...] = (),
+             **fields: Schema) -> Object:
+    """The top-level schema of a kind: apiVersion, kind and metadata, then the kind's own fields.
+
+    metadata and struct fields (spec, status) are always serialised, as are the fields named in `always`."""
     return Object(
         ref=ref,
         description=description,
         required=required,
+        always=("metadata", *(name for name, node in fields.items() if isinstance(node, Object)), *always),
         properties={
             "apiVersion": String(
                 description="APIVersion defines the versioned schema of this representation of an object."

@@ -38,6 +38,16 @@ class NamespaceStrategy(Strategy):
 
     status_subresource = True
 
+    def default(self, obj: Obj) -> None:
+        """The `kubernetes.io/metadata.name` label and phase Active are defaults (upstream's SetDefaults_Namespace
+        and SetDefaults_NamespaceStatus)."""
+        meta = obj["metadata"]
+        if meta.get("name"):
+            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+        status = obj.get("status")
+        obj["status"] = {**status, "phase": status.get("phase") or "Active"} if isinstance(status, dict) else \
+            {"phase": "Active"}
+
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])

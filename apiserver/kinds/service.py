@@ -18,6 +18,7 @@ SERVICE_PORT = Object(
     ref="io.k8s.api.core.v1.ServicePort",
     description="ServicePort contains information on service's port.",
     required=("port",),
+    always=("port", "targetPort"),
     properties={
         "name": String(description="The name of this port within the service. This must be a DNS_LABEL."),
         "protocol": String(
@@ -50,6 +51,7 @@ SPEC = Object(
         ),
         "selector": Map(
             values=String(),
+            atomic=True,
             description="Route service traffic to pods with label keys and values matching this selector.",
         ),
         "clusterIP": String(
@@ -113,33 +115,36 @@ class ServiceStrategy(Strategy):
     return_deleted_object = True
     status_subresource = True
 
+    def default(self, obj: Obj) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        spec["type"] = spec.get("type") or "ClusterIP"
+        spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
+        for port in spec.get("ports") or ():
+            if isinstance(port, dict) and port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port.get("port")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] != "ExternalName":
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"loadBalancer": {}}
         spec = obj.setdefault("spec", {})
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        if spec["type"] != "ExternalName":
+        if spec.get("type") != "ExternalName":
             if not spec.get("clusterIP"):
                 spec["clusterIP"] = (spec.get("clusterIPs") or [None])[0] or _allocate_cluster_ip()
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            spec.setdefault("externalTrafficPolicy", "Cluster")
-        for port in spec.get("ports") or ():
-            port.setdefault("targetPort", port.get("port"))
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
         spec, old_spec = obj.setdefault("spec", {}), old.get("spec", {})
-        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             if field in old_spec and field not in spec:
                 spec[field] = old_spec[field]
-        spec.setdefault("type", old_spec.get("type", "ClusterIP"))
-        spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or ():
-            port.setdefault("targetPort", port.get("port"))
 
     def validate(self, obj: Obj) -> ErrorList:
         return validate_service(obj)
