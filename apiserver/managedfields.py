@@ -674,6 +674,33 @@ def record_update(before: list[Entry], diff: Comparison, manager: Entry, now: st
     return after
 
 
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
+
+
+def cap_update_managers(entries: list[Entry]) -> list[Entry]:
+    """At most 10 Update entries (upstream's capManagersManager): past that the oldest are merged, per
+    apiVersion, into an `ancient-changes` entry, which takes the time of the last update merged into it."""
+    updaters = sorted((e for e in entries if e.operation == "Update"), key=lambda e: (e.time or "", e.identity))
+    if len(updaters) <= MAX_UPDATE_MANAGERS:
+        return entries
+    out = {e.identity: e for e in entries}
+    first: dict[str, Entry] = {}
+    length = len(updaters)
+    for entry in updaters:
+        if length <= MAX_UPDATE_MANAGERS:
+            break
+        if entry.api_version not in first:
+            first[entry.api_version] = entry
+            continue
+        bucket = Entry(ANCIENT_CHANGES, "Update", entry.api_version, None, "", EMPTY)
+        oldest = out.pop(bucket.identity, None) or out.pop(first[entry.api_version].identity)
+        del out[entry.identity]
+        out[bucket.identity] = replace(bucket, time=entry.time, fields=oldest.fields | entry.fields)
+        length -= 1
+    return list(out.values())
+
+
 def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version: str, schema: Object, now: str,
                           subresource: str = "", reset: FieldSet = EMPTY) -> None:
     """Record a create/update/patch made with operation Update in `new["metadata"]["managedFields"]`.
@@ -698,4 +725,4 @@ def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version
         meta.pop("managedFields", None)
         return
     me = Entry(manager, "Update", api_version, None, subresource, EMPTY)
-    finish_entries(meta, original, before, record_update(before, diff, me, now))
+    finish_entries(meta, original, before, cap_update_managers(record_update(before, diff, me, now)))

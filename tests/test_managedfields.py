@@ -146,6 +146,21 @@ def test_compare_keeps_empty_and_null_apart_as_smd_does() -> None:
     assert ("f:items",) in compare({}, {"items": [{"port": 1}]}, schema).added
 
 
+def test_the_oldest_of_more_than_ten_update_managers_merge_into_ancient_changes() -> None:
+    """As kube-apiserver answered 11 label patches by m1..m11 on an object created by "creator"."""
+    live = obj()
+    update_managed_fields(live, None, "creator", "v1", SCHEMA, "2026-01-01T00:00:00Z")
+    for i in range(1, 12):
+        new = copy.deepcopy(live)
+        new["metadata"]["labels"][f"l{i}"] = "x"
+        update_managed_fields(new, live, f"m{i}", "v1", SCHEMA, f"2026-01-01T00:00:{i:02}Z")
+        live = new
+    assert [(e["manager"], e["time"]) for e in entries(live)][:2] == [
+        ("ancient-changes", "2026-01-01T00:00:02Z"), ("m3", "2026-01-01T00:00:03Z")]
+    assert entries(live)[0]["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:app": {}, "f:l1": {}, "f:l2": {}}}}
+    assert len(entries(live)) == 10
+
+
 @pytest.mark.parametrize(("field_manager", "user_agent", "expected"), [
     ("mine", "kubectl/v1.32.0 (linux/amd64)", "mine"),
     (None, "kubectl/v1.32.0 (linux/amd64) kubernetes/abc", "kubectl"),
@@ -262,6 +277,9 @@ ES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 SVC = "/api/v1/namespaces/default/services"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+READY = {"type": "Ready", "status": "True", "reason": "Up", "message": "up", "lastTransitionTime": "2024-01-01T00:00:00Z"}
+READY_KEY = 'k:{"type":"Ready"}'
+READY_FIELDS = {".": {}, "f:lastTransitionTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}}
 
 
 @pytest.fixture
@@ -311,9 +329,9 @@ async def test_service_owns_what_the_client_sent_not_what_the_server_allocated(h
         "f:internalTrafficPolicy": {}, "f:ports": {".": {}, port: {".": {}, "f:port": {}, "f:protocol": {},
                                                                     "f:targetPort": {}}},
         "f:selector": {}, "f:sessionAffinity": {}, "f:type": {}}}}
-    status = await send(http, "PATCH", SVC + "/web/status", {"status": {"conditions": []}, "spec": {"type": "x"}},
+    status = await send(http, "PATCH", SVC + "/web/status", {"status": {"conditions": [READY]}, "spec": {"type": "x"}},
                         manager="lb", content_type=MERGE)
-    assert owned(status)["lb/status"] == {"f:status": {"f:conditions": {}}}
+    assert owned(status)["lb/status"] == {"f:status": {"f:conditions": {".": {}, READY_KEY: READY_FIELDS}}}
     ignored = await send(http, "PATCH", SVC + "/web", {"status": {"conditions": None}}, manager="sneaky",
                          content_type=MERGE)
     assert "sneaky" not in owned(ignored)
@@ -349,6 +367,6 @@ async def test_apply_to_status_records_a_status_entry_owning_only_status(http: a
                                    "spec": {"ports": [{"port": 80}]}})
     applied = await send(http, "PATCH", SVC + "/st/status", {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "st"}, "spec": {"type": "NodePort"},
-        "status": {"conditions": []}}, manager="st", content_type=APPLY)
-    assert owned(applied)["st/status"] == {"f:status": {"f:conditions": {}}}
+        "status": {"conditions": [READY]}}, manager="st", content_type=APPLY)
+    assert owned(applied)["st/status"] == {"f:status": {"f:conditions": {READY_KEY: READY_FIELDS}}}
     assert applied["spec"]["type"] == "ClusterIP"

@@ -7,7 +7,7 @@ import random
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME
-from apiserver.kinds.meta import resource
+from apiserver.kinds.meta import CONDITION, conditions, resource
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String
 from apiserver.validation.field import ErrorList
 from apiserver.validation.service import validate_service, validate_service_update
@@ -34,6 +34,17 @@ SERVICE_PORT = Object(
         ),
         "nodePort": Integer(description="The port on each node on which this service is exposed when type is "
                             "NodePort or LoadBalancer."),
+    },
+)
+
+INGRESS = Object(
+    ref="io.k8s.api.core.v1.LoadBalancerIngress",
+    description="LoadBalancerIngress represents the status of a load-balancer ingress point.",
+    properties={
+        "ip": String(description="IP is set for load-balancer ingress points that are IP based."),
+        "hostname": String(description="Hostname is set for load-balancer ingress points that are DNS based."),
+        "ipMode": String(description="IPMode specifies how the load-balancer IP behaves."),
+        "ports": Free(description="Ports is a list of records of service ports."),
     },
 )
 
@@ -96,9 +107,13 @@ SCHEMA = resource(
         ref="io.k8s.api.core.v1.ServiceStatus",
         description="Most recently observed status of the service. Populated by the system. Read-only.",
         properties={
-            "loadBalancer": Free(description="LoadBalancer contains the current status of the load-balancer, if one "
-                                 "is present."),
-            "conditions": Free(description="Current service state"),
+            "loadBalancer": Object(
+                ref="io.k8s.api.core.v1.LoadBalancerStatus",
+                description="LoadBalancer contains the current status of the load-balancer, if one is present.",
+                properties={"ingress": Array(items=INGRESS, description="Ingress is a list containing ingress "
+                                             "points for the load-balancer.")},
+            ),
+            "conditions": conditions(CONDITION, "Current service state"),
         },
     ),
 )
