@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -249,31 +250,52 @@ def _zero(node: Schema | None) -> Any:
     return None
 
 
+def _go_fields(value: JSON, node: Object) -> JSON:
+    """One level of `go_form`: the object's own fields as Go serialises them, the values below left as they are."""
+    out: JSON = {}
+    for key, child in value.items():
+        child_node = node.properties.get(key)
+        if key in node.always:
+            out[key] = _zero(child_node) if child is None else child
+        elif child is None or (child == [] or child == {}) and isinstance(child_node, (Array, Map)):
+            continue
+        else:
+            out[key] = child
+    for key in node.always:
+        if key not in out:
+            out[key] = _zero(node.properties.get(key))
+    return out
+
+
 def go_form(value: Any, node: Schema | None) -> Any:
     """`value` as kube-apiserver sees it after decoding into its Go type: empty optional fields (null, `[]`, `{}` of
     lists and maps) dropped, fields Go always serialises (`Object.always`) present, absent ones as their zero value.
     Scalars are taken as pointers (an optional `""`, `0` or `false` stays). A copy; the input is not changed."""
     if isinstance(value, dict):
         if isinstance(node, Object):
-            out: JSON = {}
-            for key, child in value.items():
-                child_node = node.properties.get(key)
-                if key in node.always:
-                    out[key] = _zero(child_node) if child is None else go_form(child, child_node)
-                elif child is None or (child == [] or child == {}) and isinstance(child_node, (Array, Map)):
-                    continue
-                else:
-                    out[key] = go_form(child, child_node)
-            for key in node.always:
-                if key not in out:
-                    out[key] = _zero(node.properties.get(key))
-            return out
+            return {key: go_form(child, node.properties.get(key)) for key, child in _go_fields(value, node).items()}
         if isinstance(node, Map):
             return {key: go_form(child, node.values) for key, child in value.items()}
         return value
     if isinstance(value, list) and isinstance(node, Array):
         return [go_form(item, node.items) for item in value]
     return value
+
+
+def go_equal(a: Any, b: Any, node: Schema | None) -> bool:
+    """Whether `go_form(a, node) == go_form(b, node)`, level by level and only where the JSON differs (so an
+    unchanged or plainly changed list of a hundred endpoints costs one comparison, not two copies)."""
+    if json_equal(a, b):
+        return True
+    if isinstance(a, list) and isinstance(b, list) and isinstance(node, Array):
+        return len(a) == len(b) and all(go_equal(x, y, node.items) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        if isinstance(node, Object):
+            a, b = _go_fields(a, node), _go_fields(b, node)
+            return a.keys() == b.keys() and all(go_equal(v, b[k], node.properties.get(k)) for k, v in a.items())
+        if isinstance(node, Map):
+            return a.keys() == b.keys() and all(go_equal(v, b[k], node.values) for k, v in a.items())
+    return False
 
 
 @dataclass(frozen=True)
@@ -364,26 +386,31 @@ def _empty(value: Any) -> bool:
 
 
 class _Comparer:
-    """SMD's compareWalker: `ABSENT` is a missing field, `None` a present null."""
+    """SMD's compareWalker: `ABSENT` is a missing field, `None` a present null. With `go`, objects are taken
+    as Go serialises them (`go_form`), one level at a time as the walk reaches them."""
 
-    def __init__(self) -> None:
+    def __init__(self, go: bool) -> None:
+        self.go = go
         self.added: set[Path] = set()
         self.modified: set[Path] = set()
         self.removed: set[Path] = set()
 
-    def leaf(self, old: Any, new: Any, path: Path) -> None:
+    def leaf(self, old: Any, new: Any, node: Schema | None, path: Path) -> None:
         if old is ABSENT:
             self.added.add(path)
         elif new is ABSENT:
             self.removed.add(path)
-        elif not json_equal(old, new):
+        elif not (go_equal(old, new, node) if self.go else json_equal(old, new)):
             self.modified.add(path)
 
     def compare(self, old: Any, new: Any, node: Schema | None, path: Path) -> None:
+        if self.go and isinstance(node, Object) and not node.atomic:
+            old = _go_fields(old, node) if isinstance(old, dict) else old
+            new = _go_fields(new, node) if isinstance(new, dict) else new
         value = new if new is not ABSENT else old
         if _is_leaf(node, value) or (old is not ABSENT and _is_leaf(node, old)) or (_empty(old) and _empty(new)):
             # scalars, atomic nodes, and empty or null containers, so that `[]` and null stay distinct
-            self.leaf(old, new, path)
+            self.leaf(old, new, node, path)
             return
         assert node is not None
         if isinstance(node, Array):
@@ -421,10 +448,10 @@ class _Comparer:
                 self.added.add(item_path)
 
 
-def compare(old: JSON, new: JSON, schema: Object) -> Comparison:
-    """The fields added, modified and removed from `old` to `new` (SMD's Compare, taking the objects as they are),
-    without server-managed metadata."""
-    comparer = _Comparer()
+def compare(old: JSON, new: JSON, schema: Object, go: bool = False) -> Comparison:
+    """The fields added, modified and removed from `old` to `new` (SMD's Compare), without server-managed
+    metadata; with `go`, of the objects as Go serialises them (`go_form`), else as they are."""
+    comparer = _Comparer(go)
     comparer.compare(old, new, schema, ())
     return Comparison(_recorded(comparer.added), _recorded(comparer.modified), _recorded(comparer.removed))
 
@@ -521,7 +548,7 @@ class Entry:
     fields: FieldSet
     raw: JSON | None = None
 
-    @property
+    @cached_property
     def identity(self) -> str:
         """Upstream's manager identifier: the entry as JSON without time and fields (and apiVersion for Apply)."""
         ident: dict[str, str] = {}
@@ -681,9 +708,9 @@ ANCIENT_CHANGES = "ancient-changes"
 def cap_update_managers(entries: list[Entry]) -> list[Entry]:
     """At most 10 Update entries (upstream's capManagersManager): past that the oldest are merged, per
     apiVersion, into an `ancient-changes` entry, which takes the time of the last update merged into it."""
-    updaters = sorted((e for e in entries if e.operation == "Update"), key=lambda e: (e.time or "", e.identity))
-    if len(updaters) <= MAX_UPDATE_MANAGERS:
+    if sum(e.operation == "Update" for e in entries) <= MAX_UPDATE_MANAGERS:
         return entries
+    updaters = sorted((e for e in entries if e.operation == "Update"), key=lambda e: (e.time or "", e.identity))
     out = {e.identity: e for e in entries}
     first: dict[str, Entry] = {}
     length = len(updaters)
@@ -719,8 +746,7 @@ def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version
         meta.pop("managedFields", None)
         return
     try:
-        diff = compare(go_form(strip_server_fields(old or {}), schema), go_form(strip_server_fields(new), schema),
-                       schema).without(reset)
+        diff = compare(strip_server_fields(old or {}), strip_server_fields(new), schema, go=True).without(reset)
     except FieldSetError:
         meta.pop("managedFields", None)
         return

@@ -14,6 +14,7 @@ from apiserver.managedfields import (
     compare,
     field_set,
     from_fields_v1,
+    go_equal,
     go_form,
     iterate,
     manager_name,
@@ -133,6 +134,15 @@ def test_go_form_drops_empty_optional_fields_and_fills_always_present_ones() -> 
         "labels": Map(values=String()), "spec": Object(always=("n",), properties={"n": Integer()})})
     assert go_form({"ports": [], "labels": {}}, schema) == {"addressType": "", "endpoints": None, "spec": {"n": 0}}
     assert go_form({"endpoints": [], "ports": None}, schema) == {"addressType": "", "endpoints": [], "spec": {"n": 0}}
+
+
+def test_go_equal_compares_go_forms_without_copying_what_is_equal() -> None:
+    node = Array(items=Object(always=("conditions",), properties={
+        "addresses": Array(items=String()), "conditions": Object(properties={"ready": String()})}))
+    assert go_equal([{"addresses": ["a"]}], [{"addresses": ["a"], "conditions": {}}], node)
+    assert go_equal([{"addresses": ["a"], "conditions": None}], [{"addresses": ["a"], "conditions": {}}], node)
+    assert not go_equal([{"addresses": ["a"]}], [{"addresses": ["b"], "conditions": {}}], node)
+    assert not go_equal([{"addresses": ["a"]}], [], node)
 
 
 def test_compare_keeps_empty_and_null_apart_as_smd_does() -> None:

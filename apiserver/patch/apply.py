@@ -224,7 +224,7 @@ def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_versio
     to `before-first-apply`. When the merge changes nothing the manager's time stays as it was.
     """
     config = strip_server_fields(config)
-    base: JSON = go_form(live or {}, schema)
+    base: JSON = copy.deepcopy(live) if live else go_form({}, schema)  # stored objects are in their Go form
     meta = base.get("metadata")
     original = meta.get("managedFields") if isinstance(meta, dict) else None
     try:
