@@ -182,11 +182,29 @@ def _remove(obj: JSON, path: Path, schema: Object) -> None:
         del trail[-2][0][parent_slot]
 
 
+def _parent(path: Path, schema: Object) -> Schema | None:
+    """The schema node holding the last element of `path`."""
+    node: Schema | None = schema
+    for pe in path[:-1]:
+        node = child_schema(node, pe[2:]) if pe.startswith("f:") else node.items if isinstance(node, Array) else None
+    return node
+
+
 def _prune(merged: JSON, dropped: FieldSet, owned: FieldSet, schema: Object) -> None:
-    """Remove fields the manager no longer applies, outermost first, unless anything under them is owned."""
+    """Remove fields the manager no longer applies, outermost first, unless someone owns them (SMD's prune).
+
+    A struct field is also kept while anyone owns something under it; a list item or map entry only if it is
+    owned itself. A map-list item's key fields go only with their item."""
     for path in sorted(dropped, key=len):
-        if not any(len(o) > len(path) and o[: len(path)] == path for o in owned):
-            _remove(merged, path, schema)
+        parent = _parent(path, schema)
+        name = path[-1][2:] if path[-1].startswith("f:") else None
+        if isinstance(parent, Object) and name in parent.properties:
+            if any(len(o) > len(path) and o[: len(path)] == path for o in owned):
+                continue
+            grand = _parent(path[:-1], schema) if len(path) > 1 else None
+            if isinstance(grand, Array) and grand.list_type == "map" and name in grand.map_keys:
+                continue
+        _remove(merged, path, schema)
 
 
 # ---------------------------------------------------------------------------------------------
