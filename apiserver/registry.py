@@ -160,6 +160,7 @@ class Registry:
             raise errors.internal("resourceVersion should not be set on objects to be created")
         meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
+        self.strategy.default(obj)
         if opts.field_manager:  # from the request as decoded, before admission and the strategy change it
             update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
                                   reset=self.strategy.reset_fields(""))
@@ -281,6 +282,7 @@ class Registry:
             else:
                 meta.pop(name, None)
         meta.pop("selfLink", None)
+        self.strategy.default(obj)
         if opts.field_manager:  # from the request as decoded, before admission and the strategy change it
             update_managed_fields(obj, current, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
                                   subresource, self.strategy.reset_fields(subresource))

@@ -380,3 +380,12 @@ async def test_apply_to_status_records_a_status_entry_owning_only_status(http: a
         "status": {"conditions": [READY]}}, manager="st", content_type=APPLY)
     assert owned(applied)["st/status"] == {"f:status": {"f:conditions": {READY_KEY: READY_FIELDS}}}
     assert applied["spec"]["type"] == "ClusterIP"
+
+
+async def test_built_in_namespaces_own_their_defaulted_label_as_kube_apiserver(http: aiohttp.ClientSession) -> None:
+    async with http.get("/api/v1/namespaces/kube-system") as response:
+        namespace = await response.json()
+    assert [(e["manager"], e["operation"]) for e in namespace["metadata"]["managedFields"]] == [
+        ("kube-apiserver-v1.32.13", "Update")]
+    assert owned(namespace) == {"kube-apiserver-v1.32.13": {
+        "f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}}

@@ -124,7 +124,6 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
         raise errors.bad_request("metadata must be an object")
-    kind.strategy.default(obj)
     return obj
 
 
@@ -190,7 +189,6 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                 merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now(),
                                target.subresource, kind.strategy.reset_fields(target.subresource))
                 apply_defaults(merged, kind.schema)
-                kind.strategy.default(merged)
                 return merged
             assert current is not None
             if media == "application/json-patch+json":

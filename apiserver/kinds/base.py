@@ -47,8 +47,8 @@ class Strategy:
     empty_fields: ClassVar[dict[str, Any]] = {}
 
     def default(self, obj: Obj) -> None:
-        """Defaults that depend on other fields, filled at decoding like the schema's own (upstream's
-        SetDefaults_<Kind>): what the client's request says, so they count in its managedFields."""
+        """Defaults that depend on other fields (upstream's SetDefaults_<Kind>, run at decoding): the registry
+        fills them first, so they count as the request's own in managedFields (an apply's only after it merged)."""
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset fields the client may not set on create (e.g. status for kinds with a status subresource)."""
