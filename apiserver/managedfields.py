@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import orjson
 
-from apiserver.schema import JSON, Array, Map, Object, Schema
+from apiserver.schema import JSON, Array, Boolean, Integer, IntOrString, Map, Object, Schema, String
 
 PathElement = str
 Path = tuple[PathElement, ...]
@@ -159,19 +160,19 @@ def _canonical_element(key: str) -> PathElement | None:
 
 
 def granular(node: Schema | None) -> bool:
-    """Whether a node is owned piece by piece: non-atomic objects, maps, set and map lists."""
-    if isinstance(node, Object):
+    """Whether a node is owned piece by piece: non-atomic objects and maps, set and map lists."""
+    if isinstance(node, (Object, Map)):
         return not node.atomic
     if isinstance(node, Array):
         return node.list_type != "atomic"
-    return isinstance(node, Map)
+    return False
 
 
 def _is_leaf(node: Schema | None, value: Any) -> bool:
     """Whether `value` is owned as one unit: not granular, or not of the JSON type its node expects."""
     if not granular(node):
         return True
-    return not isinstance(value, list if isinstance(node, Array) else dict)
+    return value is not None and not isinstance(value, list if isinstance(node, Array) else dict)
 
 
 def child_schema(node: Schema | None, key: str) -> Schema | None:
@@ -184,26 +185,32 @@ def child_schema(node: Schema | None, key: str) -> Schema | None:
 
 
 def _collect(value: Any, node: Schema | None, path: Path, out: set[Path]) -> None:
-    if value is None and granular(node):
-        return
+    """SMD's ToFieldSet below `path`: leaves; map entries, null and `{}` fields; list items (a duplicated
+    item as itself only, without its fields)."""
     if _is_leaf(node, value):
         out.add(path)
+        return
+    if value is None:
         return
     assert node is not None
     if isinstance(value, dict):
         for key, child in value.items():
             child_path = path + ("f:" + key,)
-            if isinstance(node, Map) and child is not None:
-                out.add(child_path)
             _collect(child, child_schema(node, key), child_path, out)
+            if child is None or child == {} or not isinstance(node, Object) or key not in node.properties:
+                out.add(child_path)
         return
     assert isinstance(node, Array)
+    seen: set[PathElement] = set()
+    duplicates: set[PathElement] = set()
     for item in value:
-        if item is None:
-            continue
-        item_path = path + (item_element(item, node),)
-        out.add(item_path)
-        _collect(item, node.items, item_path, out)
+        pe = item_element(item, node)
+        (duplicates if pe in seen else seen).add(pe)
+    for item in value:
+        pe = item_element(item, node)
+        if pe not in duplicates:
+            _collect(item, node.items, path + (pe,), out)
+        out.add(path + (pe,))
 
 
 def _recorded(fs: Iterable[Path]) -> FieldSet:
@@ -214,9 +221,81 @@ def _recorded(fs: Iterable[Path]) -> FieldSet:
 def field_set(obj: JSON, schema: Object) -> FieldSet:
     """The paths `obj` sets (SMD's ToFieldSet), without server-managed metadata."""
     out: set[Path] = set()
-    for key, value in obj.items():
-        _collect(value, schema.properties.get(key), ("f:" + key,), out)
+    _collect(obj, schema, (), out)
+    out.discard(())
     return _recorded(out)
+
+
+def reset_filter(fs: FieldSet, reset: FieldSet) -> FieldSet:
+    """`fs` without the paths under a strategy's reset fields (upstream's ExcludeFilter: RecursiveDifference)."""
+    if not reset:
+        return fs
+    return frozenset(p for p in fs if not any(p[: len(r)] == r for r in reset))
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects as Go serialises them
+
+
+def _zero(node: Schema | None) -> Any:
+    """The zero value Go serialises for an always-present field: `{}` filled for structs, scalars' zeros, else null."""
+    if isinstance(node, Object):
+        return go_form({}, node)
+    if isinstance(node, String):
+        return ""
+    if isinstance(node, (Integer, IntOrString)):
+        return 0
+    if isinstance(node, Boolean):
+        return False
+    return None
+
+
+def _go_fields(value: JSON, node: Object) -> JSON:
+    """One level of `go_form`: the object's own fields as Go serialises them, the values below left as they are."""
+    out: JSON = {}
+    for key, child in value.items():
+        child_node = node.properties.get(key)
+        if key in node.always:
+            out[key] = _zero(child_node) if child is None else child
+        elif child is None or (child == [] or child == {}) and isinstance(child_node, (Array, Map)):
+            continue
+        else:
+            out[key] = child
+    for key in node.always:
+        if key not in out:
+            out[key] = _zero(node.properties.get(key))
+    return out
+
+
+def go_form(value: Any, node: Schema | None) -> Any:
+    """`value` as kube-apiserver sees it after decoding into its Go type: empty optional fields (null, `[]`, `{}` of
+    lists and maps) dropped, fields Go always serialises (`Object.always`) present, absent ones as their zero value.
+    Scalars are taken as pointers (an optional `""`, `0` or `false` stays). A copy; the input is not changed."""
+    if isinstance(value, dict):
+        if isinstance(node, Object):
+            return {key: go_form(child, node.properties.get(key)) for key, child in _go_fields(value, node).items()}
+        if isinstance(node, Map):
+            return {key: go_form(child, node.values) for key, child in value.items()}
+        return value
+    if isinstance(value, list) and isinstance(node, Array):
+        return [go_form(item, node.items) for item in value]
+    return value
+
+
+def go_equal(a: Any, b: Any, node: Schema | None) -> bool:
+    """Whether `go_form(a, node) == go_form(b, node)`, level by level and only where the JSON differs (so an
+    unchanged or plainly changed list of a hundred endpoints costs one comparison, not two copies)."""
+    if json_equal(a, b):
+        return True
+    if isinstance(a, list) and isinstance(b, list) and isinstance(node, Array):
+        return len(a) == len(b) and all(go_equal(x, y, node.items) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        if isinstance(node, Object):
+            a, b = _go_fields(a, node), _go_fields(b, node)
+            return a.keys() == b.keys() and all(go_equal(v, b[k], node.properties.get(k)) for k, v in a.items())
+        if isinstance(node, Map):
+            return a.keys() == b.keys() and all(go_equal(v, b[k], node.values) for k, v in a.items())
+    return False
 
 
 @dataclass(frozen=True)
@@ -233,6 +312,13 @@ class Comparison:
 
     def is_same(self) -> bool:
         return not (self.added or self.modified or self.removed)
+
+    def without(self, reset: FieldSet) -> Comparison:
+        """The comparison without the strategy's reset fields (SMD's FilterFields)."""
+        if not reset:
+            return self
+        return Comparison(reset_filter(self.added, reset), reset_filter(self.modified, reset),
+                          reset_filter(self.removed, reset))
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -271,10 +357,6 @@ def _json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == {} or value == []
-
-
 def keyed_items(value: Any, node: Array) -> dict[PathElement, Any]:
     """A granular list's items by path element; the first of duplicates wins."""
     out: dict[PathElement, Any] = {}
@@ -284,55 +366,92 @@ def keyed_items(value: Any, node: Array) -> dict[PathElement, Any]:
     return out
 
 
+def _grouped(value: Any, node: Array) -> dict[PathElement, list[Any]]:
+    """A granular list's items grouped by path element, in first-seen order."""
+    out: dict[PathElement, list[Any]] = {}
+    for item in value or ():
+        out.setdefault(item_element(item, node), []).append(item)
+    return out
+
+
+class _Absent:
+    """A field that is not there at all, unlike one that is `null` (SMD's nil Value)."""
+
+
+ABSENT: Any = _Absent()
+
+
+def _empty(value: Any) -> bool:
+    return value is ABSENT or value is None or (isinstance(value, (dict, list)) and not value)
+
+
 class _Comparer:
-    def __init__(self) -> None:
+    """SMD's compareWalker: `ABSENT` is a missing field, `None` a present null. With `go`, objects are taken
+    as Go serialises them (`go_form`), one level at a time as the walk reaches them."""
+
+    def __init__(self, go: bool) -> None:
+        self.go = go
         self.added: set[Path] = set()
         self.modified: set[Path] = set()
         self.removed: set[Path] = set()
 
+    def leaf(self, old: Any, new: Any, node: Schema | None, path: Path) -> None:
+        if old is ABSENT:
+            self.added.add(path)
+        elif new is ABSENT:
+            self.removed.add(path)
+        elif not (go_equal(old, new, node) if self.go else json_equal(old, new)):
+            self.modified.add(path)
+
     def compare(self, old: Any, new: Any, node: Schema | None, path: Path) -> None:
-        if old is None and new is None:
-            return
-        probe = new if new is not None else old
-        if _is_leaf(node, probe) or (old is not None and new is not None and _is_leaf(node, old)):
-            if old is None:
-                self.added.add(path)
-            elif new is None:
-                self.removed.add(path)
-            elif not json_equal(old, new):
-                self.modified.add(path)
+        if self.go and isinstance(node, Object) and not node.atomic:
+            old = _go_fields(old, node) if isinstance(old, dict) else old
+            new = _go_fields(new, node) if isinstance(new, dict) else new
+        value = new if new is not ABSENT else old
+        if _is_leaf(node, value) or (old is not ABSENT and _is_leaf(node, old)) or (_empty(old) and _empty(new)):
+            # scalars, atomic nodes, and empty or null containers, so that `[]` and null stay distinct
+            self.leaf(old, new, node, path)
             return
         assert node is not None
-        if isinstance(node, Object):
-            old_map, new_map = old or {}, new or {}
-            for key in old_map.keys() | new_map.keys():
-                self.compare(old_map.get(key), new_map.get(key), node.properties.get(key), path + ("f:" + key,))
-            return
-        # Maps and set/map lists: their entries are members, and so is the container itself
-        # when it appears or disappears as a whole (the "." of `f:labels` on create).
-        if isinstance(node, Map):
-            old_items = {"f:" + k: v for k, v in (old or {}).items() if v is not None}
-            new_items = {"f:" + k: v for k, v in (new or {}).items() if v is not None}
-            item_node: Schema | None = node.values
+        if isinstance(node, Array):
+            self.items(old, new, node, path)
         else:
-            assert isinstance(node, Array)
-            old_items, new_items, item_node = keyed_items(old, node), keyed_items(new, node), node.items
+            old_map = old if isinstance(old, dict) else {}
+            new_map = new if isinstance(new, dict) else {}
+            for key in old_map.keys() | new_map.keys():
+                self.compare(old_map.get(key, ABSENT), new_map.get(key, ABSENT), child_schema(node, key),
+                             path + ("f:" + key,))
+        if path:
+            if old is ABSENT:
+                self.added.add(path)
+            elif new is ABSENT:
+                self.removed.add(path)
+
+    def items(self, old: Any, new: Any, node: Array, path: Path) -> None:
+        old_items, new_items = _grouped(old if isinstance(old, list) else (), node), \
+            _grouped(new if isinstance(new, list) else (), node)
         for pe in old_items.keys() | new_items.keys():
+            lhs, rhs = old_items.get(pe, []), new_items.get(pe, [])
             item_path = path + (pe,)
-            self.compare(old_items.get(pe), new_items.get(pe), item_node, item_path)
-            if pe not in old_items:
-                self.added.add(item_path)
-            elif pe not in new_items:
+            if len(lhs) <= 1 and len(rhs) <= 1:
+                self.compare(lhs[0] if lhs else ABSENT, rhs[0] if rhs else ABSENT, node.items, item_path)
+            elif len(lhs) >= 2 and len(rhs) >= 2:
+                if not json_equal(lhs, rhs):
+                    self.modified.add(item_path)
+            elif len(lhs) >= 2:
+                if rhs:
+                    self.compare(ABSENT, rhs[0], node.items, item_path)
                 self.removed.add(item_path)
-        if path and _empty(old) and not _empty(new):
-            self.added.add(path)
-        elif path and _empty(new) and not _empty(old):
-            self.removed.add(path)
+            else:
+                if lhs:
+                    self.compare(lhs[0], ABSENT, node.items, item_path)
+                self.added.add(item_path)
 
 
-def compare(old: JSON, new: JSON, schema: Object) -> Comparison:
-    """The fields added, modified and removed from `old` to `new`, without server-managed metadata."""
-    comparer = _Comparer()
+def compare(old: JSON, new: JSON, schema: Object, go: bool = False) -> Comparison:
+    """The fields added, modified and removed from `old` to `new` (SMD's Compare), without server-managed
+    metadata; with `go`, of the objects as Go serialises them (`go_form`), else as they are."""
+    comparer = _Comparer(go)
     comparer.compare(old, new, schema, ())
     return Comparison(_recorded(comparer.added), _recorded(comparer.modified), _recorded(comparer.removed))
 
@@ -429,7 +548,7 @@ class Entry:
     fields: FieldSet
     raw: JSON | None = None
 
-    @property
+    @cached_property
     def identity(self) -> str:
         """Upstream's manager identifier: the entry as JSON without time and fields (and apiVersion for Apply)."""
         ident: dict[str, str] = {}
@@ -539,13 +658,14 @@ def _is_reset(entries: Any) -> bool:
     return isinstance(entries, list) and (entries == [] or entries == [{}])
 
 
-def base_entries(new_meta: JSON, old_meta: JSON) -> tuple[Any, list[Entry]]:
-    """The managedFields a write starts from, raw and decoded (upstream decodeManagedFields).
+def base_entries(new_meta: JSON, old_meta: JSON, subresource: str = "") -> tuple[Any, list[Entry]]:
+    """The managedFields a write starts from, raw and decoded (upstream decodeLiveOrNew).
 
-    A write may set managedFields itself (`[]` or `[{}]` resets them); when it sets none, or ones
-    that do not decode, those of the stored object count. Stored ones that do not decode count as none.
+    A write may set managedFields itself (`[]` or `[{}]` resets them), except through a subresource;
+    when it sets none, or ones that do not decode, those of the stored object count. Stored ones that
+    do not decode count as none.
     """
-    requested = new_meta.get("managedFields")
+    requested = None if subresource else new_meta.get("managedFields")
     if _is_reset(requested):
         return None, []
     if requested:
@@ -562,36 +682,73 @@ def base_entries(new_meta: JSON, old_meta: JSON) -> tuple[Any, list[Entry]]:
         return None, []
 
 
-def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version: str, schema: Object, now: str,
-                          subresource: str = "") -> None:
-    """Record a create/update/patch made with operation Update in `new["metadata"]["managedFields"]`.
-
-    Fields this write added or changed become `manager`'s (one entry per manager, operation,
-    apiVersion and subresource) and leave every other entry; removed fields leave every entry;
-    emptied entries go. The manager's `time` becomes `now` only if it took fields, and a write that
-    changes nothing leaves the list exactly as it was. If the object does not fit its schema the
-    list is dropped, as upstream's UpdateNoErrors does.
-    """
-    meta = new.setdefault("metadata", {})
-    old_meta = (old or {}).get("metadata") or {}
-    original, before = base_entries(meta, old_meta)
-    try:
-        diff = compare(strip_server_fields(old or {}), strip_server_fields(new), schema)
-    except FieldSetError:
-        meta.pop("managedFields", None)
-        return
-    me = Entry(manager, "Update", api_version, None, subresource, EMPTY)
+def record_update(before: list[Entry], diff: Comparison, manager: Entry, now: str) -> list[Entry]:
+    """The entries after an Update-operation write by `manager` (upstream's managedFieldsUpdater over SMD's
+    Updater.Update): what the write added or changed becomes the manager's and leaves every other entry, what it
+    removed leaves every entry, and the manager's time becomes `now` only if it took fields."""
     after: list[Entry] = []
     previous: Entry | None = None
     for entry in before:
         trimmed = entry.with_fields(entry.fields - diff.changed - diff.removed)
-        if entry.identity == me.identity:
+        if entry.identity == manager.identity:
             previous = trimmed
         else:
             after.append(trimmed)
-    taken = diff.changed - diff.removed
-    if taken:
-        after.append(replace(me, time=now, fields=(previous.fields if previous else EMPTY) | taken))
+    if diff.changed:
+        after.append(replace(manager, time=now, fields=(previous.fields if previous else EMPTY) | diff.changed))
     elif previous is not None:
         after.append(previous)
-    finish_entries(meta, original, before, after)
+    return after
+
+
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
+
+
+def cap_update_managers(entries: list[Entry]) -> list[Entry]:
+    """At most 10 Update entries (upstream's capManagersManager): past that the oldest are merged, per
+    apiVersion, into an `ancient-changes` entry, which takes the time of the last update merged into it."""
+    if sum(e.operation == "Update" for e in entries) <= MAX_UPDATE_MANAGERS:
+        return entries
+    updaters = sorted((e for e in entries if e.operation == "Update"), key=lambda e: (e.time or "", e.identity))
+    out = {e.identity: e for e in entries}
+    first: dict[str, Entry] = {}
+    length = len(updaters)
+    for entry in updaters:
+        if length <= MAX_UPDATE_MANAGERS:
+            break
+        if entry.api_version not in first:
+            first[entry.api_version] = entry
+            continue
+        bucket = Entry(ANCIENT_CHANGES, "Update", entry.api_version, None, "", EMPTY)
+        oldest = out.pop(bucket.identity, None) or out.pop(first[entry.api_version].identity)
+        del out[entry.identity]
+        out[bucket.identity] = replace(bucket, time=entry.time, fields=oldest.fields | entry.fields)
+        length -= 1
+    return list(out.values())
+
+
+def update_managed_fields(new: JSON, old: JSON | None, manager: str, api_version: str, schema: Object, now: str,
+                          subresource: str = "", reset: FieldSet = EMPTY) -> None:
+    """Record a create/update/patch made with operation Update in `new["metadata"]["managedFields"]`.
+
+    `new` is the decoded, defaulted request and `old` the stored object (None on create, which counts
+    as the kind's zero object), both taken as Go serialises them. `reset` are the strategy's reset
+    fields (status on the main resource, spec on /status), which nobody gains or loses here. An
+    update of an object that has no managedFields leaves it untracked (upstream's skipNonApplied);
+    one that changes nothing leaves the list exactly as it was. If the object does not fit its
+    schema the list is dropped, as upstream's UpdateNoErrors does.
+    """
+    meta = new.setdefault("metadata", {})
+    old_meta = (old or {}).get("metadata") or {}
+    original, before = base_entries(meta, old_meta, subresource)
+    if not before and old_meta.get("uid"):
+        meta.pop("managedFields", None)
+        return
+    try:
+        diff = compare(strip_server_fields(old or {}), strip_server_fields(new), schema, go=True).without(reset)
+    except FieldSetError:
+        meta.pop("managedFields", None)
+        return
+    me = Entry(manager, "Update", api_version, None, subresource, EMPTY)
+    finish_entries(meta, original, before, cap_update_managers(record_update(before, diff, me, now)))

@@ -9,12 +9,14 @@ namespace controller does, done before the request returns so nothing stays stuc
 from __future__ import annotations
 
 from apiserver import codec, errors
+from apiserver.discovery import GIT_VERSION
 from apiserver.kinds.base import Obj
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry
 
 BUILT_IN = ("default", "kube-system", "kube-public", "kube-node-lease")
+BOOTSTRAP_MANAGER = f"kube-apiserver-{GIT_VERSION}"  # the manager kube-apiserver records for what it creates itself
 
 
 class NamespaceRegistry(Registry):
@@ -37,7 +39,7 @@ class NamespaceRegistry(Registry):
         for name in BUILT_IN:
             if await self._read("", name) is None:
                 try:
-                    await self.create("", {"metadata": {"name": name}}, WriteOptions(field_manager="kube-apiserver"))
+                    await self.create("", {"metadata": {"name": name}}, WriteOptions(field_manager=BOOTSTRAP_MANAGER))
                 except errors.StatusError as err:
                     if err.reason != "AlreadyExists":  # another replica on the same etcd created it first
                         raise

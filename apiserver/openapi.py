@@ -257,7 +257,10 @@ class Components:
                 out["x-kubernetes-patch-strategy"] = node.patch_strategy
             return out
         if isinstance(node, Map):
-            return {"type": "object", "additionalProperties": self.field(node.values, described=False)}
+            out = {"type": "object", "additionalProperties": self.field(node.values, described=False)}
+            if node.atomic:
+                out["x-kubernetes-map-type"] = "atomic"
+            return out
         if isinstance(node, String):
             out = {"type": "string"}
             if node.format:

@@ -160,6 +160,10 @@ class Registry:
             raise errors.internal("resourceVersion should not be set on objects to be created")
         meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
+        self.strategy.default(obj)
+        if opts.field_manager:  # from the request as decoded, before admission and the strategy change it
+            update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
+                                  reset=self.strategy.reset_fields(""))
         if self.kind.namespaced:
             await self.namespace_check(namespace)
         generated = not meta.get("name") and bool(meta.get("generateName"))
@@ -177,8 +181,6 @@ class Registry:
             raise errors.invalid(self.kind, meta.get("name", ""), errs)
         opts.warnings += self.strategy.warnings(obj, None)
         self.strategy.canonicalize(obj)
-        if opts.field_manager:
-            update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now())
         obj = self._ordered(obj)
         if opts.dry_run:
             return obj
@@ -280,8 +282,13 @@ class Registry:
             else:
                 meta.pop(name, None)
         meta.pop("selfLink", None)
-        if "managedFields" not in meta and "managedFields" in old_meta:
+        self.strategy.default(obj)
+        if opts.field_manager:  # from the request as decoded, before admission and the strategy change it
+            update_managed_fields(obj, current, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
+                                  subresource, self.strategy.reset_fields(subresource))
+        elif "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
+        managed = meta.get("managedFields")
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
             if added:
@@ -289,6 +296,10 @@ class Registry:
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)
             meta = obj["metadata"]
+            if managed is None:
+                meta.pop("managedFields", None)
+            else:
+                meta["managedFields"] = managed
         else:
             self.strategy.prepare_for_update(obj, current)
         errs = self.strategy.validate_update(obj, current)
@@ -299,9 +310,6 @@ class Registry:
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if self.strategy.tracks_generation and self.strategy.generation_changed(obj, current):
             meta["generation"] = old_meta.get("generation", 0) + 1
-        if opts.field_manager:
-            update_managed_fields(obj, current, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
-                                  subresource)
         return self._ordered(obj)
 
     async def delete(self, namespace: str, name: str, options: Obj, opts: WriteOptions) -> Obj:

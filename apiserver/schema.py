@@ -55,9 +55,11 @@ class Free(Schema):
 
 @dataclass(frozen=True)
 class Map(Schema):
-    """A JSON object with arbitrary keys whose values all follow `values`; merged key by key."""
+    """A JSON object with arbitrary keys whose values all follow `values`; merged key by key, unless `atomic`
+    (`+mapType=atomic`: owned and replaced as a unit by server-side apply)."""
 
     values: Schema = field(default_factory=String)
+    atomic: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,17 @@ class Object(Schema):
     """A JSON object with known properties.
 
     `ref` names the OpenAPI component (e.g. "io.k8s.api.discovery.v1.EndpointPort"); nodes
-    without one are inlined. `atomic` marks `+structType=atomic` (replaced as a unit by apply).
+    without one are inlined. `atomic` marks `+structType=atomic` (replaced as a unit by apply). `always`
+    names the properties Go serialises even when empty (no `omitempty`, struct values, `metav1.Time`): in
+    the object as kube-apiserver sees it they are present, as their zero value (`null` for lists, maps and
+    times, `{}` for structs), which decides what a write changes and so what it owns.
     """
 
     properties: dict[str, Schema] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     ref: str = ""
     atomic: bool = False
+    always: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,18 @@ def test_dropped_field_survives_while_another_manager_owns_it() -> None:
                                                               "f:metadata": {"f:labels": {"f:app": {}}}}
 
 
+def test_dropped_list_item_goes_though_another_manager_owns_a_field_of_it() -> None:
+    """SMD keeps a struct field while anything under it is owned, a list item only if the item itself is: so the
+    item goes whole (never left without its key field, which was a 500), as kube-apiserver removes it."""
+    live = created(addressType="IPv4", ports=[{"port": 80}])
+    renamed = copy.deepcopy(live)
+    renamed["ports"][0]["name"] = "web"
+    update_managed_fields(renamed, live, "renamer", GV, SCHEMA, T1)
+    obj = apply(renamed, config(addressType="IPv4", ports=[{"port": 81}]), "kubectl", True, GV, SCHEMA, T2)
+    assert obj["ports"] == [{"port": 81}]
+    assert [e["manager"] for e in obj["metadata"]["managedFields"]] == ["kubectl"]
+
+
 def test_two_appliers_share_equal_values_and_keep_their_own() -> None:
     live = created(addressType="IPv4", tags=["a"])
     obj = apply(live, config(addressType="IPv4", tags=["b"], labels={"team": "x"}), "ctrl", False, GV, SCHEMA, T1)

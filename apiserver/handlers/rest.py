@@ -229,7 +229,8 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                 config = copy.deepcopy(body)
                 prune_unknown(config, kind.schema)
                 config["kind"], config["apiVersion"] = kind.kind, kind.api_version
-                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now(),
+                               target.subresource, kind.strategy.reset_fields(target.subresource))
                 apply_defaults(merged, kind.schema)
                 return merged
             assert current is not None

@@ -46,6 +46,10 @@ class Strategy:
     # Fields serialised even when empty (no omitempty upstream), so they appear in bookmark objects too.
     empty_fields: ClassVar[dict[str, Any]] = {}
 
+    def default(self, obj: Obj) -> None:
+        """Defaults that depend on other fields (upstream's SetDefaults_<Kind>, run at decoding): the registry
+        fills them first, so they count as the request's own in managedFields (an apply's only after it merged)."""
+
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset fields the client may not set on create (e.g. status for kinds with a status subresource)."""
 
@@ -59,6 +63,13 @@ class Strategy:
         obj.update({k: v for k, v in old.items() if k != "status"})
         if status is not None:
             obj["status"] = status
+
+    def reset_fields(self, subresource: str) -> frozenset[tuple[str, ...]]:
+        """The fields a write through `subresource` cannot set, so that it owns none of them (upstream's
+        GetResetFields, as managedFields paths): status on the main resource and spec on /status."""
+        if not self.status_subresource:
+            return frozenset()
+        return frozenset({("f:spec",)} if subresource == "status" else {("f:status",)})
 
     def prepare_for_delete(self, obj: Obj) -> None:
         """Adjust an object being marked for deletion (deletionTimestamp is already set)."""

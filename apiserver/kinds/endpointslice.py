@@ -32,6 +32,7 @@ ENDPOINT = Object(
     ref="io.k8s.api.discovery.v1.Endpoint",
     description="Endpoint represents a single logical \"backend\" implementing a service.",
     required=("addresses",),
+    always=("addresses", "conditions"),
     properties={
         "addresses": Array(
             items=String(),
@@ -134,6 +135,7 @@ SCHEMA = resource(
     "EndpointSlice represents a set of service endpoints. Most EndpointSlices are created by the EndpointSlice "
     "controller to represent the Pods selected by Service objects.",
     required=("addressType", "endpoints"),
+    always=("addressType", "endpoints", "ports"),
     addressType=String(enum=("FQDN", "IPv4", "IPv6"), default="", description=ADDRESS_TYPE_DOC),
     endpoints=Array(items=ENDPOINT, description=ENDPOINTS_DOC),
     ports=Array(items=ENDPOINT_PORT, description=PORTS_DOC),

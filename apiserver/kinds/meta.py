@@ -124,13 +124,43 @@ OBJECT_REFERENCE = Object(
     },
 )
 
+CONDITION = Object(
+    ref=META + "Condition",
+    description="Condition contains details for one aspect of the current state of this API Resource.",
+    required=("type", "status", "lastTransitionTime", "reason", "message"),
+    always=("type", "status", "lastTransitionTime", "reason", "message"),
+    properties={
+        "type": String(description="type of condition in CamelCase or in foo.example.com/CamelCase."),
+        "status": String(enum=("False", "True", "Unknown"), description="status of the condition, one of True, "
+                         "False, Unknown."),
+        "observedGeneration": Integer(format="int64", description="observedGeneration represents the "
+                                      ".metadata.generation that the condition was set based upon."),
+        "lastTransitionTime": Time(description="lastTransitionTime is the last time the condition transitioned from "
+                                   "one status to another."),
+        "reason": String(description="reason contains a programmatic identifier indicating the reason for the "
+                         "condition's last transition."),
+        "message": String(description="message is a human readable message indicating details about the "
+                          "transition."),
+    },
+)
 
-def resource(ref: str, description: str, required: tuple[str, ...] = (), **fields: Schema) -> Object:
-    """The top-level schema of a kind: apiVersion, kind and metadata, then the kind's own fields."""
+
+def conditions(item: Object, description: str) -> Array:
+    """A status' conditions: a map list keyed by type (`+listType=map +listMapKey=type`)."""
+    return Array(items=item, list_type="map", map_keys=("type",), merge_key="type", patch_strategy="merge",
+                 description=description)
+
+
+def resource(ref: str, description: str, required: tuple[str, ...] = (), always: tuple[str, ...] = (),
+             **fields: Schema) -> Object:
+    """The top-level schema of a kind: apiVersion, kind and metadata, then the kind's own fields.
+
+    metadata and struct fields (spec, status) are always serialised, as are the fields named in `always`."""
     return Object(
         ref=ref,
         description=description,
         required=required,
+        always=("metadata", *(name for name, node in fields.items() if isinstance(node, Object)), *always),
         properties={
             "apiVersion": String(
                 description="APIVersion defines the versioned schema of this representation of an object."

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME
-from apiserver.kinds.meta import resource
-from apiserver.schema import Array, Free, Object, String
+from apiserver.kinds.meta import conditions, resource
+from apiserver.schema import Array, Object, String, Time
 from apiserver.validation.field import ErrorList
 from apiserver.validation.namespace import validate_namespace, validate_namespace_update
+
+CONDITION = Object(
+    ref="io.k8s.api.core.v1.NamespaceCondition",
+    description="NamespaceCondition contains details about state of namespace.",
+    required=("type", "status"),
+    always=("type", "status", "lastTransitionTime"),
+    properties={
+        "type": String(description="Type of namespace controller condition."),
+        "status": String(description="Status of the condition, one of True, False, Unknown."),
+        "lastTransitionTime": Time(description="Last time the condition transitioned from one status to another."),
+        "reason": String(description="Unique, one-word, CamelCase reason for the condition's last transition."),
+        "message": String(description="Human-readable message indicating details about last transition."),
+    },
+)
 
 SCHEMA = resource(
     "io.k8s.api.core.v1.Namespace",
@@ -26,8 +40,8 @@ SCHEMA = resource(
         properties={
             "phase": String(enum=("Active", "Terminating"), description="Phase is the current lifecycle phase of the "
                             "namespace."),
-            "conditions": Free(description="Represents the latest available observations of a namespace's current "
-                               "state."),
+            "conditions": conditions(CONDITION, "Represents the latest available observations of a namespace's "
+                                     "current state."),
         },
     ),
 )
@@ -37,6 +51,16 @@ class NamespaceStrategy(Strategy):
     """A new namespace is Active with the `kubernetes` finalizer; its name must be a DNS label."""
 
     status_subresource = True
+
+    def default(self, obj: Obj) -> None:
+        """The `kubernetes.io/metadata.name` label and phase Active are defaults (upstream's SetDefaults_Namespace
+        and SetDefaults_NamespaceStatus)."""
+        meta = obj["metadata"]
+        if meta.get("name"):
+            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+        status = obj.get("status")
+        obj["status"] = {**status, "phase": status.get("phase") or "Active"} if isinstance(status, dict) else \
+            {"phase": "Active"}
 
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Active"}

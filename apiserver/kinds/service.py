@@ -7,7 +7,7 @@ import random
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME
-from apiserver.kinds.meta import resource
+from apiserver.kinds.meta import CONDITION, conditions, resource
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String
 from apiserver.validation.field import ErrorList
 from apiserver.validation.service import validate_service, validate_service_update
@@ -18,6 +18,7 @@ SERVICE_PORT = Object(
     ref="io.k8s.api.core.v1.ServicePort",
     description="ServicePort contains information on service's port.",
     required=("port",),
+    always=("port", "targetPort"),
     properties={
         "name": String(description="The name of this port within the service. This must be a DNS_LABEL."),
         "protocol": String(
@@ -36,6 +37,17 @@ SERVICE_PORT = Object(
     },
 )
 
+INGRESS = Object(
+    ref="io.k8s.api.core.v1.LoadBalancerIngress",
+    description="LoadBalancerIngress represents the status of a load-balancer ingress point.",
+    properties={
+        "ip": String(description="IP is set for load-balancer ingress points that are IP based."),
+        "hostname": String(description="Hostname is set for load-balancer ingress points that are DNS based."),
+        "ipMode": String(description="IPMode specifies how the load-balancer IP behaves."),
+        "ports": Free(description="Ports is a list of records of service ports."),
+    },
+)
+
 SPEC = Object(
     ref="io.k8s.api.core.v1.ServiceSpec",
     description="ServiceSpec describes the attributes that a user creates on a service.",
@@ -50,6 +62,7 @@ SPEC = Object(
         ),
         "selector": Map(
             values=String(),
+            atomic=True,
             description="Route service traffic to pods with label keys and values matching this selector.",
         ),
         "clusterIP": String(
@@ -94,9 +107,13 @@ SCHEMA = resource(
         ref="io.k8s.api.core.v1.ServiceStatus",
         description="Most recently observed status of the service. Populated by the system. Read-only.",
         properties={
-            "loadBalancer": Free(description="LoadBalancer contains the current status of the load-balancer, if one "
-                                 "is present."),
-            "conditions": Free(description="Current service state"),
+            "loadBalancer": Object(
+                ref="io.k8s.api.core.v1.LoadBalancerStatus",
+                description="LoadBalancer contains the current status of the load-balancer, if one is present.",
+                properties={"ingress": Array(items=INGRESS, description="Ingress is a list containing ingress "
+                                             "points for the load-balancer.")},
+            ),
+            "conditions": conditions(CONDITION, "Current service state"),
         },
     ),
 )
@@ -113,33 +130,36 @@ class ServiceStrategy(Strategy):
     return_deleted_object = True
     status_subresource = True
 
+    def default(self, obj: Obj) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        spec["type"] = spec.get("type") or "ClusterIP"
+        spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
+        for port in spec.get("ports") or ():
+            if isinstance(port, dict) and port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port.get("port")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] != "ExternalName":
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"loadBalancer": {}}
         spec = obj.setdefault("spec", {})
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        if spec["type"] != "ExternalName":
+        if spec.get("type") != "ExternalName":
             if not spec.get("clusterIP"):
                 spec["clusterIP"] = (spec.get("clusterIPs") or [None])[0] or _allocate_cluster_ip()
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            spec.setdefault("externalTrafficPolicy", "Cluster")
-        for port in spec.get("ports") or ():
-            port.setdefault("targetPort", port.get("port"))
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
         spec, old_spec = obj.setdefault("spec", {}), old.get("spec", {})
-        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             if field in old_spec and field not in spec:
                 spec[field] = old_spec[field]
-        spec.setdefault("type", old_spec.get("type", "ClusterIP"))
-        spec.setdefault("sessionAffinity", "None")
-        for port in spec.get("ports") or ():
-            port.setdefault("targetPort", port.get("port"))
 
     def validate(self, obj: Obj) -> ErrorList:
         return validate_service(obj)

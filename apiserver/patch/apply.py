@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 from apiserver.managedfields import (
@@ -23,17 +24,22 @@ from apiserver.managedfields import (
     decode_entries,
     field_set,
     finish_entries,
+    go_form,
     granular,
     item_element,
     iterate,
+    json_equal,
     keyed_items,
     path_string,
+    record_update,
+    reset_filter,
     strip_server_fields,
 )
 from apiserver.schema import JSON, Array, Map, Object, Schema
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 UPGRADING_MANAGER = "kubectl"  # only kubectl's own server-side apply upgrades from client-side apply
+BEFORE_FIRST_APPLY = "before-first-apply"
 
 
 class ApplyConflict(Exception):
@@ -176,11 +182,29 @@ def _remove(obj: JSON, path: Path, schema: Object) -> None:
         del trail[-2][0][parent_slot]
 
 
+def _parent(path: Path, schema: Object) -> Schema | None:
+    """The schema node holding the last element of `path`."""
+    node: Schema | None = schema
+    for pe in path[:-1]:
+        node = child_schema(node, pe[2:]) if pe.startswith("f:") else node.items if isinstance(node, Array) else None
+    return node
+
+
 def _prune(merged: JSON, dropped: FieldSet, owned: FieldSet, schema: Object) -> None:
-    """Remove fields the manager no longer applies, outermost first, unless anything under them is owned."""
+    """Remove fields the manager no longer applies, outermost first, unless someone owns them (SMD's prune).
+
+    A struct field is also kept while anyone owns something under it; a list item or map entry only if it is
+    owned itself. A map-list item's key fields go only with their item."""
     for path in sorted(dropped, key=len):
-        if not any(len(o) > len(path) and o[: len(path)] == path for o in owned):
-            _remove(merged, path, schema)
+        parent = _parent(path, schema)
+        name = path[-1][2:] if path[-1].startswith("f:") else None
+        if isinstance(parent, Object) and name in parent.properties:
+            if any(len(o) > len(path) and o[: len(path)] == path for o in owned):
+                continue
+            grand = _parent(path[:-1], schema) if len(path) > 1 else None
+            if isinstance(grand, Array) and grand.list_type == "map" and name in grand.map_keys:
+                continue
+        _remove(merged, path, schema)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,19 +229,20 @@ def _last_applied_fields(live: JSON, schema: Object) -> FieldSet:
 
 
 def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_version: str, schema: Object,
-          now: str) -> JSON:
+          now: str, subresource: str = "", reset: FieldSet = EMPTY) -> JSON:
     """Server-side apply `config` (the parsed apply patch) as `manager`; returns the new object.
 
-    `live` is None when the object does not exist yet (apply creates it). Server-managed metadata
-    in `config` is ignored. The manager's Apply entry becomes exactly the config's field set; fields
-    it applied before and drops now are removed unless another manager owns them. Raises
-    ApplyConflict when the config changes fields other managers own, unless `force`, which moves
-    them to this manager. Raises FieldSetError when the config does not fit the schema (e.g. a
-    map-list item without its key), which upstream answers with 500. When nothing changes, the
-    result equals `live`, managedFields included.
+    `live` is None when the object does not exist yet (apply creates it from the kind's zero object).
+    Server-managed metadata in `config` is ignored, and so are the strategy's `reset` fields. The
+    manager's Apply entry becomes exactly the config's field set; fields it applied before and drops
+    now are removed unless another manager owns them. Raises ApplyConflict when the config changes
+    fields other managers own, unless `force`, which moves them to this manager. Raises FieldSetError
+    when the config does not fit the schema (e.g. a map-list item without its key), which upstream
+    answers with 500. The first apply to an object without managedFields gives its existing fields
+    to `before-first-apply`. When the merge changes nothing the manager's time stays as it was.
     """
     config = strip_server_fields(config)
-    base: JSON = copy.deepcopy(live) if live else {}
+    base: JSON = copy.deepcopy(live) if live else go_form({}, schema)  # stored objects are in their Go form
     meta = base.get("metadata")
     original = meta.get("managedFields") if isinstance(meta, dict) else None
     try:
@@ -225,19 +250,22 @@ def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_versio
     except FieldSetError:
         original, before = None, []
     try:
-        applied = field_set(config, schema)
+        applied = reset_filter(field_set(config, schema), reset)
         merged: JSON = _merge(copy.deepcopy(base), config, schema)
     except FieldSetError as exc:
         raise FieldSetError(f"failed to create typed patch object ({_gvk(api_version, str(config.get('kind', '')))}): "
                             f"{exc}") from exc
+    live_fields = strip_server_fields(base)
+    entries = before or _before_first_apply(live_fields, api_version, schema, now, subresource, reset)
 
-    me = Entry(manager, "Apply", api_version, None, "", applied)
-    last = next((e for e in before if e.identity == me.identity), None)
-    others = [e for e in before if e.identity != me.identity]
+    me = Entry(manager, "Apply", api_version, None, subresource, applied)
+    last = next((e for e in entries if e.identity == me.identity), None)
+    others = [e for e in entries if e.identity != me.identity]
     owned = applied.union(*(e.fields for e in others))
     _prune(merged, (last.fields if last else EMPTY) - owned, owned, schema)
 
-    diff = compare(strip_server_fields(base), strip_server_fields(merged), schema)
+    merged_fields = strip_server_fields(merged)
+    diff = compare(live_fields, merged_fields, schema).without(reset)
     conflicts = [(e.identity, p) for e in sorted(others, key=lambda e: e.identity)
                  for p in iterate(e.fields & diff.changed)]
     if conflicts and not force:
@@ -247,14 +275,24 @@ def apply(live: JSON | None, config: JSON, manager: str, force: bool, api_versio
             raise ApplyConflict(remaining)
 
     after = [e.with_fields(e.fields - diff.changed - diff.removed) for e in others]
-    if last is not None and last.fields == applied and last.api_version == api_version and diff.is_same():
+    if not json_equal(live_fields, merged_fields):
+        after.append(replace(me, time=now))
+    elif last is not None and last.fields == applied and last.api_version == api_version:
         after.append(last)
-    else:
-        after.append(Entry(manager, "Apply", api_version, now, "", applied))
+    else:  # the object is unchanged: the manager keeps its time, or has none yet
+        after.append(replace(me, time=last.time if last else None))
     finish_entries(merged.setdefault("metadata", {}), original, before, after)
     if manager == UPGRADING_MANAGER:
         _sync_last_applied(merged, config)
     return merged
+
+
+def _before_first_apply(live: JSON, api_version: str, schema: Object, now: str, subresource: str,
+                        reset: FieldSet) -> list[Entry]:
+    """The entries of an object without managedFields at its first apply: one Update entry,
+    `before-first-apply`, owning every field it has (upstream's skipNonAppliedManager)."""
+    diff = compare(go_form({}, schema), live, schema).without(reset)
+    return record_update([], diff, Entry(BEFORE_FIRST_APPLY, "Update", api_version, None, subresource, EMPTY), now)
 
 
 def _sync_last_applied(obj: JSON, config: JSON) -> None:
