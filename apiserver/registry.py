@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from apiserver import codec, errors
+from apiserver import admission, codec, errors
 from apiserver.cacher.cacher import Cacher
 from apiserver.continuetoken import continue_start, encode_continue, resume_key
 from apiserver.kinds.base import Kind, Obj
@@ -162,6 +162,7 @@ class Registry:
         self._set_namespace(obj, namespace)
         if self.kind.namespaced:
             await self.namespace_check(namespace)
+        admission.admit(self.kind, obj, None)
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
             meta["name"] = generate_name(meta["generateName"])
@@ -290,6 +291,7 @@ class Registry:
             self.strategy.prepare_for_status_update(obj, current)
             meta = obj["metadata"]
         else:
+            admission.admit(self.kind, obj, current)
             self.strategy.prepare_for_update(obj, current)
         errs = self.strategy.validate_update(obj, current)
         if errs:

@@ -7,6 +7,7 @@ the list semantics used by strategic merge patch and server-side apply, and `kub
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,12 +67,18 @@ class Object(Schema):
 
     `ref` names the OpenAPI component (e.g. "io.k8s.api.discovery.v1.EndpointPort"); nodes
     without one are inlined. `atomic` marks `+structType=atomic` (replaced as a unit by apply).
+    `default` is the value an absent field gets at decoding (`{}` for a Go struct that is always
+    serialised, such as a container's `resources`); `defaulter` fills the defaults that depend on other
+    fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
+    declared defaults of the node and of everything under it.
     """
 
     properties: dict[str, Schema] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     ref: str = ""
     atomic: bool = False
+    default: dict[str, Any] | None = field(default=None, compare=False)
+    defaulter: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

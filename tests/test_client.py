@@ -169,6 +169,93 @@ def test_pod_crud_and_status(core: Any) -> None:
     assert core.list_namespaced_pod(NS).items == []
 
 
+NOT_READY = {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300}
+UNREACHABLE = {**NOT_READY, "key": "node.kubernetes.io/unreachable"}
+
+
+def raw(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(response.data)
+    return body
+
+
+def test_pod_defaults_and_admission(core: Any) -> None:
+    """What kube-apiserver v1.32 answers for this pod: decoding defaults, DefaultTolerationSeconds and Priority."""
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "d"}, "spec": {
+        "hostNetwork": True, "serviceAccountName": "sa",
+        "initContainers": [{"name": "i", "image": "busybox:1.36"}],
+        "containers": [
+            {"name": "c", "image": "nginx@sha256:" + "a" * 64, "ports": [{"containerPort": 80}],
+             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "readinessProbe": {"httpGet": {"port": 80}},
+             "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+            {"name": "d", "image": "localhost:5000/x:latest",
+             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "500m"}}}],
+        "volumes": [{"name": "a"}, {"name": "b", "secret": {"secretName": "s"}}]}}
+    created = raw(core.create_namespaced_pod(NS, body, _preload_content=False))
+    container = {"resources": {}, "terminationMessagePath": "/dev/termination-log",
+                 "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}
+    assert created["spec"] == {
+        "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "secret": {"secretName": "s", "defaultMode": 420}}],
+        "initContainers": [{**container, "name": "i", "image": "busybox:1.36"}],
+        "containers": [
+            {**container, "name": "c", "image": "nginx@sha256:" + "a" * 64,
+             "ports": [{"hostPort": 80, "containerPort": 80, "protocol": "TCP"}],
+             "env": [{"name": "X", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}},
+             "readinessProbe": {"httpGet": {"path": "/", "port": 80, "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}},
+            {**container, "name": "d", "image": "localhost:5000/x:latest", "imagePullPolicy": "Always",
+             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "500m"}}}],
+        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "sa", "serviceAccount": "sa", "hostNetwork": True, "securityContext": {},
+        "schedulerName": "default-scheduler", "tolerations": [NOT_READY, UNREACHABLE], "priority": 0,
+        "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority"}
+    assert created["status"] == {"phase": "Pending", "qosClass": "Burstable"}
+    guaranteed = pod_body("g")
+    guaranteed["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "100m", "memory": "64Mi"}}
+    assert core.create_namespaced_pod(NS, guaranteed).status.qos_class == "Guaranteed"
+
+
+def test_pod_priority_admission(core: Any) -> None:
+    """Priority: a built-in PriorityClass resolves, an unknown one or a priority of the client's is forbidden; a
+    toleration of the client's that covers a taint keeps the default one out."""
+    body = pod_body("crit")
+    body["spec"].update(priorityClassName="system-node-critical",
+                        tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+    spec = raw(core.create_namespaced_pod(NS, body, _preload_content=False))["spec"]
+    assert (spec["priority"], spec["preemptionPolicy"]) == (2000001000, "PreemptLowerPriority")
+    assert spec["tolerations"] == [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}, UNREACHABLE]
+    for extra, why in (({"priorityClassName": "nope"}, "no PriorityClass with name nope was found"),
+                       ({"priority": 5}, ("the integer value of priority (5) must not be provided in pod spec; "
+                                          "priority admission controller computed 0 from the given PriorityClass "
+                                          "name"))):
+        body = pod_body("pc")
+        body["spec"].update(extra)
+        with pytest.raises(ApiException) as err:
+            core.create_namespaced_pod(NS, body)
+        assert status_of(err)["message"] == f'pods "pc" is forbidden: {why}'
+        assert (err.value.status, status_of(err)["details"]) == (403, {"name": "pc", "kind": "pods"})
+
+
+def test_pod_put_of_the_body_as_sent(core: Any) -> None:
+    """A PUT of the pod as first sent, with new labels and image, is defaulted and admitted like the create, so it
+    changes only what it means to change."""
+    body = pod_body("web", labels={"app": "web"})
+    body["spec"]["containers"][0]["image"] = "nginx:1.27"
+    created = core.create_namespaced_pod(NS, body)
+    body = pod_body("web", labels={"app": "web", "v": "2"})
+    body["metadata"]["resourceVersion"] = created.metadata.resource_version
+    body["spec"]["containers"][0]["image"] = "nginx:1.28"
+    replaced = raw(core.replace_namespaced_pod("web", NS, body, _preload_content=False))
+    assert replaced["spec"]["containers"][0]["image"] == "nginx:1.28"
+    assert replaced["spec"]["tolerations"] == [NOT_READY, UNREACHABLE] and replaced["spec"]["priority"] == 0
+    body["spec"]["containers"][0]["image"] = "nginx"  # the pull policy it defaults to (Always) may not change
+    del body["metadata"]["resourceVersion"]
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_pod("web", NS, body)
+    assert err.value.status == 422 and "pod updates may not change fields" in status_of(err)["message"]
+
+
 def test_namespace_crud(core: Any) -> None:
     created = core.create_namespace({"metadata": {"name": "team-a", "labels": {"team": "a"}}})
     assert created.metadata.name == "team-a" and created.status.phase == "Active"
