@@ -54,6 +54,12 @@ def status_of(err: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
     return body
 
 
+def raw(response: Any) -> dict[str, Any]:
+    """The JSON body of a call made with `_preload_content=False`, exactly as the server sent it."""
+    body: dict[str, Any] = json.loads(response.data)
+    return body
+
+
 def names(items: list[Any]) -> list[str]:
     return sorted(item.metadata.name for item in items)
 
@@ -121,6 +127,22 @@ def test_endpoints_replace_creates(core: Any) -> None:
     assert code == 200
 
 
+def test_endpoints_subsets_are_stored_as_sent(core: Any) -> None:
+    """1.32 does not repack subsets on write: order, duplicates and subsets with the same ports stay; empty lists
+    are omitted."""
+    ab = [{"name": "b", "port": 81}, {"name": "a", "port": 80}]
+    body = {"metadata": {"name": "asis"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}],
+         "notReadyAddresses": [{"ip": "10.1.0.1"}], "ports": ab},
+        {"addresses": [{"ip": "10.1.0.0"}], "notReadyAddresses": [], "ports": ab[::-1]}]}
+    created = raw(core.create_namespaced_endpoints(NS, body, _preload_content=False))
+    tcp = [{**port, "protocol": "TCP"} for port in ab]
+    assert created["subsets"] == [
+        {"addresses": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}],
+         "notReadyAddresses": [{"ip": "10.1.0.1"}], "ports": tcp},
+        {"addresses": [{"ip": "10.1.0.0"}], "ports": tcp[::-1]}]
+
+
 def test_endpointslice_replace_missing_is_404(discovery: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.replace_namespaced_endpoint_slice("nope", NS, slice_body("nope"))
@@ -165,18 +187,13 @@ def test_pod_crud_and_status(core: Any) -> None:
     got = core.read_namespaced_pod("p1", NS)
     assert got.status.pod_ip == "10.244.0.5"
     assert int(got.metadata.resource_version) > int(created.metadata.resource_version)
-    core.delete_namespaced_pod("p1", NS)
+    core.delete_namespaced_pod("p1", NS, grace_period_seconds=0)  # on a node: without 0 it waits for a kubelet
     assert core.list_namespaced_pod(NS).items == []
 
 
 NOT_READY = {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
              "tolerationSeconds": 300}
 UNREACHABLE = {**NOT_READY, "key": "node.kubernetes.io/unreachable"}
-
-
-def raw(response: Any) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(response.data)
-    return body
 
 
 def test_pod_defaults_and_admission(core: Any) -> None:
@@ -506,6 +523,11 @@ def test_finalizers(discovery: Any) -> None:
     marked = discovery.read_namespaced_endpoint_slice("held", NS)
     assert marked.metadata.deletion_timestamp is not None
     assert marked.metadata.deletion_grace_period_seconds == 0
+    assert marked.metadata.generation == 2  # marking an object for deletion bumps its generation
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice(NS, slice_body("held"))
+    assert status_of(err)["message"] == \
+        'object is being deleted: endpointslices.discovery.k8s.io "held" already exists'
     # a second delete does not remove it either
     discovery.delete_namespaced_endpoint_slice("held", NS)
     assert discovery.read_namespaced_endpoint_slice("held", NS).metadata.finalizers == ["example.com/hold"]
@@ -517,6 +539,51 @@ def test_finalizers(discovery: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.read_namespaced_endpoint_slice("held", NS)
     assert err.value.status == 404
+
+
+def test_graceful_pod_deletion(core: Any) -> None:
+    """A pod on a node is deleted gracefully and stays (no kubelet finishes it); a later DELETE may only shorten
+    the period, 0 removes it. An unscheduled pod goes at once, its answer marked with grace period 0."""
+    core.create_namespaced_pod(NS, pod_body("q", node="node-a"))
+    marked = raw(core.delete_namespaced_pod("q", NS, _preload_content=False))
+    meta = marked["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"] > meta["creationTimestamp"]
+    assert raw(core.read_namespaced_pod("q", NS, _preload_content=False)) == marked
+    assert raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=60, _preload_content=False)) == marked
+    shorter = raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=10, _preload_content=False))["metadata"]
+    assert shorter["deletionGracePeriodSeconds"] == 10
+    assert int(shorter["resourceVersion"]) > int(meta["resourceVersion"])
+    gone = raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=0, _preload_content=False))["metadata"]
+    assert gone["deletionGracePeriodSeconds"] == 0
+    assert gone["deletionTimestamp"] < shorter["deletionTimestamp"] < meta["deletionTimestamp"]  # moved earlier
+    core.create_namespaced_pod(NS, pod_body("u"))
+    answer = raw(core.delete_namespaced_pod("u", NS, grace_period_seconds=30, _preload_content=False))["metadata"]
+    assert answer["deletionGracePeriodSeconds"] == 0 and answer["deletionTimestamp"]
+    assert core.list_namespaced_pod(NS).items == []
+
+
+@pytest.mark.parametrize(("policy", "finalizer"), [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")])
+def test_propagation_finalizers_stay_without_a_collector(discovery: Any, policy: str, finalizer: str) -> None:
+    """Foreground and Orphan add the garbage collector's finalizer; with no collector the object stays until a
+    client removes it. Background on the marked object removes the finalizer and deletes it."""
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("gc"))
+    marked = discovery.delete_namespaced_endpoint_slice("gc", NS, propagation_policy=policy)
+    assert marked["metadata"]["finalizers"] == [finalizer] and marked["metadata"]["generation"] == 2
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert discovery.read_namespaced_endpoint_slice("gc", NS).metadata.finalizers == [finalizer]
+    status = discovery.delete_namespaced_endpoint_slice("gc", NS, body=client.V1DeleteOptions(
+        propagation_policy="Background"))
+    assert status["status"] == "Success"
+    assert discovery.list_namespaced_endpoint_slice(NS).items == []
+
+
+def test_invalid_delete_options_are_422_before_the_lookup(core: Any) -> None:
+    with pytest.raises(ApiException) as err:
+        core.delete_namespaced_endpoints("missing", NS, propagation_policy="Sideways")
+    assert err.value.status == 422
+    assert status_of(err)["message"] == ('DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported '
+                                         'value: "Sideways": supported values: "Foreground", "Background", '
+                                         '"Orphan", "nil"')
 
 
 def test_delete_with_preconditions(discovery: Any) -> None:
@@ -549,16 +616,34 @@ def test_delete_collection(discovery: Any, labelled: None) -> None:
 def test_namespace_deletion_removes_contents(discovery: Any, core: Any) -> None:
     core.create_namespace({"metadata": {"name": "doomed"}})
     discovery.create_namespaced_endpoint_slice("doomed", slice_body("s"))
-    core.create_namespaced_pod("doomed", pod_body("p"))
+    core.create_namespaced_pod("doomed", pod_body("p", node="node-a"))  # the in-process controller forces it
     core.create_namespaced_service("doomed", {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
     discovery.create_namespaced_endpoint_slice(NS, slice_body("survivor"))
-    core.delete_namespace("doomed")
+    answer = raw(core.delete_namespace("doomed", _preload_content=False))
+    # kube-apiserver's answer: Terminating, spec.finalizers kept, a deletionTimestamp without grace period
+    assert (answer["status"], answer["spec"]) == ({"phase": "Terminating"}, {"finalizers": ["kubernetes"]})
+    assert answer["metadata"]["deletionTimestamp"] and "deletionGracePeriodSeconds" not in answer["metadata"]
     assert discovery.list_namespaced_endpoint_slice("doomed").items == []
     assert core.list_namespaced_pod("doomed").items == []
     assert core.list_namespaced_service("doomed").items == []
     assert names(discovery.list_endpoint_slice_for_all_namespaces().items) == ["survivor"]
     with pytest.raises(ApiException) as err:
         core.read_namespace("doomed")
+    assert err.value.status == 404
+
+
+def test_namespace_with_a_finalizer_stays_terminating(core: Any, discovery: Any) -> None:
+    """A finalizer of another party keeps the emptied namespace Terminating (new content refused) until removed."""
+    core.create_namespace({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    core.delete_namespace("held")
+    held = core.read_namespace("held")
+    assert held.status.phase == "Terminating" and not held.spec.finalizers
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice("held", slice_body("late"))
+    assert err.value.status == 403
+    core.patch_namespace("held", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as err:
+        core.read_namespace("held")
     assert err.value.status == 404
 
 

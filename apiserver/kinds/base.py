@@ -60,8 +60,9 @@ class Strategy:
         if status is not None:
             obj["status"] = status
 
-    def prepare_for_delete(self, obj: Obj) -> None:
-        """Adjust an object being marked for deletion (deletionTimestamp is already set)."""
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """The grace period of a first DELETE (CheckGracefulDelete), or None: the kind is deleted without one."""
+        return None
 
     def validate(self, obj: Obj) -> ErrorList:
         return ErrorList()
