@@ -13,7 +13,7 @@ import copy
 
 from apiserver import codec, deletion, errors
 from apiserver.deletion import DeleteOptions
-from apiserver.kinds.base import Obj
+from apiserver.kinds.base import Kind, Obj
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.options import ListOptions, WriteOptions
 from apiserver.registry import Registry, now
@@ -26,16 +26,17 @@ class NamespaceRegistry(Registry):
 
     namespaced: dict[str, Registry]
 
-    async def check_writable(self, namespace: str) -> None:
+    async def check_writable(self, namespace: str, kind: Kind, name: str) -> None:
+        """NamespaceLifecycle on a create of `kind` `name`: 404 for a missing namespace, 403 for a terminating one."""
         obj = await self._read("", namespace)
         if obj is None:
             raise errors.not_found(NAMESPACE, namespace)
         if obj.get("status", {}).get("phase") == "Terminating":
-            raise errors.forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                {"name": namespace, "kind": "namespaces",
-                 "causes": [{"reason": "NamespaceTerminating", "message":
-                             f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
+            details: Obj = {"name": name, **({"group": kind.group} if kind.group else {}), "kind": kind.plural,
+                            "causes": [{"reason": "NamespaceTerminating", "message":
+                                        f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]}
+            raise errors.forbidden(f'{kind.qualified_resource} "{name}" is forbidden: unable to create new content in '
+                                   f"namespace {namespace} because it is being terminated", details)
 
     async def ensure_built_in(self) -> None:
         for name in BUILT_IN:

@@ -24,7 +24,6 @@ from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import update_managed_fields
 from apiserver.names import generate_name
 from apiserver.options import ListOptions, WriteOptions, parse_rv
-from apiserver.validation import field as fielderr
 from storage import KeyValue, Storage, StorageError
 
 MAX_NAME_ATTEMPTS = 8
@@ -33,7 +32,8 @@ SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGrace
 
 # Mutation applied by update and patch to the current object (None when absent); returns the new one.
 Mutation = Callable[[Obj | None], Obj | Awaitable[Obj]]
-NamespaceCheck = Callable[[str], Awaitable[None]]
+# NamespaceLifecycle admission of a create of (kind, name) into a namespace.
+NamespaceCheck = Callable[[str, Kind, str], Awaitable[None]]
 
 
 def now() -> str:
@@ -162,7 +162,7 @@ class Registry:
         meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
         if self.kind.namespaced:
-            await self.namespace_check(namespace)
+            await self.namespace_check(namespace, self.kind, meta.get("name", ""))
         admission.admit(self.kind, obj, None)
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
@@ -294,10 +294,6 @@ class Registry:
         meta.pop("selfLink", None)
         if "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
-        if old_meta.get("deletionTimestamp"):
-            added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
-            if added:
-                raise errors.invalid(self.kind, meta["name"], _forbidden_finalizers())
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)
             meta = obj["metadata"]
@@ -405,9 +401,3 @@ def _emptied_finalizers(new: Obj, current: Obj) -> bool:
     meta = current["metadata"]
     return bool(meta.get("deletionTimestamp")) and not meta.get("deletionGracePeriodSeconds") \
         and not new["metadata"].get("finalizers")
-
-
-def _forbidden_finalizers() -> fielderr.ErrorList:
-    errs = fielderr.ErrorList()
-    errs.append(fielderr.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"))
-    return errs

@@ -534,7 +534,9 @@ def test_finalizers(discovery: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.patch_namespaced_endpoint_slice(
             "held", NS, {"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}})
-    assert err.value.status == 422
+    assert err.value.status == 422 and status_of(err)["message"].endswith(
+        'no new finalizers can be added if the object is being deleted, found new finalizers '
+        '[]string{"example.com/more"}')
     discovery.patch_namespaced_endpoint_slice("held", NS, [{"op": "remove", "path": "/metadata/finalizers"}])
     with pytest.raises(ApiException) as err:
         discovery.read_namespaced_endpoint_slice("held", NS)
@@ -640,7 +642,10 @@ def test_namespace_with_a_finalizer_stays_terminating(core: Any, discovery: Any)
     assert held.status.phase == "Terminating" and not held.spec.finalizers
     with pytest.raises(ApiException) as err:
         discovery.create_namespaced_endpoint_slice("held", slice_body("late"))
-    assert err.value.status == 403
+    assert (err.value.status, status_of(err)["message"]) == (403, 'endpointslices.discovery.k8s.io "late" is forbidden: '
+                                                            "unable to create new content in namespace held because "
+                                                            "it is being terminated")
+    assert status_of(err)["details"]["kind"] == "endpointslices"
     core.patch_namespace("held", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiException) as err:
         core.read_namespace("held")

@@ -224,7 +224,7 @@ async def test_placeholder_slice_then_updated_in_place(api: Api, start: Start) -
     assert len(slice_["endpoints"]) == 1 and slice_["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     assert manager.counts()["endpointslice"]["create"] == 0
     # back to no endpoints: the same slice becomes the placeholder again
-    await api.request("DELETE", f"/api/v1/namespaces/{NS}/pods/lonely?gracePeriodSeconds=0")  # no kubelet: not gracefully
+    await api.request("DELETE", f"/api/v1/namespaces/{NS}/pods/lonely?gracePeriodSeconds=0")  # no kubelet to wait for
     await manager.wait_idle(api.last_rv, timeout=20)
     [again] = await api.slices("empty")
     assert again["metadata"]["name"] == placeholder["metadata"]["name"] and not again.get("endpoints")
