@@ -207,12 +207,14 @@ def test_pod_defaults_and_admission(core: Any) -> None:
              "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
             {"name": "d", "image": "localhost:5000/x:latest",
              "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "500m"}}}],
-        "volumes": [{"name": "a"}, {"name": "b", "secret": {"secretName": "s"}}]}}
+        "volumes": [{"name": "a"}, {"name": "b", "secret": {"secretName": "s"}},
+                    {"name": "n", "nfs": {"server": "s", "path": "/"}}]}}
     created = raw(core.create_namespaced_pod(NS, body, _preload_content=False))
     container = {"resources": {}, "terminationMessagePath": "/dev/termination-log",
                  "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}
     assert created["spec"] == {
-        "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "secret": {"secretName": "s", "defaultMode": 420}}],
+        "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "secret": {"secretName": "s", "defaultMode": 420}},
+                    {"name": "n", "nfs": {"server": "s", "path": "/"}}],
         "initContainers": [{**container, "name": "i", "image": "busybox:1.36"}],
         "containers": [
             {**container, "name": "c", "image": "nginx@sha256:" + "a" * 64,

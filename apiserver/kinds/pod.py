@@ -71,6 +71,12 @@ SCHEMA = resource(
             "message": String(description="A human readable message indicating details about why the pod is in this "
                               "condition."),
             "qosClass": String(description="The Quality of Service (QOS) classification assigned to the pod."),
+            "nominatedNodeName": String(description="nominatedNodeName is set only when this pod preempts other pods "
+                                        "on the node, but it cannot schedule right away."),
+            "hostIPs": Free(description="hostIPs holds the IP addresses allocated to the host."),
+            "initContainerStatuses": Free(description="Statuses of init containers in this pod."),
+            "ephemeralContainerStatuses": Free(description="Statuses for any ephemeral containers that have run in "
+                                               "this pod."),
         },
     ),
 )

@@ -234,6 +234,9 @@ CONTAINER = Object(
                                 "run with."),
         "stdin": Boolean(description="Whether this container should allocate a buffer for stdin in the container "
                          "runtime."),
+        "stdinOnce": Boolean(description="Whether the container runtime should close the stdin channel after it has "
+                             "been opened by a single attach."),
+        "resizePolicy": Free(description="Resources resize policy for the container."),
         "tty": Boolean(description="Whether this container should allocate a TTY for itself."),
     },
 )
@@ -254,6 +257,13 @@ TOLERATION = Object(
     },
 )
 
+# Every VolumeSource of core/v1, so that none is pruned (a volume left without one would default to emptyDir).
+VOLUME_SOURCES = (
+    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
+    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
+    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
+    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image")
+
 VOLUME = Object(
     ref="io.k8s.api.core.v1.Volume",
     description="Volume represents a named volume in a pod that may be accessed by any container in the pod.",
@@ -261,9 +271,7 @@ VOLUME = Object(
     defaulter=default_volume,
     properties={
         "name": String(description="name of the volume. Must be a DNS_LABEL and unique within the pod."),
-        **{source: Free(description=f"The {source} volume source.") for source in (
-            "emptyDir", "configMap", "secret", "hostPath", "persistentVolumeClaim", "projected", "downwardAPI",
-            "csi", "ephemeral", "nfs", "image")},
+        **{source: Free(description=f"The {source} volume source.") for source in VOLUME_SOURCES},
     },
 )
 
@@ -355,5 +363,22 @@ POD_SPEC = Object(
                                       "Optional: Defaults to true."),
         "topologySpreadConstraints": Free(description="TopologySpreadConstraints describes how a group of pods ought "
                                           "to spread across topology domains."),
+        "ephemeralContainers": Free(description="List of ephemeral containers run in this pod."),
+        "dnsConfig": Free(description="Specifies the DNS parameters of a pod."),
+        "hostAliases": Free(description="HostAliases is an optional list of hosts and IPs that will be injected into "
+                            "the pod's hosts file if specified."),
+        "runtimeClassName": String(description="RuntimeClassName refers to a RuntimeClass object in the node.k8s.io "
+                                   "group."),
+        "overhead": Free(description="Overhead represents the resource overhead associated with running a pod for a "
+                         "given RuntimeClass."),
+        "shareProcessNamespace": Boolean(description="Share a single process namespace between all of the containers "
+                                         "in a pod."),
+        "setHostnameAsFQDN": Boolean(description="If true the pod's hostname will be configured as the pod's FQDN."),
+        "os": Free(description="Specifies the OS of the containers in the pod."),
+        "hostUsers": Boolean(description="Use the host's user namespace."),
+        "schedulingGates": Free(description="SchedulingGates is an opaque list of values that if specified will block "
+                                "scheduling the pod."),
+        "resourceClaims": Free(description="ResourceClaims defines which ResourceClaims must be allocated and reserved "
+                               "before the Pod is allowed to start."),
     },
 )
