@@ -26,6 +26,7 @@ from apiserver.handlers import faults as fault_injection
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
+from apiserver.kinds.base import Kind
 from apiserver.metrics import Metrics
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
@@ -189,7 +190,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     await storage.close()
 
 
-async def _no_namespace(namespace: str) -> None:
+async def _no_namespace(namespace: str, kind: Kind, name: str) -> None:
     """Cluster-scoped kinds have no namespace to check."""
 
 

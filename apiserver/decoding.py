@@ -12,6 +12,7 @@ three exact walkers (`check_types`, `prune_unknown`, `apply_defaults`), which wo
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -170,10 +171,11 @@ def go_json_kind(value: Any) -> str:
 
 
 def apply_defaults(obj: dict[str, Any], schema: Object) -> None:
-    """Fill the `default` of String/Integer/Boolean fields that are absent or null, in place.
+    """Fill the `default` of fields that are absent or null and run the `defaulter`s, in place.
 
-    Only objects present in the body get defaults (absent objects are not created), through nested
-    objects, list items and map values: an EndpointPort without `protocol` gets "TCP".
+    Only objects present in the body or defaulted to `{}` get defaults (other absent objects are not
+    created), through nested objects, list items and map values: an EndpointPort without `protocol`
+    gets "TCP". An object's `defaulter` runs after the defaults of its fields.
     """
     _default(obj, schema)
 
@@ -182,10 +184,14 @@ def _default(value: Any, node: Schema) -> None:
     if isinstance(node, Object) and isinstance(value, dict):
         for name, child in node.properties.items():
             current = value.get(name)
+            if current is None and isinstance(child, Object) and child.default is not None:
+                current = value[name] = copy.deepcopy(child.default)
             if current is not None:
                 _default(current, child)
             elif isinstance(child, (String, Integer, Boolean)) and child.default is not None:
                 value[name] = child.default
+        if node.defaulter is not None:
+            node.defaulter(value)
     elif isinstance(node, Array) and isinstance(value, list):
         for item in value:
             _default(item, node.items)
@@ -236,6 +242,9 @@ def _object_slot(node: Object) -> _Slot:
     slots = {name: _slot(child) for name, child in node.properties.items()}
     defaults = tuple((name, child.default) for name, child in node.properties.items()
                      if isinstance(child, (String, Integer, Boolean)) and child.default is not None)
+    object_defaults = tuple((name, child.default, slots[name][1]) for name, child in node.properties.items()
+                            if isinstance(child, Object) and child.default is not None)
+    defaulter = node.defaulter
 
     def walk(value: dict[str, Any]) -> None:
         for key, item in value.items():
@@ -253,8 +262,15 @@ def _object_slot(node: Object) -> _Slot:
         for name, default in defaults:
             if value.get(name) is None:
                 value[name] = default
+        for name, empty, child in object_defaults:
+            if value.get(name) is None:
+                value[name] = copy.deepcopy(empty)
+                if child is not None:
+                    child(value[name])
+        if defaulter is not None:
+            defaulter(value)
 
-    return frozenset((dict, _NULL)), walk_and_default if defaults else walk
+    return frozenset((dict, _NULL)), walk_and_default if defaults or object_defaults or defaulter else walk
 
 
 def _items_walker(accepted: frozenset[type] | _Anything, walker: Walker | None) -> Walker:

@@ -16,14 +16,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from apiserver import codec, errors
+from apiserver import admission, codec, deletion, errors
 from apiserver.cacher.cacher import Cacher
 from apiserver.continuetoken import continue_start, encode_continue, resume_key
+from apiserver.deletion import DeleteOptions
 from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import update_managed_fields
 from apiserver.names import generate_name
 from apiserver.options import ListOptions, WriteOptions, parse_rv
-from apiserver.validation import field as fielderr
 from storage import KeyValue, Storage, StorageError
 
 MAX_NAME_ATTEMPTS = 8
@@ -32,7 +32,8 @@ SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGrace
 
 # Mutation applied by update and patch to the current object (None when absent); returns the new one.
 Mutation = Callable[[Obj | None], Obj | Awaitable[Obj]]
-NamespaceCheck = Callable[[str], Awaitable[None]]
+# NamespaceLifecycle admission of a create of (kind, name) into a namespace.
+NamespaceCheck = Callable[[str, Kind, str], Awaitable[None]]
 
 
 def now() -> str:
@@ -165,7 +166,8 @@ class Registry:
             update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now(),
                                   reset=self.strategy.reset_fields(""))
         if self.kind.namespaced:
-            await self.namespace_check(namespace)
+            await self.namespace_check(namespace, self.kind, meta.get("name", ""))
+        admission.admit(self.kind, obj, None)
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
             meta["name"] = generate_name(meta["generateName"])
@@ -191,7 +193,7 @@ class Registry:
             except StorageError as err:
                 status = errors.from_storage(err, self.kind, meta["name"], "create")
                 if not (generated and status.reason == "AlreadyExists"):
-                    raise status from None
+                    raise await self._being_deleted(status, namespace, meta["name"]) from None
                 if attempt == MAX_NAME_ATTEMPTS - 1:
                     status.message += ", the server was not able to generate a unique name for the object"
                     assert status.details is not None
@@ -200,6 +202,14 @@ class Registry:
                 meta["name"] = generate_name(meta["generateName"])
         meta["resourceVersion"] = str(rv)
         return obj
+
+    async def _being_deleted(self, status: errors.StatusError, namespace: str, name: str) -> errors.StatusError:
+        """An AlreadyExists over an object marked for deletion says so: `object is being deleted: …`."""
+        if status.reason == "AlreadyExists":
+            existing = await self._read(namespace, name)
+            if existing is not None and existing["metadata"].get("deletionTimestamp"):
+                status.message = "object is being deleted: " + status.message
+        return status
 
     def _ordered(self, obj: Obj) -> Obj:
         """kind, apiVersion and metadata first, as the real server serialises them."""
@@ -251,8 +261,10 @@ class Registry:
             new = self._prepare_update(namespace, obj, current, opts, subresource)
             if _comparable(new) == _comparable(current):
                 return current, False
-            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-                return await self._remove(namespace, name, current, kv, opts), False
+            if _emptied_finalizers(new, current):
+                if not opts.dry_run:
+                    await self._remove(namespace, name, copy.deepcopy(new), kv.key, kv.mod_revision)
+                return new, False
             if opts.dry_run:
                 return new, False
             try:
@@ -289,10 +301,6 @@ class Registry:
         elif "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
         managed = meta.get("managedFields")
-        if old_meta.get("deletionTimestamp"):
-            added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
-            if added:
-                raise errors.invalid(self.kind, meta["name"], _forbidden_finalizers())
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)
             meta = obj["metadata"]
@@ -301,6 +309,7 @@ class Registry:
             else:
                 meta["managedFields"] = managed
         else:
+            admission.admit(self.kind, obj, current)
             self.strategy.prepare_for_update(obj, current)
         errs = self.strategy.validate_update(obj, current)
         if errs:
@@ -312,8 +321,10 @@ class Registry:
             meta["generation"] = old_meta.get("generation", 0) + 1
         return self._ordered(obj)
 
-    async def delete(self, namespace: str, name: str, options: Obj, opts: WriteOptions) -> Obj:
-        """Delete now, or mark for deletion (deletionTimestamp) while finalizers remain. Returns the object."""
+    async def delete(self, namespace: str, name: str, options: DeleteOptions,
+                     opts: WriteOptions) -> tuple[Obj, bool]:
+        """Delete now, or mark for deletion (graceful deletion, finalizers) as `deletion.plan` says. Returns the
+        object as last stored (or as it would be with dryRun) and whether it was removed."""
         for _ in range(MAX_UPDATE_RETRIES):
             try:
                 _, kv = await self.storage.get(self.key(namespace, name))
@@ -322,11 +333,16 @@ class Registry:
             if kv is None:
                 raise errors.not_found(self.kind, name)
             current = codec.decode(kv)
-            self._check_preconditions(current, options.get("preconditions") or {})
-            if current["metadata"].get("finalizers"):
-                return await self._mark_deleted(namespace, name, current, kv, opts)
+            self._check_preconditions(current, options.preconditions)
+            planned = deletion.plan(self.strategy, current, options)
+            if planned.pending or opts.dry_run:
+                return planned.obj, planned.remove
             try:
-                return await self._remove(namespace, name, current, kv, opts)
+                obj = await self._store(kv, planned.obj) if planned.write else planned.obj
+                if not planned.remove:
+                    return obj, False
+                revision = int(obj["metadata"]["resourceVersion"]) if planned.write else kv.mod_revision
+                return await self._remove(namespace, name, obj, kv.key, revision), True
             except errors.StatusError as err:
                 if err.reason != "Conflict":
                     raise
@@ -345,15 +361,6 @@ class Registry:
                 f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record "
                 f"({meta.get('resourceVersion')}). The object might have been modified"))
 
-    async def _mark_deleted(self, namespace: str, name: str, current: Obj, kv: KeyValue, opts: WriteOptions) -> Obj:
-        if current["metadata"].get("deletionTimestamp"):
-            return current
-        marked = copy.deepcopy(current)
-        marked["metadata"]["deletionTimestamp"] = now()
-        marked["metadata"]["deletionGracePeriodSeconds"] = 0
-        self.strategy.prepare_for_delete(marked)
-        return marked if opts.dry_run else await self._store(kv, marked)
-
     async def _store(self, kv: KeyValue, obj: Obj) -> Obj:
         """Write `obj` over `kv` if it is still the current revision (no strategy, no validation)."""
         try:
@@ -363,29 +370,28 @@ class Registry:
         obj["metadata"]["resourceVersion"] = str(rv)
         return obj
 
-    async def _remove(self, namespace: str, name: str, current: Obj, kv: KeyValue, opts: WriteOptions) -> Obj:
-        if opts.dry_run:
-            return current
+    async def _remove(self, namespace: str, name: str, obj: Obj, key: str, revision: int) -> Obj:
+        """Remove `key` if still at `revision`; `obj` (its last state) is returned with the deletion's revision."""
         try:
-            revision, _ = await self.storage.delete(kv.key, kv.mod_revision)
+            deleted, _ = await self.storage.delete(key, revision)
         except StorageError as err:
             raise errors.from_storage(err, self.kind, name, "delete") from None
-        current["metadata"]["resourceVersion"] = str(revision)  # as upstream: the deletion's revision
-        return current
+        obj["metadata"]["resourceVersion"] = str(deleted)  # as upstream: the deletion's revision
+        return obj
 
-    async def delete_collection(self, namespace: str, list_opts: ListOptions, options: Obj,
+    async def delete_collection(self, namespace: str, list_opts: ListOptions, options: DeleteOptions,
                                 opts: WriteOptions) -> builtins.list[Obj]:
+        """Delete every object the selectors match; returns them as listed (as upstream), not as deleted."""
         listed = await self.list(namespace, ListOptions(label_selector=list_opts.label_selector,
                                                         field_selector=list_opts.field_selector))
-        deleted = []
         for obj in listed.items:
             meta = obj["metadata"]
             try:
-                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], options, opts))
+                await self.delete(meta.get("namespace", ""), meta["name"], options, opts)
             except errors.StatusError as err:
                 if err.code != 404:
                     raise
-        return deleted
+        return listed.items
 
 
 def _comparable(obj: Obj) -> Obj:
@@ -397,7 +403,9 @@ def _comparable(obj: Obj) -> Obj:
     return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
 
 
-def _forbidden_finalizers() -> fielderr.ErrorList:
-    errs = fielderr.ErrorList()
-    errs.append(fielderr.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"))
-    return errs
+def _emptied_finalizers(new: Obj, current: Obj) -> bool:
+    """An update that leaves no finalizers on an object marked for deletion with no grace period deletes it (the
+    update's answer is the object as sent, with the stored resourceVersion)."""
+    meta = current["metadata"]
+    return bool(meta.get("deletionTimestamp")) and not meta.get("deletionGracePeriodSeconds") \
+        and not new["metadata"].get("finalizers")

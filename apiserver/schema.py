@@ -7,6 +7,7 @@ the list semantics used by strategic merge patch and server-side apply, and `kub
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +72,10 @@ class Object(Schema):
     names the properties Go serialises even when empty (no `omitempty`, struct values, `metav1.Time`): in
     the object as kube-apiserver sees it they are present, as their zero value (`null` for lists, maps and
     times, `{}` for structs), which decides what a write changes and so what it owns.
+    `default` is the value an absent field gets at decoding (`{}` for a Go struct that is always
+    serialised, such as a container's `resources`); `defaulter` fills the defaults that depend on other
+    fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
+    declared defaults of the node and of everything under it.
     """
 
     properties: dict[str, Schema] = field(default_factory=dict)
@@ -78,6 +83,8 @@ class Object(Schema):
     ref: str = ""
     atomic: bool = False
     always: tuple[str, ...] = ()
+    default: dict[str, Any] | None = field(default=None, compare=False)
+    defaulter: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ The writer is the only client that writes, one request at a time: creates, updat
 strategic, JSON and apply) and deletes of namespaces, services, pods, endpoints and EndpointSlices.
 Every successful write is a line of `--record`: resource, namespace, name, event type and the
 resourceVersion from the response. A DELETE answered with the object (pods, services) carries the
-deletion's revision; one answered with a Status carries none, nor does a namespace's (its answer is the
-Terminating object, its removal comes later), so such a delete is recorded with `lo`, the last revision
-the writer had seen before it: its event falls after `lo` and before the next write's revision
-(soakverify fills that in). A write without an answer is recorded as `ambiguous`.
+deletion's revision (a pod's is preceded by its marking, a MODIFIED recorded with `lo`); one answered with a
+Status carries none, nor does a namespace's (its answer is the Terminating object, its removal comes later),
+so such a delete is recorded with `lo`, the last revision the writer had seen before it: its event falls
+after `lo` and before the next write's revision (soakverify fills that in). A write without an answer is recorded as `ambiguous`.
 
 Watchers (each one a loop of sessions that come and go):
 - healthy: list (`limit=1`: storage's current revision), watch the resource from that revision with
@@ -202,6 +202,8 @@ class Writer:
                 self._emit({"r": resource, "ns": namespace, "n": name, "t": "M", "lo": lo})
             elif obj.get("kind") != "Status":  # the deleted object, at the deletion's revision
                 rv = int(obj["metadata"]["resourceVersion"])
+                if resource == "pods":  # first marked (deletionTimestamp, grace period 0 when on no node)
+                    self._emit({"r": resource, "ns": namespace, "n": name, "t": "M", "lo": lo})
                 self._emit({"r": resource, "ns": namespace, "n": name, "t": "D", "rv": rv})
                 self.last_rv = max(self.last_rv, rv)
                 return

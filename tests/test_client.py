@@ -54,6 +54,12 @@ def status_of(err: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
     return body
 
 
+def raw(response: Any) -> dict[str, Any]:
+    """The JSON body of a call made with `_preload_content=False`, exactly as the server sent it."""
+    body: dict[str, Any] = json.loads(response.data)
+    return body
+
+
 def names(items: list[Any]) -> list[str]:
     return sorted(item.metadata.name for item in items)
 
@@ -121,6 +127,22 @@ def test_endpoints_replace_creates(core: Any) -> None:
     assert code == 200
 
 
+def test_endpoints_subsets_are_stored_as_sent(core: Any) -> None:
+    """1.32 does not repack subsets on write: order, duplicates and subsets with the same ports stay; empty lists
+    are omitted."""
+    ab = [{"name": "b", "port": 81}, {"name": "a", "port": 80}]
+    body = {"metadata": {"name": "asis"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}],
+         "notReadyAddresses": [{"ip": "10.1.0.1"}], "ports": ab},
+        {"addresses": [{"ip": "10.1.0.0"}], "notReadyAddresses": [], "ports": ab[::-1]}]}
+    created = raw(core.create_namespaced_endpoints(NS, body, _preload_content=False))
+    tcp = [{**port, "protocol": "TCP"} for port in ab]
+    assert created["subsets"] == [
+        {"addresses": [{"ip": "10.1.0.2"}, {"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}],
+         "notReadyAddresses": [{"ip": "10.1.0.1"}], "ports": tcp},
+        {"addresses": [{"ip": "10.1.0.0"}], "ports": tcp[::-1]}]
+
+
 def test_endpointslice_replace_missing_is_404(discovery: Any) -> None:
     with pytest.raises(ApiException) as err:
         discovery.replace_namespaced_endpoint_slice("nope", NS, slice_body("nope"))
@@ -165,8 +187,92 @@ def test_pod_crud_and_status(core: Any) -> None:
     got = core.read_namespaced_pod("p1", NS)
     assert got.status.pod_ip == "10.244.0.5"
     assert int(got.metadata.resource_version) > int(created.metadata.resource_version)
-    core.delete_namespaced_pod("p1", NS)
+    core.delete_namespaced_pod("p1", NS, grace_period_seconds=0)  # on a node: without 0 it waits for a kubelet
     assert core.list_namespaced_pod(NS).items == []
+
+
+NOT_READY = {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300}
+UNREACHABLE = {**NOT_READY, "key": "node.kubernetes.io/unreachable"}
+
+
+def test_pod_defaults_and_admission(core: Any) -> None:
+    """What kube-apiserver v1.32 answers for this pod: decoding defaults, DefaultTolerationSeconds and Priority."""
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "d"}, "spec": {
+        "hostNetwork": True, "serviceAccountName": "sa",
+        "initContainers": [{"name": "i", "image": "busybox:1.36"}],
+        "containers": [
+            {"name": "c", "image": "nginx@sha256:" + "a" * 64, "ports": [{"containerPort": 80}],
+             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "readinessProbe": {"httpGet": {"port": 80}},
+             "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+            {"name": "d", "image": "localhost:5000/x:latest",
+             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "500m"}}}],
+        "volumes": [{"name": "a"}, {"name": "b", "secret": {"secretName": "s"}},
+                    {"name": "n", "nfs": {"server": "s", "path": "/"}}]}}
+    created = raw(core.create_namespaced_pod(NS, body, _preload_content=False))
+    container = {"resources": {}, "terminationMessagePath": "/dev/termination-log",
+                 "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}
+    assert created["spec"] == {
+        "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "secret": {"secretName": "s", "defaultMode": 420}},
+                    {"name": "n", "nfs": {"server": "s", "path": "/"}}],
+        "initContainers": [{**container, "name": "i", "image": "busybox:1.36"}],
+        "containers": [
+            {**container, "name": "c", "image": "nginx@sha256:" + "a" * 64,
+             "ports": [{"hostPort": 80, "containerPort": 80, "protocol": "TCP"}],
+             "env": [{"name": "X", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}},
+             "readinessProbe": {"httpGet": {"path": "/", "port": 80, "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}},
+            {**container, "name": "d", "image": "localhost:5000/x:latest", "imagePullPolicy": "Always",
+             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "500m"}}}],
+        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "sa", "serviceAccount": "sa", "hostNetwork": True, "securityContext": {},
+        "schedulerName": "default-scheduler", "tolerations": [NOT_READY, UNREACHABLE], "priority": 0,
+        "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority"}
+    assert created["status"] == {"phase": "Pending", "qosClass": "Burstable"}
+    guaranteed = pod_body("g")
+    guaranteed["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "100m", "memory": "64Mi"}}
+    assert core.create_namespaced_pod(NS, guaranteed).status.qos_class == "Guaranteed"
+
+
+def test_pod_priority_admission(core: Any) -> None:
+    """Priority: a built-in PriorityClass resolves, an unknown one or a priority of the client's is forbidden; a
+    toleration of the client's that covers a taint keeps the default one out."""
+    body = pod_body("crit")
+    body["spec"].update(priorityClassName="system-node-critical",
+                        tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+    spec = raw(core.create_namespaced_pod(NS, body, _preload_content=False))["spec"]
+    assert (spec["priority"], spec["preemptionPolicy"]) == (2000001000, "PreemptLowerPriority")
+    assert spec["tolerations"] == [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}, UNREACHABLE]
+    for extra, why in (({"priorityClassName": "nope"}, "no PriorityClass with name nope was found"),
+                       ({"priority": 5}, ("the integer value of priority (5) must not be provided in pod spec; "
+                                          "priority admission controller computed 0 from the given PriorityClass "
+                                          "name"))):
+        body = pod_body("pc")
+        body["spec"].update(extra)
+        with pytest.raises(ApiException) as err:
+            core.create_namespaced_pod(NS, body)
+        assert status_of(err)["message"] == f'pods "pc" is forbidden: {why}'
+        assert (err.value.status, status_of(err)["details"]) == (403, {"name": "pc", "kind": "pods"})
+
+
+def test_pod_put_of_the_body_as_sent(core: Any) -> None:
+    """A PUT of the pod as first sent, with new labels and image, is defaulted and admitted like the create, so it
+    changes only what it means to change."""
+    body = pod_body("web", labels={"app": "web"})
+    body["spec"]["containers"][0]["image"] = "nginx:1.27"
+    created = core.create_namespaced_pod(NS, body)
+    body = pod_body("web", labels={"app": "web", "v": "2"})
+    body["metadata"]["resourceVersion"] = created.metadata.resource_version
+    body["spec"]["containers"][0]["image"] = "nginx:1.28"
+    replaced = raw(core.replace_namespaced_pod("web", NS, body, _preload_content=False))
+    assert replaced["spec"]["containers"][0]["image"] == "nginx:1.28"
+    assert replaced["spec"]["tolerations"] == [NOT_READY, UNREACHABLE] and replaced["spec"]["priority"] == 0
+    body["spec"]["containers"][0]["image"] = "nginx"  # the pull policy it defaults to (Always) may not change
+    del body["metadata"]["resourceVersion"]
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_pod("web", NS, body)
+    assert err.value.status == 422 and "pod updates may not change fields" in status_of(err)["message"]
 
 
 def test_namespace_crud(core: Any) -> None:
@@ -419,17 +525,69 @@ def test_finalizers(discovery: Any) -> None:
     marked = discovery.read_namespaced_endpoint_slice("held", NS)
     assert marked.metadata.deletion_timestamp is not None
     assert marked.metadata.deletion_grace_period_seconds == 0
+    assert marked.metadata.generation == 2  # marking an object for deletion bumps its generation
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice(NS, slice_body("held"))
+    assert status_of(err)["message"] == \
+        'object is being deleted: endpointslices.discovery.k8s.io "held" already exists'
     # a second delete does not remove it either
     discovery.delete_namespaced_endpoint_slice("held", NS)
     assert discovery.read_namespaced_endpoint_slice("held", NS).metadata.finalizers == ["example.com/hold"]
     with pytest.raises(ApiException) as err:
         discovery.patch_namespaced_endpoint_slice(
             "held", NS, {"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}})
-    assert err.value.status == 422
+    assert err.value.status == 422 and status_of(err)["message"].endswith(
+        'no new finalizers can be added if the object is being deleted, found new finalizers '
+        '[]string{"example.com/more"}')
     discovery.patch_namespaced_endpoint_slice("held", NS, [{"op": "remove", "path": "/metadata/finalizers"}])
     with pytest.raises(ApiException) as err:
         discovery.read_namespaced_endpoint_slice("held", NS)
     assert err.value.status == 404
+
+
+def test_graceful_pod_deletion(core: Any) -> None:
+    """A pod on a node is deleted gracefully and stays (no kubelet finishes it); a later DELETE may only shorten
+    the period, 0 removes it. An unscheduled pod goes at once, its answer marked with grace period 0."""
+    core.create_namespaced_pod(NS, pod_body("q", node="node-a"))
+    marked = raw(core.delete_namespaced_pod("q", NS, _preload_content=False))
+    meta = marked["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"] > meta["creationTimestamp"]
+    assert raw(core.read_namespaced_pod("q", NS, _preload_content=False)) == marked
+    assert raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=60, _preload_content=False)) == marked
+    shorter = raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=10, _preload_content=False))["metadata"]
+    assert shorter["deletionGracePeriodSeconds"] == 10
+    assert int(shorter["resourceVersion"]) > int(meta["resourceVersion"])
+    gone = raw(core.delete_namespaced_pod("q", NS, grace_period_seconds=0, _preload_content=False))["metadata"]
+    assert gone["deletionGracePeriodSeconds"] == 0
+    assert gone["deletionTimestamp"] < shorter["deletionTimestamp"] < meta["deletionTimestamp"]  # moved earlier
+    core.create_namespaced_pod(NS, pod_body("u"))
+    answer = raw(core.delete_namespaced_pod("u", NS, grace_period_seconds=30, _preload_content=False))["metadata"]
+    assert answer["deletionGracePeriodSeconds"] == 0 and answer["deletionTimestamp"]
+    assert core.list_namespaced_pod(NS).items == []
+
+
+@pytest.mark.parametrize(("policy", "finalizer"), [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")])
+def test_propagation_finalizers_stay_without_a_collector(discovery: Any, policy: str, finalizer: str) -> None:
+    """Foreground and Orphan add the garbage collector's finalizer; with no collector the object stays until a
+    client removes it. Background on the marked object removes the finalizer and deletes it."""
+    discovery.create_namespaced_endpoint_slice(NS, slice_body("gc"))
+    marked = discovery.delete_namespaced_endpoint_slice("gc", NS, propagation_policy=policy)
+    assert marked["metadata"]["finalizers"] == [finalizer] and marked["metadata"]["generation"] == 2
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert discovery.read_namespaced_endpoint_slice("gc", NS).metadata.finalizers == [finalizer]
+    status = discovery.delete_namespaced_endpoint_slice("gc", NS, body=client.V1DeleteOptions(
+        propagation_policy="Background"))
+    assert status["status"] == "Success"
+    assert discovery.list_namespaced_endpoint_slice(NS).items == []
+
+
+def test_invalid_delete_options_are_422_before_the_lookup(core: Any) -> None:
+    with pytest.raises(ApiException) as err:
+        core.delete_namespaced_endpoints("missing", NS, propagation_policy="Sideways")
+    assert err.value.status == 422
+    assert status_of(err)["message"] == ('DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported '
+                                         'value: "Sideways": supported values: "Foreground", "Background", '
+                                         '"Orphan", "nil"')
 
 
 def test_delete_with_preconditions(discovery: Any) -> None:
@@ -462,16 +620,37 @@ def test_delete_collection(discovery: Any, labelled: None) -> None:
 def test_namespace_deletion_removes_contents(discovery: Any, core: Any) -> None:
     core.create_namespace({"metadata": {"name": "doomed"}})
     discovery.create_namespaced_endpoint_slice("doomed", slice_body("s"))
-    core.create_namespaced_pod("doomed", pod_body("p"))
+    core.create_namespaced_pod("doomed", pod_body("p", node="node-a"))  # the in-process controller forces it
     core.create_namespaced_service("doomed", {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
     discovery.create_namespaced_endpoint_slice(NS, slice_body("survivor"))
-    core.delete_namespace("doomed")
+    answer = raw(core.delete_namespace("doomed", _preload_content=False))
+    # kube-apiserver's answer: Terminating, spec.finalizers kept, a deletionTimestamp without grace period
+    assert (answer["status"], answer["spec"]) == ({"phase": "Terminating"}, {"finalizers": ["kubernetes"]})
+    assert answer["metadata"]["deletionTimestamp"] and "deletionGracePeriodSeconds" not in answer["metadata"]
     assert discovery.list_namespaced_endpoint_slice("doomed").items == []
     assert core.list_namespaced_pod("doomed").items == []
     assert core.list_namespaced_service("doomed").items == []
     assert names(discovery.list_endpoint_slice_for_all_namespaces().items) == ["survivor"]
     with pytest.raises(ApiException) as err:
         core.read_namespace("doomed")
+    assert err.value.status == 404
+
+
+def test_namespace_with_a_finalizer_stays_terminating(core: Any, discovery: Any) -> None:
+    """A finalizer of another party keeps the emptied namespace Terminating (new content refused) until removed."""
+    core.create_namespace({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    core.delete_namespace("held")
+    held = core.read_namespace("held")
+    assert held.status.phase == "Terminating" and not held.spec.finalizers
+    with pytest.raises(ApiException) as err:
+        discovery.create_namespaced_endpoint_slice("held", slice_body("late"))
+    assert (err.value.status, status_of(err)["message"]) == (403, 'endpointslices.discovery.k8s.io "late" is forbidden: '
+                                                            "unable to create new content in namespace held because "
+                                                            "it is being terminated")
+    assert status_of(err)["details"]["kind"] == "endpointslices"
+    core.patch_namespace("held", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as err:
+        core.read_namespace("held")
     assert err.value.status == 404
 
 

@@ -102,9 +102,6 @@ def test_dynamic_client_and_server_side_apply(clientgo: GoTests, apiserver: Runn
     run_go(clientgo, apiserver, f"TestDynamic/{plural}")
 
 
-@pytest.mark.xfail(strict=True, reason="no graceful pod deletion: upstream's pod strategy marks a pod deleted (MODIFIED "
-                   "with deletionTimestamp) before removing it when unscheduled, and keeps a scheduled one terminating "
-                   "for terminationGracePeriodSeconds; we remove pods at once")
 def test_pods_are_deleted_gracefully(clientgo: GoTests, apiserver: RunningServer) -> None:
     run_go(clientgo, apiserver, "TestPodGracefulDeletion")
 

@@ -505,7 +505,9 @@ def test_service_update_cluster_ip_immutable() -> None:
 
 
 def pod(**spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"containers": [{"name": "app", "image": "nginx"}]}
+    """A decoded Pod: the policies validation requires are defaulted by then."""
+    base: dict[str, Any] = {"containers": [{"name": "app", "image": "nginx"}], "restartPolicy": "Always",
+                            "dnsPolicy": "ClusterFirst"}
     base.update(spec)
     return {"metadata": {"name": "p", "namespace": "default"}, "spec": base}
 
@@ -522,6 +524,28 @@ def test_pod_spec() -> None:
         'spec.containers[2].name: Invalid value: "App": ' + LABEL_MSG,
         'spec.containers[2].name: Duplicate value: "App"',
         'spec.nodeName: Invalid value: "N": ' + SUBDOMAIN_MSG,
+    ]
+
+
+def test_pod_ports_and_policies() -> None:
+    """As kube-apiserver v1.32 words them, in its order (ports within the container, names' uniqueness after)."""
+    ports = [{"containerPort": 70000, "hostPort": -1, "protocol": "ICMP", "name": "A"},
+             {"containerPort": 1, "name": "a", "protocol": "TCP"}, {"containerPort": 2, "name": "a", "protocol": "TCP"}]
+    containers = [{"name": "c", "image": "x", "ports": ports}, {"name": "c", "image": "x", "ports": [{}]}]
+    assert strs(validate_pod(pod(containers=containers, dnsPolicy="Bad", restartPolicy="Sometimes"))) == [
+        'spec.containers[0].ports[0].name: Invalid value: "A": must contain only alpha-numeric characters (a-z, 0-9), '
+        "and hyphens (-)",
+        'spec.containers[0].ports[0].name: Invalid value: "A": must contain at least one letter (a-z)',
+        "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        "spec.containers[0].ports[0].hostPort: Invalid value: -1: must be between 1 and 65535, inclusive",
+        'spec.containers[0].ports[0].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"',
+        'spec.containers[0].ports[2].name: Duplicate value: "a"',
+        "spec.containers[1].ports[0].containerPort: Required value",
+        "spec.containers[1].ports[0].protocol: Required value",
+        'spec.containers[1].name: Duplicate value: "c"',
+        'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"',
+        'spec.dnsPolicy: Unsupported value: "Bad": supported values: "ClusterFirstWithHostNet", "ClusterFirst", '
+        '"Default", "None"',
     ]
 
 
@@ -554,6 +578,9 @@ def test_pod_update() -> None:
         "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
         "negative)")
     ]
+    more = pod(containers=[{"name": "app", "image": "nginx"}, {"name": "b", "image": "x"}])
+    assert strs(validate_pod_update(more, pod())) == [
+        "spec.containers: Forbidden: pod updates may not add or remove containers"]
 
 
 def test_pod_status_update() -> None:

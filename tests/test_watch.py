@@ -110,7 +110,8 @@ def test_watch_from_resource_version(discovery: Any) -> None:
 
 def test_delete_answers_with_the_deletion_revision(apiserver: RunningServer, kube_client: Any) -> None:
     """A DELETE that returns the object (pods) carries the deletion's revision, as upstream's etcd3 store
-    decodes it, and the DELETED event has the same one."""
+    decodes it, and the DELETED event has the same one. A pod deletes gracefully (with period 0 when on no
+    node): it is first marked, a MODIFIED event, as on kube-apiserver."""
     pods = "/api/v1/namespaces/default/pods"
     core = client.CoreV1Api(kube_client)
     created = core.create_namespaced_pod(NS, {"metadata": {"name": "gone"},
@@ -119,10 +120,11 @@ def test_delete_answers_with_the_deletion_revision(apiserver: RunningServer, kub
         request = urllib.request.Request(f"{apiserver.url}{pods}/gone", method="DELETE")
         with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT) as response:
             reply = json.load(response)
-        event = take(w, 1)[0]
-    assert event["type"] == "DELETED"
+        marked, event = take(w, 2)
+    assert (marked["type"], event["type"]) == ("MODIFIED", "DELETED")
+    assert marked["object"]["metadata"]["deletionGracePeriodSeconds"] == 0
     deleted = int(reply["metadata"]["resourceVersion"])
-    assert deleted > int(created.metadata.resource_version)
+    assert deleted > int(marked["object"]["metadata"]["resourceVersion"]) > int(created.metadata.resource_version)
     assert event["object"]["metadata"]["resourceVersion"] == str(deleted)
 
 

@@ -93,22 +93,24 @@ def test_node_watchers_are_offered_only_their_pods_events(apiserver: RunningServ
         await api.call("PATCH", f"{PODS}/a/status", {"status": {"phase": "Running"}},
                        "application/merge-patch+json")                # labels, node-3, running-on-3
         await move(apiserver, "b", "node-7")                          # labels, node-7, node-5 (before)
-        await api.call("DELETE", f"{PODS}/a")                         # labels, node-3, running-on-3
-        await until(lambda: len(labelled.events) == 5, "the unindexed watcher's five events")
-        assert meters.filters_evaluated - before == 3 + 2 + 3 + 3 + 3  # without the index: 5 × 42
+        await api.call("DELETE", f"{PODS}/a?gracePeriodSeconds=0")    # marked, then deleted: twice these three
+        await until(lambda: len(labelled.events) == 6, "the unindexed watcher's six events")
+        assert meters.filters_evaluated - before == 3 + 2 + 3 + 3 + 3 + 3  # without the index: 6 × 42
 
-        await until(lambda: all(len(w.events) >= n for w, n in ((nodes[3], 3), (nodes[5], 2), (nodes[7], 1),
-                                                                 (running, 2))), "the node watchers' events")
-        assert seen(nodes[3]) == [("ADDED", "a", "node-3"), ("MODIFIED", "a", "node-3"), ("DELETED", "a", "node-3")]
+        await until(lambda: all(len(w.events) >= n for w, n in ((nodes[3], 4), (nodes[5], 2), (nodes[7], 1),
+                                                                 (running, 3))), "the node watchers' events")
+        assert seen(nodes[3]) == [("ADDED", "a", "node-3"), ("MODIFIED", "a", "node-3"), ("MODIFIED", "a", "node-3"),
+                                  ("DELETED", "a", "node-3")]
         # moved away: node-5 sees the pod's previous state deleted at the move's revision, node-7 sees it added
         assert seen(nodes[5]) == [("ADDED", "b", "node-5"), ("DELETED", "b", "node-5")]
         assert seen(nodes[7]) == [("ADDED", "b", "node-7")]
         assert nodes[5].events[1]["object"]["metadata"]["resourceVersion"] == \
             nodes[7].events[0]["object"]["metadata"]["resourceVersion"]
         assert [(e["type"], e["object"]["metadata"]["name"]) for e in running.events] == [
-            ("ADDED", "a"), ("DELETED", "a")]
+            ("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
         assert all(not w.events for i, w in enumerate(nodes) if i not in (3, 5, 7))
-        assert [e["type"] for e in labelled.events] == ["ADDED", "ADDED", "MODIFIED", "MODIFIED", "DELETED"]
+        assert [e["type"] for e in labelled.events] == ["ADDED", "ADDED", "MODIFIED", "MODIFIED", "MODIFIED",
+                                                         "DELETED"]
 
         await close_all(watches)
         await until(lambda: len(cacher.hub) == 0, "every watcher gone")

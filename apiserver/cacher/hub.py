@@ -224,7 +224,7 @@ class Hub:
         for group in groups:
             try:
                 change = transition(event, group.predicate)
-            except Exception:
+            except Exception:  # noqa: BLE001 - isolates a failing filter to its own watchers
                 self._dispatch_failed(event, group.key, "filter")
                 failed += group.watchers()
                 continue
@@ -242,7 +242,7 @@ class Hub:
                         for watcher in tuple(members):
                             watcher.queue(event.encode(kind, form, event_type, use_prev))
                             encoded(form)
-                except Exception:
+                except Exception:  # noqa: BLE001 - isolates a failing encoder to its own watchers
                     self._dispatch_failed(event, group.key, form)
                     failed += list(members)
                     continue

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from apiserver import errors, tables
 from apiserver.decoding import apply_defaults, decode, prune_unknown
+from apiserver.deletion import DeleteOptions, parse_delete_options
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
@@ -269,13 +270,19 @@ def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusE
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    options = await read_body(request) or {}
-    if not isinstance(options, dict):
-        raise errors.bad_request("DeleteOptions must be a JSON object")
-    obj = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
-    if target.kind.strategy.return_deleted_object or obj["metadata"].get("deletionTimestamp"):
+    options = await delete_options(request, opts)
+    obj, removed = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
+    if target.kind.strategy.return_deleted_object or not removed:
         return respond(request, render_object(target.kind, obj, output), output=output)
     return respond(request, deleted_status(target.kind, obj), output=output)
+
+
+async def delete_options(request: web.Request, opts: WriteOptions) -> DeleteOptions:
+    """The DeleteOptions of the body, or of the query without one; a body's dryRun overrides the query's."""
+    options = parse_delete_options(await read_body(request), request.query)
+    if options.dry_run is not None:
+        opts.dry_run = options.dry_run
+    return options
 
 
 def deleted_status(kind: Kind, obj: Obj) -> Obj:
@@ -292,7 +299,7 @@ async def delete_collection(request: web.Request, target: Target) -> web.StreamR
     output = negotiation.negotiate(request)
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
-    options = await read_body(request) or {}
+    options = await delete_options(request, opts)
     registry = registry_for(request, target)
     deleted = await registry.delete_collection(target.namespace, list_opts, options, opts)
     result = ListResult(deleted, await registry.storage.current_revision())

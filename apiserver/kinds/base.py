@@ -71,8 +71,9 @@ class Strategy:
             return frozenset()
         return frozenset({("f:spec",)} if subresource == "status" else {("f:status",)})
 
-    def prepare_for_delete(self, obj: Obj) -> None:
-        """Adjust an object being marked for deletion (deletionTimestamp is already set)."""
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """The grace period of a first DELETE (CheckGracefulDelete), or None: the kind is deleted without one."""
+        return None
 
     def validate(self, obj: Obj) -> ErrorList:
         return ErrorList()

@@ -82,7 +82,8 @@ def _port_key(port: Obj) -> tuple[str, int, str]:
 
 
 def repack_subsets(subsets: list[Obj]) -> list[Obj]:
-    """Regroup (address, port) pairs into canonical subsets, as upstream's RepackSubsets does.
+    """Regroup (address, port) pairs into canonical subsets, as upstream's RepackSubsets does (for the endpoints
+    controller; the API stores subsets as sent).
 
     Addresses are de-duplicated by (ip, targetRef uid) and "not ready" wins over ready; addresses
     sharing an identical port set form one subset. Upstream orders ports and subsets by a hash of
@@ -119,7 +120,7 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
 
 
 class EndpointsStrategy(Strategy):
-    """No generation; PUT may create; subsets are repacked into canonical form on every write."""
+    """No generation; PUT may create; subsets are kept as sent."""
 
     allow_create_on_update = True
 
@@ -130,8 +131,12 @@ class EndpointsStrategy(Strategy):
         return validate_endpoints_update(obj, old)
 
     def canonicalize(self, obj: Obj) -> None:
-        if obj.get("subsets"):
-            obj["subsets"] = repack_subsets(obj["subsets"])
+        """Subsets are stored as sent (1.32 does not repack them on write: duplicates, order and subsets with
+        the same ports stay); only empty lists go, which the Go types omit."""
+        subsets = [{k: v for k, v in subset.items() if v not in (None, [])} if isinstance(subset, dict) else subset
+                   for subset in obj.get("subsets") or ()]
+        if subsets:
+            obj["subsets"] = subsets
         else:
             obj.pop("subsets", None)
 

@@ -72,9 +72,6 @@ class NamespaceStrategy(Strategy):
         obj["spec"] = old.get("spec", {})
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
 
-    def prepare_for_delete(self, obj: Obj) -> None:
-        obj["status"] = {"phase": "Terminating"}
-
     def validate(self, obj: Obj) -> ErrorList:
         return validate_namespace(obj)
 

@@ -1,57 +1,35 @@
-"""core/v1 Pod: the fields an endpoints controller reads (labels, nodeName, podIPs, Ready, phase)."""
+"""core/v1 Pod: the fields an endpoints controller reads (labels, nodeName, podIPs, Ready, phase).
+
+The spec and its defaults are in `podspec`; the admission plugins that add tolerations and priority are in
+`apiserver.admission`. Status is the kubelet's: Pending with its QoS class on create, then only /status writes.
+"""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME, since
 from apiserver.kinds.meta import resource
-from apiserver.schema import Array, Boolean, Free, Integer, Object, String, Time
+from apiserver.kinds.podspec import POD_SPEC
+from apiserver.schema import Array, Free, Object, String, Time
 from apiserver.validation.field import ErrorList
 from apiserver.validation.pod import validate_pod, validate_pod_status_update, validate_pod_update
 
-CONTAINER_PORT = Object(
-    ref="io.k8s.api.core.v1.ContainerPort",
-    description="ContainerPort represents a network port in a single container.",
-    required=("containerPort",),
-    properties={
-        "name": String(description="If specified, this must be an IANA_SVC_NAME and unique within the pod."),
-        "containerPort": Integer(description="Number of port to expose on the pod's IP address."),
-        "protocol": String(default="TCP", enum=("SCTP", "TCP", "UDP"), description="Protocol for port. Defaults to "
-                           "\"TCP\"."),
-        "hostPort": Integer(description="Number of port to expose on the host."),
-        "hostIP": String(description="What host IP to bind the external port to."),
-    },
-)
 
-CONTAINER = Object(
-    ref="io.k8s.api.core.v1.Container",
-    description="A single application container that you want to run within a pod.",
-    required=("name",),
-    properties={
-        "name": String(description="Name of the container specified as a DNS_LABEL."),
-        "image": String(description="Container image name."),
-        "command": Array(items=String(), description="Entrypoint array."),
-        "args": Array(items=String(), description="Arguments to the entrypoint."),
-        "ports": Array(
-            items=CONTAINER_PORT,
-            list_type="map",
-            map_keys=("containerPort", "protocol"),
-            merge_key="containerPort",
-            patch_strategy="merge",
-            description="List of ports to expose from the container.",
-        ),
-        "env": Free(description="List of environment variables to set in the container."),
-        "resources": Free(description="Compute Resources required by this container."),
-        "readinessProbe": Free(description="Periodic probe of container service readiness."),
-        "livenessProbe": Free(description="Periodic probe of container liveness."),
-        "imagePullPolicy": String(enum=("Always", "IfNotPresent", "Never"), description="Image pull policy."),
-    },
-)
+def _condition_times(condition: Obj) -> None:
+    """The two timestamps of a condition are serialised as null when unset (no omitempty upstream)."""
+    condition.setdefault("lastProbeTime", None)
+    condition.setdefault("lastTransitionTime", None)
+
 
 CONDITION = Object(
     ref="io.k8s.api.core.v1.PodCondition",
     description="PodCondition contains details for the current condition of this pod.",
     required=("type", "status"),
+    always=("type", "status", "lastProbeTime", "lastTransitionTime"),
+    defaulter=_condition_times,
     properties={
         "type": String(description="Type is the type of the condition (e.g. Ready)."),
         "status": String(description="Status is the status of the condition: True, False or Unknown."),
@@ -73,33 +51,7 @@ SCHEMA = resource(
     "io.k8s.api.core.v1.Pod",
     "Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled "
     "onto hosts.",
-    spec=Object(
-        ref="io.k8s.api.core.v1.PodSpec",
-        description="PodSpec is a description of a pod.",
-        required=("containers",),
-        properties={
-            "containers": Array(
-                items=CONTAINER,
-                list_type="map",
-                map_keys=("name",),
-                merge_key="name",
-                patch_strategy="merge",
-                description="List of containers belonging to the pod.",
-            ),
-            "nodeName": String(description="NodeName indicates in which node this pod is scheduled."),
-            "hostname": String(description="Specifies the hostname of the Pod."),
-            "subdomain": String(description="If specified, the fully qualified Pod hostname will be "
-                                "\"<hostname>.<subdomain>.<pod namespace>.svc.<cluster domain>\"."),
-            "restartPolicy": String(enum=("Always", "Never", "OnFailure"), description="Restart policy for all "
-                                    "containers within the pod."),
-            "terminationGracePeriodSeconds": Integer(format="int64", description="Optional duration in seconds the "
-                                                     "pod needs to terminate gracefully."),
-            "schedulerName": String(description="If specified, the pod will be dispatched by specified scheduler."),
-            "serviceAccountName": String(description="ServiceAccountName is the name of the ServiceAccount to use to "
-                                         "run this pod."),
-            "hostNetwork": Boolean(description="Host networking requested for this pod."),
-        },
-    ),
+    spec=POD_SPEC,
     status=Object(
         ref="io.k8s.api.core.v1.PodStatus",
         description="PodStatus represents information about the status of a pod.",
@@ -120,6 +72,12 @@ SCHEMA = resource(
             "message": String(description="A human readable message indicating details about why the pod is in this "
                               "condition."),
             "qosClass": String(description="The Quality of Service (QOS) classification assigned to the pod."),
+            "nominatedNodeName": String(description="nominatedNodeName is set only when this pod preempts other pods "
+                                        "on the node, but it cannot schedule right away."),
+            "hostIPs": Free(description="hostIPs holds the IP addresses allocated to the host."),
+            "initContainerStatuses": Free(description="Statuses of init containers in this pod."),
+            "ephemeralContainerStatuses": Free(description="Statuses for any ephemeral containers that have run in "
+                                               "this pod."),
         },
     ),
 )
@@ -132,14 +90,29 @@ class PodStrategy(Strategy):
     status_subresource = True
 
     def prepare_for_create(self, obj: Obj) -> None:
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        spec.setdefault("schedulerName", "default-scheduler")
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
+
+    def prepare_for_status_update(self, obj: Obj, old: Obj) -> None:
+        """The kubelet's write: status and metadata as sent (but ownerReferences), the spec as stored."""
+        obj["spec"] = old.get("spec", {})
+        meta, old_meta = obj["metadata"], old["metadata"]
+        meta.pop("ownerReferences", None)
+        if "ownerReferences" in old_meta:
+            meta["ownerReferences"] = old_meta["ownerReferences"]
+        status = obj.setdefault("status", {})
+        if not status.get("qosClass") and (old.get("status") or {}).get("qosClass"):
+            status["qosClass"] = old["status"]["qosClass"]
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        """CheckGracefulDelete: the requested period or the pod's own, 0 for a pod on no node or one that ended."""
+        if not obj.get("spec", {}).get("nodeName") or obj.get("status", {}).get("phase") in ("Failed", "Succeeded"):
+            return 0
+        if requested is not None:
+            return requested
+        return int(obj.get("spec", {}).get("terminationGracePeriodSeconds") or 0)
 
     def validate(self, obj: Obj) -> ErrorList:
         return validate_pod(obj)
@@ -148,6 +121,42 @@ class PodStrategy(Strategy):
         if obj.get("spec") == old.get("spec"):
             return validate_pod_status_update(obj, old)
         return validate_pod_update(obj, old)
+
+
+QOS_RESOURCES = ("cpu", "memory")
+_SUFFIXES = {suffix: Decimal(base) ** exponent for suffix, base, exponent in (
+    ("", 10, 0), ("n", 10, -9), ("u", 10, -6), ("m", 10, -3), ("k", 10, 3), ("M", 10, 6), ("G", 10, 9),
+    ("T", 10, 12), ("P", 10, 15), ("E", 10, 18), ("Ki", 2, 10), ("Mi", 2, 20), ("Gi", 2, 30), ("Ti", 2, 40),
+    ("Pi", 2, 50), ("Ei", 2, 60))}
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(|[numkMGTPE]|[KMGTPE]i)")
+
+
+def quantity(value: object) -> Decimal:
+    """The amount a resource.Quantity (`500m`, `1Gi`, `2`) stands for; 0 for one that does not parse."""
+    found = _QUANTITY.fullmatch(str(value).strip())
+    return Decimal(found.group(1)) * _SUFFIXES[found.group(2)] if found else Decimal(0)
+
+
+def qos_class(spec: Obj) -> str:
+    """The Quality of Service class (ComputePodQOS): BestEffort without cpu/memory requests or limits, Guaranteed
+    when every container limits both and requests equal limits, Burstable otherwise."""
+    requests: dict[str, Decimal] = {}
+    limits: dict[str, Decimal] = {}
+    guaranteed = True
+    for container in [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]:
+        resources = container.get("resources") or {} if isinstance(container, dict) else {}
+        for found, total in ((resources.get("requests") or {}, requests), (resources.get("limits") or {}, limits)):
+            for name in QOS_RESOURCES:
+                amount = quantity(found.get(name, 0))
+                if amount > 0:
+                    total[name] = total.get(name, Decimal(0)) + amount
+        if not all(quantity((resources.get("limits") or {}).get(name, 0)) > 0 for name in QOS_RESOURCES):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and requests == limits:
+        return "Guaranteed"
+    return "Burstable"
 
 
 def _ready(obj: Obj) -> str:

@@ -1,7 +1,7 @@
 """core/v1 Pod validation, for the subset this server serves (core ValidatePod*).
 
-Covered: metadata, container names and images, spec.nodeName, status.podIP(s), status.phase and
-condition types/statuses, and spec immutability on update. The upstream spec-immutability error
+Covered: metadata, container names, images and ports, restart and DNS policies, spec.nodeName,
+status.podIP(s), status.phase and condition types/statuses, and spec immutability on update. The upstream spec-immutability error
 carries a Go `cmp.Diff` of the spec after the message; that diff is not reproduced.
 """
 
@@ -12,12 +12,21 @@ from typing import Any
 
 from apiserver.validation.field import ErrorList, duplicate, forbidden, invalid, not_supported, required
 from apiserver.validation.ip import parse_sloppy, validate_ip
-from apiserver.validation.names import is_dns1123_label, is_node_name, is_qualified_name
+from apiserver.validation.names import (
+    is_dns1123_label,
+    is_node_name,
+    is_qualified_name,
+    is_valid_port_name,
+    is_valid_port_num,
+)
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONDITION_STATUSES = ("True", "False", "Unknown")
 SYSTEM_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized"})
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+PROTOCOLS = ("SCTP", "TCP", "UDP")
 UPDATABLE_SPEC_FIELDS = (
     "`spec.containers[*].image`",
     "`spec.initContainers[*].image`",
@@ -41,6 +50,9 @@ def validate_pod_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     errs.extend(validate_object_meta(obj.get("metadata") or {}, namespaced=True))
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
     errs.extend(_validate_spec(spec))
+    if len(spec.get("containers") or ()) != len(old_spec.get("containers") or ()):
+        errs.append(forbidden("spec.containers", "pod updates may not add or remove containers"))
+        return errs
     if _munged(spec, old_spec) != old_spec:
         detail = "pod updates may not change fields other than " + ",".join(UPDATABLE_SPEC_FIELDS)
         errs.append(forbidden("spec", detail))
@@ -67,16 +79,27 @@ def _validate_spec(spec: dict[str, Any]) -> ErrorList:
     names: set[str] = set()
     for key in ("containers", "initContainers"):
         for i, container in enumerate(spec.get(key) or []):
-            errs.extend(_validate_container(container, f"spec.{key}[{i}]", names))
+            path = f"spec.{key}[{i}]"
+            errs.extend(_validate_container(container, path))
+            name = container.get("name") or ""
+            if name in names:
+                errs.append(duplicate(path + ".name", name))
+            names.add(name)
+    for field, allowed in (("restartPolicy", RESTART_POLICIES), ("dnsPolicy", DNS_POLICIES)):
+        value = spec.get(field) or ""
+        if not value:
+            errs.append(required(f"spec.{field}"))
+        elif value not in allowed:
+            errs.append(not_supported(f"spec.{field}", value, allowed, sort=False))
     node_name = spec.get("nodeName") or ""
     if node_name:
         errs.extend(invalid("spec.nodeName", node_name, msg) for msg in is_node_name(node_name))
     return errs
 
 
-def _validate_container(container: dict[str, Any], path: str, names: set[str]) -> ErrorList:
-    """Name (required DNS label, unique across init and regular containers) and image (required, no
-    surrounding whitespace)."""
+def _validate_container(container: dict[str, Any], path: str) -> ErrorList:
+    """Name (required DNS label), image (required, no surrounding whitespace) and ports (upstream's
+    validateContainerCommon, for these fields); names are checked for uniqueness by the caller, after."""
     errs = ErrorList()
     name = container.get("name") or ""
     if not name:
@@ -86,11 +109,38 @@ def _validate_container(container: dict[str, Any], path: str, names: set[str]) -
     image = container.get("image") or ""
     if not image:
         errs.append(required(path + ".image"))
-    if name in names:
-        errs.append(duplicate(path + ".name", name))
-    names.add(name)
     if image != image.strip():
         errs.append(invalid(path + ".image", image, "must not have leading or trailing whitespace"))
+    errs.extend(_validate_ports(container.get("ports") or [], path + ".ports"))
+    return errs
+
+
+def _validate_ports(ports: list[dict[str, Any]], path: str) -> ErrorList:
+    """validateContainerPorts: names (IANA_SVC_NAME, unique), containerPort (required), hostPort, protocol."""
+    errs = ErrorList()
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        at = f"{path}[{i}]"
+        name = port.get("name") or ""
+        if name:
+            messages = is_valid_port_name(name)
+            errs.extend(invalid(at + ".name", name, msg) for msg in messages)
+            if not messages and name in names:
+                errs.append(duplicate(at + ".name", name))
+            names.add(name)
+        container_port = port.get("containerPort") or 0
+        if not container_port:
+            errs.append(required(at + ".containerPort"))
+        else:
+            errs.extend(invalid(at + ".containerPort", container_port, msg)
+                        for msg in is_valid_port_num(container_port))
+        if port.get("hostPort"):
+            errs.extend(invalid(at + ".hostPort", port["hostPort"], msg) for msg in is_valid_port_num(port["hostPort"]))
+        protocol = port.get("protocol") or ""
+        if not protocol:
+            errs.append(required(at + ".protocol"))
+        elif protocol not in PROTOCOLS:
+            errs.append(not_supported(at + ".protocol", protocol, PROTOCOLS))
     return errs
 
 
