@@ -295,11 +295,11 @@ class Components:
         return out
 
 
-def _gvk(group: str, version: str, kind: str) -> JSON:
+def gvk(group: str, version: str, kind: str) -> JSON:
     return {"group": group, "kind": kind, "version": version}
 
 
-def _list_schema(kind: Kind) -> Object:
+def list_schema(kind: Kind) -> Object:
     """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
     return Object(
         ref=kind.schema.ref + "List",
@@ -355,7 +355,7 @@ class _PathBuilder:
         self.verbs = set(kind.verbs)
         self.tag = tag
         self.id_infix = id_infix  # e.g. "DiscoveryV1", between the verb and the kind in operation ids
-        self.gvk = _gvk(kind.group, kind.version, kind.kind)
+        self.gvk = gvk(kind.group, kind.version, kind.kind)
         scope = "/namespaces/{namespace}" if kind.namespaced else ""
         self.collection_path = f"{prefix}{scope}/{kind.plural}"
         self.item_path = self.collection_path + "/{name}"
@@ -523,10 +523,10 @@ def openapi_v3(group_version: str) -> JSON:
     paths: dict[str, JSON] = {}
     for kind in kinds:
         components.ref(kind.schema)
-        components.ref(_list_schema(kind))
-        components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [_gvk(group, version, kind.kind)]
+        components.ref(list_schema(kind))
+        components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [gvk(group, version, kind.kind)]
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
-            _gvk(group, version, kind.list_kind)
+            gvk(group, version, kind.list_kind)
         ]
         paths.update(_PathBuilder(kind, prefix, tag, infix).build())
 
@@ -536,7 +536,7 @@ def openapi_v3(group_version: str) -> JSON:
     for meta, gvs in ((STATUS, [("", "v1")]), (DELETE_OPTIONS, shared), (WATCH_EVENT, shared)):
         components.ref(meta)
         name = meta.ref.rsplit(".", 1)[1]
-        components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [_gvk(g, v, name) for g, v in gvs]
+        components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [gvk(g, v, name) for g, v in gvs]
 
     return {
         "openapi": "3.0.0",
