@@ -112,11 +112,31 @@ def test_every_kind_has_definitions_and_operations(document: dict[str, Any], kin
     assert post["parameters"][0] == {"name": "body", "in": "body", "required": True,
                                      "schema": {"$ref": "#/definitions/" + kind.schema.ref}}
     patch = document["paths"][item]["patch"]
-    assert patch["consumes"] == ["application/apply-patch+yaml", "application/json-patch+json",
-                                 "application/merge-patch+json", "application/strategic-merge-patch+json"]
+    assert patch["consumes"] == ["application/json-patch+json", "application/merge-patch+json",
+                                 "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
     # kubectl up to 1.27 looks for these two in the operation itself to detect dry-run and field validation.
     inline = {p["name"]: p for p in patch["parameters"] if "name" in p}
     assert inline["fieldValidation"]["in"] == "query" and inline["dryRun"]["type"] == "string"
+
+
+def test_operations_worded_as_the_installer_words_them(document: dict[str, Any]) -> None:
+    """Plural-looking kinds take no article; kinds whose DELETE returns the object say so."""
+    paths = document["paths"]
+    assert paths["/api/v1/namespaces/{namespace}/endpoints"]["post"]["description"] == "create Endpoints"
+    assert paths["/api/v1/namespaces/{namespace}/endpoints/{name}"]["delete"]["description"] == "delete Endpoints"
+    assert paths["/api/v1/namespaces"]["post"]["description"] == "create a Namespace"
+    slices = "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+    assert paths[slices]["post"]["description"] == "create an EndpointSlice"
+    deleted = {path: item["delete"]["responses"]["200"]["schema"]["$ref"].rsplit(".", 1)[1]
+               for path, item in paths.items() if path.endswith("/{name}") and "delete" in item}
+    assert deleted == {
+        "/api/v1/namespaces/{name}": "Status", "/api/v1/namespaces/{namespace}/endpoints/{name}": "Status",
+        "/api/v1/namespaces/{namespace}/pods/{name}": "Pod", "/api/v1/namespaces/{namespace}/services/{name}": "Service",
+        slices + "/{name}": "Status",
+    }
+    assert paths["/api/v1/watch/namespaces/{name}"]["get"]["description"] == (
+        "watch changes to an object of kind Namespace. deprecated: use the 'watch' parameter with a list operation "
+        "instead, filtered to a single item with the 'fieldSelector' parameter.")
 
 
 def test_definitions_in_v2_dialect(document: dict[str, Any]) -> None:
@@ -152,16 +172,20 @@ def test_definitions_in_v2_dialect(document: dict[str, Any]) -> None:
 def test_parameters_shared_as_kube_openapi_names_them(document: dict[str, Any]) -> None:
     """The same parameter JSON gets the same `<name>-<hash>` as in kube-apiserver 1.32's document."""
     shared = document["parameters"]
-    for name in ("namespace-vgWSWtn3", "body-2Y1dVQaQ", "body-78PwaGsr", "watch-XNNPZGbK", "force-tOGGb0Yi",
-                 "fieldSelector-xIcQKXFG", "labelSelector-5Zw57w4C", "timeoutSeconds-yvYezaOC"):
-        assert name in shared
+    assert sorted(shared) == [
+        "allowWatchBookmarks-HC2hJt-J", "body-2Y1dVQaQ", "body-78PwaGsr", "continue-QfD61s0i", "fieldManager-7c6nTn1T",
+        "fieldManager-Qy4HdaTW", "fieldSelector-xIcQKXFG", "force-tOGGb0Yi", "gracePeriodSeconds--K5HaBOS",
+        "labelSelector-5Zw57w4C", "limit-1NfNmdNH", "namespace-vgWSWtn3", "orphanDependents-uRB25kX5",
+        "pretty-tJGM1-ng", "propagationPolicy-6jk3prlO", "resourceVersion-5WAnf1kx", "resourceVersionMatch-t8XhRHeC",
+        "sendInitialEvents-rLXlEK_k", "timeoutSeconds-yvYezaOC", "watch-XNNPZGbK",
+    ]
     assert {p["name"] for p in shared.values()}.isdisjoint({"name", "dryRun", "fieldValidation"})
     slices = document["paths"]["/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}"]
     assert slices["parameters"] == [
         {"uniqueItems": True, "type": "string", "description": "name of the EndpointSlice", "name": "name",
          "in": "path", "required": True},
         {"$ref": "#/parameters/namespace-vgWSWtn3"},
-        {"$ref": "#/parameters/" + next(n for n in shared if n.startswith("pretty-"))},
+        {"$ref": "#/parameters/pretty-tJGM1-ng"},
     ]
 
 
