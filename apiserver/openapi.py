@@ -144,7 +144,8 @@ WATCH_EVENT = Object(
 
 # Query parameters, described as upstream words them; any not listed as boolean or integer is a string.
 
-BOOLEAN_PARAMS = frozenset({"allowWatchBookmarks", "force", "orphanDependents", "sendInitialEvents", "watch"})
+BOOLEAN_PARAMS = frozenset({"allowWatchBookmarks", "force", "ignoreStoreReadErrorWithClusterBreakingPotential",
+                            "orphanDependents", "sendInitialEvents", "watch"})
 INTEGER_PARAMS = frozenset({"gracePeriodSeconds", "limit", "timeoutSeconds"})
 PARAMETER_DOCS: dict[str, str] = {
     "allowWatchBookmarks": (
@@ -202,6 +203,16 @@ PARAMETER_DOCS: dict[str, str] = {
         "The value zero indicates delete immediately. If this value is nil, the default grace period for the "
         "specified type will be used. Defaults to a per object value if not specified. zero means delete "
         "immediately."
+    ),
+    "ignoreStoreReadErrorWithClusterBreakingPotential": (
+        "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow "
+        "fails with a corrupt object error. A resource is considered corrupt if it can not be retrieved from "
+        "the underlying storage successfully because of a) its data can not be transformed e.g. decryption "
+        "failure, or b) it fails to decode into an object. NOTE: unsafe deletion ignores finalizer "
+        "constraints, skips precondition checks, and removes the object from the storage. WARNING: This may "
+        "potentially break the cluster if the workload associated with the resource being unsafe-deleted "
+        "relies on normal deletion flow. Use only if you REALLY know what you are doing. The default value "
+        "is false, and the user must opt in to enable it"
     ),
     "labelSelector": (
         "A selector to restrict the list of returned objects by their labels. Defaults to everything."
@@ -287,7 +298,10 @@ PATCH_PARAMETER_DOCS = {"fieldManager": (
 LIST_PARAMS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
                "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
 WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
-DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy")
+# kube-apiserver accepts ignoreStoreReadErrorWithClusterBreakingPotential and, with its feature gate off (the
+# default), deletes as usual; this server has no unsafe deletion of corrupt objects either.
+DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential", "orphanDependents",
+                 "propagationPolicy")
 DELETE_COLLECTION_PARAMS = DELETE_PARAMS + tuple(p for p in LIST_PARAMS if p not in ("allowWatchBookmarks", "watch"))
 
 

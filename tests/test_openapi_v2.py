@@ -175,6 +175,7 @@ def test_parameters_shared_as_kube_openapi_names_them(document: dict[str, Any]) 
     assert sorted(shared) == [
         "allowWatchBookmarks-HC2hJt-J", "body-2Y1dVQaQ", "body-78PwaGsr", "continue-QfD61s0i", "fieldManager-7c6nTn1T",
         "fieldManager-Qy4HdaTW", "fieldSelector-xIcQKXFG", "force-tOGGb0Yi", "gracePeriodSeconds--K5HaBOS",
+        "ignoreStoreReadErrorWithClusterBreakingPotential-QbNkfIqj",
         "labelSelector-5Zw57w4C", "limit-1NfNmdNH", "namespace-vgWSWtn3", "orphanDependents-uRB25kX5",
         "pretty-tJGM1-ng", "propagationPolicy-6jk3prlO", "resourceVersion-5WAnf1kx", "resourceVersionMatch-t8XhRHeC",
         "sendInitialEvents-rLXlEK_k", "timeoutSeconds-yvYezaOC", "watch-XNNPZGbK",
