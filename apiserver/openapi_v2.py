@@ -28,10 +28,17 @@ TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.Time"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 # Scalar types kube-apiserver publishes as definitions of their own, with the v2 schema of each.
 NAMED_SCALARS: dict[type[Schema], tuple[str, JSON]] = {
-    Time: (TIME, {"description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and "
-                  "JSON.", "type": "string", "format": "date-time"}),
-    IntOrString: (INT_OR_STRING, {"description": "IntOrString is a type that can hold an int32 or a string.",
-                                  "type": "string", "format": "int-or-string"}),
+    Time: (TIME, {
+        "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  "
+        "Wrappers are provided for many of the factory methods that the time package offers.",
+        "type": "string", "format": "date-time",
+    }),
+    IntOrString: (INT_OR_STRING, {
+        "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
+        "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for "
+        "example, a JSON field that can accept a name or number.",
+        "type": "string", "format": "int-or-string",
+    }),
 }
 UNSHARED_PARAMETERS = frozenset({"name", "dryRun", "fieldValidation"})
 FNV_OFFSET, FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
