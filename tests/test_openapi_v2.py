@@ -361,6 +361,10 @@ async def test_gzip_for_clients_that_accept_it(client: Client) -> None:
                             auto_decompress=False)
     assert resp.headers["Content-Encoding"] == "gzip" and resp.headers["Vary"] == "Accept-Encoding"
     assert gzip.decompress(await resp.read()) == plain
+    for refused in ("gzip;q=0", "identity, *"):
+        resp = await client.get("/openapi/v2", headers={"Accept": PROTOBUF_OLD, "Accept-Encoding": refused},
+                                auto_decompress=False)
+        assert "Content-Encoding" not in resp.headers and await resp.read() == plain
 
 
 @pytest.mark.parametrize("path", ["/openapi/v2/", "/swagger-2.0.0.pb-v1", "/swagger.json"])

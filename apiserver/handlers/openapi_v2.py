@@ -34,6 +34,18 @@ ACCEPTED = (
 GZIP_MIN_SIZE = 1400
 
 
+def _q(params: list[str]) -> float:
+    """The q of a header clause's parameters (1 when absent, 0 when unreadable)."""
+    for param in params:
+        key, sep, value = param.partition("=")
+        if sep and key.strip() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 @dataclass(frozen=True)
 class _Clause:
     type: str
@@ -51,15 +63,7 @@ def _clauses(accept: str) -> list[_Clause]:
             if kind != "*":
                 continue
             subtype = "*"
-        q = 1.0
-        for param in params:
-            key, sep, value = param.partition("=")
-            if sep and key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        clauses.append(_Clause(kind.strip(), subtype.strip(), q))
+        clauses.append(_Clause(kind.strip(), subtype.strip(), _q(params)))
     return sorted(clauses, key=lambda c: (-c.q, c.type == "*", c.subtype == "*"))
 
 
@@ -73,10 +77,11 @@ def content_type(accept: str) -> str | None:
 
 
 def _accepts_gzip(header: str) -> bool:
+    """gziphandler's test: Accept-Encoding names gzip with a q above 0 (a `*` does not count)."""
     for part in header.split(","):
         coding, *params = (piece.strip() for piece in part.split(";"))
-        if coding.lower() in ("gzip", "*"):
-            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        if coding.lower() == "gzip":
+            return _q(params) > 0
     return False
 
 
