@@ -31,11 +31,11 @@ from apiserver.schema import (
 )
 
 REF_PREFIX = "#/components/schemas/"
-PATCH_CONTENT_TYPES = (
-    "application/apply-patch+yaml",
+PATCH_CONTENT_TYPES = (  # in the order OpenAPI v2 lists them (v3 sorts its content map)
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
 )
 RESPONSE_TYPES = ("application/json", "application/yaml")
 STREAM_TYPES = ("application/json", "application/json;stream=watch", "application/yaml")
@@ -142,74 +142,166 @@ WATCH_EVENT = Object(
     },
 )
 
-# Query parameters, described as upstream words them (shortened); any not listed as boolean or integer is a string.
+# Query parameters, described as upstream words them; any not listed as boolean or integer is a string.
 
-BOOLEAN_PARAMS = frozenset({"allowWatchBookmarks", "force", "orphanDependents", "sendInitialEvents", "watch"})
+BOOLEAN_PARAMS = frozenset({"allowWatchBookmarks", "force", "ignoreStoreReadErrorWithClusterBreakingPotential",
+                            "orphanDependents", "sendInitialEvents", "watch"})
 INTEGER_PARAMS = frozenset({"gracePeriodSeconds", "limit", "timeoutSeconds"})
 PARAMETER_DOCS: dict[str, str] = {
     "allowWatchBookmarks": (
-        "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks "
-        "may ignore this flag."
+        "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement "
+        "bookmarks may ignore this flag and bookmarks are sent at the server's discretion. Clients should "
+        "not assume bookmarks are returned at any specific interval, nor may they assume the server will "
+        "send any BOOKMARK event during a session. If this is not a watch, this field is ignored."
     ),
     "continue": (
-        "The continue option should be set when retrieving more results from the server, with the value returned in "
-        "the previous list's metadata.continue."
+        "The continue option should be set when retrieving more results from the server. Since this value is "
+        "server defined, clients may only use the continue value from a previous query result with identical "
+        "query parameters (except for the value of continue) and the server may reject a continue value it "
+        "does not recognize. If the specified continue value is no longer valid whether due to expiration "
+        "(generally five to fifteen minutes) or a configuration change on the server, the server will "
+        "respond with a 410 ResourceExpired error together with a continue token. If the client needs a "
+        "consistent list, it must restart their list without the continue field. Otherwise, the client may "
+        "send another list request with the token received with the 410 error, the server will respond with "
+        "a list starting from the next key, but from the latest snapshot, which is inconsistent from the "
+        "previous list results - objects that are created, modified, or deleted after the first list request "
+        "will be included in the response, as long as their keys are after the \"next key\".\n\nThis field is "
+        "not supported when watch is true. Clients may start a watch from the last resourceVersion value "
+        "returned by the server and not miss any modifications."
     ),
     "dryRun": (
-        "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run "
-        "stages will be processed"
+        "When present, indicates that modifications should not be persisted. An invalid or unrecognized "
+        "dryRun directive will result in an error response and no further processing of the request. Valid "
+        "values are: - All: all dry run stages will be processed"
     ),
     "fieldManager": (
-        "fieldManager is a name associated with the actor or entity that is making these changes. It is required for "
-        "apply requests (application/apply-patch) but optional for non-apply patch types and other verbs."
+        "fieldManager is a name associated with the actor or entity that is making these changes. The value "
+        "must be less than or 128 characters long, and only contain printable characters, as defined by "
+        "https://golang.org/pkg/unicode/#IsPrint."
     ),
-    "fieldSelector": "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+    "fieldSelector": (
+        "A selector to restrict the list of returned objects by their fields. Defaults to everything."
+    ),
     "fieldValidation": (
-        "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing "
-        "unknown or duplicate fields. Valid values are: - Ignore: drop them silently. - Warn: drop them and send a "
-        "warning header for each. - Strict: fail the request with a BadRequest error listing them."
+        "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
+        "containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown "
+        "fields that are silently dropped from the object, and will ignore all but the last duplicate field "
+        "that the decoder encounters. This is the default behavior prior to v1.23. - Warn: This will send a "
+        "warning via the standard warning response header for each unknown field that is dropped from the "
+        "object, and for each duplicate field that is encountered. The request will still succeed if there "
+        "are no other errors, and will only persist the last of any duplicate fields. This is the default in "
+        "v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would be "
+        "dropped from the object, or if any duplicate fields are present. The error returned from the server "
+        "will contain all unknown and duplicate fields encountered."
     ),
     "force": (
-        "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other "
-        "people. Force flag must be unset for non-apply patch requests."
+        "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by "
+        "other people. Force flag must be unset for non-apply patch requests."
     ),
     "gracePeriodSeconds": (
-        "The duration in seconds before the object should be deleted. The value zero indicates delete immediately."
+        "The duration in seconds before the object should be deleted. Value must be non-negative integer. "
+        "The value zero indicates delete immediately. If this value is nil, the default grace period for the "
+        "specified type will be used. Defaults to a per object value if not specified. zero means delete "
+        "immediately."
     ),
-    "labelSelector": "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+    "ignoreStoreReadErrorWithClusterBreakingPotential": (
+        "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow "
+        "fails with a corrupt object error. A resource is considered corrupt if it can not be retrieved from "
+        "the underlying storage successfully because of a) its data can not be transformed e.g. decryption "
+        "failure, or b) it fails to decode into an object. NOTE: unsafe deletion ignores finalizer "
+        "constraints, skips precondition checks, and removes the object from the storage. WARNING: This may "
+        "potentially break the cluster if the workload associated with the resource being unsafe-deleted "
+        "relies on normal deletion flow. Use only if you REALLY know what you are doing. The default value "
+        "is false, and the user must opt in to enable it"
+    ),
+    "labelSelector": (
+        "A selector to restrict the list of returned objects by their labels. Defaults to everything."
+    ),
     "limit": (
-        "limit is a maximum number of responses to return for a list call. If more items exist, the server will set "
-        "the `continue` field on the list metadata."
+        "limit is a maximum number of responses to return for a list call. If more items exist, the server "
+        "will set the `continue` field on the list metadata to a value that can be used with the same "
+        "initial query to retrieve the next set of results. Setting a limit may return fewer than the "
+        "requested amount of items (up to zero items) in the event all requested objects are filtered out "
+        "and clients should only use the presence of the continue field to determine whether more results "
+        "are available. Servers may choose not to support the limit argument and will return all of the "
+        "available results. If limit is specified and the continue field is empty, clients may assume that "
+        "no more results are available. This field is not supported if watch is true.\n\nThe server guarantees "
+        "that the objects returned when using continue will be identical to issuing a single list call "
+        "without a limit - that is, no objects created, modified, or deleted after the first request is "
+        "issued will be included in any subsequent continued requests. This is sometimes referred to as a "
+        "consistent snapshot, and ensures that a client that is using limit to receive smaller chunks of a "
+        "very large result can ensure they see all possible objects. If objects are updated during a chunked "
+        "list the version of the object that was present at the time the first list result was calculated is "
+        "returned."
     ),
-    "orphanDependents": "Deprecated: please use the PropagationPolicy. Should the dependent objects be orphaned.",
-    "pretty": "If 'true', then the output is pretty printed.",
+    "orphanDependents": (
+        "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the "
+        "dependent objects be orphaned. If true/false, the \"orphan\" finalizer will be added to/removed from "
+        "the object's finalizers list. Either this field or PropagationPolicy may be set, but not both."
+    ),
+    "pretty": (
+        "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent indicates a "
+        "browser or command-line HTTP tool (curl and wget)."
+    ),
     "propagationPolicy": (
-        "Whether and how garbage collection will be performed. Acceptable values are: 'Orphan', 'Background', "
-        "'Foreground'."
+        "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be "
+        "set, but not both. The default policy is decided by the existing finalizer set in the "
+        "metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - "
+        "orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the "
+        "background; 'Foreground' - a cascading policy that deletes all dependents in the foreground."
     ),
     "resourceVersion": (
-        "resourceVersion sets a constraint on what resource versions a request may be served from. Defaults to unset"
+        "resourceVersion sets a constraint on what resource versions a request may be served from. See "
+        "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
+        "Defaults to unset"
     ),
     "resourceVersionMatch": (
-        "resourceVersionMatch determines how resourceVersion is applied to list calls. Defaults to unset"
+        "resourceVersionMatch determines how resourceVersion is applied to list calls. It is highly "
+        "recommended that resourceVersionMatch be set for list calls where resourceVersion is set See "
+        "https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\n"
+        "Defaults to unset"
     ),
     "sendInitialEvents": (
-        "`sendInitialEvents=true` may be set together with `watch=true`: the watch stream then begins with synthetic "
-        "events for the current state, ended by a bookmark."
+        "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will "
+        "begin with synthetic events to produce the current state of objects in the collection. Once all "
+        "such events have been sent, a synthetic \"Bookmark\" event  will be sent. The bookmark will report "
+        "the ResourceVersion (RV) corresponding to the set of objects, and be marked with "
+        "`\"k8s.io/initial-events-end\": \"true\"` annotation. Afterwards, the watch stream will proceed as "
+        "usual, sending watch events corresponding to changes (subsequent to the RV) to objects watched.\n\n"
+        "When `sendInitialEvents` option is set, we require `resourceVersionMatch` option to also be set. "
+        "The semantic of the watch request is as following: - `resourceVersionMatch` = NotOlderThan\n  is "
+        "interpreted as \"data at least as new as the provided `resourceVersion`\"\n  and the bookmark event is "
+        "send when the state is synced\n  to a `resourceVersion` at least as fresh as the one provided by the "
+        "ListOptions.\n  If `resourceVersion` is unset, this is interpreted as \"consistent read\" and the\n  "
+        "bookmark event is send when the state is synced at least to the moment\n  when request started being "
+        "processed.\n- `resourceVersionMatch` set to any other value or unset\n  Invalid error is returned.\n\n"
+        "Defaults to true if `resourceVersion=\"\"` or `resourceVersion=\"0\"` (for backward compatibility "
+        "reasons) and to false otherwise."
     ),
     "timeoutSeconds": (
-        "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or "
-        "inactivity."
+        "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity "
+        "or inactivity."
     ),
     "watch": (
         "Watch for changes to the described resources and return them as a stream of add, update, and remove "
         "notifications. Specify resourceVersion."
     ),
 }
+# PATCH says more about fieldManager than the other verbs do.
+PATCH_PARAMETER_DOCS = {"fieldManager": (
+    "fieldManager is a name associated with the actor or entity that is making these changes. The value "
+    "must be less than or 128 characters long, and only contain printable characters, as defined by "
+    "https://golang.org/pkg/unicode/#IsPrint. This field is required for apply requests "
+    "(application/apply-patch) but optional for non-apply patch types (JsonPatch, MergePatch, "
+    "StrategicMergePatch)."
+)}
 LIST_PARAMS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
                "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
 WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
-DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy")
+# kube-apiserver accepts ignoreStoreReadErrorWithClusterBreakingPotential and, with its feature gate off (the
+# default), deletes as usual; this server has no unsafe deletion of corrupt objects either.
+DELETE_PARAMS = ("dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential", "orphanDependents",
+                 "propagationPolicy")
 DELETE_COLLECTION_PARAMS = DELETE_PARAMS + tuple(p for p in LIST_PARAMS if p not in ("allowWatchBookmarks", "watch"))
 
 
@@ -298,11 +390,11 @@ class Components:
         return out
 
 
-def _gvk(group: str, version: str, kind: str) -> JSON:
+def gvk(group: str, version: str, kind: str) -> JSON:
     return {"group": group, "kind": kind, "version": version}
 
 
-def _list_schema(kind: Kind) -> Object:
+def list_schema(kind: Kind) -> Object:
     """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
     return Object(
         ref=kind.schema.ref + "List",
@@ -332,8 +424,9 @@ def _parameter(name: str, location: str = "query", description: str = "") -> JSO
     return param
 
 
-def _query(names: Iterable[str]) -> list[JSON]:
-    return [_parameter(name) for name in sorted(names)]
+def _query(names: Iterable[str], docs: Mapping[str, str] | None = None) -> list[JSON]:
+    """Query parameters sorted by name; `docs` words some of them differently from PARAMETER_DOCS."""
+    return [_parameter(name, description=(docs or {}).get(name, "")) for name in sorted(names)]
 
 
 def _content(ref: str, types: Iterable[str]) -> JSON:
@@ -346,8 +439,11 @@ def _responses(ref: str, codes: Mapping[str, str], types: Iterable[str] = RESPON
     return responses
 
 
-def _article(word: str) -> str:
-    return "an" if word[0].lower() in "aeiou" else "a"
+def _article(noun: str) -> str:
+    """The article of the installer's descriptions ("create an EndpointSlice"); nouns ending in one `s` take none."""
+    if noun.endswith("s") and not noun.endswith("ss"):
+        return ""
+    return "an " if noun[0].lower() in "aeiou" else "a "
 
 
 class _PathBuilder:
@@ -358,7 +454,7 @@ class _PathBuilder:
         self.verbs = set(kind.verbs)
         self.tag = tag
         self.id_infix = id_infix  # e.g. "DiscoveryV1", between the verb and the kind in operation ids
-        self.gvk = _gvk(kind.group, kind.version, kind.kind)
+        self.gvk = gvk(kind.group, kind.version, kind.kind)
         scope = "/namespaces/{namespace}" if kind.namespaced else ""
         self.collection_path = f"{prefix}{scope}/{kind.plural}"
         self.item_path = self.collection_path + "/{name}"
@@ -408,7 +504,7 @@ class _PathBuilder:
         if "list" in self.verbs:
             ops["get"] = self._list(self._op_id("list"), LIST_PARAMS)
         if "create" in self.verbs:
-            post = self._operation("post", self._op_id("create"), f"create {_article(kind.kind)} {kind.kind}",
+            post = self._operation("post", self._op_id("create"), f"create {_article(kind.kind)}{kind.kind}",
                                    _query(WRITE_PARAMS))
             post["requestBody"] = {"content": _content(ref, ("*/*",)), "required": True}
             post["responses"] = _responses(ref, {"200": "OK", "201": "Created", "202": "Accepted"})
@@ -432,10 +528,11 @@ class _PathBuilder:
         if "patch" in self.verbs:
             ops["patch"] = self._patch(self._op_id("patch"), f"partially update the specified {kind.kind}")
         if "delete" in self.verbs:
-            delete = self._operation("delete", self._op_id("delete"), f"delete {_article(kind.kind)} {kind.kind}",
+            delete = self._operation("delete", self._op_id("delete"), f"delete {_article(kind.kind)}{kind.kind}",
                                      _query(DELETE_PARAMS))
             delete["requestBody"] = {"content": _content(DELETE_OPTIONS.ref, ("*/*",))}
-            delete["responses"] = _responses(STATUS.ref, {"200": "OK", "202": "Accepted"})
+            deleted = ref if kind.strategy.return_deleted_object else STATUS.ref
+            delete["responses"] = _responses(deleted, {"200": "OK", "202": "Accepted"})
             ops["delete"] = delete
         return {**ops, "parameters": self.name_params + self.scope_params} if ops else {}
 
@@ -458,7 +555,7 @@ class _PathBuilder:
         many = f"watch individual changes to a list of {kind.kind}. deprecated: use the 'watch' parameter with a " \
                "list operation instead."
         one = f"watch changes to an object of kind {kind.kind}. deprecated: use the 'watch' parameter with a list " \
-              "operation, filtered to a single item with the 'fieldSelector' parameter."
+              "operation instead, filtered to a single item with the 'fieldSelector' parameter."
         watches = [
             (self.watch_path, "watchlist", self._op_id("watch", "List"), many, self.scope_params),
             (self.watch_path + "/{name}", "watch", self._op_id("watch"), one, self.name_params + self.scope_params),
@@ -482,7 +579,7 @@ class _PathBuilder:
 
     def _patch(self, op_id: str, description: str) -> JSON:
         """kubectl's validation probe looks for the gvk and `fieldValidation` on every PATCH of the kind."""
-        patch = self._operation("patch", op_id, description, _query((*WRITE_PARAMS, "force")))
+        patch = self._operation("patch", op_id, description, _query((*WRITE_PARAMS, "force"), PATCH_PARAMETER_DOCS))
         patch["requestBody"] = {"content": _content(PATCH.ref, PATCH_CONTENT_TYPES), "required": True}
         patch["responses"] = _responses(self.kind.schema.ref, {"200": "OK", "201": "Created"})
         return patch
@@ -526,10 +623,10 @@ def openapi_v3(group_version: str) -> JSON:
     paths: dict[str, JSON] = {}
     for kind in kinds:
         components.ref(kind.schema)
-        components.ref(_list_schema(kind))
-        components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [_gvk(group, version, kind.kind)]
+        components.ref(list_schema(kind))
+        components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [gvk(group, version, kind.kind)]
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
-            _gvk(group, version, kind.list_kind)
+            gvk(group, version, kind.list_kind)
         ]
         paths.update(_PathBuilder(kind, prefix, tag, infix).build())
 
@@ -539,7 +636,7 @@ def openapi_v3(group_version: str) -> JSON:
     for meta, gvs in ((STATUS, [("", "v1")]), (DELETE_OPTIONS, shared), (WATCH_EVENT, shared)):
         components.ref(meta)
         name = meta.ref.rsplit(".", 1)[1]
-        components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [_gvk(g, v, name) for g, v in gvs]
+        components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [gvk(g, v, name) for g, v in gvs]
 
     return {
         "openapi": "3.0.0",

@@ -350,6 +350,27 @@ def test_operations_are_named_and_tagged_as_upstream() -> None:
             "sendInitialEvents", "allowWatchBookmarks", "timeoutSeconds", "watch"} <= list_params
 
 
+def test_operations_described_as_upstream() -> None:
+    """The installer's wording: no article before plural-looking kinds, the deleted object for Pods and Services,
+    and upstream's parameter texts (PATCH's fieldManager says more)."""
+    core = openapi_v3("api/v1")["paths"]
+    assert core["/api/v1/namespaces/{namespace}/endpoints"]["post"]["description"] == "create Endpoints"
+    assert core["/api/v1/namespaces"]["post"]["description"] == "create a Namespace"
+    pod = core["/api/v1/namespaces/{namespace}/pods/{name}"]
+    assert pod["delete"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/io.k8s.api.core.v1.Pod"
+    }
+    namespace = core["/api/v1/namespaces/{name}"]["delete"]["responses"]["200"]["content"]["application/json"]
+    assert namespace["schema"]["$ref"].endswith(".Status")
+    managers = {op: next(p["description"] for p in pod[op]["parameters"] if p["name"] == "fieldManager")
+                for op in ("put", "patch")}
+    assert managers["put"].endswith("as defined by https://golang.org/pkg/unicode/#IsPrint.")
+    assert managers["patch"].endswith("but optional for non-apply patch types (JsonPatch, MergePatch, "
+                                      "StrategicMergePatch).")
+    deletes = {p["name"] for p in pod["delete"]["parameters"]}
+    assert "ignoreStoreReadErrorWithClusterBreakingPotential" in deletes
+
+
 def test_schemas_carry_list_and_patch_semantics() -> None:
     schemas = openapi_v3("apis/discovery.k8s.io/v1")["components"]["schemas"]
     meta = "io.k8s.apimachinery.pkg.apis.meta.v1."

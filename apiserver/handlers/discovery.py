@@ -1,4 +1,4 @@
-"""HTTP endpoints for `/version`, discovery and OpenAPI v3.
+"""HTTP endpoints for `/version`, discovery and OpenAPI v3 (and v2, from apiserver.handlers.openapi_v2).
 
 Every document is built from the kinds and serialized once, at setup, in JSON and YAML; requests only pick
 bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from apiserver import discovery, errors, openapi
 from apiserver.handlers import negotiation
+from apiserver.handlers.openapi_v2 import OpenAPIV2
 from apiserver.kinds import group_versions
 from apiserver.schema import JSON
 
@@ -134,7 +135,7 @@ class OpenAPIV3:
 
 
 def setup(app: web.Application) -> None:
-    """Add the `/version`, discovery and OpenAPI v3 routes to `app`; discovery paths also with a trailing slash."""
+    """Add the `/version`, discovery and OpenAPI routes to `app`; discovery paths also with a trailing slash."""
     group_paths = {f"/apis/{group['name']}": group["name"] for group in discovery.api_group_list()["groups"]}
     api_group_list = Document(discovery.api_group_list())
     spec = OpenAPIV3()
@@ -149,7 +150,8 @@ def setup(app: web.Application) -> None:
     for api_version in group_versions():
         prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
         handlers[prefix] = _static(discovery.api_resource_list(api_version))
-    routes = [web.get("/openapi/v3", spec.handle_index), web.get("/openapi/v3/{path:.*}", spec.handle_document)]
+    routes = [web.get("/openapi/v2", OpenAPIV2().handle), web.get("/openapi/v3", spec.handle_index),
+              web.get("/openapi/v3/{path:.*}", spec.handle_document)]
     for path, handler in handlers.items():
         routes += [web.get(path, handler), web.get(path + "/", handler)]
     app.add_routes(routes)
