@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, go_json_kind, prune_unknown
+from apiserver.gojson import syntax_error
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -232,3 +233,22 @@ def test_apply_defaults_fills_absent_and_null_fields_of_present_objects() -> Non
     empty = slice_()
     apply_defaults(empty, SLICE)
     assert empty == slice_()  # absent objects are not created
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "unexpected end of JSON input"),
+    (b'{"a": ', "unexpected end of JSON input"),
+    (b"tru", "invalid character ' ' in literal true (expecting 'e')"),
+    (b"1.", "invalid character ' ' after decimal point in numeric literal"),
+    (b'{"a" 1}', "invalid character '1' after object key"),
+    (b'{"a":1 "b":2}', "invalid character '\"' after object key:value pair"),
+    (b"[1 2]", "invalid character '2' after array element"),
+    (b"{1:2}", "invalid character '1' looking for beginning of object key string"),
+    (b"{} x", "invalid character 'x' after top-level value"),
+    (b"\x9e", "invalid character '\\u009e' looking for beginning of value"),
+    (b'"\\x"', "invalid character 'x' in string escape code"),
+    (b'{"a": [1, {"b": null}]}', None),
+])
+def test_syntax_error_has_go_wording(data: bytes, message: str | None) -> None:
+    """encoding/json's scanner texts (checked against Go 1.26 for these and 3000 random inputs)."""
+    assert syntax_error(data) == message

@@ -232,13 +232,80 @@ async def test_body_not_an_object(apiserver: RunningServer, http: aiohttp.Client
         assert got["kind"] == "Status" and got["status"] == "Failure" and "details" not in got
 
 
+UNRECOGNIZED = "the object provided is unrecognized (must be of type EndpointSlice): "
+FIND_KIND = ('couldn\'t get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct '
+             '{{ APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }}')
+
+
+@pytest.mark.parametrize(("data", "content_type", "message"), [
+    ('{"metadata": {"name": ', "application/json", UNRECOGNIZED + "couldn't get version/kind; json parse error: "
+     'unexpected end of JSON input ({"metadata": {"name": )'),
+    ("", "application/json", UNRECOGNIZED + "couldn't get version/kind; json parse error: unexpected end of JSON "
+     "input (<empty>)"),
+    ("[]", "application/json", UNRECOGNIZED + FIND_KIND.format("array") + " (5b5d)"),
+    ('{"a": tru}', "application/json", UNRECOGNIZED + "couldn't get version/kind; json parse error: invalid character "
+     "'}' in literal true (expecting 'e') ({\"a\": tru})"),
+    ("metadata: [name: x", "application/yaml", UNRECOGNIZED + "yaml: line 1: did not find expected ',' or ']' "
+     "(6d657461646174613a205b6e616d653a2078)"),
+    ('{"apiVersion": "v1", "kind": "Pod"}', "application/json", ('Pod in version "v1" cannot be handled as a '
+     "EndpointSlice: converting (v1.Pod) to (discovery.EndpointSlice): unknown conversion")),
+    ('{"apiVersion": "discovery.k8s.io/v1", "kind": "Widget"}', "application/json", ('Widget in version "v1" cannot be '
+     'handled as a EndpointSlice: no kind "Widget" is registered for version "discovery.k8s.io/v1" in scheme '
+     '"pkg/runtime/scheme.go:100"')),
+])
+async def test_undecodable_body_messages(apiserver: RunningServer, http: aiohttp.ClientSession, data: str,
+                                         content_type: str, message: str) -> None:
+    """The codec's texts: `unrecognized` with a summary of the body when no kind was read, else `cannot be handled`."""
+    async with Guard(apiserver, http):
+        reply = await call(http, "POST", ES, data=data, content_type=content_type)
+        assert_status(reply, 400, "BadRequest", message)
+
+
+async def test_yaml_body_first_document_only(http: aiohttp.ClientSession) -> None:
+    reply = await call(http, "POST", ES, content_type="application/yaml",
+                       data="metadata: {name: first}\naddressType: IPv4\n---\nnot: [valid\n")
+    assert reply.status == 201 and reply.json()["metadata"]["name"] == "first", reply.body
+
+
+async def test_duplicate_fields(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """Strict refuses duplicate fields beside unknown ones, in document order; Warn warns (JSON and YAML)."""
+    body = '{"metadata":{"name":"d","labels":{"a":"1","a":"2"}},"nope":1,"addressType":"IPv4","addressType":"IPv6"}'
+    yaml_body = "metadata:\n  name: d\naddressType: IPv4\naddressType: IPv6\nfoo: 1\n"
+    prefix = 'EndpointSlice in version "v1" cannot be handled as a EndpointSlice: strict decoding error: '
+    async with Guard(apiserver, http):
+        reply = await call(http, "POST", ES, data=body, params={"fieldValidation": "Strict"})
+        assert_status(reply, 400, "BadRequest", prefix + 'duplicate field "metadata.labels.a", unknown field "nope", '
+                                                         'duplicate field "addressType"')
+        reply = await call(http, "POST", ES, data=yaml_body, content_type="application/yaml",
+                           params={"fieldValidation": "Strict"})
+        assert_status(reply, 400, "BadRequest", prefix + 'yaml: unmarshal errors:\n  line 4: key "addressType" '
+                                                         'already set in map, unknown field "foo"')
+    reply = await call(http, "POST", ES, data=yaml_body, content_type="application/yaml")
+    assert reply.status == 201 and reply.json()["addressType"] == "IPv6", reply.body
+    assert reply.headers.getall("Warning") == ['299 - "line 4: key \\"addressType\\" already set in map"',
+                                               '299 - "unknown field \\"foo\\""']
+    reply = await call(http, "POST", ES, data=body.replace('"d"', '"d2"'))
+    assert reply.status == 201 and reply.json()["metadata"]["labels"] == {"a": "2"}, reply.body
+    assert reply.headers.getall("Warning") == ['299 - "duplicate field \\"metadata.labels.a\\""',
+                                               '299 - "unknown field \\"nope\\""',
+                                               '299 - "duplicate field \\"addressType\\""']
+
+
+async def test_malformed_delete_options(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """upstream does not type DeleteOptions' decoding errors: a 500 with no reason, before the object is looked up."""
+    async with Guard(apiserver, http):
+        reply = await call(http, "DELETE", f"{ES}/missing", data='{"kind":')
+        assert_status(reply, 500, "", "couldn't get version/kind; json parse error: unexpected end of JSON input")
+
+
 async def test_unknown_field_strict(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
     async with Guard(apiserver, http):
         body = slice_body(bogus=1)
         body["endpoints"][0]["extra"] = True
         reply = await call(http, "POST", ES, body, params={"fieldValidation": "Strict"})
         assert_status(reply, 400, "BadRequest",
-                      'strict decoding error: unknown field "endpoints[0].extra", unknown field "bogus"')  # document order
+                      'EndpointSlice in version "v1" cannot be handled as a EndpointSlice: strict decoding error: '
+                      'unknown field "endpoints[0].extra", unknown field "bogus"')  # document order
     assert (await call(http, "GET", WEB1)).status == 404
 
 
@@ -248,7 +315,8 @@ async def test_unknown_field_strict_on_update(apiserver: RunningServer, http: ai
         body = copy.deepcopy(stored)
         body["spec"] = {}
         reply = await call(http, "PUT", WEB1, body, params={"fieldValidation": "Strict"})
-        assert_status(reply, 400, "BadRequest", 'strict decoding error: unknown field "spec"')
+        assert_status(reply, 400, "BadRequest", 'EndpointSlice in version "v1" cannot be handled as a EndpointSlice: '
+                                                'strict decoding error: unknown field "spec"')
 
 
 async def test_unknown_field_warn(http: aiohttp.ClientSession) -> None:
@@ -880,6 +948,63 @@ async def test_apply_without_field_manager(apiserver: RunningServer, http: aioht
         assert_status(reply, **options_invalid("PatchOptions", [
             ("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")]))
     assert (await call(http, "GET", f"{ES}/fresh")).status == 404
+
+
+@pytest.mark.parametrize(("content_type", "data", "message"), [
+    ("application/merge-patch+json", "", "error decoding patch: unexpected end of JSON input"),
+    ("application/merge-patch+json", "[1]",
+     "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}"),
+    ("application/json-patch+json", '{"op": "add"}',
+     "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp"),
+    ("application/strategic-merge-patch+json", '"x"',
+     "json: cannot unmarshal string into Go value of type map[string]interface {}"),
+])
+async def test_undecodable_patch(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
+                                 content_type: str, data: str, message: str) -> None:
+    async with await guarded(apiserver, http, WEB1):
+        assert_status(await call(http, "PATCH", WEB1, data=data, content_type=content_type), 400, "BadRequest", message)
+
+
+async def test_patch_strict_errors_are_invalid_patches(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                       stored: dict[str, Any]) -> None:
+    """Strict errors of a patch or its result are a 422 on the field `patch`; a strategic patch shows itself (Go %v)."""
+    async with await guarded(apiserver, http, WEB1):
+        reply = await call(http, "PATCH", WEB1, data='{"metadata":{"labels":{"a":"1","a":"2"}},"nope":1}',
+                           content_type="application/strategic-merge-patch+json",
+                           params={"fieldValidation": "Strict"})
+        detail = ('Invalid value: "map[metadata:map[labels:map[a:2]] nope:1]": strict decoding error: '
+                  'duplicate field "metadata.labels.a", unknown field "nope"')
+        assert_status(reply, 422, "Invalid", f' "" is invalid: patch: {detail}',
+                      {"causes": [{"reason": "FieldValueInvalid", "message": detail, "field": "patch"}]})
+        reply = await call(http, "PATCH", WEB1, {"nope": 1}, content_type="application/merge-patch+json",
+                           params={"fieldValidation": "Strict"})
+        got = reply.json()
+        assert reply.status == 422 and got["reason"] == "Invalid", got
+        assert got["message"].startswith(' "" is invalid: patch: Invalid value: "{\\"addressType\\":\\"IPv4\\",')
+        assert got["message"].endswith('": strict decoding error: unknown field "nope"')
+
+
+async def test_apply_refusals(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
+    """Apply without apiVersion/kind is a 400; unknown fields fail building the typed patch (500), whatever
+    fieldValidation says; duplicate YAML keys fail a Strict apply."""
+    params = {"fieldManager": "m"}
+    async with await guarded(apiserver, http, WEB1):
+        reply = await call(http, "PATCH", WEB1, {"kind": "EndpointSlice", "metadata": {"name": "web-1"}},
+                           content_type="application/apply-patch+yaml", params=params)
+        assert_status(reply, 400, "BadRequest", "invalid object type: /, Kind=EndpointSlice")
+        config = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "web-1"},
+                  "addressType": "IPv4", "nope": 1, "endpoints": [{"addresses": ["10.0.0.1"], "x": 1}]}
+        for validation in ("Ignore", "Strict"):
+            reply = await call(http, "PATCH", WEB1, config, content_type="application/apply-patch+yaml",
+                               params={**params, "fieldValidation": validation})
+            assert_status(reply, 500, "", "failed to create typed patch object (/web-1; discovery.k8s.io/v1, "
+                                          "Kind=EndpointSlice): errors:\n  .endpoints[0].x: field not declared in "
+                                          "schema\n  .nope: field not declared in schema")
+        reply = await call(http, "PATCH", WEB1, data="apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                           "metadata: {name: web-1}\naddressType: IPv4\naddressType: IPv4\n",
+                           content_type="application/apply-patch+yaml", params={**params, "fieldValidation": "Strict"})
+        assert_status(reply, 400, "BadRequest", "error strict decoding YAML: error converting YAML to JSON: yaml: "
+                                                'unmarshal errors:\n  line 5: key "addressType" already set in map')
 
 
 async def test_force_on_non_apply_patch(apiserver: RunningServer, http: aiohttp.ClientSession,

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver import errors, tables
-from apiserver.decoding import apply_defaults, decode, prune_unknown
+from apiserver import errors, serializer, tables
+from apiserver.decoding import apply_defaults, check_types, decode, go_json_kind
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
@@ -24,10 +24,11 @@ from apiserver.patch.apply import ApplyConflict, apply
 from apiserver.patch.errors import PatchError
 from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
-from apiserver.patch.strategic import strategic_merge_patch
+from apiserver.patch.strategic import go_format, strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
 from apiserver.state import CONFIG, INFO, REGISTRIES
 from apiserver.validation import field as fielderr
+from apiserver.validation.field import go_json
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -71,7 +72,8 @@ def registry_for(request: web.Request, target: Target) -> Registry:
     return request.app[REGISTRIES][target.kind.plural]
 
 
-async def read_body(request: web.Request) -> Any:
+async def read_body(request: web.Request) -> bytes:
+    """The raw request body, refused with 413 past the limit (and 415 for protobuf, which we don't decode)."""
     limit = body_limit(request.app)
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large_body(limit)
@@ -81,7 +83,6 @@ async def read_body(request: web.Request) -> Any:
         if size > limit:
             raise errors.too_large_body(limit)
         chunks.append(chunk)
-    body = b"".join(chunks)
     media = negotiation.media_type(request)
     if media == "application/vnd.kubernetes.protobuf":
         # kubectl 1.32's typed clients (create namespace, create service) send protobuf: say so plainly.
@@ -89,7 +90,41 @@ async def read_body(request: web.Request) -> Any:
                                  "the body of the request was in an unknown format - protobuf request bodies are not "
                                  "supported by this server; accepted media types include: application/json, "
                                  "application/yaml")
-    return negotiation.decode_body(body, media) if body.strip() else None
+    return b"".join(chunks)
+
+
+async def read_object(request: web.Request, kind: Kind, opts: WriteOptions) -> Obj:
+    """A create or update body decoded as upstream's codec does, its strict errors refused or warned per fieldValidation."""
+    body = await read_body(request)
+    media = negotiation.media_type(request)
+    if media not in serializer.YAML_TYPES and media not in ("application/json", "", *negotiation.PATCH_TYPES):
+        raise errors.unsupported_media_type(media, negotiation.ACCEPTED)
+    try:
+        obj, strict = serializer.decode_object(kind, body, media, opts.field_validation)
+    except serializer.DecodeError as err:
+        raise errors.bad_request(err.message) from None
+    if strict and opts.field_validation == "Strict":
+        raise errors.bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                                 f'strict decoding error: {", ".join(strict)}')
+    opts.warnings += strict
+    return finish_object(kind, obj)
+
+
+async def read_delete_options(request: web.Request) -> Obj:
+    """A DeleteOptions body: errors in it are 500s upstream (its decoding error is not typed)."""
+    body = await read_body(request)
+    if not body.strip():
+        return {}
+    try:
+        options = serializer.parse_json(body)
+    except serializer.DecodeError as err:
+        raise errors.untyped(500, f"couldn't get version/kind; json parse error: {err.message}") from None
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise errors.untyped(500, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
+                                  f"{go_json_kind(options)} into Go value of type {serializer.FIND_KIND_TYPE}")
+    return options
 
 
 def write_options(request: web.Request) -> WriteOptions:
@@ -99,11 +134,13 @@ def write_options(request: web.Request) -> WriteOptions:
     return opts
 
 
-def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False) -> Obj:
-    """Decode a body into an object of `kind`: type, kind/apiVersion, unknown fields per fieldValidation, defaults.
+def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | None = None,
+                 shown: str | None = None) -> Obj:
+    """A patched object checked as upstream decodes it: type, kind/apiVersion, unknown fields, defaults.
 
-    `decoded`: the body is a create/update request body, whose type errors upstream prefixes with
-    `<Kind> in version "<v>" cannot be handled as a <Kind>: `."""
+    A type error, or with fieldValidation=Strict any strict error (the patch's own `strict`, then the
+    result's unknown fields), is upstream's 422 for the patch, showing `shown` (default: the patched
+    object's JSON) as the invalid value; with Warn they become warnings."""
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
     if obj.get("kind") not in (None, "", kind.kind) or obj.get("apiVersion") not in (None, "", kind.api_version):
@@ -111,15 +148,19 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
             f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
             f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
             f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
+    shown = go_json(obj, sort_keys=True) if shown is None else shown
     mismatch, unknown = decode(obj, kind.schema, kind.kind)
     if mismatch:
-        if decoded:
-            mismatch = f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {mismatch}'
-        raise errors.bad_request(mismatch)
+        raise errors.invalid_patch(shown, mismatch)
+    unknown = [*(strict or ()), *unknown]
     if unknown and opts.field_validation == "Strict":
-        raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
+        raise errors.invalid_patch(shown, "strict decoding error: " + ", ".join(unknown))
     if opts.field_validation == "Warn":
         opts.warnings += unknown
+    return finish_object(kind, obj)
+
+
+def finish_object(kind: Kind, obj: Obj) -> Obj:
     obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
@@ -145,7 +186,7 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
+    obj = await read_object(request, target.kind, opts)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
     return respond(request, render_object(target.kind, created, output), 201, output)
 
@@ -153,7 +194,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request), opts, decoded=True)
+    obj = await read_object(request, target.kind, opts)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
     stored, created = await registry_for(request, target).update(
         target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
@@ -179,37 +220,57 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
 
     def mutate(current: Obj | None) -> Obj:
         try:
+            patch_body, strict = serializer.decode_patch(media, body, opts.field_validation)
+        except serializer.DecodeError as err:
+            raise errors.bad_request(err.message) from None
+        try:
             if is_apply:
-                check_object(kind, copy.deepcopy(body), opts)  # types, kind, unknown fields per fieldValidation
-                # The configuration as sent, undefaulted (as upstream): a default such as addressType "" would
-                # otherwise count as applied and conflict with, or overwrite, the owner's value.
-                config = copy.deepcopy(body)
-                prune_unknown(config, kind.schema)
-                config["kind"], config["apiVersion"] = kind.kind, kind.api_version
-                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
-                apply_defaults(merged, kind.schema)
-                return merged
+                return _apply(kind, current, patch_body, manager, opts)
             assert current is not None
-            if media == "application/json-patch+json":
-                patched = json_patch(current, body)
-            elif media == "application/merge-patch+json":
-                patched = merge_patch(current, body)
+            shown = None
+            if media == serializer.JSON_PATCH:
+                patched = json_patch(current, patch_body)
+            elif media == serializer.MERGE_PATCH:
+                patched = merge_patch(current, patch_body)
             else:
-                if not isinstance(body, dict):
-                    raise errors.bad_request("the body of the patch must be a JSON object")
-                patched = strategic_merge_patch(current, body, kind.schema)
+                patched = strategic_merge_patch(current, patch_body, kind.schema)
+                shown = go_format(patch_body)
         except PatchError as err:
             # upstream's NewGenericServerResponse (the 422 for a patch that does not apply) has empty details
             details: dict[str, Any] | None = {} if err.code == 422 else None
             raise errors.StatusError(err.code, _reason(err.code), err.message, details) from None
         except ApplyConflict as err:
             raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
-        return check_object(kind, patched, opts)
+        return check_object(kind, patched, opts, strict, shown)
 
     registry = registry_for(request, target)
     stored, created = await registry.update(target.namespace, target.name, mutate, opts, target.subresource,
                                             allow_create=is_apply and not target.subresource)
     return respond(request, render_object(kind, stored, output), 201 if created else 200, output)
+
+
+def _apply(kind: Kind, current: Obj | None, config: Any, manager: str, opts: WriteOptions) -> Obj:
+    """Server-side apply of `config`; what upstream refuses before merging: a wrong type (400), an
+    apiVersion/kind other than the URL's (400), fields the schema lacks (500, whatever fieldValidation says)."""
+    if not isinstance(config, dict):
+        raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
+    api_version, body_kind = config.get("apiVersion") or "", config.get("kind") or ""
+    if (api_version, body_kind) != (kind.api_version, kind.kind):
+        group, _, version = str(api_version).rpartition("/")
+        raise errors.bad_request(f"invalid object type: {group}/{version}, Kind={body_kind}")
+    meta: Obj = config["metadata"] if isinstance(config.get("metadata"), dict) else {}
+    mismatch = check_types(config, kind.schema, kind.kind)
+    unknown = [] if mismatch else serializer.typed_patch_errors(config, kind.schema)
+    if mismatch or unknown:
+        where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}; {kind.api_version}, Kind={kind.kind}"
+        detail = mismatch or (unknown[0] if len(unknown) == 1 else "errors:\n" + "".join(f"  {u}\n" for u in unknown))
+        raise errors.untyped(500, f"failed to create typed patch object ({where}): {detail.rstrip()}")
+    # The configuration as sent, undefaulted (as upstream): a default such as addressType "" would
+    # otherwise count as applied and conflict with, or overwrite, the owner's value.
+    config = copy.deepcopy(config)
+    merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now())
+    apply_defaults(merged, kind.schema)
+    return merged
 
 
 def _reason(code: int) -> str:
@@ -225,9 +286,7 @@ def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusE
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    options = await read_body(request) or {}
-    if not isinstance(options, dict):
-        raise errors.bad_request("DeleteOptions must be a JSON object")
+    options = await read_delete_options(request)
     obj = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
     if target.kind.strategy.return_deleted_object or obj["metadata"].get("deletionTimestamp"):
         return respond(request, render_object(target.kind, obj, output), output=output)
@@ -248,7 +307,7 @@ async def delete_collection(request: web.Request, target: Target) -> web.StreamR
     output = negotiation.negotiate(request)
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
-    options = await read_body(request) or {}
+    options = await read_delete_options(request)
     registry = registry_for(request, target)
     deleted = await registry.delete_collection(target.namespace, list_opts, options, opts)
     result = ListResult(deleted, await registry.storage.current_revision())

@@ -80,9 +80,10 @@ def go_quote(text: str) -> str:
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
-def go_json(value: Any) -> str:
-    """Go's json.Marshal: compact, HTML-safe. Dict key order is kept (callers order struct fields)."""
-    text = json.dumps(_plain_floats(value), ensure_ascii=False, separators=(",", ":"))
+def go_json(value: Any, sort_keys: bool = False) -> str:
+    """Go's json.Marshal: compact, HTML-safe. Dict key order is kept (callers order struct fields), or
+    sorted, as Go marshals a map."""
+    text = json.dumps(_plain_floats(value), ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
                          ("\u2029", "\\u2029")):
         text = text.replace(raw, escaped)
