@@ -19,7 +19,7 @@ from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import manager_name
-from apiserver.options import WriteOptions, parse_list_options, parse_write_options
+from apiserver.options import WriteOptions, parse_list_options, parse_write_options, validate_delete_options
 from apiserver.patch.apply import ApplyConflict, apply
 from apiserver.patch.errors import PatchError
 from apiserver.patch.jsonpatch import json_patch
@@ -27,8 +27,7 @@ from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import go_format, strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
 from apiserver.state import CONFIG, INFO, REGISTRIES
-from apiserver.validation import field as fielderr
-from apiserver.validation.field import go_json
+from apiserver.validation.field import go_json, go_quote
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -46,8 +45,16 @@ def respond(request: web.Request, body: Any, status: int = 200, output: Output |
     return response
 
 
+def _check_include_object(output: Output) -> None:
+    """upstream's TableOptions validation, made when a Table is rendered."""
+    if output.include_object not in ("Metadata", "Object", "None"):
+        raise errors.bad_request(f"Unable to convert to Table as requested: includeObject: Invalid value: "
+                                 f"{go_quote(output.include_object)}: must be 'Metadata', 'Object', 'None', or empty")
+
+
 def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
     if output.form == "table":
+        _check_include_object(output)
         meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
         return tables.table(kind, [obj], meta, output.include_object)
     if output.form == "partial":
@@ -62,6 +69,7 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
     if output.form == "table":
+        _check_include_object(output)
         return tables.table(kind, result.items, meta, output.include_object)
     if output.form == "partial":
         return tables.partial_metadata_list(result.items, meta)
@@ -128,7 +136,9 @@ async def read_delete_options(request: web.Request) -> Obj:
 
 
 def write_options(request: web.Request) -> WriteOptions:
-    opts = parse_write_options(request.query)
+    what = {"PUT": "UpdateOptions", "PATCH": "PatchOptions", "DELETE": "DeleteOptions"}.get(request.method)
+    apply = negotiation.media_type(request) == serializer.APPLY_PATCH
+    opts = parse_write_options(request.query, what or "CreateOptions", apply)
     opts.field_manager = manager_name(opts.field_manager or None, request.headers.get("User-Agent"))
     opts.warnings = request[INFO].warnings
     return opts
@@ -209,14 +219,10 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.unsupported_media_type(media, negotiation.PATCH_TYPES)
     body = await read_body(request)
     kind = target.kind
-    is_apply = media == "application/apply-patch+yaml"
+    is_apply = media == serializer.APPLY_PATCH
     manager = opts.field_manager
     if is_apply:
-        if not request.query.get("fieldManager"):
-            raise _patch_options_invalid("fieldManager", "required", "is required for apply patch")
         manager, opts.field_manager = request.query["fieldManager"], ""  # apply records its own entry
-    elif "force" in request.query:
-        raise _patch_options_invalid("force", "forbidden", "may not be specified for non-apply patch")
 
     def mutate(current: Obj | None) -> Obj:
         try:
@@ -277,16 +283,11 @@ def _reason(code: int) -> str:
     return {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid", 409: "Conflict"}.get(code, "")
 
 
-def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusError:
-    errs = fielderr.ErrorList()
-    errs.append(fielderr.required(field, detail) if kind == "required" else fielderr.forbidden(field, detail))
-    return errors.invalid_options("PatchOptions", errs)
-
-
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
     options = await read_delete_options(request)
+    validate_delete_options(options, request.query)
     obj = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
     if target.kind.strategy.return_deleted_object or obj["metadata"].get("deletionTimestamp"):
         return respond(request, render_object(target.kind, obj, output), output=output)
@@ -308,6 +309,7 @@ async def delete_collection(request: web.Request, target: Target) -> web.StreamR
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
     options = await read_delete_options(request)
+    validate_delete_options(options, request.query)
     registry = registry_for(request, target)
     deleted = await registry.delete_collection(target.namespace, list_opts, options, opts)
     result = ListResult(deleted, await registry.storage.current_revision())

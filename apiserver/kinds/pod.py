@@ -196,8 +196,12 @@ POD = Kind(
     extra_field_selectors={
         "spec.nodeName": lambda o: o.get("spec", {}).get("nodeName", ""),
         "spec.restartPolicy": lambda o: o.get("spec", {}).get("restartPolicy", ""),
+        "spec.schedulerName": lambda o: o.get("spec", {}).get("schedulerName", ""),
+        "spec.serviceAccountName": lambda o: o.get("spec", {}).get("serviceAccountName", ""),
+        "spec.hostNetwork": lambda o: "true" if o.get("spec", {}).get("hostNetwork") else "false",
         "status.phase": lambda o: o.get("status", {}).get("phase", ""),
         "status.podIP": lambda o: o.get("status", {}).get("podIP", ""),
+        "status.nominatedNodeName": lambda o: o.get("status", {}).get("nominatedNodeName", ""),
     },
     columns=(
         NAME,

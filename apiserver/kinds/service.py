@@ -188,6 +188,10 @@ SERVICE = Kind(
     short_names=("svc",),
     categories=("all",),
     subresources=("status",),
+    extra_field_selectors={
+        "spec.clusterIP": lambda o: o.get("spec", {}).get("clusterIP", ""),
+        "spec.type": lambda o: o.get("spec", {}).get("type", ""),
+    },
     columns=(
         NAME,
         Column(name="Type", description="The type of the service.", cell=lambda o: o.get("spec", {}).get("type", "")),

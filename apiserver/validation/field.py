@@ -54,6 +54,18 @@ class Pointer:
     value: Any
 
 
+@dataclass(frozen=True)
+class GoSyntax:
+    """A bad value already written the way Go's %#v prints it (`[]string{"a"}`, `core.ServicePort{…}`)."""
+
+    text: str
+
+
+def go_strings(values: Iterable[str]) -> GoSyntax:
+    """A []string as %#v prints it: `[]string{"a", "b"}`."""
+    return GoSyntax("[]string{" + ", ".join(go_quote(v) for v in values) + "}")
+
+
 def go_quote(text: str) -> str:
     """Go's strconv.Quote: printable runes kept, the rest escaped the way Go escapes them."""
     out = ['"']
@@ -105,6 +117,8 @@ def format_value(value: Any) -> str:
     """A bad value as `field.Error.ErrorBody` prints it: strings %q, numbers and bools %v, anything else JSON."""
     if isinstance(value, Pointer):
         return go_json(value.value)
+    if isinstance(value, GoSyntax):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
