@@ -160,10 +160,8 @@ def from_storage(err: StorageError, kind: Kind, name: str, verb: str) -> StatusE
         if verb == "list":
             return expired("The resourceVersion for the provided list is too old.")
         return expired("The resourceVersion for the provided watch is too old.")
-    if isinstance(err, FutureRevisionError):
-        return StatusError(504, "Timeout", "Timeout: Too large resource version",
-                           {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                            "retryAfterSeconds": 1})
+    if isinstance(err, FutureRevisionError):  # an exact read past the store: etcd's error, passed through
+        return untyped(500, "etcdserver: mvcc: required revision is a future revision")
     if isinstance(err, UnavailableError):
         return service_unavailable(f"storage is unavailable: {err}")
     return internal(str(err))

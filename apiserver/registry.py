@@ -23,7 +23,8 @@ from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import update_managed_fields
 from apiserver.names import generate_name
 from apiserver.options import ListOptions, WriteOptions, parse_rv
-from apiserver.validation import field as fielderr
+from apiserver.validation.field import go_quote
+from apiserver.validation.objectmeta import forbid_new_finalizers
 from storage import KeyValue, Storage, StorageError
 
 MAX_NAME_ATTEMPTS = 8
@@ -157,7 +158,7 @@ class Registry:
         for name in SYSTEM_FIELDS:
             meta.pop(name, None)
         if meta.get("resourceVersion"):
-            raise errors.internal("resourceVersion should not be set on objects to be created")
+            raise errors.untyped(500, "resourceVersion should not be set on objects to be created")
         meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
         if self.kind.namespaced:
@@ -181,6 +182,8 @@ class Registry:
             update_managed_fields(obj, None, opts.field_manager, self.kind.api_version, self.kind.schema, now())
         obj = self._ordered(obj)
         if opts.dry_run:
+            if await self._read(namespace, meta["name"]) is not None:  # dry-run storage still checks the key
+                raise errors.already_exists(self.kind, meta["name"])
             return obj
         for attempt in range(MAX_NAME_ATTEMPTS):
             try:
@@ -244,6 +247,8 @@ class Registry:
                 return await self.create(namespace, obj, opts), True
             assert kv is not None
             wanted_rv = obj["metadata"].get("resourceVersion")
+            if wanted_rv and not str(wanted_rv).isdigit():
+                raise errors.untyped(500, f'strconv.ParseUint: parsing {go_quote(str(wanted_rv))}: invalid syntax')
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(self.kind, name)
             new = self._prepare_update(namespace, obj, current, opts, subresource)
@@ -283,9 +288,9 @@ class Registry:
         if "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
         if old_meta.get("deletionTimestamp"):
-            added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
-            if added:
-                raise errors.invalid(self.kind, meta["name"], _forbidden_finalizers())
+            errs = forbid_new_finalizers(meta, old_meta)
+            if errs:
+                raise errors.invalid(self.kind, meta["name"], errs)
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)
             meta = obj["metadata"]
@@ -387,9 +392,3 @@ def _comparable(obj: Obj) -> Obj:
         return obj
     entries = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in fields]
     return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
-
-
-def _forbidden_finalizers() -> fielderr.ErrorList:
-    errs = fielderr.ErrorList()
-    errs.append(fielderr.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"))
-    return errs

@@ -171,10 +171,15 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | N
 
 
 def finish_object(kind: Kind, obj: Obj) -> Obj:
+    """The decoded object as Go holds it: its kind and apiVersion set, metadata's empty maps and lists gone
+    (omitempty), so that `labels: {}` alone changes nothing."""
     obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
-    obj.setdefault("metadata", {})
-    if not isinstance(obj["metadata"], dict):
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
+    for name in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if name in meta and not meta[name]:
+            del meta[name]
     return obj
 
 
@@ -206,8 +211,19 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
     opts = write_options(request)
     obj = await read_object(request, target.kind, opts)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
-    stored, created = await registry_for(request, target).update(
-        target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
+    registry = registry_for(request, target)
+
+    def replace(current: Obj | None) -> Obj:
+        uid = obj["metadata"].get("uid")
+        if uid and current is not None and uid != current["metadata"].get("uid"):  # the body's uid: a precondition
+            raise errors.conflict(target.kind, target.name, why=(
+                f"StorageError: invalid object, Code: 4, Key: {registry.key(target.namespace, target.name)}, "
+                f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, "
+                f"UID in object meta: {current['metadata'].get('uid')}"))
+        return obj
+
+    stored, created = await registry.update(target.namespace, target.name, replace, opts, target.subresource,
+                                            allow_create)
     return respond(request, render_object(target.kind, stored, output), 201 if created else 200, output)
 
 

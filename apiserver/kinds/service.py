@@ -136,6 +136,12 @@ class ServiceStrategy(Strategy):
         for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
             if field in old_spec and field not in spec:
                 spec[field] = old_spec[field]
+        if spec.get("clusterIP") != old_spec.get("clusterIP") and spec.get("clusterIPs") == old_spec.get("clusterIPs"):
+            # normalizeClusterIPs: the singular field changed alone (an old client): the plural one follows it
+            if spec.get("clusterIP"):
+                spec["clusterIPs"] = [spec["clusterIP"]]
+            else:
+                spec.pop("clusterIPs", None)
         spec.setdefault("type", old_spec.get("type", "ClusterIP"))
         spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or ():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.validation.field import ErrorList, Pointer, forbidden, invalid, required, too_long
+from apiserver.validation.field import ErrorList, Pointer, forbidden, go_strings, invalid, required, too_long
 from apiserver.validation.names import (
     NameFn,
     is_label_value,
@@ -148,6 +148,17 @@ def _immutable(new: dict[str, Any], old: dict[str, Any], key: str, pointer: bool
     return ErrorList([invalid(f"metadata.{key}", shown, FIELD_IMMUTABLE)])
 
 
+def forbid_new_finalizers(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
+    """No finalizer may be added to an object being deleted (the new ones listed sorted, as a Go []string)."""
+    errs = ErrorList()
+    if old.get("deletionTimestamp"):
+        added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
+        if added:
+            detail = "no new finalizers can be added if the object is being deleted, found new finalizers "
+            errs.append(forbidden("metadata.finalizers", detail + go_strings(added).text))
+    return errs
+
+
 def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     """ObjectMeta on update: no new finalizers while deleting, generation never decreases, name,
     namespace, uid, creationTimestamp, deletionTimestamp and deletionGracePeriodSeconds immutable;
@@ -156,13 +167,7 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> Err
     The `resourceVersion must be specified for an update` check is left out: the registry fills in
     the stored resourceVersion before validating an unconditional update.
     """
-    errs = ErrorList()
-    if old.get("deletionTimestamp"):
-        added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
-        if added:
-            listed = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
-            detail = f"no new finalizers can be added if the object is being deleted, found new finalizers {listed}"
-            errs.append(forbidden("metadata.finalizers", detail))
+    errs = forbid_new_finalizers(new, old)
     new_generation, old_generation = new.get("generation") or 0, old.get("generation") or 0
     if new_generation < old_generation:
         errs.append(invalid("metadata.generation", new_generation, "must not be decremented"))
