@@ -24,7 +24,7 @@ from apiserver.validation.names import (
 )
 from apiserver.validation.namespace import validate_namespace, validate_namespace_update
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
-from apiserver.validation.pod import validate_pod, validate_pod_status_update, validate_pod_update
+from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 from apiserver.validation.service import validate_service, validate_service_update
 
 LABEL_MSG = (
@@ -303,8 +303,8 @@ def test_endpoint_counts() -> None:
                                "multicast range (224.0.0.0/24, ff02::/10)")]),
         ("IPv6", "10.0.0.1", ['endpoints[0].addresses[0]: Invalid value: "10.0.0.1": must be a valid IPv6 address']),
         ("IPv6", "2001:DB8::1", []),
-        ("IPv6", "::ffff:10.0.0.1", ['endpoints[0].addresses[0]: Invalid value: "::ffff:10.0.0.1": must be a valid '
-                                     "IPv6 address"]),
+        ("IPv6", "::ffff:10.0.0.1", [('endpoints[0].addresses[0]: Invalid value: "::ffff:10.0.0.1": must be a valid '
+                                     "IPv6 address")]),
         ("IPv6", "::1", [('endpoints[0].addresses[0]: Invalid value: "::1": may not be in the loopback range '
                          "(127.0.0.0/8, ::1/128)")]),
         ("IPv6", "::", ['endpoints[0].addresses[0]: Invalid value: "::": may not be unspecified (::)']),
@@ -502,6 +502,31 @@ def test_pod_spec() -> None:
     ]
 
 
+def test_pod_ports_and_restart_policy() -> None:
+    """1.32's order: each container's name, image and ports, then its name's uniqueness; restartPolicy after all."""
+    containers = [{"name": "c", "image": "x", "ports": [
+        {"containerPort": 0}, {"containerPort": 70000, "name": "Bad_Name", "protocol": "ICMP", "hostPort": -1},
+        {"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]}]
+    assert strs(validate_pod(pod(containers=containers, restartPolicy="Sometimes"))) == [
+        "spec.containers[0].ports[0].containerPort: Required value",
+        ('spec.containers[0].ports[1].name: Invalid value: "Bad_Name": must contain only alpha-numeric characters '
+        "(a-z, 0-9), and hyphens (-)"),
+        "spec.containers[0].ports[1].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        "spec.containers[0].ports[1].hostPort: Invalid value: -1: must be between 1 and 65535, inclusive",
+        'spec.containers[0].ports[1].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"',
+        'spec.containers[0].ports[3].name: Duplicate value: "web"',
+        'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"',
+    ]
+
+
+def test_pod_name_warning() -> None:
+    named = {**pod(), "metadata": {"name": "web.0"}}
+    assert pod_warnings(named, None) == [
+        ("metadata.name: this is used in the Pod's hostname, which can result in surprising behavior; a DNS label is "
+        "recommended: [must not contain dots]")]
+    assert pod_warnings(named, named) == [] and pod_warnings(pod(), None) == []
+
+
 def test_pod_status() -> None:
     obj = {**pod(), "status": {"phase": "Done", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.1"}],
                                "conditions": [{"type": "Ready", "status": "Maybe"}]}}
@@ -530,6 +555,15 @@ def test_pod_update() -> None:
         "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
         "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
         "negative)")
+    ]
+
+
+def test_pod_update_may_not_add_or_remove_containers() -> None:
+    old = pod()
+    more = pod(containers=[{"name": "app", "image": "nginx"}, {"name": "side", "image": " y"}])
+    assert strs(validate_pod_update(more, old)) == [
+        'spec.containers[1].image: Invalid value: " y": must not have leading or trailing whitespace',
+        "spec.containers: Forbidden: pod updates may not add or remove containers",
     ]
 
 

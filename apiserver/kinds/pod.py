@@ -7,7 +7,7 @@ from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import resource
 from apiserver.schema import Array, Boolean, Free, Integer, Object, String, Time
 from apiserver.validation.field import ErrorList
-from apiserver.validation.pod import validate_pod, validate_pod_status_update, validate_pod_update
+from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 
 CONTAINER_PORT = Object(
     ref="io.k8s.api.core.v1.ContainerPort",
@@ -94,6 +94,7 @@ SCHEMA = resource(
                                     "containers within the pod."),
             "terminationGracePeriodSeconds": Integer(format="int64", description="Optional duration in seconds the "
                                                      "pod needs to terminate gracefully."),
+            "activeDeadlineSeconds": Integer(format="int64", description="Optional duration in seconds the pod may be active on the node relative to StartTime before the system will actively try to mark it failed and kill associated containers. Value must be a positive integer."),
             "schedulerName": String(description="If specified, the pod will be dispatched by specified scheduler."),
             "serviceAccountName": String(description="ServiceAccountName is the name of the ServiceAccount to use to "
                                          "run this pod."),
@@ -148,6 +149,9 @@ class PodStrategy(Strategy):
         if obj.get("spec") == old.get("spec"):
             return validate_pod_status_update(obj, old)
         return validate_pod_update(obj, old)
+
+    def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
+        return pod_warnings(obj, old)
 
 
 def _ready(obj: Obj) -> str:

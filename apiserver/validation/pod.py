@@ -1,7 +1,8 @@
 """core/v1 Pod validation, for the subset this server serves (core ValidatePod*).
 
-Covered: metadata, container names and images, spec.nodeName, status.podIP(s), status.phase and
-condition types/statuses, and spec immutability on update. The upstream spec-immutability error
+Covered: metadata, container names, images and ports, spec.restartPolicy and spec.nodeName,
+status.podIP(s), status.phase and condition types/statuses, containers neither added nor removed and
+spec immutability on update, and the warning for a name that is no DNS label. The upstream spec-immutability error
 carries a Go `cmp.Diff` of the spec after the message; that diff is not reproduced.
 """
 
@@ -12,7 +13,13 @@ from typing import Any
 
 from apiserver.validation.field import ErrorList, duplicate, forbidden, invalid, not_supported, required
 from apiserver.validation.ip import parse_sloppy, validate_ip
-from apiserver.validation.names import is_dns1123_label, is_node_name, is_qualified_name
+from apiserver.validation.names import (
+    is_dns1123_label,
+    is_node_name,
+    is_qualified_name,
+    is_valid_port_name,
+    is_valid_port_num,
+)
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -41,6 +48,13 @@ def validate_pod_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     errs.extend(validate_object_meta(obj.get("metadata") or {}, namespaced=True))
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
     errs.extend(_validate_spec(spec))
+    for key in ("containers", "initContainers"):  # ValidateContainerUpdates, which stops at a changed count
+        containers = spec.get(key) or []
+        if len(containers) != len(old_spec.get(key) or []):
+            errs.append(forbidden(f"spec.{key}", "pod updates may not add or remove containers"))
+            return errs
+        for i, container in enumerate(containers):
+            errs.extend(_validate_image(container.get("image") or "", f"spec.{key}[{i}].image"))
     if _munged(spec, old_spec) != old_spec:
         detail = "pod updates may not change fields other than " + ",".join(UPDATABLE_SPEC_FIELDS)
         errs.append(forbidden("spec", detail))
@@ -68,6 +82,11 @@ def _validate_spec(spec: dict[str, Any]) -> ErrorList:
     for key in ("containers", "initContainers"):
         for i, container in enumerate(spec.get(key) or []):
             errs.extend(_validate_container(container, f"spec.{key}[{i}]", names))
+    restart_policy = spec.get("restartPolicy", "Always")
+    if not restart_policy:
+        errs.append(required("spec.restartPolicy"))
+    elif restart_policy not in ("Always", "OnFailure", "Never"):
+        errs.append(not_supported("spec.restartPolicy", restart_policy, ("Always", "OnFailure", "Never"), sort=False))
     node_name = spec.get("nodeName") or ""
     if node_name:
         errs.extend(invalid("spec.nodeName", node_name, msg) for msg in is_node_name(node_name))
@@ -75,8 +94,8 @@ def _validate_spec(spec: dict[str, Any]) -> ErrorList:
 
 
 def _validate_container(container: dict[str, Any], path: str, names: set[str]) -> ErrorList:
-    """Name (required DNS label, unique across init and regular containers) and image (required, no
-    surrounding whitespace)."""
+    """validateContainerCommon's checks we make (name a DNS label, image required, ports), then the name
+    unique across init and regular containers and the image without surrounding whitespace."""
     errs = ErrorList()
     name = container.get("name") or ""
     if not name:
@@ -86,12 +105,60 @@ def _validate_container(container: dict[str, Any], path: str, names: set[str]) -
     image = container.get("image") or ""
     if not image:
         errs.append(required(path + ".image"))
+    errs.extend(_validate_container_ports(container.get("ports") or [], path + ".ports"))
     if name in names:
         errs.append(duplicate(path + ".name", name))
     names.add(name)
     if image != image.strip():
         errs.append(invalid(path + ".image", image, "must not have leading or trailing whitespace"))
     return errs
+
+
+def _validate_image(image: str, path: str) -> ErrorList:
+    errs = ErrorList()
+    if not image:
+        errs.append(required(path))
+    if image != image.strip():
+        errs.append(invalid(path, image, "must not have leading or trailing whitespace"))
+    return errs
+
+
+def _validate_container_ports(ports: list[dict[str, Any]], path: str) -> ErrorList:
+    """validateContainerPorts: names valid and unique, containerPort required and in range, hostPort in
+    range, protocol supported."""
+    errs = ErrorList()
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        at = f"{path}[{i}]"
+        name = port.get("name") or ""
+        if name:
+            if msgs := is_valid_port_name(name):
+                errs.extend(invalid(at + ".name", name, msg) for msg in msgs)
+            elif name in names:
+                errs.append(duplicate(at + ".name", name))
+            names.add(name)
+        container_port = port.get("containerPort") or 0
+        if not container_port:
+            errs.append(required(at + ".containerPort"))
+        else:
+            errs.extend(invalid(at + ".containerPort", container_port, msg) for msg in is_valid_port_num(container_port))
+        if host_port := port.get("hostPort") or 0:
+            errs.extend(invalid(at + ".hostPort", host_port, msg) for msg in is_valid_port_num(host_port))
+        protocol = port.get("protocol", "TCP")
+        if not protocol:
+            errs.append(required(at + ".protocol"))
+        elif protocol not in ("SCTP", "TCP", "UDP"):
+            errs.append(not_supported(at + ".protocol", protocol, ("SCTP", "TCP", "UDP")))
+    return errs
+
+
+def pod_warnings(obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+    """GetWarningsForPod's name check, on create: a name that is no DNS label makes a surprising hostname."""
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if old is not None or not name or not (msgs := is_dns1123_label(name)):
+        return []
+    return [(f"metadata.name: this is used in the Pod's hostname, which can result in surprising behavior; a DNS "
+            f"label is recommended: [{' '.join(msgs)}]")]
 
 
 def _validate_status(status: dict[str, Any], with_condition_types: bool = True) -> ErrorList:
