@@ -19,7 +19,6 @@ import yaml  # type: ignore[import-untyped]
 
 from apiserver.decoding import decode
 from apiserver.gojson import syntax_error
-from apiserver.handlers.negotiation import JSONCompatibleLoader
 from apiserver.kinds.base import Kind, Obj
 from apiserver.schema import Array, Map, Object, Schema
 
@@ -41,6 +40,16 @@ REGISTERED: dict[str, frozenset[str]] = {gv: frozenset(kinds.split()) for gv, ki
     "policy/v1": "PodDisruptionBudget",
     "rbac.authorization.k8s.io/v1": "ClusterRole ClusterRoleBinding Role RoleBinding",
 }.items()}
+
+
+class JSONCompatibleLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """YAML as Kubernetes reads it: timestamps stay strings, as they do when YAML is converted to JSON."""
+
+
+JSONCompatibleLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class DecodeError(Exception):
