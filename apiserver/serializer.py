@@ -97,13 +97,30 @@ def parse_yaml(body: bytes) -> Any:
     loader = JSONCompatibleLoader(body)
     try:
         node = loader.get_node() if loader.check_node() else None
-        return loader.construct_document(node) if node is not None else None
+        return _string_keys(loader.construct_document(node)) if node is not None else None
     except yaml.MarkedYAMLError as err:
         raise DecodeError(go_yaml_error(err)) from None
     except yaml.YAMLError as err:
         raise DecodeError(f"yaml: {err}") from None
     finally:
         loader.dispose()
+
+
+def _string_keys(value: Any) -> Any:
+    """Mapping keys as YAMLToJSON writes them: `1: a` has the key "1", `true: a` the key "true"."""
+    if isinstance(value, dict):
+        return {_key_text(key): _string_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(item) for item in value]
+    return value
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else repr(key)
 
 
 def go_yaml_error(err: yaml.MarkedYAMLError) -> str:

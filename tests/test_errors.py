@@ -267,6 +267,13 @@ async def test_yaml_body_first_document_only(http: aiohttp.ClientSession) -> Non
     assert reply.status == 201 and reply.json()["metadata"]["name"] == "first", reply.body
 
 
+async def test_yaml_keys_become_strings(http: aiohttp.ClientSession) -> None:
+    """YAMLToJSON writes every mapping key as a string (`1: a` is the label "1")."""
+    reply = await call(http, "POST", ES, content_type="application/yaml",
+                       data="metadata:\n  name: keys\n  labels: {1: a}\naddressType: IPv4\n")
+    assert reply.status == 201 and reply.json()["metadata"]["labels"] == {"1": "a"}, reply.body
+
+
 async def test_duplicate_fields(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
     """Strict refuses duplicate fields beside unknown ones, in document order; Warn warns (JSON and YAML)."""
     body = '{"metadata":{"name":"d","labels":{"a":"1","a":"2"}},"nope":1,"addressType":"IPv4","addressType":"IPv6"}'
