@@ -303,6 +303,12 @@ async def test_malformed_delete_options(apiserver: RunningServer, http: aiohttp.
     async with Guard(apiserver, http):
         reply = await call(http, "DELETE", f"{ES}/missing", data='{"kind":')
         assert_status(reply, 500, "", "couldn't get version/kind; json parse error: unexpected end of JSON input")
+        reply = await call(http, "DELETE", f"{ES}/missing", {"gracePeriodSeconds": "x"})
+        assert_status(reply, 500, "", "json: cannot unmarshal string into Go struct field "
+                                      "DeleteOptions.gracePeriodSeconds of type int64")
+        reply = await call(http, "DELETE", f"{ES}/missing", {"kind": "Pod", "apiVersion": "v1"})
+        assert_status(reply, 500, "", 'no kind "Pod" is registered for version "v1" in scheme '
+                                      '"pkg/runtime/scheme.go:100"')
 
 
 async def test_unknown_field_strict(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:

@@ -19,6 +19,7 @@ from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import manager_name
+from apiserver.openapi import DELETE_OPTIONS
 from apiserver.options import WriteOptions, parse_list_options, parse_write_options, validate_delete_options
 from apiserver.patch.apply import ApplyConflict, apply
 from apiserver.patch.errors import PatchError
@@ -132,6 +133,12 @@ async def read_delete_options(request: web.Request) -> Obj:
     if not isinstance(options, dict):
         raise errors.untyped(500, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
                                   f"{go_json_kind(options)} into Go value of type {serializer.FIND_KIND_TYPE}")
+    if options.get("kind") not in (None, "", "DeleteOptions"):
+        raise errors.untyped(500, f'no kind {go_quote(str(options["kind"]))} is registered for version '
+                                  f'{go_quote(str(options.get("apiVersion") or ""))} in scheme "pkg/runtime/scheme.go:100"')
+    mismatch = check_types(options, DELETE_OPTIONS, "DeleteOptions")
+    if mismatch:
+        raise errors.untyped(500, mismatch)
     return options
 
 
