@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, go_json_kind, prune_unknown
 from apiserver.gojson import syntax_error
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
+from apiserver.serializer import may_repeat_keys, strict_errors
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 OBJECT_META = Object(
@@ -252,3 +254,21 @@ def test_apply_defaults_fills_absent_and_null_fields_of_present_objects() -> Non
 def test_syntax_error_has_go_wording(data: bytes, message: str | None) -> None:
     """encoding/json's scanner texts (checked against Go 1.26 for these and 3000 random inputs)."""
     assert syntax_error(data) == message
+
+
+@pytest.mark.parametrize(("body", "suspect"), [
+    (b'{"a":1,"b":{"c":2}}', False),                  # compact: its own re-encoding
+    (b'{"a": 1, "b": {"c": 2}}', False),              # spaced after the colon: the counts agree
+    (b'{"a":1,"a":2}', True),
+    (b'{"a": {"c": 1, "c": 2}}', True),
+    (b'{"a" :1,"a":2}', True),                        # a key spaced from its colon: never trusted
+    (b'{"s":"x\\":y","s2":1}', False),                # a `":` inside a string counts on both sides
+])
+def test_may_repeat_keys_never_misses_a_duplicate(body: bytes, suspect: bool) -> None:
+    assert may_repeat_keys(body, orjson.loads(body)) is suspect
+
+
+def test_strict_errors_in_document_order() -> None:
+    body = b'{"metadata":{"labels":{"a":"1","a":"2"}},"nope":1,"addressType":"IPv4","addressType":"IPv6"}'
+    assert strict_errors(body, SLICE) == ['duplicate field "metadata.labels.a"', 'unknown field "nope"',
+                                          'duplicate field "addressType"']
