@@ -173,19 +173,27 @@ def check_gvk(kind: Kind, obj: Any, body: bytes) -> tuple[str, str]:
                                      f"{_json_kind(obj[field])} into Go struct field .{field} of type string", body)
     api_version = obj.get("apiVersion") or kind.api_version
     body_kind = obj.get("kind") or kind.kind
-    if (api_version, body_kind) == (kind.api_version, kind.kind):
-        return api_version, body_kind
-    version = api_version.rpartition("/")[2]
-    group = api_version.rpartition("/")[0]
-    if body_kind not in REGISTERED.get(api_version, ()):
-        raise cannot_handle(kind, body_kind, version, f'no kind "{body_kind}" is registered for version '
-                                                      f'"{api_version}" in scheme "pkg/runtime/scheme.go:100"')
-    if body_kind == kind.kind and group == kind.group:
+    error = gvk_error(kind, api_version, body_kind)
+    if error:
+        raise cannot_handle(kind, body_kind, api_version.rpartition("/")[2], error)
+    if api_version != kind.api_version:  # another version of the kind: a create or update must send ours
         raise DecodeError(f"the API version in the data ({api_version}) does not match the expected API version "
                           f"({kind.api_version})")
+    return api_version, body_kind
+
+
+def gvk_error(kind: Kind, api_version: str, body_kind: str) -> str | None:
+    """The scheme's error for an object of `api_version`/`body_kind` read as a `kind`, None if it converts:
+    an unknown kind is not registered, a known one has no conversion (another version of `kind` converts)."""
+    if (api_version, body_kind) == (kind.api_version, kind.kind):
+        return None
+    group, _, version = api_version.rpartition("/")
+    if body_kind not in REGISTERED.get(api_version, ()):
+        return f'no kind "{body_kind}" is registered for version "{api_version}" in scheme "pkg/runtime/scheme.go:100"'
+    if body_kind == kind.kind and group == kind.group:
+        return None
     internal = kind.group.split(".")[0] if kind.group else "core"
-    raise cannot_handle(kind, body_kind, version,
-                        f"converting ({version}.{body_kind}) to ({internal}.{kind.kind}): unknown conversion")
+    return f"converting ({version}.{body_kind}) to ({internal}.{kind.kind}): unknown conversion"
 
 
 def _json_kind(value: Any) -> str:

@@ -1122,6 +1122,24 @@ async def test_patch_strict_errors_are_invalid_patches(apiserver: RunningServer,
         assert got["message"].endswith('": strict decoding error: unknown field "nope"')
 
 
+async def test_patched_kind_goes_through_the_codec(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                  stored: dict[str, Any]) -> None:
+    """A JSON or merge patch changing kind is refused by the codec (422 on `patch`); a strategic patch ignores it."""
+    async with await guarded(apiserver, http, WEB1):
+        reply = await call(http, "PATCH", WEB1, [{"op": "replace", "path": "/kind", "value": "Pod"}],
+                           content_type="application/json-patch+json")
+        got = reply.json()
+        assert reply.status == 422 and got["details"]["causes"][0]["field"] == "patch", got
+        assert got["message"].endswith('": no kind "Pod" is registered for version "discovery.k8s.io/v1" in scheme '
+                                       '"pkg/runtime/scheme.go:100"')
+        reply = await call(http, "PATCH", WEB1, {"apiVersion": "v1", "kind": "Pod"},
+                           content_type="application/merge-patch+json")
+        assert reply.json()["message"].endswith('": converting (v1.Pod) to (discovery.EndpointSlice): unknown '
+                                                "conversion")
+    reply = await call(http, "PATCH", WEB1, {"kind": "Pod"}, content_type="application/strategic-merge-patch+json")
+    assert reply.status == 200 and reply.json()["kind"] == "EndpointSlice", reply.body
+
+
 async def test_apply_refusals(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
     """Apply without apiVersion/kind is a 400; unknown fields fail building the typed patch (500), whatever
     fieldValidation says; duplicate YAML keys fail a Strict apply."""

@@ -153,19 +153,20 @@ def write_options(request: web.Request) -> WriteOptions:
 
 def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | None = None,
                  shown: str | None = None) -> Obj:
-    """A patched object checked as upstream decodes it: type, kind/apiVersion, unknown fields, defaults.
+    """A patched object checked as upstream decodes it: kind/apiVersion, type, unknown fields, defaults.
 
-    A type error, or with fieldValidation=Strict any strict error (the patch's own `strict`, then the
-    result's unknown fields), is upstream's 422 for the patch, showing `shown` (default: the patched
-    object's JSON) as the invalid value; with Warn they become warnings."""
+    A kind the codec cannot read as `kind`, a type error, or with fieldValidation=Strict any strict error
+    (the patch's own `strict`, then the result's unknown fields), is upstream's 422 for the patch, showing
+    `shown` as the invalid value: a strategic patch (whose result is converted without its kind) passes
+    its own %v, the others none, and the patched object's JSON is shown; with Warn strict errors warn."""
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
-    if obj.get("kind") not in (None, "", kind.kind) or obj.get("apiVersion") not in (None, "", kind.api_version):
-        raise errors.bad_request(
-            f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
-            f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
-            f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
-    shown = go_json(obj, sort_keys=True) if shown is None else shown
+    if shown is None:  # a JSON or merge patch: the result goes through the codec, which reads its kind
+        shown = go_json(obj, sort_keys=True)
+        error = serializer.gvk_error(kind, str(obj.get("apiVersion") or kind.api_version),
+                                     str(obj.get("kind") or kind.kind))
+        if error:
+            raise errors.invalid_patch(shown, error)
     mismatch, unknown = decode(obj, kind.schema, kind.kind)
     if mismatch:
         raise errors.invalid_patch(shown, mismatch)
