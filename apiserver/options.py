@@ -23,12 +23,15 @@ def parse_bool(value: str | None) -> bool | None:
     return not (value == "0" or value.lower() == "false")
 
 
-def parse_rv(value: str) -> int:
-    """A resourceVersion query value as an integer; anything else fails in storage upstream, a 500 without reason."""
+def parse_rv(value: str, storage: bool = False) -> int:
+    """A resourceVersion query value as an integer. Anything else fails where it is parsed upstream: in the
+    watch cache a 500 without reason, in storage (`storage`: an exact or paged list) a 400."""
     if value.isdigit():
         return int(value)
-    raise errors.untyped(500, f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: parsing "{value}": '
-                              "invalid syntax")
+    error = f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: parsing "{value}": invalid syntax'
+    if storage:
+        raise errors.bad_request(f"invalid resource version: {error}")
+    raise errors.untyped(500, error)
 
 
 def allowed_field_selectors(kind: Kind) -> list[str]:
@@ -113,15 +116,13 @@ def parse_list_options(kind: Kind, query: Mapping[str, str], watch: bool) -> Lis
         opts.timeout = MIN_REQUEST_TIMEOUT * (1 + random.random())
     token = query.get("continue", "")
     _validate(opts, bool(token))
-    if opts.resource_version:
-        parse_rv(opts.resource_version)
-    if token:
-        if opts.resource_version and opts.resource_version != "0":
-            raise errors.bad_request("specifying resource version is not allowed when using continue")
+    if token:  # storage's ValidateListOptions: the token first
         try:
             opts.continue_rv, opts.continue_start = decode_continue(token)
         except ContinueError as err:
             raise errors.bad_request(f"invalid continue token: {err}") from None
+        if opts.resource_version and opts.resource_version != "0":
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
     return opts
 
 

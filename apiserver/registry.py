@@ -92,7 +92,7 @@ class Registry:
             return await self._list_storage(prefix, opts, revision, resume_key(prefix, opts.continue_start))
         exact = match == "Exact" or (not match and rv not in ("", "0") and opts.limit > 0)
         if exact or (not rv and opts.limit):
-            return await self._list_storage(prefix, opts, parse_rv(rv) if rv else 0, prefix)
+            return await self._list_storage(prefix, opts, parse_rv(rv, storage=True) if rv else 0, prefix)
         # Served from the watch cache: "Any" (rv 0), "Not older than" (rv N), or a consistent read (no rv).
         if rv and rv != "0":
             if not await self.cacher.wait_fresh(parse_rv(rv)):

@@ -445,10 +445,17 @@ async def test_invalid_include_object(apiserver: RunningServer, http: aiohttp.Cl
 
 async def test_non_numeric_resource_version_on_list(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
     async with Guard(apiserver, http):
+        error = 'resourceVersion: Invalid value: "abc": strconv.ParseUint: parsing "abc": invalid syntax'
         for params in ({"resourceVersion": "abc"}, {"resourceVersion": "abc", "watch": "1"}):
-            reply = await call(http, "GET", ES, params=params)  # storage's error upstream: a 500 without reason
-            assert_status(reply, 500, "", 'resourceVersion: Invalid value: "abc": strconv.ParseUint: '
-                                          'parsing "abc": invalid syntax')
+            reply = await call(http, "GET", ES, params=params)  # the watch cache's error: a 500 without reason
+            assert_status(reply, 500, "", error)
+        for params in ({"resourceVersion": "abc", "limit": "5"}, {"resourceVersion": "abc", "resourceVersionMatch": "Exact"}):
+            reply = await call(http, "GET", ES, params=params)  # served by storage, which says it is a bad request
+            assert_status(reply, 400, "BadRequest", f"invalid resource version: {error}")
+        reply = await call(http, "GET", ES, params={"resourceVersion": "abc", "continue": "abc"})  # the token first
+        assert_status(reply, 400, "BadRequest",
+                      "invalid continue token: continue key is not valid: invalid character 'i' looking for beginning "
+                      "of value")
 
 
 async def test_bad_continue_token(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
