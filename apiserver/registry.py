@@ -279,7 +279,12 @@ class Registry:
     def _prepare_update(self, namespace: str, obj: Obj, current: Obj, opts: WriteOptions, subresource: str) -> Obj:
         meta, old_meta = obj["metadata"], current["metadata"]
         self._set_namespace(obj, namespace)
-        for name in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        # BeforeUpdate: these keep their stored values, except a uid or grace period the object sets
+        # (a deletionTimestamp when none is stored), which validation then refuses as immutable
+        kept = ["creationTimestamp", "generation"]
+        kept += [name for name in ("uid", "deletionGracePeriodSeconds") if meta.get(name) is None]
+        kept += ["deletionTimestamp"] if old_meta.get("deletionTimestamp") else []
+        for name in kept:
             if name in old_meta:
                 meta[name] = old_meta[name]
             else:

@@ -652,6 +652,25 @@ async def test_update_preconditions_from_the_body(apiserver: RunningServer, http
         assert_status(await call(http, "PUT", WEB1, body), 500, "", 'strconv.ParseUint: parsing "x1": invalid syntax')
 
 
+async def test_patch_may_not_change_uid_or_deletion_fields(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                            stored: dict[str, Any]) -> None:
+    """BeforeUpdate keeps only creationTimestamp and generation: a patched uid or deletion field is immutable."""
+    async with await guarded(apiserver, http, WEB1):
+        for meta, field, shown in (({"uid": "x"}, "uid", '"x"'),
+                                   ({"deletionGracePeriodSeconds": 7}, "deletionGracePeriodSeconds", "7"),
+                                   ({"deletionTimestamp": "2020-01-01T00:00:00Z"}, "deletionTimestamp",
+                                    "2020-01-01 00:00:00 +0000 UTC")):
+            reply = await call(http, "PATCH", WEB1, {"metadata": meta}, content_type="application/merge-patch+json")
+            detail = f"Invalid value: {shown}: field is immutable"
+            assert_status(reply, 422, "Invalid", f'EndpointSlice.{GROUP} "web-1" is invalid: metadata.{field}: {detail}',
+                          {"name": "web-1", "group": GROUP, "kind": "EndpointSlice", "causes": [
+                              {"reason": "FieldValueInvalid", "message": detail, "field": f"metadata.{field}"}]})
+    reply = await call(http, "PATCH", WEB1, {"metadata": {"creationTimestamp": "2020-01-01T00:00:00Z", "generation": 7}},
+                       content_type="application/merge-patch+json")
+    assert reply.status == 200 and reply.json()["metadata"]["generation"] == 1, reply.body
+    assert reply.json()["metadata"]["creationTimestamp"] == stored["metadata"]["creationTimestamp"]
+
+
 async def test_empty_metadata_collections_are_dropped(http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
     """Go's omitempty: adding `labels: {}` to an object without labels changes nothing (no write)."""
     body = slice_body("bare")

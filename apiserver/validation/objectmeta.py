@@ -7,9 +7,10 @@ the apimachinery finalizer check reports on `metadata.finalizers` while core's r
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from apiserver.validation.field import ErrorList, Pointer, forbidden, go_strings, invalid, required, too_long
+from apiserver.validation.field import ErrorList, GoSyntax, Pointer, forbidden, go_strings, invalid, required, too_long
 from apiserver.validation.names import (
     NameFn,
     is_label_value,
@@ -145,7 +146,18 @@ def _immutable(new: dict[str, Any], old: dict[str, Any], key: str, pointer: bool
     if value == old.get(key):
         return ErrorList()
     shown = Pointer(value) if pointer or value is None else value
+    if key.endswith("Timestamp") and isinstance(value, str):
+        shown = _go_time(value)
     return ErrorList([invalid(f"metadata.{key}", shown, FIELD_IMMUTABLE)])
+
+
+def _go_time(value: str) -> GoSyntax | str:
+    """A timestamp as a bad value: Go prints a metav1.Time with its String() (`2020-01-01 00:00:00 +0000 UTC`)."""
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return GoSyntax(parsed.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC"))
 
 
 def forbid_new_finalizers(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
