@@ -451,6 +451,16 @@ def test_service_node_ports() -> None:
     ]
 
 
+def test_service_external_ips() -> None:
+    """Sloppily parsed (1.32), then not special; each address its own error."""
+    obj = {"metadata": {"name": "s", "namespace": "default"},
+           "spec": {"ports": [{"port": 80}], "externalIPs": ["1.2.3", "127.0.0.1", "010.0.0.1"]}}
+    assert strs(validate_service(obj)) == [
+        'spec.externalIPs[0]: Invalid value: "1.2.3": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+        'spec.externalIPs[1]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)',
+    ]
+
+
 def test_service_cluster_ips() -> None:
     assert strs(validate_service(service(clusterIP="10.0.0.1", clusterIPs=["10.0.0.2"]))) == [
         'spec.clusterIPs: Invalid value: []string{"10.0.0.2"}: first value must match `clusterIP`'

@@ -1,7 +1,7 @@
 """core/v1 Service validation, for the fields this server serves (core ValidateService).
 
 Covered: the name (a DNS-1035 label), spec.type, spec.ports, spec.selector, spec.sessionAffinity,
-spec.clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy, spec.externalName, and clusterIP immutability
+spec.clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy, spec.externalIPs, spec.externalName, and clusterIP immutability
 on update. Traffic policies, load-balancer fields and session-affinity config are not validated.
 A key absent from the dict counts as defaulted (the strategy fills type and sessionAffinity in).
 """
@@ -22,7 +22,7 @@ from apiserver.validation.field import (
     not_supported,
     required,
 )
-from apiserver.validation.ip import parse_sloppy, validate_ip
+from apiserver.validation.ip import parse_sloppy, validate_ip, validate_non_special_ip
 from apiserver.validation.names import (
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -64,6 +64,8 @@ def validate_service(obj: dict[str, Any]) -> ErrorList:
         errs.append(not_supported("spec.sessionAffinity", affinity, SESSION_AFFINITIES))
     if service_type != "ExternalName":
         errs.extend(_validate_cluster_ips(spec, cluster_ips, headless))
+    for i, ip in enumerate(spec.get("externalIPs") or []):
+        errs.extend(validate_ip(f"spec.externalIPs[{i}]", ip) or validate_non_special_ip(f"spec.externalIPs[{i}]", ip))
     if not service_type:
         errs.append(required("spec.type"))
     elif service_type not in SERVICE_TYPES:
