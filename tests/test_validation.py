@@ -529,6 +529,21 @@ def test_pod_ports_and_restart_policy() -> None:
     ]
 
 
+def test_pod_env_pull_policy_dns_policy_and_deadline() -> None:
+    containers = [{"name": "c", "image": "x", "imagePullPolicy": "Sometimes",
+                   "env": [{"name": ""}, {"name": "A B"}, {"name": "a=b"}]}]
+    assert strs(validate_pod(pod(containers=containers, dnsPolicy="Weird", activeDeadlineSeconds=0))) == [
+        "spec.containers[0].env[0].name: Required value",
+        ('spec.containers[0].env[2].name: Invalid value: "a=b": a valid environment variable name must consist only '
+         "of printable ASCII characters other than '='"),
+        ('spec.containers[0].imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", '
+         '"IfNotPresent", "Never"'),
+        ('spec.dnsPolicy: Unsupported value: "Weird": supported values: "ClusterFirstWithHostNet", "ClusterFirst", '
+         '"Default", "None"'),
+        "spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive",
+    ]
+
+
 def test_pod_name_warning() -> None:
     named = {**pod(), "metadata": {"name": "web.0"}}
     assert pod_warnings(named, None) == [

@@ -1,9 +1,10 @@
 """core/v1 Pod validation, for the subset this server serves (core ValidatePod*).
 
-Covered: metadata, container names, images and ports, spec.restartPolicy and spec.nodeName,
-status.podIP(s), status.phase and condition types/statuses, containers neither added nor removed and
-spec immutability on update, and the warning for a name that is no DNS label. The upstream spec-immutability error
-carries a Go `cmp.Diff` of the spec after the message; that diff is not reproduced.
+Covered: metadata, container names, images, ports, env names and pull policies, spec.restartPolicy,
+dnsPolicy, nodeName and activeDeadlineSeconds, status.podIP(s), status.phase and condition
+types/statuses, containers neither added nor removed and spec immutability on update, and the warning
+for a name that is no DNS label. The upstream spec-immutability error carries a Go `cmp.Diff` of the
+spec after the message; that diff is not reproduced.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from apiserver.validation.objectmeta import validate_object_meta, validate_objec
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONDITION_STATUSES = ("True", "False", "Unknown")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 SYSTEM_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized"})
 UPDATABLE_SPEC_FIELDS = (
     "`spec.containers[*].image`",
@@ -87,9 +90,17 @@ def _validate_spec(spec: dict[str, Any]) -> ErrorList:
         errs.append(required("spec.restartPolicy"))
     elif restart_policy not in ("Always", "OnFailure", "Never"):
         errs.append(not_supported("spec.restartPolicy", restart_policy, ("Always", "OnFailure", "Never"), sort=False))
+    dns_policy = spec.get("dnsPolicy", "ClusterFirst")
+    if not dns_policy:
+        errs.append(required("spec.dnsPolicy"))
+    elif dns_policy not in DNS_POLICIES:
+        errs.append(not_supported("spec.dnsPolicy", dns_policy, DNS_POLICIES, sort=False))
     node_name = spec.get("nodeName") or ""
     if node_name:
         errs.extend(invalid("spec.nodeName", node_name, msg) for msg in is_node_name(node_name))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
+        errs.append(invalid("spec.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     return errs
 
 
@@ -106,6 +117,10 @@ def _validate_container(container: dict[str, Any], path: str, names: set[str]) -
     if not image:
         errs.append(required(path + ".image"))
     errs.extend(_validate_container_ports(container.get("ports") or [], path + ".ports"))
+    errs.extend(_validate_env(container.get("env") or [], path + ".env"))
+    pull_policy = container.get("imagePullPolicy")
+    if pull_policy and pull_policy not in PULL_POLICIES:  # "" is defaulted before validation
+        errs.append(not_supported(path + ".imagePullPolicy", pull_policy, PULL_POLICIES, sort=False))
     if name in names:
         errs.append(duplicate(path + ".name", name))
     names.add(name)
@@ -120,6 +135,19 @@ def _validate_image(image: str, path: str) -> ErrorList:
         errs.append(required(path))
     if image != image.strip():
         errs.append(invalid(path, image, "must not have leading or trailing whitespace"))
+    return errs
+
+
+def _validate_env(env: list[dict[str, Any]], path: str) -> ErrorList:
+    """ValidateEnv with RelaxedEnvironmentVariableValidation (on in 1.32): a name, of printable ASCII but '='."""
+    errs = ErrorList()
+    for i, var in enumerate(env):
+        name = var.get("name") or ""
+        if not name:
+            errs.append(required(f"{path}[{i}].name"))
+        elif any(not " " <= char <= "~" or char == "=" for char in name):
+            errs.append(invalid(f"{path}[{i}].name", name, "a valid environment variable name must consist only of "
+                                                            "printable ASCII characters other than '='"))
     return errs
 
 
