@@ -18,7 +18,8 @@ import json
 import re
 from typing import Any
 
-from apiserver.validation.field import go_json, go_quote
+from apiserver.gojson import syntax_error
+from apiserver.validation.field import go_json
 
 __all__ = ["ContinueError", "continue_start", "decode_continue", "encode_continue", "resume_key"]
 
@@ -140,7 +141,7 @@ def _unmarshal(data: bytes) -> tuple[str, int, str]:
     try:
         document = json.loads(text, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
     except ValueError as err:
-        raise ContinueError(f"{_INVALID}: {_go_syntax_error(text, err)}") from None
+        raise ContinueError(f"{_INVALID}: {syntax_error(data) or err}") from None
     if not isinstance(document, dict):
         if document is None:
             return "", 0, ""
@@ -163,56 +164,3 @@ def _unmarshal(data: bytes) -> tuple[str, int, str]:
     if type_error:
         raise ContinueError(f"{_INVALID}: {type_error}")
     return found.get("v", ""), found.get("rv", 0), found.get("start", "")
-
-
-_SYNTAX_CONTEXTS = (
-    ("Expecting property name", "looking for beginning of object key string"),
-    ("Expecting ':'", "after object key"),
-    ("Extra data", "after top-level value"),
-    ("Invalid control character", "in string literal"),
-    ("Invalid \\escape", "in string escape code"),
-)
-
-
-def _go_syntax_error(text: str, err: ValueError) -> str:
-    """Go's wording for a JSON syntax error, derived from where Python's parser stopped."""
-    pos = getattr(err, "pos", None)
-    message = getattr(err, "msg", "")
-    if pos is None:  # NaN or Infinity, which Go does not accept: report their first letter
-        pos = text.find(str(err).lstrip("-"))
-    if pos >= len(text.rstrip(" \t\r\n")) or message.startswith("Unterminated string"):
-        return "unexpected end of JSON input"
-    context = next((go for py, go in _SYNTAX_CONTEXTS if message.startswith(py)), "")
-    if not context and message.startswith("Expecting ','"):
-        context = "after array element" if _innermost(text, pos) == "[" else "after object key:value pair"
-    return f"invalid character {_quote_char(text[pos])} {context or 'looking for beginning of value'}"
-
-
-def _innermost(text: str, pos: int) -> str:
-    """The open bracket (`[` or `{`) enclosing `pos`, ignoring brackets inside strings."""
-    stack: list[str] = []
-    in_string = escaped = False
-    for ch in text[:pos]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            stack.append(ch)
-        elif ch in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else ""
-
-
-def _quote_char(ch: str) -> str:
-    """Go's `quoteChar` from encoding/json: the character in single quotes, escaped like `%q`."""
-    if ch == "'":
-        return "'\\''"
-    if ch == '"':
-        return "'\"'"
-    return "'" + go_quote(ch)[1:-1] + "'"

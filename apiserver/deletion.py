@@ -24,6 +24,7 @@ from typing import Any
 
 from apiserver import errors
 from apiserver.kinds.base import Obj, Strategy
+from apiserver.options import parse_bool
 from apiserver.validation import field as fielderr
 
 ORPHAN = "orphan"
@@ -58,7 +59,7 @@ def parse_delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     options.propagation = source.get("propagationPolicy")
     orphan = source.get("orphanDependents")
     if orphan is not None:
-        options.orphan = orphan if isinstance(orphan, bool) else orphan == "true"
+        options.orphan = orphan if isinstance(orphan, bool) else parse_bool(orphan)
     if body is not None and "dryRun" in body:
         options.dry_run = body.get("dryRun") == ["All"]
     errs = fielderr.ErrorList()

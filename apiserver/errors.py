@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiserver.kinds.base import Kind
+from apiserver.validation import field as fielderr
 from apiserver.validation.field import ErrorList
 from storage.errors import (
     CompactedError,
@@ -53,7 +54,7 @@ class StatusError(Exception):
 
 
 def _details(kind: Kind, name: str, by_kind: bool = False) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name}
+    details: dict[str, Any] = {"name": name} if name else {}
     if kind.group:
         details["group"] = kind.group
     details["kind"] = kind.kind if by_kind else kind.plural
@@ -85,6 +86,18 @@ def invalid_options(what: str, errors: ErrorList) -> StatusError:
     """422 for bad query options, e.g. `ListOptions.meta.k8s.io "" is invalid: …`."""
     details = {"group": "meta.k8s.io", "kind": what, "causes": errors.causes()}
     return StatusError(422, "Invalid", f'{what}.meta.k8s.io "" is invalid: {errors.aggregate()}', details)
+
+
+def invalid_patch(value: str, detail: str) -> StatusError:
+    """422 for a patch whose result does not decode: `"" is invalid: patch: Invalid value: "<value>": <detail>`."""
+    errs = ErrorList()
+    errs.append(fielderr.invalid("patch", value, detail))
+    return StatusError(422, "Invalid", f' "" is invalid: {errs.aggregate()}', {"causes": errs.causes()})
+
+
+def untyped(code: int, message: str) -> StatusError:
+    """An error upstream passes through without a type: the code, the text, no reason and no details."""
+    return StatusError(code, "", message)
 
 
 def bad_request(message: str) -> StatusError:
@@ -147,10 +160,8 @@ def from_storage(err: StorageError, kind: Kind, name: str, verb: str) -> StatusE
         if verb == "list":
             return expired("The resourceVersion for the provided list is too old.")
         return expired("The resourceVersion for the provided watch is too old.")
-    if isinstance(err, FutureRevisionError):
-        return StatusError(504, "Timeout", "Timeout: Too large resource version",
-                           {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                            "retryAfterSeconds": 1})
+    if isinstance(err, FutureRevisionError):  # an exact read past the store: etcd's error, passed through
+        return untyped(500, "etcdserver: mvcc: required revision is a future revision")
     if isinstance(err, UnavailableError):
         return service_unavailable(f"storage is unavailable: {err}")
     return internal(str(err))

@@ -16,24 +16,22 @@ MIN_REQUEST_TIMEOUT = 1800.0
 
 
 def parse_bool(value: str | None) -> bool | None:
-    """Go's strconv.ParseBool (clients send `true`, `True`, `1`); None when absent."""
+    """A boolean query parameter as upstream's parameter codec converts it (Convert_Slice_string_To_bool):
+    "0" and "false" (any case) are false, anything else, even "" or "maybe", is true; None when absent."""
     if value is None:
         return None
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("0", "f", "F", "FALSE", "false", "False", ""):
-        return False
-    raise errors.bad_request(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+    return not (value == "0" or value.lower() == "false")
 
 
-def parse_rv(value: str) -> int:
-    """A resourceVersion query value as an integer (400 for anything else)."""
+def parse_rv(value: str, storage: bool = False) -> int:
+    """A resourceVersion query value as an integer. Anything else fails where it is parsed upstream: in the
+    watch cache a 500 without reason, in storage (`storage`: an exact or paged list) a 400."""
     if value.isdigit():
         return int(value)
-    raise errors.bad_request(
-        f'invalid resource version: resourceVersion: Invalid value: "{value}": strconv.ParseUint: '
-        f'parsing "{value}": invalid syntax'
-    )
+    error = f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: parsing "{value}": invalid syntax'
+    if storage:
+        raise errors.bad_request(f"invalid resource version: {error}")
+    raise errors.untyped(500, error)
 
 
 def allowed_field_selectors(kind: Kind) -> list[str]:
@@ -95,7 +93,9 @@ def parse_list_options(kind: Kind, query: Mapping[str, str], watch: bool) -> Lis
     try:
         opts.label_selector = LabelSelector.parse(query.get("labelSelector", ""))
         if query.get("fieldSelector"):
-            opts.field_selector = FieldSelector.parse(query["fieldSelector"], allowed_field_selectors(kind))
+            # kinds with fields of their own (Pods, Services, Namespaces) have a field label conversion function
+            opts.field_selector = FieldSelector.parse(query["fieldSelector"], allowed_field_selectors(kind),
+                                                      converted=bool(kind.extra_field_selectors))
     except SelectorError as err:
         raise errors.bad_request(str(err)) from None
     if query.get("limit"):
@@ -116,44 +116,50 @@ def parse_list_options(kind: Kind, query: Mapping[str, str], watch: bool) -> Lis
         opts.timeout = MIN_REQUEST_TIMEOUT * (1 + random.random())
     token = query.get("continue", "")
     _validate(opts, bool(token))
-    if opts.resource_version:
-        parse_rv(opts.resource_version)
-    if token:
-        if opts.resource_version and opts.resource_version != "0":
-            raise errors.bad_request("specifying resource version is not allowed when using continue")
+    if token:  # storage's ValidateListOptions: the token first
         try:
             opts.continue_rv, opts.continue_start = decode_continue(token)
         except ContinueError as err:
             raise errors.bad_request(f"invalid continue token: {err}") from None
+        if opts.resource_version and opts.resource_version != "0":
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
     return opts
 
 
 def _validate(opts: ListOptions, has_continue: bool) -> None:
+    """upstream's ValidateListOptions: every problem reported together, in its order."""
     errs = fielderr.ErrorList()
     match, rv = opts.rv_match, opts.resource_version
-    if match not in ("", "Exact", "NotOlderThan"):
-        errs.append(fielderr.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""], sort=False))
     if opts.watch:
         if opts.send_initial_events is not None and match != "NotOlderThan":
             errs.append(fielderr.forbidden(
                 "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
-        elif opts.send_initial_events is None and match:
-            errs.append(fielderr.forbidden(
-                "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
-        elif match == "Exact":
-            errs.append(fielderr.not_supported("resourceVersionMatch", match, ["NotOlderThan"]))
+        if match:
+            if opts.send_initial_events is None:
+                errs.append(fielderr.forbidden("resourceVersionMatch",
+                                               "resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+                                               "is provided"))
+            if match != "NotOlderThan":
+                errs.append(fielderr.not_supported("resourceVersionMatch", match, ["NotOlderThan"]))
+            if has_continue:
+                errs.append(fielderr.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
     else:
+        if match:
+            if not rv:
+                errs.append(fielderr.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+            if has_continue:
+                errs.append(fielderr.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+            if match not in ("Exact", "NotOlderThan"):
+                errs.append(fielderr.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""],
+                                                   sort=False))
+            if match == "Exact" and rv == "0":
+                errs.append(fielderr.forbidden(
+                    "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
         if opts.send_initial_events is not None:
             errs.append(fielderr.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
-        if match and not rv and not has_continue:
-            errs.append(fielderr.forbidden(
-                "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
-        if match and has_continue:
-            errs.append(fielderr.forbidden(
-                "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
-        if match == "Exact" and rv == "0":
-            errs.append(fielderr.forbidden(
-                "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
     if errs:
         raise errors.invalid_options("ListOptions", errs)
 
@@ -169,20 +175,47 @@ class WriteOptions:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_write_options(query: Mapping[str, str]) -> WriteOptions:
+FIELD_MANAGER_MAX_LENGTH = 128
+
+
+def parse_write_options(query: Mapping[str, str], what: str = "CreateOptions", apply: bool = False) -> WriteOptions:
+    """Options of a write, validated as upstream's Validate<What> does, every problem reported together.
+
+    `what` (CreateOptions, UpdateOptions, PatchOptions, DeleteOptions) names them in the 422; `apply`
+    says a PatchOptions is for server-side apply (which needs a fieldManager and alone may `force`)."""
     opts = WriteOptions(field_manager=query.get("fieldManager", ""))
     dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else [query.get("dryRun", "")]
     errs = fielderr.ErrorList()
-    for value in dry_run:
-        if value and value != "All":
-            errs.append(fielderr.not_supported("dryRun", value, ["All"]))
+    if what == "PatchOptions":
+        if not apply and "force" in query:
+            errs.append(fielderr.forbidden("force", "may not be specified for non-apply patch"))
+        if apply and not opts.field_manager:
+            errs.append(fielderr.required("fieldManager", "is required for apply patch"))
+    if what != "DeleteOptions":
+        errs.extend(_field_manager_errors(opts.field_manager))
+    if any(value != "All" for value in dry_run):
+        errs.append(fielderr.not_supported("dryRun", fielderr.go_strings(dry_run), ["All"]))
     opts.dry_run = "All" in dry_run
     validation = query.get("fieldValidation", "")
-    if validation and validation not in ("Ignore", "Warn", "Strict"):
-        raise errors.bad_request(
-            f"fieldValidation parameter unsupported: {validation}; valid values are Ignore, Warn, Strict")
+    if validation not in ("", "Ignore", "Warn", "Strict") and what != "DeleteOptions":
+        errs.append(fielderr.not_supported("fieldValidation", validation, ["", "Ignore", "Strict", "Warn"]))
     opts.field_validation = validation or "Warn"
     opts.force = bool(parse_bool(query.get("force")))
     if errs:
-        raise errors.invalid_options("CreateOptions", errs)
+        raise errors.invalid_options(what, errs)
     return opts
+
+
+def _field_manager_errors(manager: str) -> fielderr.ErrorList:
+    """ValidateFieldManager: at most 128 bytes, printable characters only (each other one named with its byte offset)."""
+    errs = fielderr.ErrorList()
+    raw = manager.encode("utf-8", "surrogateescape")
+    if len(raw) > FIELD_MANAGER_MAX_LENGTH:
+        errs.append(fielderr.too_long("fieldManager", manager, FIELD_MANAGER_MAX_LENGTH))
+    offset = 0
+    for char in manager:
+        if not char.isprintable():
+            errs.append(fielderr.invalid("fieldManager", manager,
+                                         f"invalid character U+{ord(char):04X} (at position {offset})"))
+        offset += len(char.encode("utf-8", "surrogateescape"))
+    return errs

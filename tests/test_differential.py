@@ -72,6 +72,24 @@ def test_normaliser_numbers_volatile_values_by_appearance() -> None:
                                  "record (rv#1), uid uid#1, ip <ip>"}
 
 
+def test_normaliser_reads_objects_quoted_in_patch_errors() -> None:
+    """A refused JSON or merge patch quotes the patched object: its times and resourceVersion normalise too."""
+
+    def answers(rv: int, when: str) -> list[object]:
+        stored = {"kind": "EndpointSlice", "metadata": {"name": "s", "resourceVersion": str(rv)}}
+        quoted = f'{{\\"metadata\\":{{\\"creationTimestamp\\":\\"{when}\\",\\"resourceVersion\\":\\"{rv}\\"}}}}'
+        detail = f'Invalid value: "{quoted}": strict decoding error: unknown field "nope"'
+        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 422,
+                  "reason": "Invalid", "message": f' "" is invalid: patch: {detail}',
+                  "details": {"causes": [{"reason": "FieldValueInvalid", "message": detail, "field": "patch"}]}}
+        normaliser = Normaliser("tok")
+        return [normaliser.document(a) for a in (stored, status)]
+
+    ours, theirs = answers(12, "2026-01-01T00:00:00Z"), answers(4821, "2026-01-01T00:00:01Z")
+    assert differences(ours, theirs) == []
+    assert '\\"resourceVersion\\":\\"rv#1\\"' in ours[1]["details"]["causes"][0]["message"]
+
+
 def test_normaliser_keeps_real_differences() -> None:
     normaliser, other = Normaliser("tok"), Normaliser("tok")
     ours = normaliser.document({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "5"}, "spec": {"x": 1}})

@@ -85,12 +85,11 @@ def _addresses(count: int) -> list[str]:
 ADDRESSES = _addresses(3000)
 CHECKS: list[Callable[[str], object]] = [
     lambda v: ip.validate_ip("f", v),
-    lambda v: ip.validate_ip("f", v, family=4, family_path="g"),
-    lambda v: ip.validate_ip("f", v, family=6, canonical=True),
+    lambda v: ip.validate_ip_family("f", v, 4),
+    lambda v: ip.validate_ip_family("f", v, 6),
     lambda v: ip.validate_non_special_ip("f", v),
-    lambda v: ip.validate_endpoint_ip("f", v, 4, "g"),
-    lambda v: ip.validate_endpoint_ip("f", v, 6, "f"),
-    lambda v: ip.ip_warnings("f", v),
+    lambda v: ip.validate_endpoint_ip("f", v, 4),
+    lambda v: ip.validate_endpoint_ip("f", v, 6),
 ]
 
 

@@ -34,16 +34,6 @@ PATCH_TYPES = [
 PRETTY_AGENTS = ("curl", "Wget", "Mozilla/5.0")
 
 
-class JSONCompatibleLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """YAML as Kubernetes reads it: timestamps stay strings, as they do when YAML is converted to JSON."""
-
-
-JSONCompatibleLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 @dataclass(frozen=True)
 class Output:
     """The negotiated response: encoding, projection (object, Table, metadata only) and indentation.
@@ -204,18 +194,3 @@ def add_warnings(response: web.StreamResponse, warnings: list[str]) -> None:
 def media_type(request: web.Request) -> str:
     return request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
 
-
-def decode_body(body: bytes, content_type: str) -> Any:
-    """Parse a JSON or YAML request body; 400 for malformed input, 415 for other media types."""
-    if content_type in ("application/json", "application/merge-patch+json", "application/json-patch+json",
-                        "application/strategic-merge-patch+json", ""):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as err:
-            raise errors.bad_request(f"couldn't get version/kind; json parse error: {err}") from None
-    if content_type in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
-        try:
-            return yaml.load(body, Loader=JSONCompatibleLoader)
-        except yaml.YAMLError as err:
-            raise errors.bad_request(f"error converting YAML to JSON: {err}".replace("\n", " ")) from None
-    raise errors.unsupported_media_type(content_type, ACCEPTED)

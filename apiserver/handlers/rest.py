@@ -12,23 +12,24 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver import errors, tables
-from apiserver.decoding import apply_defaults, decode, prune_unknown
+from apiserver import errors, serializer, tables
+from apiserver.decoding import apply_defaults, check_types, decode, go_json_kind
 from apiserver.deletion import DeleteOptions, parse_delete_options
 from apiserver.handlers import negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import manager_name
+from apiserver.openapi import DELETE_OPTIONS
 from apiserver.options import WriteOptions, parse_list_options, parse_write_options
 from apiserver.patch.apply import ApplyConflict, apply
 from apiserver.patch.errors import PatchError
 from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
-from apiserver.patch.strategic import strategic_merge_patch
+from apiserver.patch.strategic import go_format, strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
 from apiserver.state import CONFIG, INFO, REGISTRIES
-from apiserver.validation import field as fielderr
+from apiserver.validation.field import go_json, go_quote
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
@@ -96,8 +97,9 @@ def registry_for(request: web.Request, target: Target) -> Registry:
     return request.app[REGISTRIES][target.kind.plural]
 
 
-async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
-    """The request body, parsed per its Content-Type, as an object of `kind` (named in protobuf errors)."""
+async def read_body(request: web.Request, kind: str = "DeleteOptions") -> bytes:
+    """The raw request body, refused with 413 past the limit; a protobuf one (which we don't decode) as an
+    object of `kind`, named in its error."""
     limit = body_limit(request.app)
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large_body(limit)
@@ -108,10 +110,9 @@ async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
             raise errors.too_large_body(limit)
         chunks.append(chunk)
     body = b"".join(chunks)
-    media = negotiation.media_type(request)
-    if media == "application/vnd.kubernetes.protobuf":
+    if negotiation.media_type(request) == "application/vnd.kubernetes.protobuf":
         raise protobuf_body(body, kind)
-    return negotiation.decode_body(body, media) if body.strip() else None
+    return body
 
 
 PROTOBUF_PREFIX = b"k8s\x00"
@@ -138,38 +139,101 @@ def summary(data: bytes, limit: int = 30) -> str:
     return shown + " ..." if len(data) > limit else shown
 
 
+async def read_object(request: web.Request, kind: Kind, opts: WriteOptions) -> Obj:
+    """A create or update body decoded as upstream's codec does, its strict errors refused or warned per fieldValidation."""
+    body = await read_body(request, kind.kind)
+    media = negotiation.media_type(request)
+    if media not in serializer.YAML_TYPES and media not in ("application/json", "", *negotiation.PATCH_TYPES):
+        raise errors.unsupported_media_type(media, negotiation.ACCEPTED)
+    try:
+        obj, strict = serializer.decode_object(kind, body, media, opts.field_validation)
+    except serializer.DecodeError as err:
+        raise errors.bad_request(err.message) from None
+    if strict and opts.field_validation == "Strict":
+        raise errors.bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                                 f'strict decoding error: {", ".join(strict)}')
+    opts.warnings += strict
+    return finish_object(kind, obj)
+
+
+async def read_delete_options(request: web.Request, opts: WriteOptions) -> DeleteOptions:
+    """The DeleteOptions of the body, or of the query without one, validated before the object is looked up;
+    a body's dryRun overrides the query's."""
+    options = parse_delete_options(await delete_options_body(request), request.query)
+    if options.dry_run is not None:
+        opts.dry_run = options.dry_run
+    return options
+
+
+async def delete_options_body(request: web.Request) -> Obj | None:
+    """A DeleteOptions body (None without one): errors in it are 500s upstream (its decoding error is not typed)."""
+    body = await read_body(request)
+    if not body.strip():
+        return None
+    try:
+        options = serializer.parse_json(body)
+    except serializer.DecodeError as err:
+        raise errors.untyped(500, f"couldn't get version/kind; json parse error: {err.message}") from None
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise errors.untyped(500, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
+                                  f"{go_json_kind(options)} into Go value of type {serializer.FIND_KIND_TYPE}")
+    if options.get("kind") not in (None, "", "DeleteOptions"):
+        raise errors.untyped(500, f'no kind {go_quote(str(options["kind"]))} is registered for version '
+                                  f'{go_quote(str(options.get("apiVersion") or ""))} in scheme "pkg/runtime/scheme.go:100"')
+    mismatch = check_types(options, DELETE_OPTIONS, "DeleteOptions")
+    if mismatch:
+        raise errors.untyped(500, mismatch)
+    return options
+
+
 def write_options(request: web.Request) -> WriteOptions:
-    opts = parse_write_options(request.query)
+    what = {"PUT": "UpdateOptions", "PATCH": "PatchOptions", "DELETE": "DeleteOptions"}.get(request.method)
+    apply = negotiation.media_type(request) == serializer.APPLY_PATCH
+    opts = parse_write_options(request.query, what or "CreateOptions", apply)
     opts.field_manager = manager_name(opts.field_manager or None, request.headers.get("User-Agent"))
     opts.warnings = request[INFO].warnings
     return opts
 
 
-def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False) -> Obj:
-    """Decode a body into an object of `kind`: type, kind/apiVersion, unknown fields per fieldValidation, defaults.
+def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | None = None,
+                 shown: str | None = None) -> Obj:
+    """A patched object checked as upstream decodes it: kind/apiVersion, type, unknown fields, defaults.
 
-    `decoded`: the body is a create/update request body, whose type errors upstream prefixes with
-    `<Kind> in version "<v>" cannot be handled as a <Kind>: `."""
+    A kind the codec cannot read as `kind`, a type error, or with fieldValidation=Strict any strict error
+    (the patch's own `strict`, then the result's unknown fields), is upstream's 422 for the patch, showing
+    `shown` as the invalid value: a strategic patch (whose result is converted without its kind) passes
+    its own %v, the others none, and the patched object's JSON is shown; with Warn strict errors warn."""
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
-    if obj.get("kind") not in (None, "", kind.kind) or obj.get("apiVersion") not in (None, "", kind.api_version):
-        raise errors.bad_request(
-            f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version "
-            f"({kind.api_version})" if obj.get("apiVersion") not in (None, "", kind.api_version) else
-            f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({kind.kind})")
+    if shown is None:  # a JSON or merge patch: the result goes through the codec, which reads its kind
+        shown = go_json(obj, sort_keys=True)
+        error = serializer.gvk_error(kind, str(obj.get("apiVersion") or kind.api_version),
+                                     str(obj.get("kind") or kind.kind))
+        if error:
+            raise errors.invalid_patch(shown, error)
     mismatch, unknown = decode(obj, kind.schema, kind.kind)
     if mismatch:
-        if decoded:
-            mismatch = f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {mismatch}'
-        raise errors.bad_request(mismatch)
+        raise errors.invalid_patch(shown, mismatch)
+    unknown = [*(strict or ()), *unknown]
     if unknown and opts.field_validation == "Strict":
-        raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
+        raise errors.invalid_patch(shown, "strict decoding error: " + ", ".join(unknown))
     if opts.field_validation == "Warn":
         opts.warnings += unknown
+    return finish_object(kind, obj)
+
+
+def finish_object(kind: Kind, obj: Obj) -> Obj:
+    """The decoded object as Go holds it: its kind and apiVersion set, metadata's empty maps and lists gone
+    (omitempty), so that `labels: {}` alone changes nothing."""
     obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
-    obj.setdefault("metadata", {})
-    if not isinstance(obj["metadata"], dict):
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
+    for name in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if name in meta and not meta[name]:
+            del meta[name]
     return obj
 
 
@@ -191,7 +255,7 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
+    obj = await read_object(request, target.kind, opts)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
     return respond(request, render_object(target.kind, created, output), 201, output)
 
@@ -199,10 +263,21 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
+    obj = await read_object(request, target.kind, opts)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
-    stored, created = await registry_for(request, target).update(
-        target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
+    registry = registry_for(request, target)
+
+    def replace(current: Obj | None) -> Obj:
+        uid = obj["metadata"].get("uid")
+        if uid and current is not None and uid != current["metadata"].get("uid"):  # the body's uid: a precondition
+            raise errors.conflict(target.kind, target.name, why=(
+                f"StorageError: invalid object, Code: 4, Key: {registry.key(target.namespace, target.name)}, "
+                f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, "
+                f"UID in object meta: {current['metadata'].get('uid')}"))
+        return obj
+
+    stored, created = await registry.update(target.namespace, target.name, replace, opts, target.subresource,
+                                            allow_create)
     return respond(request, render_object(target.kind, stored, output), 201 if created else 200, output)
 
 
@@ -212,44 +287,35 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     media = negotiation.media_type(request)  # one of PATCH_TYPES: the route checked it
     body = await read_body(request, target.kind.kind)
     kind = target.kind
-    is_apply = media == "application/apply-patch+yaml"
+    is_apply = media == serializer.APPLY_PATCH
     manager = opts.field_manager
     if is_apply:
-        if not request.query.get("fieldManager"):
-            raise _patch_options_invalid("fieldManager", "required", "is required for apply patch")
         manager, opts.field_manager = request.query["fieldManager"], ""  # apply records its own entry
-    elif "force" in request.query:
-        raise _patch_options_invalid("force", "forbidden", "may not be specified for non-apply patch")
 
     def mutate(current: Obj | None) -> Obj:
         try:
+            patch_body, strict = serializer.decode_patch(media, body, opts.field_validation)
+        except serializer.DecodeError as err:
+            raise errors.bad_request(err.message) from None
+        try:
             if is_apply:
-                check_object(kind, copy.deepcopy(body), opts)  # types, kind, unknown fields per fieldValidation
-                # The configuration as sent, undefaulted (as upstream): a default such as addressType "" would
-                # otherwise count as applied and conflict with, or overwrite, the owner's value.
-                config = copy.deepcopy(body)
-                prune_unknown(config, kind.schema)
-                config["kind"], config["apiVersion"] = kind.kind, kind.api_version
-                merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now(),
-                               target.subresource, kind.strategy.reset_fields(target.subresource))
-                apply_defaults(merged, kind.schema)
-                return merged
+                return _apply(kind, current, patch_body, manager, opts, target.subresource)
             assert current is not None
-            if media == "application/json-patch+json":
-                patched = json_patch(current, body)
-            elif media == "application/merge-patch+json":
-                patched = merge_patch(current, body)
+            shown = None
+            if media == serializer.JSON_PATCH:
+                patched = json_patch(current, patch_body)
+            elif media == serializer.MERGE_PATCH:
+                patched = merge_patch(current, patch_body)
             else:
-                if not isinstance(body, dict):
-                    raise errors.bad_request("the body of the patch must be a JSON object")
-                patched = strategic_merge_patch(current, body, kind.schema)
+                patched = strategic_merge_patch(current, patch_body, kind.schema)
+                shown = go_format(patch_body)
         except PatchError as err:
             # upstream's NewGenericServerResponse (the 422 for a patch that does not apply) has empty details
             details: dict[str, Any] | None = {} if err.code == 422 else None
             raise errors.StatusError(err.code, _reason(err.code), err.message, details) from None
         except ApplyConflict as err:
             raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
-        return check_object(kind, patched, opts)
+        return check_object(kind, patched, opts, strict, shown)
 
     registry = registry_for(request, target)
     stored, created = await registry.update(target.namespace, target.name, mutate, opts, target.subresource,
@@ -257,32 +323,43 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     return respond(request, render_object(kind, stored, output), 201 if created else 200, output)
 
 
+def _apply(kind: Kind, current: Obj | None, config: Any, manager: str, opts: WriteOptions, subresource: str) -> Obj:
+    """Server-side apply of `config`; what upstream refuses before merging: a wrong type (400), an
+    apiVersion/kind other than the URL's (400), fields the schema lacks (500, whatever fieldValidation says)."""
+    if not isinstance(config, dict):
+        raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
+    api_version, body_kind = config.get("apiVersion") or "", config.get("kind") or ""
+    if (api_version, body_kind) != (kind.api_version, kind.kind):
+        group, _, version = str(api_version).rpartition("/")
+        raise errors.bad_request(f"invalid object type: {group}/{version}, Kind={body_kind}")
+    meta: Obj = config["metadata"] if isinstance(config.get("metadata"), dict) else {}
+    mismatch = check_types(config, kind.schema, kind.kind)
+    unknown = [] if mismatch else serializer.typed_patch_errors(config, kind.schema)
+    if mismatch or unknown:
+        where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}; {kind.api_version}, Kind={kind.kind}"
+        detail = mismatch or (unknown[0] if len(unknown) == 1 else "errors:\n" + "".join(f"  {u}\n" for u in unknown))
+        raise errors.untyped(500, f"failed to create typed patch object ({where}): {detail.rstrip()}")
+    # The configuration as sent, undefaulted (as upstream): a default such as addressType "" would
+    # otherwise count as applied and conflict with, or overwrite, the owner's value.
+    config = copy.deepcopy(config)
+    merged = apply(current, config, manager, opts.force, kind.api_version, kind.schema, now(), subresource,
+                   kind.strategy.reset_fields(subresource))
+    apply_defaults(merged, kind.schema)
+    return merged
+
+
 def _reason(code: int) -> str:
     return {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid", 409: "Conflict"}.get(code, "")
-
-
-def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusError:
-    errs = fielderr.ErrorList()
-    errs.append(fielderr.required(field, detail) if kind == "required" else fielderr.forbidden(field, detail))
-    return errors.invalid_options("PatchOptions", errs)
 
 
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
     opts = write_options(request)
-    options = await delete_options(request, opts)
+    options = await read_delete_options(request, opts)
     obj, removed = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
     if target.kind.strategy.return_deleted_object or not removed:
         return respond(request, render_object(target.kind, obj, output), output=output)
     return respond(request, deleted_status(target.kind, obj), output=output)
-
-
-async def delete_options(request: web.Request, opts: WriteOptions) -> DeleteOptions:
-    """The DeleteOptions of the body, or of the query without one; a body's dryRun overrides the query's."""
-    options = parse_delete_options(await read_body(request), request.query)
-    if options.dry_run is not None:
-        opts.dry_run = options.dry_run
-    return options
 
 
 def deleted_status(kind: Kind, obj: Obj) -> Obj:
@@ -299,7 +376,7 @@ async def delete_collection(request: web.Request, target: Target) -> web.StreamR
     output = negotiation.negotiate(request)
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
-    options = await delete_options(request, opts)
+    options = await read_delete_options(request, opts)
     registry = registry_for(request, target)
     deleted = await registry.delete_collection(target.namespace, list_opts, options, opts)
     result = ListResult(deleted, await registry.storage.current_revision())

@@ -15,7 +15,7 @@ from apiserver.kinds.meta import resource
 from apiserver.kinds.podspec import POD_SPEC
 from apiserver.schema import Array, Free, Object, String, Time
 from apiserver.validation.field import ErrorList
-from apiserver.validation.pod import validate_pod, validate_pod_status_update, validate_pod_update
+from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 
 
 def _condition_times(condition: Obj) -> None:
@@ -122,6 +122,9 @@ class PodStrategy(Strategy):
             return validate_pod_status_update(obj, old)
         return validate_pod_update(obj, old)
 
+    def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
+        return pod_warnings(obj, old)
+
 
 QOS_RESOURCES = ("cpu", "memory")
 _SUFFIXES = {suffix: Decimal(base) ** exponent for suffix, base, exponent in (
@@ -214,8 +217,12 @@ POD = Kind(
     extra_field_selectors={
         "spec.nodeName": lambda o: o.get("spec", {}).get("nodeName", ""),
         "spec.restartPolicy": lambda o: o.get("spec", {}).get("restartPolicy", ""),
+        "spec.schedulerName": lambda o: o.get("spec", {}).get("schedulerName", ""),
+        "spec.serviceAccountName": lambda o: o.get("spec", {}).get("serviceAccountName", ""),
+        "spec.hostNetwork": lambda o: "true" if o.get("spec", {}).get("hostNetwork") else "false",
         "status.phase": lambda o: o.get("status", {}).get("phase", ""),
         "status.podIP": lambda o: o.get("status", {}).get("podIP", ""),
+        "status.nominatedNodeName": lambda o: o.get("status", {}).get("nominatedNodeName", ""),
     },
     columns=(
         NAME,

@@ -160,6 +160,12 @@ class ServiceStrategy(Strategy):
         for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             if field in old_spec and field not in spec:
                 spec[field] = old_spec[field]
+        if spec.get("clusterIP") != old_spec.get("clusterIP") and spec.get("clusterIPs") == old_spec.get("clusterIPs"):
+            # normalizeClusterIPs: the singular field changed alone (an old client): the plural one follows it
+            if spec.get("clusterIP"):
+                spec["clusterIPs"] = [spec["clusterIP"]]
+            else:
+                spec.pop("clusterIPs", None)
 
     def validate(self, obj: Obj) -> ErrorList:
         return validate_service(obj)
@@ -208,6 +214,10 @@ SERVICE = Kind(
     short_names=("svc",),
     categories=("all",),
     subresources=("status",),
+    extra_field_selectors={
+        "spec.clusterIP": lambda o: o.get("spec", {}).get("clusterIP", ""),
+        "spec.type": lambda o: o.get("spec", {}).get("type", ""),
+    },
     columns=(
         NAME,
         Column(name="Type", cell=lambda o: o.get("spec", {}).get("type", ""),

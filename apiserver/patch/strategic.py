@@ -56,7 +56,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], node: Schema | N
             return {}
         if directive != "merge":
             patch[DIRECTIVE] = directive
-            raise PatchError(500, f"unknown patch type: {_go(directive)} in map: {_go(patch)}")
+            raise PatchError(500, f"unknown patch type: {go_format(directive)} in map: {go_format(patch)}")
     _apply_retain_keys(original, patch)
     _merge_ordered_lists(original, patch, node)
     for key, value in patch.items():
@@ -130,7 +130,7 @@ def _apply_list_directives(
         elif directive == "merge":
             raise PatchError(500, "merging lists cannot yet be specified in the patch")
         else:
-            raise PatchError(500, f"unknown patch type: {_go(directive)} in map: {_go(element)}")
+            raise PatchError(500, f"unknown patch type: {go_format(directive)} in map: {go_format(element)}")
     if replace:
         return [_merge_map({}, element, items) for element in rest], []
     return original, rest
@@ -219,9 +219,8 @@ def _validate_order(patch: list[Any], order: list[Any], key: str) -> None:
             p += 1
         s += 1
     if p < len(items) and s >= len(order):
-        raise PatchError(
-            500, f"The order in patch list:\n{_go(patch)}\n doesn't match {SET_ELEMENT_ORDER} list:\n{_go(order)}\n"
-        )
+        raise PatchError(500, f"The order in patch list:\n{go_format(patch)}\n doesn't match {SET_ELEMENT_ORDER} "
+                              f"list:\n{go_format(order)}\n")
 
 
 def _key_equal(left: Any, right: Any, key: str) -> bool:
@@ -318,7 +317,7 @@ def _elements_are_maps(*lists: list[Any]) -> bool:
             if first is None:
                 first = type(value)
             elif type(value) is not first:
-                raise PatchError(500, f"list element types are not identical: {_go(list(lists))}")
+                raise PatchError(500, f"list element types are not identical: {go_format(list(lists))}")
     return first is dict
 
 
@@ -340,7 +339,7 @@ def _strip_prefix(key: str, prefix: str) -> str:
 
 
 def _no_merge_key(item: dict[str, Any], key: str) -> PatchError:
-    return PatchError(500, f"map: {_go(item)} does not contain declared merge key: {key}")
+    return PatchError(500, f"map: {go_format(item)} does not contain declared merge key: {key}")
 
 
 def _bad_arg_type(expected: Any, actual: Any) -> PatchError:
@@ -373,12 +372,12 @@ def _go_type(value: Any) -> str:
     return "%!s(<nil>)"
 
 
-def _go(value: Any) -> str:
+def go_format(value: Any) -> str:
     """Go's `%v` of a decoded JSON value (maps print with sorted keys)."""
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{key}:{_go(value[key])}" for key in sorted(value)) + "]"
+        return "map[" + " ".join(f"{key}:{go_format(value[key])}" for key in sorted(value)) + "]"
     if isinstance(value, list):
-        return "[" + " ".join(_go(item) for item in value) + "]"
+        return "[" + " ".join(go_format(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

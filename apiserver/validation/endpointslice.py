@@ -20,7 +20,7 @@ from apiserver.validation.field import (
     required,
     too_many,
 )
-from apiserver.validation.ip import ip_warnings, plain_family, validate_endpoint_ip
+from apiserver.validation.ip import plain_family, validate_endpoint_ip
 from apiserver.validation.names import (
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -52,39 +52,26 @@ def validate_endpointslice(obj: dict[str, Any]) -> ErrorList:
     """An EndpointSlice on create."""
     errs = validate_object_meta(obj.get("metadata") or {}, namespaced=True)
     errs.extend(_validate_address_type(obj.get("addressType") or ""))
-    errs.extend(_validate_ports(obj.get("ports") or []))
     errs.extend(_validate_endpoints(obj.get("endpoints") or [], obj.get("addressType") or ""))
+    errs.extend(_validate_ports(obj.get("ports") or []))
     return errs
 
 
 def validate_endpointslice_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
-    """An EndpointSlice on update: metadata update rules, the create rules with the endpoints ratchet,
-    then addressType immutability."""
+    """An EndpointSlice on update: metadata update rules, the create rules, then addressType immutability."""
     errs = validate_object_meta_update(obj.get("metadata") or {}, old.get("metadata") or {})
-    errs.extend(validate_object_meta(obj.get("metadata") or {}, namespaced=True))
+    errs.extend(validate_endpointslice(obj))
     address_type = obj.get("addressType") or ""
-    errs.extend(_validate_address_type(address_type))
-    errs.extend(_validate_ports(obj.get("ports") or []))
-    if (obj.get("endpoints") or []) != (old.get("endpoints") or []):
-        errs.extend(_validate_endpoints(obj.get("endpoints") or [], address_type))
     if address_type != (old.get("addressType") or ""):
         errs.append(invalid("addressType", address_type, FIELD_IMMUTABLE))
     return errs
 
 
 def endpointslice_warnings(obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
-    """Warnings for a create (old is None) or update: FQDN deprecation on create; non-standard or
-    non-canonical IPs unless one of the EndpointSlice controllers manages the slice."""
-    warnings = []
+    """Warnings for a create (old is None) or update: FQDN deprecation on create (1.32 has no IP warnings)."""
     if old is None and obj.get("addressType") == "FQDN":
-        warnings.append("spec.addressType: FQDN endpoints are deprecated")
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if labels.get(MANAGED_BY_LABEL) in CONTROLLERS:
-        return warnings
-    for i, endpoint in enumerate(obj.get("endpoints") or []):
-        for j, address in enumerate(endpoint.get("addresses") or []):
-            warnings.extend(ip_warnings(f"endpoints[{i}].addresses[{j}]", address))
-    return warnings
+        return ["spec.addressType: FQDN endpoints are deprecated"]
+    return []
 
 
 def _validate_address_type(address_type: str) -> ErrorList:
@@ -120,12 +107,10 @@ def _validate_ports(ports: list[dict[str, Any]]) -> ErrorList:
     return errs
 
 
-def _validate_address(path: str, address_path: str, address: str, address_type: str) -> ErrorList:
+def _validate_address(path: str, address: str, address_type: str) -> ErrorList:
     """One address by the slice's type; unknown types are not validated."""
-    if address_type == "IPv4":
-        return ErrorList(validate_endpoint_ip(path, address, 4, address_path))
-    if address_type == "IPv6":
-        return ErrorList(validate_endpoint_ip(path, address, 6, path))
+    if address_type in _IP_FAMILIES:
+        return ErrorList(validate_endpoint_ip(path, address, _IP_FAMILIES[address_type]))
     if address_type == "FQDN":
         return _validate_fqdn(path, address)
     return ErrorList()
@@ -162,7 +147,7 @@ def _validate_endpoints(endpoints: list[dict[str, Any]], address_type: str) -> E
             errs.append(too_many(path + ".addresses", len(addresses), MAX_ADDRESSES))
         for j, address in enumerate(addresses):
             if not family or plain_family(address) != family:  # a plain IP has nothing to report
-                errs.extend(_validate_address(f"{path}.addresses[{j}]", path + ".addresses", address, address_type))
+                errs.extend(_validate_address(f"{path}.addresses[{j}]", address, address_type))
         node_name = endpoint.get("nodeName")
         if node_name is not None and (msgs := _node_name_messages(node_name)):
             errs.extend(invalid(path + ".nodeName", node_name, msg) for msg in msgs)

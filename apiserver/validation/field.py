@@ -54,6 +54,18 @@ class Pointer:
     value: Any
 
 
+@dataclass(frozen=True)
+class GoSyntax:
+    """A bad value already written the way Go's %#v prints it (`[]string{"a"}`, `core.ServicePort{…}`)."""
+
+    text: str
+
+
+def go_strings(values: Iterable[str]) -> GoSyntax:
+    """A []string as %#v prints it: `[]string{"a", "b"}`."""
+    return GoSyntax("[]string{" + ", ".join(go_quote(v) for v in values) + "}")
+
+
 def go_quote(text: str) -> str:
     """Go's strconv.Quote: printable runes kept, the rest escaped the way Go escapes them."""
     out = ['"']
@@ -80,9 +92,10 @@ def go_quote(text: str) -> str:
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
-def go_json(value: Any) -> str:
-    """Go's json.Marshal: compact, HTML-safe. Dict key order is kept (callers order struct fields)."""
-    text = json.dumps(_plain_floats(value), ensure_ascii=False, separators=(",", ":"))
+def go_json(value: Any, sort_keys: bool = False) -> str:
+    """Go's json.Marshal: compact, HTML-safe. Dict key order is kept (callers order struct fields), or
+    sorted, as Go marshals a map."""
+    text = json.dumps(_plain_floats(value), ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
                          ("\u2029", "\\u2029")):
         text = text.replace(raw, escaped)
@@ -104,6 +117,8 @@ def format_value(value: Any) -> str:
     """A bad value as `field.Error.ErrorBody` prints it: strings %q, numbers and bools %v, anything else JSON."""
     if isinstance(value, Pointer):
         return go_json(value.value)
+    if isinstance(value, GoSyntax):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

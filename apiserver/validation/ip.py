@@ -1,8 +1,8 @@
 """IP address checks as upstream's validators make them.
 
-Upstream parses twice: `netutils.ParseIPSloppy` (Go 1.16 net.ParseIP: IPv4 octets may have leading
-zeros) decides whether a string is an IP at all, and `netip.ParseAddr` (strict) decides whether it
-is in an acceptable form. `parse_sloppy` and `ParsedIP` reproduce both on top of `ipaddress`.
+1.32 (StrictIPCIDRValidation off) parses with `netutils.ParseIPSloppy` alone (Go 1.16 net.ParseIP:
+IPv4 octets may have leading zeros): what it reads is valid, in any form. `parse_sloppy` reproduces
+it on top of `ipaddress`.
 
 That is slow, and almost every address is a canonical one outside the special ranges, about which
 no check has anything to say: `plain_family` recognises those from the text alone, and each check
@@ -15,13 +15,9 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from apiserver.validation.field import FieldError, go_quote, invalid
+from apiserver.validation.field import FieldError, invalid
 
 MSG_INVALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-MSG_LEADING_ZEROS = "must not have leading 0s"
-MSG_IPV4_MAPPED = "must not be an IPv4-mapped IPv6 address"
-MSG_NOT_IPV4 = "must be an IPv4 address"
-MSG_NOT_IPV6 = "must be an IPv6 address"
 MSG_LOOPBACK = "may not be in the loopback range (127.0.0.0/8, ::1/128)"
 MSG_LINK_LOCAL = "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
 MSG_LINK_LOCAL_MULTICAST = "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
@@ -79,11 +75,10 @@ def _zero_run(hextets: list[str]) -> int:
 
 @dataclass(frozen=True)
 class ParsedIP:
-    """An address accepted by the sloppy parser, with what the strict parser would say about it."""
+    """An address accepted by the sloppy parser."""
 
     text: str
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    leading_zeros: bool
 
     @property
     def ipv4(self) -> ipaddress.IPv4Address | None:
@@ -92,82 +87,52 @@ class ParsedIP:
             return self.address
         return self.address.ipv4_mapped
 
-    @property
-    def is_ipv4_mapped(self) -> bool:
-        return isinstance(self.address, ipaddress.IPv6Address) and self.address.ipv4_mapped is not None
 
-    @property
-    def go_string(self) -> str:
-        """net.IP.String(): dotted quad for anything with an IPv4 form, RFC 5952 otherwise."""
-        v4 = self.ipv4
-        return str(v4) if v4 is not None else self.address.compressed
-
-    @property
-    def netip_string(self) -> str:
-        """netip.Addr.String() of a strictly parsed address (keeps the ::ffff: prefix)."""
-        if self.is_ipv4_mapped:
-            return "::ffff:" + str(self.ipv4)
-        return self.go_string
-
-
-def _sloppy_ipv4(text: str) -> tuple[ipaddress.IPv4Address, bool] | None:
+def _sloppy_ipv4(text: str) -> ipaddress.IPv4Address | None:
     match = _IPV4_SLOPPY.fullmatch(text)
     if not match:
         return None
     octets = match.groups()
     if any(int(o) > 255 for o in octets):
         return None
-    zeros = any(len(o) > 1 and o[0] == "0" for o in octets)
-    return ipaddress.IPv4Address(".".join(str(int(o)) for o in octets)), zeros
+    return ipaddress.IPv4Address(".".join(str(int(o)) for o in octets))
 
 
 def parse_sloppy(text: str) -> ParsedIP | None:
     """ParseIPSloppy: None when the string is not an IP address in any form Go 1.16 accepted."""
     if ":" not in text:
         v4 = _sloppy_ipv4(text)
-        return ParsedIP(text, v4[0], v4[1]) if v4 else None
+        return ParsedIP(text, v4) if v4 else None
     if "%" in text or not text.isascii():
         return None
     head, _, tail = text.rpartition(":")
-    zeros = False
+    text_for_parse = text
     if "." in tail:
         v4 = _sloppy_ipv4(tail)
         if v4 is None:
             return None
-        zeros = v4[1]
-        text_for_parse = f"{head}:{v4[0]}"
-    else:
-        text_for_parse = text
+        text_for_parse = f"{head}:{v4}"
     try:
-        return ParsedIP(text, ipaddress.IPv6Address(text_for_parse), zeros)
+        return ParsedIP(text, ipaddress.IPv6Address(text_for_parse))
     except ValueError:
         return None
 
 
-def validate_ip(path: str, value: str, *, family: int = 0, canonical: bool = False,
-                family_path: str | None = None) -> list[FieldError]:
-    """Upstream IsValidIP with strict parsing: validity, leading zeros, IPv4-mapped, canonical form, family.
+def validate_ip(path: str, value: str) -> list[FieldError]:
+    """IsValidIP as 1.32 has it (StrictIPCIDRValidation off): whatever the sloppy parser reads is valid."""
+    if plain_family(value) or parse_sloppy(value) is not None:
+        return []
+    return [invalid(path, value, MSG_INVALID_IP)]
 
-    `family` is 4 or 6 to require one; `family_path` overrides the path of the wrong-family error.
-    """
-    plain = plain_family(value)
-    if plain and family in (0, plain):
+
+def validate_ip_family(path: str, value: str, family: int) -> list[FieldError]:
+    """IsValidIPv4Address / IsValidIPv6Address of 1.32: sloppy parsing, an IPv4-mapped address counts as IPv4."""
+    if plain_family(value) == family:
         return []
     ip = parse_sloppy(value)
-    if ip is None:
-        return [invalid(path, value, MSG_INVALID_IP)]
-    errs = []
-    if ip.leading_zeros:
-        errs.append(invalid(path, value, MSG_LEADING_ZEROS))
-    if ip.is_ipv4_mapped:
-        errs.append(invalid(path, value, MSG_IPV4_MAPPED))
-    if canonical and not errs and value != ip.go_string:
-        errs.append(invalid(path, value, f"must be in canonical form ({go_quote(ip.go_string)})"))
-    if family == 4 and ip.ipv4 is None:
-        errs.append(invalid(family_path or path, value, MSG_NOT_IPV4))
-    if family == 6 and ip.ipv4 is not None:
-        errs.append(invalid(family_path or path, value, MSG_NOT_IPV6))
-    return errs
+    if ip is None or (ip.ipv4 is not None) != (family == 4):
+        return [invalid(path, value, f"must be a valid IPv{family} address")]
+    return []
 
 
 def validate_non_special_ip(path: str, value: str) -> list[FieldError]:
@@ -200,22 +165,6 @@ def validate_non_special_ip(path: str, value: str) -> list[FieldError]:
     return errs
 
 
-def validate_endpoint_ip(path: str, value: str, family: int, family_path: str) -> list[FieldError]:
-    """An EndpointSlice IPv4/IPv6 address: strict parse, family, (IPv6) canonical form, then non-special."""
-    errs = validate_ip(path, value, family=family, canonical=family == 6, family_path=family_path)
-    return errs + validate_non_special_ip(path, value)
-
-
-def ip_warnings(path: str, value: str) -> list[str]:
-    """GetWarningsForIP: non-standard (leading zeros, IPv4-mapped) or non-canonical IPv6 values."""
-    if plain_family(value):
-        return []
-    ip = parse_sloppy(value)
-    if ip is None:
-        return []
-    if ip.leading_zeros or ip.is_ipv4_mapped:
-        return [f"{path}: non-standard IP address {go_quote(value)} is invalid: use {go_quote(ip.go_string)}"]
-    if isinstance(ip.address, ipaddress.IPv6Address) and ip.netip_string != value:
-        return [(f"{path}: IPv6 address {go_quote(value)} should be in RFC 5952 canonical format "
-                f"({go_quote(ip.netip_string)})")]
-    return []
+def validate_endpoint_ip(path: str, value: str, family: int) -> list[FieldError]:
+    """An EndpointSlice IPv4/IPv6 address in 1.32: the family, then the non-special checks (which re-parse)."""
+    return validate_ip_family(path, value, family) + validate_non_special_ip(path, value)

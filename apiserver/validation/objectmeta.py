@@ -7,9 +7,10 @@ the apimachinery finalizer check reports on `metadata.finalizers` while core's r
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from apiserver.validation.field import ErrorList, Pointer, forbidden, invalid, required, too_long
+from apiserver.validation.field import ErrorList, GoSyntax, Pointer, forbidden, go_strings, invalid, required, too_long
 from apiserver.validation.names import (
     NameFn,
     is_label_value,
@@ -145,7 +146,29 @@ def _immutable(new: dict[str, Any], old: dict[str, Any], key: str, pointer: bool
     if value == old.get(key):
         return ErrorList()
     shown = Pointer(value) if pointer or value is None else value
+    if key.endswith("Timestamp") and isinstance(value, str):
+        shown = _go_time(value)
     return ErrorList([invalid(f"metadata.{key}", shown, FIELD_IMMUTABLE)])
+
+
+def _go_time(value: str) -> GoSyntax | str:
+    """A timestamp as a bad value: Go prints a metav1.Time with its String() (`2020-01-01 00:00:00 +0000 UTC`)."""
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return GoSyntax(parsed.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC"))
+
+
+def forbid_new_finalizers(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
+    """No finalizer may be added to an object being deleted (the new ones listed sorted, as a Go []string)."""
+    errs = ErrorList()
+    if old.get("deletionTimestamp"):
+        added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
+        if added:
+            detail = "no new finalizers can be added if the object is being deleted, found new finalizers "
+            errs.append(forbidden("metadata.finalizers", detail + go_strings(added).text))
+    return errs
 
 
 def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
@@ -156,13 +179,7 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> Err
     The `resourceVersion must be specified for an update` check is left out: the registry fills in
     the stored resourceVersion before validating an unconditional update.
     """
-    errs = ErrorList()
-    if old.get("deletionTimestamp"):
-        added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
-        if added:
-            listed = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
-            detail = f"no new finalizers can be added if the object is being deleted, found new finalizers {listed}"
-            errs.append(forbidden("metadata.finalizers", detail))
+    errs = forbid_new_finalizers(new, old)
     new_generation, old_generation = new.get("generation") or 0, old.get("generation") or 0
     if new_generation < old_generation:
         errs.append(invalid("metadata.generation", new_generation, "must not be decremented"))

@@ -1,8 +1,10 @@
 """core/v1 Pod validation, for the subset this server serves (core ValidatePod*).
 
-Covered: metadata, container names, images and ports, restart and DNS policies, spec.nodeName,
-status.podIP(s), status.phase and condition types/statuses, and spec immutability on update. The upstream spec-immutability error
-carries a Go `cmp.Diff` of the spec after the message; that diff is not reproduced.
+Covered: metadata, container names, images, ports, env names and pull policies, spec.restartPolicy,
+dnsPolicy, nodeName and activeDeadlineSeconds, status.podIP(s), status.phase and condition
+types/statuses, containers neither added nor removed and spec immutability on update, and the warning
+for a name that is no DNS label. The upstream spec-immutability error carries a Go `cmp.Diff` of the
+spec after the message; that diff is not reproduced.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from apiserver.validation.objectmeta import validate_object_meta, validate_objec
 
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONDITION_STATUSES = ("True", "False", "Unknown")
-SYSTEM_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized"})
-RESTART_POLICIES = ("Always", "OnFailure", "Never")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
-PROTOCOLS = ("SCTP", "TCP", "UDP")
+SYSTEM_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized"})
 UPDATABLE_SPEC_FIELDS = (
     "`spec.containers[*].image`",
     "`spec.initContainers[*].image`",
@@ -50,9 +51,13 @@ def validate_pod_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     errs.extend(validate_object_meta(obj.get("metadata") or {}, namespaced=True))
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
     errs.extend(_validate_spec(spec))
-    if len(spec.get("containers") or ()) != len(old_spec.get("containers") or ()):
-        errs.append(forbidden("spec.containers", "pod updates may not add or remove containers"))
-        return errs
+    for key in ("containers", "initContainers"):  # ValidateContainerUpdates, which stops at a changed count
+        containers = spec.get(key) or []
+        if len(containers) != len(old_spec.get(key) or []):
+            errs.append(forbidden(f"spec.{key}", "pod updates may not add or remove containers"))
+            return errs
+        for i, container in enumerate(containers):
+            errs.extend(_validate_image(container.get("image") or "", f"spec.{key}[{i}].image"))
     if _munged(spec, old_spec) != old_spec:
         detail = "pod updates may not change fields other than " + ",".join(UPDATABLE_SPEC_FIELDS)
         errs.append(forbidden("spec", detail))
@@ -79,27 +84,29 @@ def _validate_spec(spec: dict[str, Any]) -> ErrorList:
     names: set[str] = set()
     for key in ("containers", "initContainers"):
         for i, container in enumerate(spec.get(key) or []):
-            path = f"spec.{key}[{i}]"
-            errs.extend(_validate_container(container, path))
-            name = container.get("name") or ""
-            if name in names:
-                errs.append(duplicate(path + ".name", name))
-            names.add(name)
-    for field, allowed in (("restartPolicy", RESTART_POLICIES), ("dnsPolicy", DNS_POLICIES)):
-        value = spec.get(field) or ""
-        if not value:
-            errs.append(required(f"spec.{field}"))
-        elif value not in allowed:
-            errs.append(not_supported(f"spec.{field}", value, allowed, sort=False))
+            errs.extend(_validate_container(container, f"spec.{key}[{i}]", names))
+    restart_policy = spec.get("restartPolicy", "Always")
+    if not restart_policy:
+        errs.append(required("spec.restartPolicy"))
+    elif restart_policy not in ("Always", "OnFailure", "Never"):
+        errs.append(not_supported("spec.restartPolicy", restart_policy, ("Always", "OnFailure", "Never"), sort=False))
+    dns_policy = spec.get("dnsPolicy", "ClusterFirst")
+    if not dns_policy:
+        errs.append(required("spec.dnsPolicy"))
+    elif dns_policy not in DNS_POLICIES:
+        errs.append(not_supported("spec.dnsPolicy", dns_policy, DNS_POLICIES, sort=False))
     node_name = spec.get("nodeName") or ""
     if node_name:
         errs.extend(invalid("spec.nodeName", node_name, msg) for msg in is_node_name(node_name))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
+        errs.append(invalid("spec.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     return errs
 
 
-def _validate_container(container: dict[str, Any], path: str) -> ErrorList:
-    """Name (required DNS label), image (required, no surrounding whitespace) and ports (upstream's
-    validateContainerCommon, for these fields); names are checked for uniqueness by the caller, after."""
+def _validate_container(container: dict[str, Any], path: str, names: set[str]) -> ErrorList:
+    """validateContainerCommon's checks we make (name a DNS label, image required, ports), then the name
+    unique across init and regular containers and the image without surrounding whitespace."""
     errs = ErrorList()
     name = container.get("name") or ""
     if not name:
@@ -109,39 +116,77 @@ def _validate_container(container: dict[str, Any], path: str) -> ErrorList:
     image = container.get("image") or ""
     if not image:
         errs.append(required(path + ".image"))
+    errs.extend(_validate_container_ports(container.get("ports") or [], path + ".ports"))
+    errs.extend(_validate_env(container.get("env") or [], path + ".env"))
+    pull_policy = container.get("imagePullPolicy")
+    if pull_policy and pull_policy not in PULL_POLICIES:  # "" is defaulted before validation
+        errs.append(not_supported(path + ".imagePullPolicy", pull_policy, PULL_POLICIES, sort=False))
+    if name in names:
+        errs.append(duplicate(path + ".name", name))
+    names.add(name)
     if image != image.strip():
         errs.append(invalid(path + ".image", image, "must not have leading or trailing whitespace"))
-    errs.extend(_validate_ports(container.get("ports") or [], path + ".ports"))
     return errs
 
 
-def _validate_ports(ports: list[dict[str, Any]], path: str) -> ErrorList:
-    """validateContainerPorts: names (IANA_SVC_NAME, unique), containerPort (required), hostPort, protocol."""
+def _validate_image(image: str, path: str) -> ErrorList:
+    errs = ErrorList()
+    if not image:
+        errs.append(required(path))
+    if image != image.strip():
+        errs.append(invalid(path, image, "must not have leading or trailing whitespace"))
+    return errs
+
+
+def _validate_env(env: list[dict[str, Any]], path: str) -> ErrorList:
+    """ValidateEnv with RelaxedEnvironmentVariableValidation (on in 1.32): a name, of printable ASCII but '='."""
+    errs = ErrorList()
+    for i, var in enumerate(env):
+        name = var.get("name") or ""
+        if not name:
+            errs.append(required(f"{path}[{i}].name"))
+        elif any(not " " <= char <= "~" or char == "=" for char in name):
+            errs.append(invalid(f"{path}[{i}].name", name, "a valid environment variable name must consist only of "
+                                                            "printable ASCII characters other than '='"))
+    return errs
+
+
+def _validate_container_ports(ports: list[dict[str, Any]], path: str) -> ErrorList:
+    """validateContainerPorts: names valid and unique, containerPort required and in range, hostPort in
+    range, protocol supported."""
     errs = ErrorList()
     names: set[str] = set()
     for i, port in enumerate(ports):
         at = f"{path}[{i}]"
         name = port.get("name") or ""
         if name:
-            messages = is_valid_port_name(name)
-            errs.extend(invalid(at + ".name", name, msg) for msg in messages)
-            if not messages and name in names:
+            if msgs := is_valid_port_name(name):
+                errs.extend(invalid(at + ".name", name, msg) for msg in msgs)
+            elif name in names:
                 errs.append(duplicate(at + ".name", name))
             names.add(name)
         container_port = port.get("containerPort") or 0
         if not container_port:
             errs.append(required(at + ".containerPort"))
         else:
-            errs.extend(invalid(at + ".containerPort", container_port, msg)
-                        for msg in is_valid_port_num(container_port))
-        if port.get("hostPort"):
-            errs.extend(invalid(at + ".hostPort", port["hostPort"], msg) for msg in is_valid_port_num(port["hostPort"]))
-        protocol = port.get("protocol") or ""
+            errs.extend(invalid(at + ".containerPort", container_port, msg) for msg in is_valid_port_num(container_port))
+        if host_port := port.get("hostPort") or 0:
+            errs.extend(invalid(at + ".hostPort", host_port, msg) for msg in is_valid_port_num(host_port))
+        protocol = port.get("protocol", "TCP")
         if not protocol:
             errs.append(required(at + ".protocol"))
-        elif protocol not in PROTOCOLS:
-            errs.append(not_supported(at + ".protocol", protocol, PROTOCOLS))
+        elif protocol not in ("SCTP", "TCP", "UDP"):
+            errs.append(not_supported(at + ".protocol", protocol, ("SCTP", "TCP", "UDP")))
     return errs
+
+
+def pod_warnings(obj: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+    """GetWarningsForPod's name check, on create: a name that is no DNS label makes a surprising hostname."""
+    name = (obj.get("metadata") or {}).get("name") or ""
+    if old is not None or not name or not (msgs := is_dns1123_label(name)):
+        return []
+    return [(f"metadata.name: this is used in the Pod's hostname, which can result in surprising behavior; a DNS "
+            f"label is recommended: [{' '.join(msgs)}]")]
 
 
 def _validate_status(status: dict[str, Any], with_condition_types: bool = True) -> ErrorList:

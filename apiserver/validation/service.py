@@ -1,7 +1,7 @@
 """core/v1 Service validation, for the fields this server serves (core ValidateService).
 
 Covered: the name (a DNS-1035 label), spec.type, spec.ports, spec.selector, spec.sessionAffinity,
-spec.clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy, spec.externalName, and clusterIP immutability
+spec.clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy, spec.externalIPs, spec.externalName, and clusterIP immutability
 on update. Traffic policies, load-balancer fields and session-affinity config are not validated.
 A key absent from the dict counts as defaulted (the strategy fills type and sessionAffinity in).
 """
@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.validation.field import ErrorList, Pointer, duplicate, forbidden, invalid, not_supported, required
-from apiserver.validation.ip import parse_sloppy, validate_ip
+from apiserver.validation.field import (
+    ErrorList,
+    GoSyntax,
+    Pointer,
+    duplicate,
+    forbidden,
+    go_quote,
+    go_strings,
+    invalid,
+    not_supported,
+    required,
+)
+from apiserver.validation.ip import parse_sloppy, validate_ip, validate_non_special_ip
 from apiserver.validation.names import (
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -53,6 +64,8 @@ def validate_service(obj: dict[str, Any]) -> ErrorList:
         errs.append(not_supported("spec.sessionAffinity", affinity, SESSION_AFFINITIES))
     if service_type != "ExternalName":
         errs.extend(_validate_cluster_ips(spec, cluster_ips, headless))
+    for i, ip in enumerate(spec.get("externalIPs") or []):
+        errs.extend(validate_ip(f"spec.externalIPs[{i}]", ip) or validate_non_special_ip(f"spec.externalIPs[{i}]", ip))
     if not service_type:
         errs.append(required("spec.type"))
     elif service_type not in SERVICE_TYPES:
@@ -133,9 +146,9 @@ def _validate_cluster_ips(spec: dict[str, Any], cluster_ips: list[str], headless
         if not cluster_ips:
             errs.append(required("spec.clusterIPs"))
         elif cluster_ips[0] != cluster_ip:
-            errs.append(invalid("spec.clusterIPs", cluster_ips, "first value must match `clusterIP`"))
+            errs.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "first value must match `clusterIP`"))
     elif cluster_ips:
-        errs.append(invalid("spec.clusterIPs", cluster_ips, "must be empty when `clusterIP` is not specified"))
+        errs.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "must be empty when `clusterIP` is not specified"))
     families = spec.get("ipFamilies") or []
     seen: set[str] = set()
     for i, family in enumerate(families):
@@ -152,17 +165,17 @@ def _validate_cluster_ips(spec: dict[str, Any], cluster_ips: list[str], headless
         if i == 0 and ip == "None":
             if len(cluster_ips) > 1:
                 bad_ips = True
-                errs.append(invalid("spec.clusterIPs", cluster_ips, "'None' must be the first and only value"))
+                errs.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "'None' must be the first and only value"))
             continue
         ip_errs = validate_ip(f"spec.clusterIPs[{i}]", ip)
         bad_ips = bad_ips or bool(ip_errs)
         errs.extend(ip_errs)
     if len(cluster_ips) > 2:
-        errs.append(invalid("spec.clusterIPs", cluster_ips, "may only hold up to 2 values"))
+        errs.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "may only hold up to 2 values"))
     if bad_ips:
         return errs
     if len(cluster_ips) > 1 and not _dual_stack(cluster_ips):
-        errs.append(invalid("spec.clusterIPs", cluster_ips, "may specify no more than one IP for each IP family"))
+        errs.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "may specify no more than one IP for each IP family"))
     if not headless:
         for i, (ip, family) in enumerate(zip(cluster_ips, families)):
             is_v6 = _is_ipv6(ip)
@@ -205,14 +218,14 @@ def _validate_node_ports(ports: list[dict[str, Any]], service_type: str) -> Erro
 
 
 def _validate_port_uniqueness(ports: list[dict[str, Any]]) -> ErrorList:
-    """No two ports with the same (protocol, port); the bad value is the internal ServicePort key."""
+    """No two ports with the same (protocol, port); the bad value is the internal ServicePort key, as %#v prints it."""
     errs = ErrorList()
     seen: set[tuple[str, int]] = set()
     for i, port in enumerate(ports):
         key = (port.get("protocol", "TCP"), port.get("port") or 0)
         if key in seen:
-            shown = {"Name": "", "Protocol": key[0], "AppProtocol": None, "Port": key[1], "TargetPort": 0,
-                     "NodePort": 0}
+            shown = GoSyntax(f"core.ServicePort{{Name:\"\", Protocol:{go_quote(key[0])}, AppProtocol:(*string)(nil), "
+                             f"Port:{key[1]}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}")
             errs.append(duplicate(f"spec.ports[{i}]", shown))
         seen.add(key)
     return errs
@@ -227,17 +240,17 @@ def _validate_cluster_ip_change(spec: dict[str, Any], old_spec: dict[str, Any]) 
     if len(new_ips) == len(old_ips):
         for i, ip in enumerate(old_ips):
             if ip != new_ips[i]:
-                errs.append(invalid(f"spec.clusterIPs[{i}]", new_ips, "may not change once set"))
+                errs.append(invalid(f"spec.clusterIPs[{i}]", go_strings(new_ips), "may not change once set"))
     elif len(old_ips) > len(new_ips):
         if not new_ips:
-            errs.append(invalid("spec.clusterIPs[0]", new_ips, "primary clusterIP can not be unset"))
+            errs.append(invalid("spec.clusterIPs[0]", go_strings(new_ips), "primary clusterIP can not be unset"))
         elif new_ips[0] != old_ips[0]:
-            errs.append(invalid("spec.clusterIPs[0]", new_ips, "may not change once set"))
+            errs.append(invalid("spec.clusterIPs[0]", go_strings(new_ips), "may not change once set"))
         if len(new_ips) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
             errs.append(invalid("spec.ipFamilyPolicy", Pointer(spec.get("ipFamilyPolicy")),
                                 "must be set to 'SingleStack' when releasing the secondary clusterIP"))
     elif old_ips and new_ips[0] != old_ips[0]:
-        errs.append(invalid("spec.clusterIPs[0]", new_ips, "may not change once set"))
+        errs.append(invalid("spec.clusterIPs[0]", go_strings(new_ips), "may not change once set"))
     return errs
 
 

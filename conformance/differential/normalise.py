@@ -28,7 +28,8 @@ MESSAGE_NUMBERS = [
 ]
 # resourceVersions quoted by precondition and storage errors (other numbers in messages are left alone)
 RV_IN_MESSAGE = re.compile(r"((?:ResourceVersion in record|ResourceVersion in the precondition) \(|"
-                           r"(?:ResourceVersion in precondition|ResourceVersion in object meta|ResourceVersion): )(\d+)")
+                           r"(?:ResourceVersion in precondition|ResourceVersion in object meta|ResourceVersion): |"
+                           r'\\"resourceVersion\\":\\")(\d+)')  # the last: an object quoted in a patch's 422
 VOLATILE_COLUMNS = {"Age": "<age>", "Cluster-IP": "<ip>", "External-IP": None, "IP": None}
 STATUS_KEYS = ("status", "reason", "code", "message", "details")
 GENERATED_SUFFIX = 5
@@ -99,7 +100,7 @@ class Normaliser:
             value = pattern.sub(replacement, value)
         value = RV_IN_MESSAGE.sub(lambda m: m.group(1) + (f"rv#{self.versions[int(m.group(2))]}"
                                                           if int(m.group(2)) in self.versions else m.group(2)), value)
-        return self.string(value)
+        return self.string(TIMESTAMP.sub("<time>", value))
 
     # -- documents ------------------------------------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class Normaliser:
             if key == "metadata" and isinstance(item, dict):
                 result[key] = self.metadata(item)
             elif key == "message" and isinstance(item, str) and value.get("kind") != "Status":
-                result[key] = self.string(item)
+                result[key] = self.message(item)  # e.g. a Status cause's
             else:
                 result[self.string(key)] = self.value(item) if key != "message" else item
         if value.get("kind") == "Service" and isinstance(value.get("spec"), dict):
