@@ -208,7 +208,7 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | N
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
     if shown is None:  # a JSON or merge patch: the result goes through the codec, which reads its kind
-        shown = go_json(obj, sort_keys=True)
+        shown = go_json(_as_patched_map(obj))
         error = serializer.gvk_error(kind, str(obj.get("apiVersion") or kind.api_version),
                                      str(obj.get("kind") or kind.kind))
         if error:
@@ -222,6 +222,22 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | N
     if opts.field_validation == "Warn":
         opts.warnings += unknown
     return finish_object(kind, obj)
+
+
+MANAGED_FIELDS_ENTRY = ("manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource")
+
+
+def _as_patched_map(value: Any, key: str = "") -> Any:
+    """A patched object as upstream quotes it in a strict-decoding 422: a map, its keys sorted at every level,
+    except the managedFields entries, which are in ManagedFieldsEntry's field order."""
+    if isinstance(value, list):
+        return [_as_patched_map(item, key) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if key == "managedFields":
+        return {name: _as_patched_map(value[name], name) for name in
+                sorted(value, key=lambda k: (MANAGED_FIELDS_ENTRY + (k,)).index(k))}
+    return {name: _as_patched_map(value[name], name) for name in sorted(value)}
 
 
 def finish_object(kind: Kind, obj: Obj) -> Obj:
