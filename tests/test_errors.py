@@ -1184,6 +1184,15 @@ async def test_patch_strict_errors_are_invalid_patches(apiserver: RunningServer,
         assert reply.status == 422 and got["reason"] == "Invalid", got
         assert got["message"].startswith(' "" is invalid: patch: Invalid value: "{\\"addressType\\":\\"IPv4\\",')
         assert got["message"].endswith('": strict decoding error: unknown field "nope"')
+        # the containers a patch descends into are marshalled sorted, the rest in the Go structs' field order
+        quoted = json.loads(got["message"].split("Invalid value: ", 1)[1].rsplit(": strict decoding", 1)[0])
+        assert list(json.loads(quoted)) == sorted(json.loads(quoted))
+        assert list(json.loads(quoted)["metadata"])[:3] == ["name", "namespace", "uid"]
+        reply = await call(http, "PATCH", WEB1, {"metadata": {"labels": {"b": "2"}}, "nope": 1},
+                           content_type="application/merge-patch+json", params={"fieldValidation": "Strict"})
+        quoted = json.loads(reply.json()["message"].split("Invalid value: ", 1)[1].rsplit(": strict decoding", 1)[0])
+        meta = json.loads(quoted)["metadata"]
+        assert list(meta) == sorted(meta) and list(meta["managedFields"][0])[:2] == ["manager", "operation"]
 
 
 async def test_patched_kind_goes_through_the_codec(apiserver: RunningServer, http: aiohttp.ClientSession,

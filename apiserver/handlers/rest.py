@@ -28,6 +28,7 @@ from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import go_format, strategic_merge_patch
 from apiserver.registry import ListResult, Registry, now
+from apiserver.schema import Array, Map, Object, Schema
 from apiserver.state import CONFIG, INFO, REGISTRIES
 from apiserver.validation.field import go_json, go_quote
 
@@ -198,7 +199,7 @@ def write_options(request: web.Request) -> WriteOptions:
 
 
 def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | None = None,
-                 shown: str | None = None) -> Obj:
+                 shown: str | None = None, visited: Any = None) -> Obj:
     """A patched object checked as upstream decodes it: kind/apiVersion, type, unknown fields, defaults.
 
     A kind the codec cannot read as `kind`, a type error, or with fieldValidation=Strict any strict error
@@ -208,7 +209,7 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | N
     if not isinstance(obj, dict):
         raise errors.bad_request(f"Object '{kind.kind}' is invalid: body must be a JSON object")
     if shown is None:  # a JSON or merge patch: the result goes through the codec, which reads its kind
-        shown = go_json(_as_patched_map(obj))
+        shown = go_json(_as_patched(obj, visited or {}, kind.schema))
         error = serializer.gvk_error(kind, str(obj.get("apiVersion") or kind.api_version),
                                      str(obj.get("kind") or kind.kind))
         if error:
@@ -224,20 +225,40 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, strict: list[str] | N
     return finish_object(kind, obj)
 
 
-MANAGED_FIELDS_ENTRY = ("manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource")
-
-
-def _as_patched_map(value: Any, key: str = "") -> Any:
-    """A patched object as upstream quotes it in a strict-decoding 422: a map, its keys sorted at every level,
-    except the managedFields entries, which are in ManagedFieldsEntry's field order."""
+def _as_patched(value: Any, visited: Any, schema: Schema | None) -> Any:
+    """A patched object as upstream's patch libraries marshal it for a strict-decoding 422: the containers the
+    patch descended into (`visited`, a tree of their keys) are maps with sorted keys; everything else stays
+    the original document's JSON, in the Go struct's field order (the schema's)."""
     if isinstance(value, list):
-        return [_as_patched_map(item, key) for item in value]
+        items = schema.items if isinstance(schema, Array) else None
+        return [_as_patched(item, (visited or {}).get(str(i)), items) for i, item in enumerate(value)]
     if not isinstance(value, dict):
         return value
-    if key == "managedFields":
-        return {name: _as_patched_map(value[name], name) for name in
-                sorted(value, key=lambda k: (MANAGED_FIELDS_ENTRY + (k,)).index(k))}
-    return {name: _as_patched_map(value[name], name) for name in sorted(value)}
+    if isinstance(schema, Object):
+        fields = schema.properties
+        keys = sorted(value) if isinstance(visited, dict) else \
+            sorted(value, key=lambda k: list(fields).index(k) if k in fields else len(fields))
+        return {k: _as_patched(value[k], (visited or {}).get(k), fields.get(k)) for k in keys}
+    values = schema.values if isinstance(schema, Map) else None
+    keys = sorted(value) if isinstance(visited, dict) or isinstance(schema, Map) else list(value)
+    return {k: _as_patched(value[k], (visited or {}).get(k), values) for k in keys}
+
+
+def _merge_patch_visits(patch: Any) -> Any:
+    """The containers a JSON merge patch descends into: its own objects."""
+    return {k: _merge_patch_visits(v) for k, v in patch.items()} if isinstance(patch, dict) else None
+
+
+def _json_patch_visits(ops: Any) -> dict[str, Any]:
+    """The containers JSON patch operations descend into: every ancestor of their paths (and `from`s)."""
+    tree: dict[str, Any] = {}
+    for op in ops if isinstance(ops, list) else ():
+        for pointer in (op.get("path"), op.get("from")) if isinstance(op, dict) else ():
+            node = tree
+            tokens = str(pointer or "").split("/")[1:]
+            for token in tokens[:-1]:
+                node = node.setdefault(token.replace("~1", "/").replace("~0", "~"), {})
+    return tree
 
 
 def finish_object(kind: Kind, obj: Obj) -> Obj:
@@ -317,11 +338,11 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
             if is_apply:
                 return _apply(kind, current, patch_body, manager, opts, target.subresource)
             assert current is not None
-            shown = None
+            shown, visited = None, None
             if media == serializer.JSON_PATCH:
-                patched = json_patch(current, patch_body)
+                patched, visited = json_patch(current, patch_body), _json_patch_visits(patch_body)
             elif media == serializer.MERGE_PATCH:
-                patched = merge_patch(current, patch_body)
+                patched, visited = merge_patch(current, patch_body), _merge_patch_visits(patch_body)
             else:
                 patched = strategic_merge_patch(current, patch_body, kind.schema)
                 shown = go_format(patch_body)
@@ -331,7 +352,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
             raise errors.StatusError(err.code, _reason(err.code), err.message, details) from None
         except ApplyConflict as err:
             raise errors.StatusError(409, "Conflict", err.message, {"causes": err.causes()}) from None
-        return check_object(kind, patched, opts, strict, shown)
+        return check_object(kind, patched, opts, strict, shown, visited)
 
     registry = registry_for(request, target)
     stored, created = await registry.update(target.namespace, target.name, mutate, opts, target.subresource,
