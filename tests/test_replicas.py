@@ -120,6 +120,22 @@ async def test_optimistic_concurrency_holds_across_replicas(
     assert current["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
 
 
+async def test_racing_unconditional_updates_all_succeed(replicas: list[Replica], session: aiohttp.ClientSession) -> None:
+    """A PUT without resourceVersion that loses the compare-and-swap is retried against the new object, as
+    kube-apiserver's GuaranteedUpdate does, never answered 409."""
+    run = uuid.uuid4().hex[:8]
+    created = await request(session, "POST", f"{replicas[0].url}{BASE}", labelled(f"race-{run}", run), expect=201)
+    del created["metadata"]["resourceVersion"]
+
+    async def put(index: int) -> str:
+        body = {**created, "metadata": {**created["metadata"], "annotations": {"writer": str(index)}}}
+        answer = await request(session, "PUT", f"{replicas[index % 2].url}{BASE}/race-{run}", body)
+        return str(answer["metadata"]["resourceVersion"])
+
+    versions = await asyncio.gather(*(put(i) for i in range(8)))
+    assert len(set(versions)) == len(versions)  # each its own write
+
+
 async def test_concurrent_writers_on_every_replica_every_watcher_sees_one_sequence(
         replicas: list[Replica], session: aiohttp.ClientSession) -> None:
     updates = 15

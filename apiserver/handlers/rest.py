@@ -303,9 +303,17 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
     obj = await read_object(request, target.kind, opts)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
     registry = registry_for(request, target)
+    sent = {name: obj["metadata"].get(name) for name in ("resourceVersion", "uid")}
 
     def replace(current: Obj | None) -> Obj:
-        uid = obj["metadata"].get("uid")
+        # the registry prepares `obj` in place (resourceVersion and uid too): a retry after a lost race starts again
+        # from the client's preconditions, none for an unconditional PUT
+        for name, value in sent.items():
+            if value is None:
+                obj["metadata"].pop(name, None)
+            else:
+                obj["metadata"][name] = value
+        uid = sent["uid"]
         if uid and current is not None and uid != current["metadata"].get("uid"):  # the body's uid: a precondition
             raise errors.conflict(target.kind, target.name, why=(
                 f"StorageError: invalid object, Code: 4, Key: {registry.key(target.namespace, target.name)}, "
