@@ -1,7 +1,7 @@
 """Watch fan-out benchmark: our server (encode cache on and off) against the raw transport.write ceiling.
 
     python -m loadtest.fanout [--watchers 1000,5000] [--endpoints 1,100] [--seconds 10] [--rate R]
-                              [--client-procs 2] [--json out.json] [--quick]
+                              [--servers ours,ours-no-cache,raw] [--client-procs 2] [--json out.json] [--quick]
 
 For each server and each watcher count N it starts the server as a subprocess, creates one
 EndpointSlice per size (B endpoints), opens N watches from `loadtest.watchers` processes and, for
@@ -19,14 +19,18 @@ for `--seconds`. It then waits for the clients to drain and reports:
 - metered bytes (`apiserver_watch_events_sizes_sum` delta) and the bytes `/debug/watches` counts on
   open watches, each against the payload bytes the clients counted; they should be equal.
 
-Servers: `ours` (`python -m apiserver`), `ours-no-cache` (with `--no-watch-encode-cache`) and `raw`
-(`loadtest.broadcaster`). Metrics or flags a server lacks show as n/a.
+Servers: `ours` (`python -m apiserver`), `ours-no-cache` (with `--no-watch-encode-cache`), `raw`
+(`loadtest.broadcaster`), and, on one etcd started for the run (`loadtest.kubepeer`), `ours-etcd` (our server
+with `--storage etcd`) and `kube-apiserver` (the real one, TLS and a bearer token: the same watcher clients send
+it). Metrics or flags a server lacks show as n/a. Ratios of ours to raw, ours-no-cache and kube-apiserver follow
+the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -44,11 +48,21 @@ import uvloop
 
 from apiserver.testing import free_port
 from loadtest.control import ProcessGroup, cpu_seconds
+from loadtest.kubepeer import KUBE, OURS_ETCD, client_of, missing, ours_on_etcd, run_etcd, start_kube
 from loadtest.slices import endpoint_slice
-from loadtest.watchers import SENT_ANNOTATION, Histogram, WatchConnection, merge_histograms, percentile_ms
+from loadtest.watchers import (
+    SENT_ANNOTATION,
+    Histogram,
+    WatchConnection,
+    merge_histograms,
+    percentile_ms,
+    watch_request,
+)
+from storage.etcd_process import EtcdProcess
 
 BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
-SERVERS = ("ours", "ours-no-cache", "raw")
+SERVERS = ("ours", "ours-no-cache", "raw", OURS_ETCD, KUBE)
+DEFAULT_SERVERS = "ours,ours-no-cache,raw"
 NO_CACHE_FLAG = "--no-watch-encode-cache"
 METRICS = {
     "events": "apiserver_watch_events_total",
@@ -56,6 +70,7 @@ METRICS = {
     "encodings": "apiserver_watch_cache_encodings_total",
     "dispatched": "apiserver_watch_cache_events_dispatched_total",
 }
+SERIES = ('resource="endpointslices"', 'resource="endpointslices.discovery.k8s.io"', 'kind="EndpointSlice"')  # ours, kube's
 READY_TIMEOUT = 20.0
 CLIENT_TIMEOUT = 90.0  # connect phase and each command answer
 POLL_SECONDS = 0.1
@@ -87,7 +102,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def parse_metrics(text: str) -> dict[str, float | None]:
-    """Sum each watch metric over its endpointslices series.
+    """Sum each watch metric over its endpointslices series (kube-apiserver labels some by kind).
 
     0 for a metric whose family is declared (`# TYPE`) without such a series yet; None for one the
     server does not have at all.
@@ -100,7 +115,7 @@ def parse_metrics(text: str) -> dict[str, float | None]:
             for declared, name in METRICS.items():
                 if name in (family, family + "_total", family + "_sum"):
                     sums[declared] = sums[declared] or 0.0
-        if line.startswith("#") or 'resource="endpointslices"' not in line:
+        if line.startswith("#") or not any(label in line for label in SERIES):
             continue
         series = names.get(line.split("{", 1)[0])
         if series is not None:
@@ -112,11 +127,12 @@ def delta(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
 
-def server_command(server: str, port: int, settings: Settings) -> list[str]:
+def server_command(server: str, port: int, settings: Settings, storage: list[str]) -> list[str]:
     if server == "raw":
         return [sys.executable, "-m", "loadtest.broadcaster", "--port", str(port)]
     flags = [NO_CACHE_FLAG] if server == "ours-no-cache" else []
-    return [sys.executable, "-m", "apiserver", "--port", str(port), "--kubeconfig", "", *flags, *settings.server_args]
+    return [sys.executable, "-m", "apiserver", "--port", str(port), "--kubeconfig", "", *flags, *storage,
+            *settings.server_args]
 
 
 def server_supports(flag: str) -> bool:
@@ -126,21 +142,32 @@ def server_supports(flag: str) -> bool:
 
 
 class Server:
-    """A server subprocess on a free port, stopped on exit."""
+    """A server on a free port, stopped on exit: a subprocess, or kube-apiserver (ready once constructed).
 
-    def __init__(self, server: str, settings: Settings) -> None:
+    `ours-etcd` and `kube-apiserver` need `etcd`, and keep their keys under `prefix`.
+    """
+
+    def __init__(self, server: str, settings: Settings, etcd: EtcdProcess | None = None, prefix: str = "") -> None:
         self.name = server
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: a chatty server must never block on it. Closed in stop().
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
-        self.process = subprocess.Popen(server_command(server, self.port, settings),
+        self.kube = start_kube(etcd, prefix) if server == KUBE and etcd is not None else None
+        self.headers, self.ssl = client_of(self.kube)
+        if self.kube is not None:
+            assert self.kube.pid is not None
+            self.url, self.pid, self.process = self.kube.url, self.kube.pid, None
+            return
+        port = free_port()
+        storage = ours_on_etcd(etcd, prefix) if server == OURS_ETCD and etcd is not None else []
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(server_command(server, port, settings, storage),
                                         stdout=subprocess.DEVNULL, stderr=self.log)
+        self.pid = self.process.pid
 
     async def wait_ready(self, session: aiohttp.ClientSession) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT
-        while loop.time() < deadline:
+        while self.process is not None and loop.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.process.returncode}: {self._stderr()}")
             try:
@@ -150,15 +177,20 @@ class Server:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"{self.name} not ready after {READY_TIMEOUT} s")
+        if self.process is not None:
+            raise TimeoutError(f"{self.name} not ready after {READY_TIMEOUT} s")
 
     def _stderr(self) -> str:
+        assert self.process is not None
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-2000:]
 
     async def metrics(self, session: aiohttp.ClientSession) -> dict[str, float | None]:
         async with session.get(f"{self.url}/metrics") as response:
-            return parse_metrics(await response.text()) if response.status == 200 else dict.fromkeys(METRICS)
+            metrics = parse_metrics(await response.text()) if response.status == 200 else dict.fromkeys(METRICS)
+        if self.kube is not None:
+            metrics["metered_bytes"] = None  # kube-apiserver observes about one size per event, not per delivery
+        return metrics
 
     async def debug_watches(self, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         """Open endpointslice watches as /debug/watches counts them; None where the endpoint is missing."""
@@ -173,12 +205,15 @@ class Server:
                 "terminated": closed.get("terminated")}
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.kube is not None:
+            self.kube.close()
+        elif self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.log.close()
 
 
@@ -188,10 +223,12 @@ class Clients(ProcessGroup):
     def __init__(self) -> None:
         super().__init__(CLIENT_TIMEOUT)
 
-    async def start(self, url: str, path: str, connections: int, settings: Settings, lifetime: float) -> dict[str, Any]:
+    async def start(self, server: Server, path: str, connections: int, settings: Settings,
+                    lifetime: float) -> dict[str, Any]:
+        headers = [arg for name, value in server.headers.items() for arg in ("--header", f"{name}: {value}")]
         return await self.spawn("loadtest.watchers", connections, settings.client_procs, lambda share: [
-            "--url", url, "--path", path, "--connections", str(share), "--seconds", str(lifetime),
-            "--sample-every", str(settings.sample_every)])
+            "--url", server.url, "--path", path, "--connections", str(share), "--seconds", str(lifetime),
+            "--sample-every", str(settings.sample_every), *headers])
 
     def sum(self, reports: list[dict[str, Any]]) -> dict[str, Any]:
         total = super().sum(reports)
@@ -199,7 +236,7 @@ class Clients(ProcessGroup):
         return total
 
 
-async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, Any],
+async def write_events(session: aiohttp.ClientSession, server: Server, obj: dict[str, Any],
                        settings: Settings) -> tuple[int, int, int]:
     """PUT `obj` repeatedly: flat out with `settings.writers` requests in flight, or one writer at
     settings.rate events/s. Returns (events written, failed writes, payload bytes the probe received)."""
@@ -207,10 +244,10 @@ async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, 
     start = loop.time()
     deadline = start + settings.seconds
     annotations = obj["metadata"].setdefault("annotations", {})
-    target = f"{url}{BASE}/{obj['metadata']['name']}"
+    target = f"{server.url}{BASE}/{obj['metadata']['name']}"
     headers = {"Content-Type": "application/json"}
     counts = {"seq": 0, "written": 0, "failed": 0}
-    probe = await open_probe(url, obj["metadata"]["name"])
+    probe = await open_probe(session, server, obj["metadata"]["name"])
 
     async def writer() -> None:
         while loop.time() < deadline and counts["seq"] < settings.max_events:
@@ -239,16 +276,17 @@ async def write_events(session: aiohttp.ClientSession, url: str, obj: dict[str, 
     return counts["written"], counts["failed"], probe.bytes
 
 
-async def open_probe(url: str, name: str) -> WatchConnection:
+async def open_probe(session: aiohttp.ClientSession, server: Server, name: str) -> WatchConnection:
     """One more watch, on the written object from now on: the writer's measure of what was delivered."""
-    parts = urlsplit(url)
-    async with aiohttp.ClientSession() as session, session.get(f"{url}{BASE}/{name}") as response:
+    parts = urlsplit(server.url)
+    async with session.get(f"{server.url}{BASE}/{name}") as response:
         found = response.status == 200 and response.content_type == "application/json"
         rv = (await response.json())["metadata"]["resourceVersion"] if found else ""  # the raw server has no GET
     path = f"{BASE}?watch=1&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}"
-    request = f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nUser-Agent: loadtest-probe\r\n\r\n".encode()
+    request = watch_request(server.url, path, server.headers, "loadtest-probe")
     loop = asyncio.get_running_loop()
-    _, probe = await loop.create_connection(lambda: WatchConnection(request, None), parts.hostname, parts.port)
+    _, probe = await loop.create_connection(lambda: WatchConnection(request, None), parts.hostname, parts.port,
+                                            ssl=server.ssl or None)
     await probe.ready
     return probe
 
@@ -263,13 +301,13 @@ async def drain(clients: Clients, server: Server, expected: int, before: int, se
     deadline = loop.time() + settings.drain_seconds
     snap = await clients.command("snapshot")
     hists.append(snap["latency_hist"])
-    last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.process.pid)
+    last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.pid)
     while snap["events"] - before < expected and loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
         snap = await clients.command("snapshot")
         hists.append(snap["latency_hist"])
         if snap["events"] > last_events:
-            last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.process.pid)
+            last_events, last_time, last_cpu = snap["events"], time.perf_counter(), cpu_seconds(server.pid)
         elif time.perf_counter() - last_time > STALL_SECONDS:
             break
     return snap, last_time, last_cpu
@@ -278,13 +316,13 @@ async def drain(clients: Clients, server: Server, expected: int, before: int, se
 async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clients, obj: dict[str, Any],
                    settings: Settings, connected: int) -> dict[str, Any]:
     """One writer run against watchers already connected; the measurements of this size."""
-    pid = server.process.pid
+    pid = server.pid
     snap0 = await clients.command("mark")  # also resets the latency histograms
     metrics0 = await server.metrics(session)
     debug0 = await server.debug_watches(session)
     cpu0, client_cpu0, user0 = cpu_seconds(pid), clients.cpu_seconds(), cpu_seconds(pid, user_only=True)
     t0 = time.perf_counter()
-    written, failed, probe_bytes = await write_events(session, server.url, obj, settings)
+    written, failed, probe_bytes = await write_events(session, server, obj, settings)
     write_seconds = time.perf_counter() - t0
     if settings.rate > 0:  # the writing window is the whole run, not up to the last write
         write_seconds = max(write_seconds, settings.seconds)
@@ -333,13 +371,14 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     }
 
 
-async def run_server(server_name: str, watchers: int, endpoints: list[int], settings: Settings) -> list[dict[str, Any]]:
-    """Start one server, connect `watchers` watches, run every size; one result per size."""
-    server = Server(server_name, settings)
+async def run_server(server_name: str, watchers: int, endpoints: list[int], settings: Settings,
+                     etcd: EtcdProcess | None = None) -> list[dict[str, Any]]:
+    """Start one server (on `etcd` if given), connect `watchers` watches, run every size; one result per size."""
+    server = Server(server_name, settings, etcd, f"/{server_name}-{watchers}")
     clients = Clients()
-    connector = aiohttp.TCPConnector(limit=4)
+    connector = aiohttp.TCPConnector(limit=4, ssl=server.ssl)
     try:
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=connector, headers=server.headers) as session:
             await server.wait_ready(session)
             objects = {b: endpoint_slice(f"fanout-{b}", b, target_refs=False) for b in endpoints}
             rv = "0"
@@ -352,12 +391,12 @@ async def run_server(server_name: str, watchers: int, endpoints: list[int], sett
                             raise RuntimeError(f"create failed: {response.status} {created}")
                         rv = created["metadata"]["resourceVersion"]
             await asyncio.sleep(settings.settle_seconds)
-            rss0 = rss_bytes(server.process.pid)
+            rss0 = rss_bytes(server.pid)
             lifetime = CLIENT_TIMEOUT + len(endpoints) * (settings.seconds + settings.drain_seconds + 30)
-            ready = await clients.start(server.url, f"{BASE}?watch=true&resourceVersion={rv}", watchers, settings,
+            ready = await clients.start(server, f"{BASE}?watch=true&resourceVersion={rv}", watchers, settings,
                                         lifetime)
             await asyncio.sleep(settings.settle_seconds)
-            rss1 = rss_bytes(server.process.pid)
+            rss1 = rss_bytes(server.pid)
             connected = ready["connected"]
             base = {"server": server_name, "watchers": watchers, "connected": connected,
                     "loadavg_1m_before": os.getloadavg()[0],
@@ -407,14 +446,14 @@ def print_table(results: list[dict[str, Any]], skipped: dict[str, str]) -> None:
     by_key = {(r["server"], r["watchers"], r["endpoints"]): r for r in results}
     print("\n" + "ratios".ljust(32) + "".join(f"{h:>10}" for h, _ in RATIOS))
     for (server, n, b), r in by_key.items():
-        if server != "ours":
+        if server not in ("ours", OURS_ETCD):
             continue
-        for other in ("raw", "ours-no-cache"):
+        for other in ("raw", "ours-no-cache", KUBE):
             o = by_key.get((other, n, b))
             if o is None and other not in skipped:
                 continue
             cells = [r.get(k) / o[k] if o and r.get(k) is not None and o.get(k) else None for _, k in RATIOS]
-            print(f"ours/{other} N={n} B={b}".ljust(32) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
+            print(f"{server}/{other} N={n} B={b}".ljust(32) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
     for r in results:
         if r.get("debug_watches") is not None:
             print(f"/debug/watches {r['server']} N={r['watchers']}: {r['debug_watches']}")
@@ -426,12 +465,16 @@ async def run_matrix(servers: list[str], watcher_counts: list[int], endpoints: l
     skipped = {}
     if "ours-no-cache" in servers and not server_supports(NO_CACHE_FLAG):
         skipped["ours-no-cache"] = f"the server has no {NO_CACHE_FLAG}"
+    if KUBE in servers and (reason := missing()) is not None:
+        skipped[KUBE] = reason
     results = []
-    for n in watcher_counts:
-        for name in servers:
-            if name not in skipped:
-                print(f"# {name} N={n} (load average {os.getloadavg()[0]:.2f}) ...", file=sys.stderr, flush=True)
-                results += await run_server(name, n, endpoints, settings)
+    with contextlib.ExitStack() as stack:
+        etcd = stack.enter_context(run_etcd()) if {KUBE, OURS_ETCD} & set(servers) - set(skipped) else None
+        for n in watcher_counts:
+            for name in servers:
+                if name not in skipped:
+                    print(f"# {name} N={n} (load average {os.getloadavg()[0]:.2f}) ...", file=sys.stderr, flush=True)
+                    results += await run_server(name, n, endpoints, settings, etcd)
     return results, skipped
 
 
@@ -439,7 +482,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--watchers", default="1000,5000", help="watcher counts N (comma-separated)")
     parser.add_argument("--endpoints", default="1,100", help="endpoints per slice B (comma-separated)")
-    parser.add_argument("--servers", default=",".join(SERVERS), help="which of " + ", ".join(SERVERS))
+    parser.add_argument("--servers", default=DEFAULT_SERVERS, help="which of " + ", ".join(SERVERS))
     parser.add_argument("--seconds", type=float, default=10.0, help="writer run time per case")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s for the writer; 0 = as fast as accepted")
     parser.add_argument("--max-events", type=int, default=1_000_000, help="writer stops after this many events")

@@ -1,10 +1,13 @@
-"""Storage benchmark: the API on etcd against the embedded store, with 1 and 2 replicas, and raw etcd as the ceiling.
+"""Storage benchmark: the API on etcd against the embedded store, with 1 and 2 replicas, raw etcd as the ceiling and
+the real kube-apiserver as the peer.
 
     python -m loadtest.storagebench [--slices 2000] [--endpoints 100] [--concurrency 32] [--writes 1000]
-                                    [--setups memory:1,etcd:1,etcd:2,etcd-raw] [--json out.json]
+                                    [--setups memory:1,etcd:1,etcd:2,etcd-raw,kube-apiserver] [--json out.json]
 
-Each setup gets a fresh etcd (`storage.etcd_process`, a temporary data dir on this machine's disk) and fresh
-`python -m apiserver` replicas (`loadtest.replicas`); this process is the client. It measures:
+The setups share one etcd started for the run (`loadtest.kubepeer.run_etcd`: kube-apiserver's etcd 3.5.16 once
+built, else Debian's; a temporary data dir on this machine's disk), each under its own key prefix; each gets fresh
+`python -m apiserver` replicas (`loadtest.replicas`), or a fresh kube-apiserver (TLS, its bearer token on every
+request); this process is the client. It measures:
 
 - creates/s: `--slices` POSTs of `--endpoints`-endpoint EndpointSlices (`loadtest.slices`), `--concurrency`
   in flight, spread round-robin over the replicas;
@@ -25,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aetcd
 import aiohttp
@@ -37,33 +43,34 @@ import orjson
 
 from loadtest.apibench import run_many
 from loadtest.fanout import cpu_seconds
-from loadtest.replicas import Replica, start_replicas
+from loadtest.kubepeer import KUBE, client_of, missing, ratio, run_etcd, start_kube
+from loadtest.replicas import start_replicas
 from loadtest.slices import endpoint_slice
 from storage.etcd_process import EtcdProcess
 
 BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 HEADERS = {"Content-Type": "application/json"}
+Client = tuple[dict[str, str], Any]  # request headers and aiohttp's ssl argument: `kubepeer.client_of`
 WARMUP = 10
 EVENT_TIMEOUT = 10.0
-RAW_PREFIX = b"/storagebench/"
 
 
 @dataclass(frozen=True)
 class Setup:
-    storage: str  # memory, etcd or etcd-raw
+    storage: str  # memory, etcd, etcd-raw or kube-apiserver
     replicas: int
 
     @property
     def name(self) -> str:
-        return self.storage if self.storage == "etcd-raw" else f"{self.storage} x{self.replicas}"
+        return self.storage if self.storage in ("etcd-raw", KUBE) else f"{self.storage} x{self.replicas}"
 
 
 def parse_setups(text: str) -> list[Setup]:
     setups = []
     for item in text.split(","):
         storage, _, count = item.strip().partition(":")
-        if storage not in ("memory", "etcd", "etcd-raw") or (storage == "memory" and count not in ("", "1")):
-            raise argparse.ArgumentTypeError(f"bad setup {item!r}: memory[:1], etcd:N or etcd-raw")
+        if storage not in ("memory", "etcd", "etcd-raw", KUBE) or (storage != "etcd" and count not in ("", "1")):
+            raise argparse.ArgumentTypeError(f"bad setup {item!r}: memory[:1], etcd:N, etcd-raw or {KUBE}")
         setups.append(Setup(storage, int(count or 1)))
     return setups
 
@@ -89,12 +96,13 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concurrency: int,
-                         pids: Sequence[int], etcd_pid: int | None) -> dict[str, float]:
+                         pids: Sequence[int], etcd_pid: int | None, client: Client) -> dict[str, float]:
     """Creates/s spread over the replicas, then CAS updates/s each through another replica than its create."""
     objects = [endpoint_slice(f"bench-{i:05d}", endpoints) for i in range(slices)]
     bodies = [orjson.dumps(obj) for obj in objects]
     versions: list[str] = [""] * slices
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=client[1])
+    async with aiohttp.ClientSession(connector=connector, headers=client[0]) as session:
 
         async def create(i: int) -> None:
             async with session.post(urls[i % len(urls)] + BASE, data=bodies[i], headers=HEADERS) as response:
@@ -119,11 +127,11 @@ async def api_throughput(urls: Sequence[str], slices: int, endpoints: int, concu
     return {"creates_per_s": creates, "updates_per_s": updates, "object_bytes": float(len(bodies[0])), **cpu}
 
 
-async def api_latency(writer: str, watcher: str, writes: int, endpoints: int) -> dict[str, float]:
+async def api_latency(writer: str, watcher: str, writes: int, endpoints: int, client: Client) -> dict[str, float]:
     """Sequential PUTs through `writer`, each timed until a watch on `watcher` delivers its event."""
     obj = endpoint_slice("latency", endpoints)
     arrived: dict[int, asyncio.Future[float]] = {}
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client[1]), headers=client[0]) as session:
         async with session.post(writer + BASE, data=orjson.dumps(obj), headers=HEADERS) as response:
             assert response.status == 201, await response.text()
             obj = orjson.loads(await response.read())
@@ -159,11 +167,11 @@ async def api_latency(writer: str, watcher: str, writes: int, endpoints: int) ->
 
 
 async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int, writes: int,
-                   etcd_pid: int | None) -> dict[str, float]:
+                   etcd_pid: int | None, prefix: bytes) -> dict[str, float]:
     """The same bytes as aetcd transactions straight to etcd, and an etcd watch's put-to-event latency."""
     host, _, port = endpoint.rpartition(":")
     bodies = [orjson.dumps(endpoint_slice(f"bench-{i:05d}", endpoints)) for i in range(slices)]
-    keys = [RAW_PREFIX + b"bench-%05d" % i for i in range(slices)]
+    keys = [prefix + b"bench-%05d" % i for i in range(slices)]
     revisions = [0] * slices
     options = {"grpc.max_receive_message_length": 64 << 20}
     async with aetcd.Client(host, int(port), options=options) as client, \
@@ -181,7 +189,7 @@ async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int,
         updates = await run_many(slices, concurrency, cas)
         cpu = cpu_per_write(before, cpu_sample((), etcd_pid), 2 * slices)
 
-        key = RAW_PREFIX + b"latency"
+        key = prefix + b"latency"
         start = (await client.put(key, bodies[0])).header.revision
         arrived: dict[int, asyncio.Future[float]] = {}
         watch = await watch_client.watch(key, start_revision=start + 1)
@@ -210,26 +218,33 @@ async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int,
             **percentiles(samples), **cpu}
 
 
-async def measure_api(replicas: Sequence[Replica], etcd_pid: int | None, args: argparse.Namespace) -> dict[str, float]:
-    urls = [replica.url for replica in replicas]
-    report = await api_throughput(urls, args.slices, args.endpoints, args.concurrency,
-                                  [replica.process.pid for replica in replicas], etcd_pid)
-    report.update(await api_latency(urls[0], urls[-1], args.writes, args.endpoints))
+async def measure_api(urls: Sequence[str], pids: Sequence[int], etcd_pid: int | None, args: argparse.Namespace,
+                      client: Client = ({}, False)) -> dict[str, float]:
+    report = await api_throughput(urls, args.slices, args.endpoints, args.concurrency, pids, etcd_pid, client)
+    report.update(await api_latency(urls[0], urls[-1], args.writes, args.endpoints, client))
     return report
 
 
-def run_setup(setup: Setup, args: argparse.Namespace) -> dict[str, float]:
-    """Start what `setup` needs, measure, stop everything."""
+def run_setup(setup: Setup, etcd: EtcdProcess | None, prefix: str, args: argparse.Namespace) -> dict[str, float]:
+    """Start what `setup` needs (on `etcd` under `prefix`), measure, stop everything but etcd."""
     if setup.storage == "memory":
         with start_replicas(1, ["--etcd-compaction-interval", "0"]) as replicas:
-            return asyncio.run(measure_api(replicas, None, args))
-    with EtcdProcess() as etcd:
-        if setup.storage == "etcd-raw":
-            return asyncio.run(raw_etcd(etcd.endpoint, args.slices, args.endpoints, args.concurrency, args.writes,
-                                        etcd.pid))
-        storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url, "--etcd-compaction-interval", "0"]
-        with start_replicas(setup.replicas, storage) as replicas:
-            return asyncio.run(measure_api(replicas, etcd.pid, args))
+            return asyncio.run(measure_api([r.url for r in replicas], [r.process.pid for r in replicas], None, args))
+    assert etcd is not None and etcd.pid is not None
+    if setup.storage == "etcd-raw":
+        return asyncio.run(raw_etcd(etcd.endpoint, args.slices, args.endpoints, args.concurrency, args.writes,
+                                    etcd.pid, prefix.encode() + b"/"))
+    if setup.storage == KUBE:
+        kube = start_kube(etcd, prefix)
+        try:
+            assert kube.pid is not None
+            return asyncio.run(measure_api([kube.url], [kube.pid], etcd.pid, args, client_of(kube)))
+        finally:
+            kube.close()
+    storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url, "--etcd-prefix", prefix,
+               "--etcd-compaction-interval", "0"]
+    with start_replicas(setup.replicas, storage) as replicas:
+        return asyncio.run(measure_api([r.url for r in replicas], [r.process.pid for r in replicas], etcd.pid, args))
 
 
 def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
@@ -243,6 +258,14 @@ def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace)
         print(f"  {name:14}{r['creates_per_s']:11.0f}{r['updates_per_s']:11.0f}"
               f"{r['latency_p50_ms']:9.2f}{r['latency_p99_ms']:9.2f}{r['server_cpu_ms_per_write']:9.2f}"
               f"{r['etcd_cpu_ms_per_write']:9.2f}{r['client_cpu_ms_per_write']:9.2f}")
+    kube = results.get(KUBE)
+    if kube is not None:
+        print(f"\n  {'ratio to ' + KUBE:28}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'server':>9}")
+        for name, r in results.items():
+            cells = [ratio(r[key], kube[key]) for key in ("creates_per_s", "updates_per_s", "latency_p50_ms",
+                                                           "latency_p99_ms", "server_cpu_ms_per_write")]
+            print(f"  {name:28}" + "".join(f"{'n/a' if c is None else format(c, '.2f'):>{w}}"
+                                           for c, w in zip(cells, (11, 11, 9, 9, 9), strict=True)))
 
 
 def main() -> None:
@@ -254,9 +277,14 @@ def main() -> None:
     parser.add_argument("--setups", type=parse_setups, default=parse_setups("memory:1,etcd:1,etcd:2,etcd-raw"))
     parser.add_argument("--json", default="", help="write the results to this file")
     args = parser.parse_args()
+    if any(setup.storage == KUBE for setup in args.setups) and (reason := missing()) is not None:
+        raise SystemExit(reason)
     results = {}
-    for setup in args.setups:
-        results[setup.name] = run_setup(setup, args)
+    with contextlib.ExitStack() as stack:
+        etcd = stack.enter_context(run_etcd()) if any(s.storage != "memory" for s in args.setups) else None
+        for i, setup in enumerate(args.setups):
+            print(f"# {setup.name} ...", file=sys.stderr, flush=True)
+            results[setup.name] = run_setup(setup, etcd, f"/storagebench-{i}", args)
     print_report(results, args)
     if args.json:
         with open(args.json, "w") as out:

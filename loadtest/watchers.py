@@ -2,13 +2,14 @@
 
     python -m loadtest.watchers --url http://127.0.0.1:8080 \\
         --path '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?watch=true&resourceVersion=5' \\
-        --connections 500 --seconds 30 [--sample-every 10] [--control]
+        --connections 500 --seconds 30 [--sample-every 10] [--header 'Authorization: Bearer T'] [--control]
 
 Each connection is an `asyncio.Protocol` that sends the GET, parses the status line and headers,
 de-chunks the body and counts payload bytes (chunk framing excluded) and events (one `\\n` per
 event). Every `--sample-every`-th connection also finds the writer's timestamp annotation in each
 event with `bytes.find` (no JSON parsing) and records the write-to-receive latency in a log-scale
-histogram, so reports stay small however many events arrive.
+histogram, so reports stay small however many events arrive. An https URL is served over TLS without
+verifying the certificate (kube-apiserver's self-signed one); `--header` adds a request header (its token).
 
 Without `--control` it connects, runs `--seconds` and prints one JSON report. With `--control` it
 prints a JSON line once every connection is up (or failed), then answers commands on stdin, one JSON
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import ssl
 import sys
 import time
 from typing import Any, cast
@@ -58,6 +60,24 @@ def percentile_ms(histogram: Histogram, q: float) -> float | None:
         if seen > rank:
             return float(1e-3 * BUCKET_RATIO ** (bucket + 0.5))
     raise AssertionError("unreachable")
+
+
+def watch_request(url: str, path: str, headers: dict[str, str], agent: str) -> bytes:
+    """The HTTP/1.1 GET of a watch on `url` (host and port) with extra `headers`."""
+    parts = urlsplit(url)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}", "Accept: application/json", f"User-Agent: {agent}",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def client_ssl(url: str) -> ssl.SSLContext | None:
+    """For an https URL, a TLS context that skips verification (loopback servers with self-signed certificates)."""
+    if urlsplit(url).scheme != "https":
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def merge_histograms(histograms: list[Histogram]) -> Histogram:
@@ -188,12 +208,13 @@ class WatchConnection(asyncio.Protocol):
 class WatcherPool:
     """K watch connections to one server, opened with bounded concurrency."""
 
-    def __init__(self, url: str, path: str, connections: int, sample_every: int) -> None:
+    def __init__(self, url: str, path: str, connections: int, sample_every: int,
+                 headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
-        self.request = (f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: application/json\r\n"
-                        f"User-Agent: loadtest-watchers\r\n\r\n").encode()
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.ssl = client_ssl(url)
+        self.request = watch_request(url, path, headers or {}, "loadtest-watchers")
         self.count = connections
         self.sample_every = sample_every
         self.latencies: Histogram = {}
@@ -212,7 +233,7 @@ class WatcherPool:
                 try:
                     _, conn = await loop.create_connection(
                         lambda: WatchConnection(self.request, self.latencies if sampled else None),
-                        self.host, self.port)
+                        self.host, self.port, ssl=self.ssl)
                     await conn.ready
                 except OSError as err:
                     self.connect_errors.append(f"{type(err).__name__}: {err}")
@@ -282,9 +303,9 @@ def _emit(report: dict[str, Any]) -> None:
 
 
 async def run(url: str, path: str, connections: int, seconds: float, sample_every: int,
-              control: bool) -> dict[str, Any]:
+              control: bool, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Connect, then run for `seconds` (or under stdin control); return the final report."""
-    pool = WatcherPool(url, path, connections, sample_every)
+    pool = WatcherPool(url, path, connections, sample_every, headers)
     await pool.connect()
     try:
         if control:
@@ -308,9 +329,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0, help="run time; the hard limit under --control")
     parser.add_argument("--sample-every", type=int, default=10, help="measure latency on every n-th connection")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value' request header (repeatable)")
     parser.add_argument("--control", action="store_true", help="report when ready, then obey stdin commands")
     args = parser.parse_args()
-    report = uvloop.run(run(args.url, args.path, args.connections, args.seconds, args.sample_every, args.control))
+    headers = dict(header.split(": ", 1) for header in args.header)
+    report = uvloop.run(run(args.url, args.path, args.connections, args.seconds, args.sample_every, args.control,
+                            headers))
     _emit(report)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from loadtest import fanout
+from loadtest import fanout, kubepeer
 from loadtest.watchers import WatchConnection, percentile_ms
 
 EVENTS = 20
@@ -58,7 +60,19 @@ async def test_watch_connection_rejects_a_non_200() -> None:
 async def test_every_watcher_gets_every_event(server: str) -> None:
     if server == "ours-no-cache" and not fanout.server_supports(fanout.NO_CACHE_FLAG):
         pytest.skip(f"the server has no {fanout.NO_CACHE_FLAG} yet")
-    results = await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS)
+    check_counts(server, await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS))
+
+
+@pytest.mark.parametrize("server", [kubepeer.OURS_ETCD, kubepeer.KUBE])
+async def test_every_watcher_gets_every_event_side_by_side(server: str) -> None:
+    """Ours and kube-apiserver on one etcd, the same watcher clients (kube-apiserver's over TLS, with its token)."""
+    if (reason := kubepeer.missing()) is not None:
+        pytest.skip(reason)
+    with kubepeer.run_etcd() as etcd:
+        check_counts(server, await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS, etcd))
+
+
+def check_counts(server: str, results: list[dict[str, Any]]) -> None:
     assert [r["endpoints"] for r in results] == [1, 100]
     for r in results:
         assert r["connected"] == WATCHERS and r["connect_errors"] == 0

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from loadtest import kubepeer
 from storage.etcd_process import etcd_binary
 
 KEYS = {"creates_per_s", "updates_per_s", "latency_p50_ms", "latency_p99_ms", "server_cpu_ms_per_write",
@@ -15,6 +16,8 @@ KEYS = {"creates_per_s", "updates_per_s", "latency_p50_ms", "latency_p99_ms", "s
 
 def test_storagebench_reports_every_setup(tmp_path: Path) -> None:
     setups = "memory:1,etcd:1,etcd:2,etcd-raw" if etcd_binary() else "memory:1"
+    if kubepeer.missing() is None:  # beside them on the same etcd
+        setups += f",{kubepeer.KUBE}"
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "loadtest.storagebench", "--slices", "20", "--endpoints", "5",
                           "--writes", "5", "--setups", setups, "--json", str(out)],
