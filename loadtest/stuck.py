@@ -183,7 +183,7 @@ async def run(args: argparse.Namespace, stuck_count: int, healthy_count: int) ->
             rss0 = rss_bytes(server.process.pid)
             path = f"{BASE}?watch=true&resourceVersion={created['metadata']['resourceVersion']}"
             if healthy_count:
-                ready = await healthy.start(server.url, path, healthy_count, settings, lifetime=3600)
+                ready = await healthy.start(server, path, healthy_count, settings, lifetime=3600)
             if stuck_count:
                 held = await stuck.start(server.url, path, stuck_count, args.rcvbuf, args.hold_procs)
             loop = asyncio.get_running_loop()
