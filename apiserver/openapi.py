@@ -471,7 +471,7 @@ class _PathBuilder:
         paths = {
             self.collection_path: self._collection(),
             self.item_path: self._item(),
-            self.item_path + "/status": self._status() if "status" in self.kind.subresources else {},
+            self.item_path + "/status": self._status() if self.kind.subresource("status") else {},
             **self._watches(),
         }
         if self.kind.namespaced and "list" in self.verbs:

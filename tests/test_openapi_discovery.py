@@ -188,7 +188,7 @@ async def test_resource_lists_carry_every_kind_and_status_subresource(client: Cl
                 kind.kind, kind.singular, kind.namespaced
             )
             assert resource.get("shortNames", []) == list(kind.short_names)
-            if "status" in kind.subresources:
+            if kind.subresource("status"):
                 assert by_name[f"{kind.plural}/status"]["verbs"] == ["get", "patch", "update"]
     pods = await get_json(client, "/api/v1")
     assert {"pods/status", "services/status", "namespaces/status"} <= {r["name"] for r in pods["resources"]}

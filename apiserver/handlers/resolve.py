@@ -21,6 +21,7 @@ class Target:
     name: str = ""
     subresource: str = ""
     legacy_watch: bool = False
+    path: str = ""  # what follows a proxy subresource: `pods/p/proxy/<path>`
 
     @property
     def scope(self) -> str:
@@ -39,23 +40,31 @@ def resolve(api_version: str, tail: str) -> Target:
     namespace = ""
     if len(parts) >= 3 and parts[0] == "namespaces" and (api_version, parts[2]) in BY_PATH:
         namespace, parts = parts[1], parts[2:]
-    if not parts or (api_version, parts[0]) not in BY_PATH or len(parts) > 3:
+    if not parts or (api_version, parts[0]) not in BY_PATH:
         raise errors.not_found_path()
     kind = BY_PATH[(api_version, parts[0])]
     if namespace and not kind.namespaced:
         raise errors.not_found_path()
     name = parts[1] if len(parts) > 1 else ""
     subresource = parts[2] if len(parts) > 2 else ""
-    if subresource and (subresource not in kind.subresources or legacy_watch):
+    if subresource and (kind.subresource(subresource) is None or legacy_watch):
+        raise errors.not_found_path()
+    if len(parts) > 3 and subresource != "proxy":  # only a proxy takes a path after its subresource
         raise errors.not_found_path()
     if name and kind.namespaced and not namespace:
         raise errors.not_found_path()
-    return Target(kind, namespace, name, subresource, legacy_watch)
+    return Target(kind, namespace, name, subresource, legacy_watch, "/".join(parts[3:]))
 
 
 def verb_of(request: web.Request, target: Target) -> str:
     """The Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection)."""
     method = request.method
+    sub = target.kind.subresource(target.subresource) if target.subresource else None
+    if sub is not None:
+        verb = SUBRESOURCE_VERBS.get(method, "")
+        if verb not in sub.verbs:
+            raise errors.method_not_allowed()
+        return verb
     is_watch = target.legacy_watch or bool(parse_bool(request.query.get("watch")))
     if method == "GET":
         if is_watch:
@@ -71,5 +80,7 @@ def verb_of(request: web.Request, target: Target) -> str:
     return verb
 
 
+SUBRESOURCE_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                     "DELETE": "delete"}
 WRITES = {("POST", False): "create", ("PUT", True): "update", ("PATCH", True): "patch", ("DELETE", True): "delete",
           ("DELETE", False): "deletecollection"}
