@@ -33,13 +33,20 @@ class Column:
 @dataclass(frozen=True)
 class Subresource:
     """A subresource as discovery lists it: its name, its verbs and the kind its requests and answers carry
-    (the parent's unless named; `group`/`version` only when that kind is of another group, as policy/v1 Eviction)."""
+    (the parent's unless named; `group`/`version` only when that kind is of another group, as policy/v1 Eviction).
+    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind."""
 
     name: str
     verbs: tuple[str, ...]
     kind: str = ""
     group: str = ""
     version: str = ""
+    streams: bool = False
+
+    @property
+    def of_parent(self) -> bool:
+        """Reads and writes the parent object itself (status, ephemeralcontainers, finalize)."""
+        return not self.kind and not self.streams
 
 
 STATUS = Subresource("status", ("get", "patch", "update"))

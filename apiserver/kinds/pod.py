@@ -221,7 +221,7 @@ POD = Kind(
         Subresource("ephemeralcontainers", ("get", "patch", "update")),
         Subresource("eviction", ("create",), "Eviction", "policy", "v1"),
         Subresource("exec", ("create", "get"), "PodExecOptions"),
-        Subresource("log", ("get",)),
+        Subresource("log", ("get",), streams=True),
         Subresource("portforward", ("create", "get"), "PodPortForwardOptions"),
         Subresource("proxy", PROXY_VERBS, "PodProxyOptions"),
     ),
