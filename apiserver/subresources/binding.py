@@ -7,13 +7,13 @@ deleted, is a 409 on `pods/binding`.
 
 from __future__ import annotations
 
-from apiserver import codec, errors
+from apiserver import errors
 from apiserver.kinds.base import Obj
 from apiserver.kinds.meta import OBJECT_REFERENCE, resource
 from apiserver.options import WriteOptions
-from apiserver.registry import MAX_UPDATE_RETRIES, Registry, now
+from apiserver.registry import Registry
+from apiserver.subresources.podcondition import guaranteed_update, update_condition
 from apiserver.validation.field import ErrorList, not_supported, required
-from storage import StorageError
 
 BINDING = resource(
     "io.k8s.api.core.v1.Binding",
@@ -40,24 +40,12 @@ async def bind(pods: Registry, namespace: str, binding: Obj, opts: WriteOptions)
     if errs:  # upstream returns the aggregate as a plain error: a 500 without reason
         raise errors.StatusError(500, "", errs.aggregate())
     meta = binding["metadata"]
-    name, node = meta["name"], binding["target"]["name"]
-    for _ in range(MAX_UPDATE_RETRIES):
-        _, kv = await pods.storage.get(pods.key(namespace, name))
-        if kv is None:
-            raise errors.not_found(pods.kind, name)
-        pod = codec.decode(kv)
+
+    def assign(pod: Obj) -> None:
         _check_preconditions(pods, pod, meta)
-        _assign(pod, node, meta.get("annotations") or {})
-        if opts.dry_run:
-            return
-        try:
-            await pods.storage.update(kv.key, codec.encode(pod), kv.mod_revision)
-            return
-        except StorageError as err:
-            status = errors.from_storage(err, pods.kind, name, "update")
-            if status.reason != "Conflict":
-                raise status from None
-    raise errors.conflict(pods.kind, name)
+        _assign(pod, binding["target"]["name"], meta.get("annotations") or {})
+
+    await guaranteed_update(pods, namespace, meta["name"], assign, opts.dry_run)
 
 
 def _check_preconditions(pods: Registry, pod: Obj, meta: Obj) -> None:
@@ -90,16 +78,3 @@ def _assign(pod: Obj, node: str, annotations: dict[str, str]) -> None:
 def _binding_conflict(name: str, why: str) -> errors.StatusError:
     return errors.StatusError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": {why}',
                               {"name": name, "kind": "pods/binding"})
-
-
-def update_condition(status: Obj, kind: str, value: str) -> None:
-    """UpdatePodCondition: the condition replaced, its transition time kept when its status did not change."""
-    conditions = status.setdefault("conditions", [])
-    condition = {"type": kind, "status": value, "lastProbeTime": None, "lastTransitionTime": now()}
-    for i, old in enumerate(conditions):
-        if old.get("type") == kind:
-            if old.get("status") == value:
-                condition["lastTransitionTime"] = old.get("lastTransitionTime")
-            conditions[i] = condition
-            return
-    conditions.append(condition)

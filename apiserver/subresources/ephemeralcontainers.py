@@ -62,8 +62,8 @@ class EphemeralContainersStrategy(Strategy):
 def _validate_new(spec: Obj) -> ErrorList:
     """validateEphemeralContainers, for the fields this server knows."""
     errs = ErrorList()
-    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
     regular = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
+    names = set(regular)
     for i, container in enumerate(spec.get("ephemeralContainers") or ()):
         path = f"{PATH}[{i}]"
         name = container.get("name") or ""
@@ -71,17 +71,17 @@ def _validate_new(spec: Obj) -> ErrorList:
             errs.append(required(path + ".name"))
         else:
             errs.extend(invalid(path + ".name", name, msg) for msg in is_dns1123_label(name))
+        if not container.get("image"):
+            errs.append(required(path + ".image"))
         if name in names:
             errs.append(duplicate(path + ".name", name))
         names.add(name)
-        if not container.get("image"):
-            errs.append(required(path + ".image"))
-        for field in FORBIDDEN_FIELDS:
-            if container.get(field):
-                errs.append(forbidden(f"{path}.{field}", "cannot be set for an Ephemeral Container"))
         target = container.get("targetContainerName")
         if target and target not in regular:
             errs.append(not_found(path + ".targetContainerName", target))
+        for field in FORBIDDEN_FIELDS:
+            if container.get(field):
+                errs.append(forbidden(f"{path}.{field}", "cannot be set for an Ephemeral Container"))
     return errs
 
 

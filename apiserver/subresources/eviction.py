@@ -9,12 +9,13 @@ caused it.
 from __future__ import annotations
 
 from apiserver import errors
-from apiserver.deletion import parse_delete_options
+from apiserver.deletion import DeleteOptions, parse_delete_options
 from apiserver.kinds.base import Obj
 from apiserver.kinds.meta import resource
 from apiserver.options import WriteOptions
 from apiserver.registry import MAX_UPDATE_RETRIES, Registry
 from apiserver.schema import Free
+from apiserver.subresources.podcondition import guaranteed_update, update_condition
 
 API_VERSIONS = ("policy/v1", "policy/v1beta1")
 EVICTION = resource(
@@ -42,9 +43,25 @@ async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOption
             if enforce and retry:
                 options.preconditions = {**options.preconditions, "resourceVersion": meta["resourceVersion"]}
         try:
+            if not opts.dry_run:
+                await _mark_disrupted(pods, namespace, name, options)
             await pods.delete(namespace, name, options, opts)
             return
         except errors.StatusError as err:
             if err.reason != "Conflict" or not retry:
                 raise
     raise errors.conflict(pods.kind, name)
+
+
+async def _mark_disrupted(pods: Registry, namespace: str, name: str, options: DeleteOptions) -> None:
+    """addConditionAndDeletePod's status write: DisruptionTarget=True on the latest pod if it meets the
+    preconditions; a resourceVersion precondition then names the revision written."""
+
+    def mark(pod: Obj) -> None:
+        pods._check_preconditions(pod, options.preconditions)
+        update_condition(pod.setdefault("status", {}), "DisruptionTarget", "True", "EvictionByEvictionAPI",
+                         "Eviction API: evicting")
+
+    pod = await guaranteed_update(pods, namespace, name, mark)
+    if options.preconditions.get("resourceVersion"):
+        options.preconditions = {**options.preconditions, "resourceVersion": pod["metadata"]["resourceVersion"]}
