@@ -836,5 +836,5 @@ def test_ephemeral_containers(core: Any) -> None:
     with pytest.raises(ApiException) as err:
         core.patch_namespaced_pod_ephemeralcontainers("d", NS, [{"op": "remove", "path": "/spec/ephemeralContainers"}])
     assert (err.value.status, status_of(err)["message"]) == (
-        422, 'Pod "d" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers "debug" may not '
-        'be removed\n')
+        422, ('Pod "d" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers "debug" may '
+              'not be removed\n'))

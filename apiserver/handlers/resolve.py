@@ -62,6 +62,8 @@ def verb_of(request: web.Request, target: Target) -> str:
     sub = target.kind.subresource(target.subresource) if target.subresource else None
     if sub is not None:
         verb = SUBRESOURCE_VERBS.get(method, "")
+        if sub.name == "proxy" and method in ("HEAD", "OPTIONS"):  # a proxy forwards these too
+            verb = "get"
         if verb not in sub.verbs:
             raise errors.method_not_allowed()
         return verb
@@ -80,7 +82,6 @@ def verb_of(request: web.Request, target: Target) -> str:
     return verb
 
 
-SUBRESOURCE_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
-                     "DELETE": "delete"}
+SUBRESOURCE_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 WRITES = {("POST", False): "create", ("PUT", True): "update", ("PATCH", True): "patch", ("DELETE", True): "delete",
           ("DELETE", False): "deletecollection"}
