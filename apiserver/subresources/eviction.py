@@ -24,7 +24,6 @@ EVICTION = resource(
     "of Pod.  A request to cause such an eviction is created by POSTing to .../pods/<pod name>/evictions.",
     deleteOptions=Free(description="DeleteOptions may be provided"),
 )
-DIRECT = ("Pending", "Succeeded", "Failed")  # canIgnorePDB's phases
 
 
 async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOptions) -> None:
@@ -36,12 +35,9 @@ async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOption
     retry = not options.preconditions.get("resourceVersion")
     for _ in range(MAX_UPDATE_RETRIES):
         pod = await pods.get(namespace, name)
-        status = pod.get("status") or {}
         meta = pod["metadata"]
-        if status.get("phase") in DIRECT or meta.get("deletionTimestamp"):
-            enforce = status.get("phase") not in ("Succeeded", "Failed") and not meta.get("deletionTimestamp")
-            if enforce and retry:
-                options.preconditions = {**options.preconditions, "resourceVersion": meta["resourceVersion"]}
+        if retry and (pod.get("status") or {}).get("phase") == "Pending" and not meta.get("deletionTimestamp"):
+            options.preconditions = {**options.preconditions, "resourceVersion": meta["resourceVersion"]}
         try:
             if not opts.dry_run:
                 await _mark_disrupted(pods, namespace, name, options)
