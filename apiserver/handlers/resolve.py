@@ -21,7 +21,6 @@ class Target:
     name: str = ""
     subresource: str = ""
     legacy_watch: bool = False
-    path: str = ""  # what follows a proxy subresource: `pods/p/proxy/<path>`
 
     @property
     def scope(self) -> str:
@@ -49,11 +48,11 @@ def resolve(api_version: str, tail: str) -> Target:
     subresource = parts[2] if len(parts) > 2 else ""
     if subresource and (kind.subresource(subresource) is None or legacy_watch):
         raise errors.not_found_path()
-    if len(parts) > 3 and subresource != "proxy":  # only a proxy takes a path after its subresource
+    if len(parts) > 3 and subresource != "proxy":  # only a proxy takes a path (`pods/p/proxy/<path>`)
         raise errors.not_found_path()
     if name and kind.namespaced and not namespace:
         raise errors.not_found_path()
-    return Target(kind, namespace, name, subresource, legacy_watch, "/".join(parts[3:]))
+    return Target(kind, namespace, name, subresource, legacy_watch)
 
 
 def verb_of(request: web.Request, target: Target) -> str:
