@@ -24,6 +24,7 @@ from apiserver.faults import FAULTS, Faults
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
 from apiserver.handlers.resolve import Target, resolve, verb_of
+from apiserver.handlers.subresources import handler_for
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
 from apiserver.kinds.base import Kind
@@ -117,11 +118,13 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     api_version = f"{group}/{version}" if group else version
     target = resolve(api_version, request.match_info["tail"])
     verb = verb_of(request, target)
+    handler = handler_for(target)
     # kube-apiserver's route checks, before any handler: the patch type (415), then Accept (406)
-    if verb == "patch":
+    if verb == "patch" and handler is None:
         negotiation.check_patch_type(request)
     on_collection = request.method == "GET" and (target.legacy_watch or not target.name)
-    negotiation.check_route(request, COLLECTION_PRODUCES if on_collection else negotiation.ACCEPTED)
+    if handler is None:
+        negotiation.check_route(request, COLLECTION_PRODUCES if on_collection else negotiation.ACCEPTED)
     info = request[INFO]
     kind = target.kind
     info.verb, info.group, info.version, info.resource = verb, kind.group, kind.version, kind.plural
@@ -133,6 +136,8 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     if warning := deprecation_warning(kind):
         info.warnings.append(warning)
         request.app[METRICS].deprecated_apis.labels(kind.group, kind.version, kind.plural, "", "").set(1)
+    if handler is not None:
+        return await handler(request, target)
     if verb != "watch":
         return await VERBS[verb](request, target)
     gauge = request.app[METRICS].longrunning.labels("WATCH", kind.group, kind.version, kind.plural, "", info.scope,

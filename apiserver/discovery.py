@@ -3,7 +3,7 @@
 Two discovery formats are served from the same kinds:
 
 - legacy: `/api` (APIVersions), `/apis` (APIGroupList), `/apis/<group>` (APIGroup) and one
-  APIResourceList per group-version, where a status subresource is its own `pods/status` entry;
+  APIResourceList per group-version, where each subresource is its own `pods/status` entry;
 - aggregated (`apidiscovery.k8s.io` v2 and v2beta1): `/api` and `/apis` each return an
   APIGroupDiscoveryList carrying every version and resource at once, so kubectl needs two requests
   instead of four.
@@ -43,7 +43,6 @@ DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]
 
 AGGREGATED_GROUP = "apidiscovery.k8s.io"
 AGGREGATED_KIND = "APIGroupDiscoveryList"
-STATUS_VERBS = ("get", "patch", "update")
 
 
 def version_info() -> JSON:
@@ -139,7 +138,7 @@ def api_group_list() -> JSON:
 
 
 def api_resource_list(group_version: str) -> JSON:
-    """`/api/v1` or `/apis/<group>/<version>`: one entry per resource and one per status subresource.
+    """`/api/v1` or `/apis/<group>/<version>`: one entry per resource and one per subresource.
 
     `group_version` is an apiVersion ("v1", "discovery.k8s.io/v1"); KeyError when it is not served.
     """
@@ -159,15 +158,10 @@ def api_resource_list(group_version: str) -> JSON:
         resource["storageVersionHash"] = storage_version_hash(kind)
         resources.append(resource)
         for sub in kind.subresources:
-            resources.append(
-                {
-                    "name": f"{kind.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": kind.namespaced,
-                    "kind": kind.kind,
-                    "verbs": list(STATUS_VERBS),
-                }
-            )
+            entry: JSON = {"name": f"{kind.plural}/{sub.name}", "singularName": "", "namespaced": kind.namespaced}
+            if sub.group:
+                entry.update(group=sub.group, version=sub.version)
+            resources.append({**entry, "kind": sub.kind or kind.kind, "verbs": sorted(sub.verbs)})
     resources.sort(key=lambda r: str(r["name"]))
     if "/" not in group_version:  # the core group's list is written without apiVersion by kube-apiserver
         return {"kind": "APIResourceList", "groupVersion": group_version, "resources": resources}
@@ -190,8 +184,10 @@ def _resource_discovery(kind: Kind) -> JSON:
         resource["categories"] = list(kind.categories)
     if kind.subresources:
         resource["subresources"] = [
-            {"subresource": sub, "responseKind": response_kind, "verbs": list(STATUS_VERBS)}
-            for sub in kind.subresources
+            {"subresource": sub.name,
+             "responseKind": {"group": sub.group, "version": sub.version, "kind": sub.kind or kind.kind},
+             "verbs": sorted(sub.verbs)}
+            for sub in sorted(kind.subresources, key=lambda sub: sub.name)
         ]
     return resource
 

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from apiserver.kinds import group_versions
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Subresource
 from apiserver.kinds.meta import META
 from apiserver.schema import (
     JSON,
@@ -471,7 +471,8 @@ class _PathBuilder:
         paths = {
             self.collection_path: self._collection(),
             self.item_path: self._item(),
-            self.item_path + "/status": self._status() if "status" in self.kind.subresources else {},
+            **{f"{self.item_path}/{sub.name}": self._subresource(sub) for sub in self.kind.subresources
+               if sub.of_parent},
             **self._watches(),
         }
         if self.kind.namespaced and "list" in self.verbs:
@@ -536,16 +537,20 @@ class _PathBuilder:
             ops["delete"] = delete
         return {**ops, "parameters": self.name_params + self.scope_params} if ops else {}
 
-    def _status(self) -> JSON:
-        kind = self.kind
-        get = self._operation("get", self._op_id("read", "Status"), f"read status of the specified {kind.kind}", [])
-        get["responses"] = _responses(kind.schema.ref, {"200": "OK"})
-        return {
-            "get": get,
-            "put": self._put(self._op_id("replace", "Status"), f"replace status of the specified {kind.kind}"),
-            "patch": self._patch(self._op_id("patch", "Status"), f"partially update status of the specified {kind.kind}"),
-            "parameters": self.name_params + self.scope_params,
-        }
+    def _subresource(self, sub: Subresource) -> JSON:
+        """A subresource read and written as the kind itself (status, ephemeralcontainers, finalize)."""
+        kind, suffix = self.kind, sub.name.capitalize()
+        ops: JSON = {}
+        if "get" in sub.verbs:
+            ops["get"] = self._operation("get", self._op_id("read", suffix), f"read {sub.name} of the specified "
+                                         f"{kind.kind}", [])
+            ops["get"]["responses"] = _responses(kind.schema.ref, {"200": "OK"})
+        if "update" in sub.verbs:
+            ops["put"] = self._put(self._op_id("replace", suffix), f"replace {sub.name} of the specified {kind.kind}")
+        if "patch" in sub.verbs:
+            ops["patch"] = self._patch(self._op_id("patch", suffix), f"partially update {sub.name} of the specified "
+                                       f"{kind.kind}")
+        return {**ops, "parameters": self.name_params + self.scope_params}
 
     def _watches(self) -> dict[str, JSON]:
         """The deprecated `/watch/` paths; every list parameter sits on the path, as upstream."""
@@ -586,8 +591,17 @@ class _PathBuilder:
 
 
 def _with_path_params(item: JSON) -> JSON:
-    """Add `pretty` to a path's shared parameters and sort them by name, as upstream lists them."""
-    params = [*item["parameters"], _parameter("pretty")]
+    """Add `pretty` to a path's shared parameters, and the query parameters every operation has (all of them for a
+    path of one operation), sorted by name, as upstream lists them."""
+    ops = {method: op for method, op in item.items() if method != "parameters"}
+    shared = [p for p in next(iter(ops.values())).get("parameters", [])
+              if all(p in op.get("parameters", []) for op in ops.values())]
+    if shared:
+        for method, op in ops.items():
+            rest = [p for p in op["parameters"] if p not in shared]
+            item = {**item, method: {**op, "parameters": rest} if rest else
+                    {k: v for k, v in op.items() if k != "parameters"}}
+    params = [*item["parameters"], *shared, _parameter("pretty")]
     return {**item, "parameters": sorted(params, key=lambda p: str(p["name"]))}
 
 

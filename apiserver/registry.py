@@ -293,6 +293,7 @@ class Registry:
 
     def _prepare_update(self, namespace: str, obj: Obj, current: Obj, opts: WriteOptions, subresource: str) -> Obj:
         meta, old_meta = obj["metadata"], current["metadata"]
+        strategy = self.strategy.for_subresource(subresource)
         self._set_namespace(obj, namespace)
         # BeforeUpdate: these keep their stored values, except a uid or grace period the object sets
         # (a deletionTimestamp when none is stored), which validation then refuses as immutable
@@ -318,15 +319,15 @@ class Registry:
         managed = meta.get("managedFields")
         if subresource == "status":
             self.strategy.prepare_for_status_update(obj, current)
-            meta = obj["metadata"]
             if managed is None:
-                meta.pop("managedFields", None)
+                obj["metadata"].pop("managedFields", None)
             else:
-                meta["managedFields"] = managed
+                obj["metadata"]["managedFields"] = managed
         else:
             admission.admit(self.kind, obj, current)
-            self.strategy.prepare_for_update(obj, current)
-        errs = self.strategy.validate_update(obj, current)
+            strategy.prepare_for_update(obj, current)
+        meta = obj["metadata"]
+        errs = strategy.validate_update(obj, current)
         if errs:
             raise errors.invalid(self.kind, meta["name"], errs)
         opts.warnings += self.strategy.warnings(obj, current)

@@ -701,3 +701,140 @@ def test_lists_are_consistent_across_kinds(discovery: Any, core: Any) -> None:
     assert int(slices.metadata.resource_version) >= int(pod.metadata.resource_version)
     ns_list = core.list_namespace()
     assert int(ns_list.metadata.resource_version) >= int(pod.metadata.resource_version)
+
+
+# Subresources: kube-apiserver's answers in a cluster without kubelets (checked against v1.32.13)
+
+
+def binding(name: str, node: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "Node", "name": node}}
+
+
+def test_pod_binding(core: Any) -> None:
+    """A Binding sets spec.nodeName and PodScheduled=True and answers a Success Status (which the client cannot read
+    as the V1Binding it expects, against kube-apiserver too); a bound pod is a 409 on pods/binding."""
+    created = core.create_namespaced_pod(NS, pod_body("b"))
+    answer = raw(core.create_namespaced_pod_binding("b", NS, binding("b", "node-a"), _preload_content=False))
+    assert answer == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    bound = core.read_namespaced_pod("b", NS)
+    assert bound.spec.node_name == "node-a"
+    assert [(c.type, c.status) for c in bound.status.conditions] == [("PodScheduled", "True")]
+    assert bound.metadata.managed_fields == created.metadata.managed_fields  # not a write of the pod's managers
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_binding("b", NS, binding("b", "node-b"))
+    assert (err.value.status, status_of(err)["message"], status_of(err)["details"]) == (
+        409, 'Operation cannot be fulfilled on pods/binding "b": pod b is already assigned to node "node-a"',
+        {"name": "b", "kind": "pods/binding"})
+    core.create_namespaced_pod(NS, pod_body("c"))
+    with pytest.raises(ValueError):  # the Status does not deserialise as a V1Binding
+        core.create_namespaced_pod_binding("c", NS, binding("c", "node-a"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_binding("c", NS, {"metadata": {"name": "c"}, "target": {}})
+    assert (err.value.status, status_of(err)["message"]) == (500, "target.name: Required value")
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_binding("nope", NS, binding("nope", "node-a"))
+    assert err.value.status == 404
+
+
+def eviction(name: str, **delete_options: Any) -> dict[str, Any]:
+    return {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name},
+            "deleteOptions": delete_options or None}
+
+
+def test_pod_eviction(core: Any) -> None:
+    """No PodDisruptionBudget applies, so an eviction marks the pod DisruptionTarget and deletes it with its
+    DeleteOptions: at once when it is on no node, gracefully when it is."""
+    core.create_namespaced_pod(NS, pod_body("e"))
+    answer = raw(core.create_namespaced_pod_eviction("e", NS, eviction("e"), _preload_content=False))
+    assert answer == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    assert "e" not in names(core.list_namespaced_pod(NS).items)
+    core.create_namespaced_pod(NS, pod_body("f", node="node-a"))
+    core.create_namespaced_pod_eviction("f", NS, eviction("f"))
+    evicted = core.read_namespaced_pod("f", NS)
+    assert evicted.metadata.deletion_grace_period_seconds == 30
+    assert [(c.type, c.reason, c.message) for c in evicted.status.conditions] == [
+        ("DisruptionTarget", "EvictionByEvictionAPI", "Eviction API: evicting")]
+    core.create_namespaced_pod_eviction("f", NS, eviction("f", gracePeriodSeconds=0))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_eviction("f", NS, eviction("f"))
+    assert (err.value.status, status_of(err)["message"]) == (404, 'pods "f" not found')
+    core.create_namespaced_pod(NS, pod_body("g"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_eviction("g", NS, eviction("g", preconditions={"resourceVersion": "1"}))
+    assert err.value.status == 409 and "the ResourceVersion in the precondition (1)" in status_of(err)["message"]
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod_eviction("g", NS, eviction("other"))
+    assert (err.value.status, status_of(err)["message"]) == (400, "name in URL does not match name in Eviction object")
+
+
+def test_pod_log_without_a_kubelet(core: Any) -> None:
+    """A pod on no node has an empty log (204); on a node, the node cannot be found (kube-apiserver's words)."""
+    core.create_namespaced_pod(NS, pod_body("l"))
+    assert core.read_namespaced_pod_log("l", NS) is None
+    core.create_namespaced_pod(NS, pod_body("m", node="node-a"))
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log("m", NS)
+    assert (err.value.status, status_of(err)["message"]) == (404, 'pods "node-a" not found')
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log("l", NS, container="zz")
+    assert (err.value.status, status_of(err)["message"]) == (400, "container zz is not valid for pod l")
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log("l", NS, tail_lines=-1)
+    assert (err.value.status, status_of(err)["message"]) == (
+        422, 'PodLogOptions "l" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0')
+
+
+def test_exec_and_proxies_without_a_kubelet(core: Any) -> None:
+    """exec needs the pod's node, a pod proxy its IP and a service proxy its endpoints: the errors kube-apiserver
+    answers when there is none; nothing is forwarded."""
+    core.create_namespaced_pod(NS, pod_body("x"))
+    core.create_namespaced_pod(NS, pod_body("y", node="node-a"))
+    answers = []
+    for call in (lambda: core.connect_post_namespaced_pod_exec("x", NS, command=["ls"]),
+                 lambda: core.connect_post_namespaced_pod_exec("y", NS, command=["ls"]),
+                 lambda: core.connect_get_namespaced_pod_portforward("x", NS),
+                 lambda: core.connect_get_namespaced_pod_proxy_with_path("x", NS, "healthz"),
+                 lambda: core.connect_get_namespaced_service_proxy("web", NS)):
+        with pytest.raises(ApiException) as err:
+            call()
+        answers.append((err.value.status, status_of(err)["message"]))
+    assert answers == [(400, "pod x does not have a host assigned"), (404, 'pods "node-a" not found'),
+                       (400, "pod x does not have a host assigned"), (400, "address not allowed"),
+                       (404, 'services "web" not found')]
+    core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    core.create_namespaced_endpoints(NS, {"metadata": {"name": "web"}})
+    with pytest.raises(ApiException) as err:
+        core.connect_get_namespaced_service_proxy("web:80", NS)
+    assert (err.value.status, status_of(err)["message"]) == (503, 'no endpoints available for service "web"')
+
+
+def test_namespace_finalize(core: Any) -> None:
+    """namespaces/finalize writes spec.finalizers (and metadata), never the status."""
+    core.create_namespace({"metadata": {"name": "fin"}})
+    body = {"metadata": {"name": "fin"}, "spec": {"finalizers": ["example.com/x"]}, "status": {"phase": "Terminating"}}
+    finalized = core.replace_namespace_finalize("fin", body)
+    assert finalized.spec.finalizers == ["example.com/x"] and finalized.status.phase == "Active"
+    assert finalized.metadata.managed_fields[-1].subresource == "finalize"
+    with pytest.raises(ApiException) as err:
+        core.replace_namespace_finalize("fin", {"metadata": {"name": "fin"}, "spec": {"finalizers": ["bad"]}})
+    assert err.value.status == 422 and status_of(err)["details"]["causes"][0]["field"] == "spec.finalizers[0]"
+
+
+def test_ephemeral_containers(core: Any) -> None:
+    """Only spec.ephemeralContainers changes through the subresource (defaulted as containers are); an existing one
+    may not be removed."""
+    created = core.create_namespaced_pod(NS, pod_body("d"))
+    patch = {"metadata": {"labels": {"ignored": "yes"}},
+             "spec": {"ephemeralContainers": [{"name": "debug", "image": "busybox"}], "activeDeadlineSeconds": 5}}
+    patched = core.patch_namespaced_pod_ephemeralcontainers("d", NS, patch)
+    container = patched.spec.ephemeral_containers[0]
+    assert (container.name, container.image_pull_policy, container.termination_message_path) == (
+        "debug", "Always", "/dev/termination-log")
+    assert patched.metadata.labels == created.metadata.labels and patched.spec.active_deadline_seconds is None
+    assert patched.metadata.managed_fields == created.metadata.managed_fields
+    assert core.read_namespaced_pod_ephemeralcontainers("d", NS).spec.ephemeral_containers == [container]
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_pod_ephemeralcontainers("d", NS, [{"op": "remove", "path": "/spec/ephemeralContainers"}])
+    assert (err.value.status, status_of(err)["message"]) == (
+        422, ('Pod "d" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers "debug" may '
+              'not be removed\n'))

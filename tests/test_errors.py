@@ -586,6 +586,11 @@ async def test_endpoints_put_creates_but_endpointslice_put_does_not(http: aiohtt
     ("POST", f"{EP}/web"),
     ("PUT", EP),
     ("POST", "/apis/discovery.k8s.io/v1/watch/namespaces/default/endpointslices"),
+    ("GET", "/api/v1/namespaces/default/pods/p/binding"),  # a subresource's verbs are its own (discovery's)
+    ("POST", "/api/v1/namespaces/default/pods/p/log"),
+    ("DELETE", "/api/v1/namespaces/default/pods/p/status"),
+    ("PATCH", "/api/v1/namespaces/default/finalize"),
+    ("GET", "/api/v1/namespaces/default/finalize"),
 ])
 async def test_method_not_allowed(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
                                   method: str, path: str) -> None:
@@ -593,6 +598,15 @@ async def test_method_not_allowed(apiserver: RunningServer, http: aiohttp.Client
         reply = await call(http, method, path, slice_body())
         assert_status(reply, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                       {})
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+async def test_head_and_options_reach_only_proxies(http: aiohttp.ClientSession, method: str) -> None:
+    """kube-apiserver routes HEAD and OPTIONS to the proxy subresources only (a pod without an IP: 400)."""
+    pods = "/api/v1/namespaces/default/pods"
+    await call(http, "POST", pods, {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    codes = [(await call(http, method, f"{pods}/p{sub}")).status for sub in ("", "/status", "/log", "/exec", "/proxy")]
+    assert codes == [405, 405, 405, 405, 400]
 
 
 # --- 406 NotAcceptable -----------------------------------------------------------------------------

@@ -656,3 +656,22 @@ def test_delete_namespace_removes_its_contents(kubectl: Kubectl) -> None:
 
     refused = kubectl("delete", "namespace", "team-a", check=False)
     assert refused.returncode == 1 and 'namespaces "team-a" not found' in refused.stderr
+
+
+def test_logs_exec_and_debug_without_a_kubelet(kubectl: Kubectl) -> None:
+    """kubectl logs, exec and attach get kube-apiserver's answers for a pod on no node and for one on a node it
+    cannot find; kubectl debug adds an ephemeral container."""
+    kubectl("run", "u", "--image=nginx", "--restart=Never")
+    kubectl("run", "s", "--image=nginx", "--restart=Never", '--overrides={"spec":{"nodeName":"ghost"}}')
+    assert kubectl("logs", "u").stdout == ""
+    failures = [kubectl(*args, check=False) for args in (("logs", "s"), ("exec", "u", "--", "ls"),
+                                                         ("exec", "s", "--", "ls"), ("attach", "u"))]
+    assert [(r.returncode, r.stderr.strip().splitlines()[-1]) for r in failures] == [
+        (1, 'Error from server (NotFound): pods "ghost" not found'),
+        (1, "Error from server (BadRequest): pod u does not have a host assigned"),
+        (1, 'Error from server (NotFound): pods "ghost" not found'),
+        (1, "Error from server (BadRequest): pod u does not have a host assigned"),
+    ]
+    kubectl("debug", "u", "--image=busybox", "--profile=general", "-q")
+    containers = get_json(kubectl, "pod", "u")["spec"]["ephemeralContainers"]
+    assert [(c["image"], c["name"].startswith("debugger-")) for c in containers] == [("busybox", True)]

@@ -188,7 +188,7 @@ async def test_resource_lists_carry_every_kind_and_status_subresource(client: Cl
                 kind.kind, kind.singular, kind.namespaced
             )
             assert resource.get("shortNames", []) == list(kind.short_names)
-            if "status" in kind.subresources:
+            if kind.subresource("status"):
                 assert by_name[f"{kind.plural}/status"]["verbs"] == ["get", "patch", "update"]
     pods = await get_json(client, "/api/v1")
     assert {"pods/status", "services/status", "namespaces/status"} <= {r["name"] for r in pods["resources"]}
@@ -205,6 +205,60 @@ async def test_discovery_details_as_kube_apiserver_writes_them(client: Client) -
     assert (await get_json(client, "/api", ACCEPT_V2))["items"][0]["metadata"] == {"creationTimestamp": None}
     assert (await get_json(client, "/apis", ACCEPT_V2))["items"][0]["metadata"] == {
         "name": "discovery.k8s.io", "creationTimestamp": None}
+
+
+# The core group's subresources as kube-apiserver v1.32 lists them: (name, kind, group/version if other, verbs).
+SUBRESOURCES = [
+    ("namespaces/finalize", "Namespace", "", ["update"]),
+    ("namespaces/status", "Namespace", "", ["get", "patch", "update"]),
+    ("pods/attach", "PodAttachOptions", "", ["create", "get"]),
+    ("pods/binding", "Binding", "", ["create"]),
+    ("pods/ephemeralcontainers", "Pod", "", ["get", "patch", "update"]),
+    ("pods/eviction", "Eviction", "policy/v1", ["create"]),
+    ("pods/exec", "PodExecOptions", "", ["create", "get"]),
+    ("pods/log", "Pod", "", ["get"]),
+    ("pods/portforward", "PodPortForwardOptions", "", ["create", "get"]),
+    ("pods/proxy", "PodProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
+    ("pods/status", "Pod", "", ["get", "patch", "update"]),
+    ("services/proxy", "ServiceProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
+    ("services/status", "Service", "", ["get", "patch", "update"]),
+]
+
+
+async def test_subresources_listed_as_kube_apiserver_lists_them(client: Client) -> None:
+    """Every subresource of the kinds served, with its kind (policy/v1 Eviction's group and version included) and
+    verbs, in the legacy list and in aggregated discovery alike."""
+    legacy = [r for r in (await get_json(client, "/api/v1"))["resources"] if "/" in r["name"]]
+    expected = []
+    for name, kind, group_version, verbs in SUBRESOURCES:
+        entry: dict[str, Any] = {"name": name, "singularName": "", "namespaced": not name.startswith("namespaces")}
+        if group_version:
+            entry["group"], entry["version"] = group_version.split("/")
+        expected.append({**entry, "kind": kind, "verbs": verbs})
+    assert legacy == expected
+    resources = (await get_json(client, "/api", ACCEPT_V2))["items"][0]["versions"][0]["resources"]
+    aggregated = [(f"{r['resource']}/{sub['subresource']}", sub["responseKind"], sub["verbs"])
+                  for r in resources for sub in r.get("subresources", ())]
+    assert aggregated == [
+        (name, {"group": group_version.split("/")[0], "version": group_version.split("/")[-1], "kind": kind}
+         if group_version else {"group": "", "version": "", "kind": kind}, verbs)
+        for name, kind, group_version, verbs in SUBRESOURCES]
+
+
+async def test_openapi_paths_of_subresources_that_read_and_write_their_parent(client: Client) -> None:
+    """ephemeralcontainers and finalize are described as upstream; a path of one operation lists its query
+    parameters on the path."""
+    paths = (await get_json(client, "/openapi/v3/api/v1"))["paths"]
+    ephemeral = paths["/api/v1/namespaces/{namespace}/pods/{name}/ephemeralcontainers"]
+    assert [ephemeral[m]["operationId"] for m in ("get", "put", "patch")] == [
+        "readCoreV1NamespacedPodEphemeralcontainers", "replaceCoreV1NamespacedPodEphemeralcontainers",
+        "patchCoreV1NamespacedPodEphemeralcontainers"]
+    finalize = paths["/api/v1/namespaces/{name}/finalize"]
+    assert set(finalize) == {"put", "parameters"} and "parameters" not in finalize["put"]
+    assert finalize["put"]["description"] == "replace finalize of the specified Namespace"
+    assert [p["name"] for p in finalize["parameters"]] == ["dryRun", "fieldManager", "fieldValidation", "name",
+                                                           "pretty"]
+    assert "/api/v1/namespaces/{namespace}/pods/{name}/log" not in paths  # a stream, not the object
 
 
 @pytest.mark.parametrize("path", ["/api", "/apis", "/api/v1", "/apis/discovery.k8s.io", "/apis/discovery.k8s.io/v1",

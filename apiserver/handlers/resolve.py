@@ -39,14 +39,16 @@ def resolve(api_version: str, tail: str) -> Target:
     namespace = ""
     if len(parts) >= 3 and parts[0] == "namespaces" and (api_version, parts[2]) in BY_PATH:
         namespace, parts = parts[1], parts[2:]
-    if not parts or (api_version, parts[0]) not in BY_PATH or len(parts) > 3:
+    if not parts or (api_version, parts[0]) not in BY_PATH:
         raise errors.not_found_path()
     kind = BY_PATH[(api_version, parts[0])]
     if namespace and not kind.namespaced:
         raise errors.not_found_path()
     name = parts[1] if len(parts) > 1 else ""
     subresource = parts[2] if len(parts) > 2 else ""
-    if subresource and (subresource not in kind.subresources or legacy_watch):
+    if subresource and (kind.subresource(subresource) is None or legacy_watch):
+        raise errors.not_found_path()
+    if len(parts) > 3 and subresource != "proxy":  # only a proxy takes a path (`pods/p/proxy/<path>`)
         raise errors.not_found_path()
     if name and kind.namespaced and not namespace:
         raise errors.not_found_path()
@@ -56,6 +58,14 @@ def resolve(api_version: str, tail: str) -> Target:
 def verb_of(request: web.Request, target: Target) -> str:
     """The Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection)."""
     method = request.method
+    sub = target.kind.subresource(target.subresource) if target.subresource else None
+    if sub is not None:
+        verb = SUBRESOURCE_VERBS.get(method, "")
+        if sub.name == "proxy" and method in ("HEAD", "OPTIONS"):  # a proxy forwards these too
+            verb = "get"
+        if verb not in sub.verbs:
+            raise errors.method_not_allowed()
+        return verb
     is_watch = target.legacy_watch or bool(parse_bool(request.query.get("watch")))
     if method == "GET":
         if is_watch:
@@ -71,5 +81,6 @@ def verb_of(request: web.Request, target: Target) -> str:
     return verb
 
 
+SUBRESOURCE_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 WRITES = {("POST", False): "create", ("PUT", True): "update", ("PATCH", True): "patch", ("DELETE", True): "delete",
           ("DELETE", False): "deletecollection"}

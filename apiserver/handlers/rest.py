@@ -276,10 +276,8 @@ def finish_object(kind: Kind, obj: Obj) -> Obj:
 
 async def get(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request)
-    if target.subresource == "status" or not target.subresource:
-        obj = await registry_for(request, target).get(target.namespace, target.name)
-        return respond(request, render_object(target.kind, obj, output), output=output)
-    raise errors.not_found_path()
+    obj = await registry_for(request, target).get(target.namespace, target.name)
+    return respond(request, render_object(target.kind, obj, output), output=output)
 
 
 async def list_(request: web.Request, target: Target) -> web.StreamResponse:

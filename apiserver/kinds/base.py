@@ -30,6 +30,29 @@ class Column:
     priority: int = 0
 
 
+@dataclass(frozen=True)
+class Subresource:
+    """A subresource as discovery lists it: its name, its verbs and the kind its requests and answers carry
+    (the parent's unless named; `group`/`version` only when that kind is of another group, as policy/v1 Eviction).
+    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind."""
+
+    name: str
+    verbs: tuple[str, ...]
+    kind: str = ""
+    group: str = ""
+    version: str = ""
+    streams: bool = False
+
+    @property
+    def of_parent(self) -> bool:
+        """Reads and writes the parent object itself (status, ephemeralcontainers, finalize)."""
+        return not self.kind and not self.streams
+
+
+STATUS = Subresource("status", ("get", "patch", "update"))
+PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+
+
 class Strategy:
     """Per-kind rules applied by the generic registry, in the order kube-apiserver applies them.
 
@@ -63,6 +86,11 @@ class Strategy:
         obj.update({k: v for k, v in old.items() if k != "status"})
         if status is not None:
             obj["status"] = status
+
+    def for_subresource(self, subresource: str) -> Strategy:
+        """The strategy of an update through `subresource` other than status (upstream's per-subresource
+        strategies, e.g. namespaces/finalize); the kind's own by default."""
+        return self
 
     def reset_fields(self, subresource: str) -> frozenset[tuple[str, ...]]:
         """The fields a write through `subresource` cannot set, so that it owns none of them (upstream's
@@ -109,7 +137,7 @@ class Kind:
     description: str = ""
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    subresources: tuple[str, ...] = ()
+    subresources: tuple[Subresource, ...] = ()
     extra_field_selectors: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
     deprecation: str = ""
     deprecated_in: tuple[int, int] = (0, 0)  # the release (major, minor) from which `deprecation` is sent
@@ -132,6 +160,10 @@ class Kind:
     def qualified_kind(self) -> str:
         """`EndpointSlice.discovery.k8s.io`, or the Kind alone for the core group (used in Invalid messages)."""
         return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def subresource(self, name: str) -> Subresource | None:
+        """The declared subresource `name`, or None."""
+        return next((sub for sub in self.subresources if sub.name == name), None)
 
     def property_schema(self, name: str) -> Schema | None:
         return self.schema.properties.get(name)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.base import STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import conditions, resource
 from apiserver.schema import Array, Object, String, Time
 from apiserver.validation.field import ErrorList
 from apiserver.validation.namespace import validate_namespace, validate_namespace_update
+from apiserver.validation.objectmeta import validate_finalizers, validate_kube_finalizer_name
 
 CONDITION = Object(
     ref="io.k8s.api.core.v1.NamespaceCondition",
@@ -78,6 +79,28 @@ class NamespaceStrategy(Strategy):
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         return validate_namespace_update(obj, old)
 
+    def for_subresource(self, subresource: str) -> Strategy:
+        return FINALIZE if subresource == "finalize" else self
+
+
+class NamespaceFinalizeStrategy(NamespaceStrategy):
+    """namespaces/finalize: metadata and spec.finalizers as sent, the status as stored."""
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        obj["status"] = old.get("status", {})
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        """ValidateNamespaceFinalizeUpdate: the metadata update rules, then each finalizer name (indexed)."""
+        errs = validate_namespace_update(obj, old)
+        for i, name in enumerate((obj.get("spec") or {}).get("finalizers") or []):
+            errs.extend(validate_finalizers([name], f"spec.finalizers[{i}]"))
+            errs.extend(validate_kube_finalizer_name(name, f"spec.finalizers[{i}]"))
+        return errs
+
+
+FINALIZE = NamespaceFinalizeStrategy()
+
 
 NAMESPACE = Kind(
     group="",
@@ -91,7 +114,7 @@ NAMESPACE = Kind(
     strategy=NamespaceStrategy(),
     description=SCHEMA.description,
     short_names=("ns",),
-    subresources=("status",),
+    subresources=(STATUS, Subresource("finalize", ("update",))),
     verbs=("create", "delete", "get", "list", "patch", "update", "watch"),  # no deletecollection, as upstream
     extra_field_selectors={"status.phase": lambda o: o.get("status", {}).get("phase", "")},
     columns=(

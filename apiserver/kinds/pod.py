@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
 from apiserver.kinds.meta import resource
 from apiserver.kinds.podspec import POD_SPEC
 from apiserver.schema import Array, Free, Object, String, Time
+from apiserver.subresources.ephemeralcontainers import EPHEMERAL_CONTAINERS
 from apiserver.validation.field import ErrorList
 from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 
@@ -117,6 +118,9 @@ class PodStrategy(Strategy):
     def validate(self, obj: Obj) -> ErrorList:
         return validate_pod(obj)
 
+    def for_subresource(self, subresource: str) -> Strategy:
+        return EPHEMERAL_CONTAINERS if subresource == "ephemeralcontainers" else self
+
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         if obj.get("spec") == old.get("spec"):
             return validate_pod_status_update(obj, old)
@@ -213,7 +217,17 @@ POD = Kind(
     description=SCHEMA.description,
     short_names=("po",),
     categories=("all",),
-    subresources=("status",),
+    subresources=(
+        STATUS,
+        Subresource("attach", ("create", "get"), "PodAttachOptions"),
+        Subresource("binding", ("create",), "Binding"),
+        Subresource("ephemeralcontainers", ("get", "patch", "update")),
+        Subresource("eviction", ("create",), "Eviction", "policy", "v1"),
+        Subresource("exec", ("create", "get"), "PodExecOptions"),
+        Subresource("log", ("get",), streams=True),
+        Subresource("portforward", ("create", "get"), "PodPortForwardOptions"),
+        Subresource("proxy", PROXY_VERBS, "PodProxyOptions"),
+    ),
     extra_field_selectors={
         "spec.nodeName": lambda o: o.get("spec", {}).get("nodeName", ""),
         "spec.restartPolicy": lambda o: o.get("spec", {}).get("restartPolicy", ""),

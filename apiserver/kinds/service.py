@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 
-from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import CONDITION, conditions, resource
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String
@@ -213,7 +213,7 @@ SERVICE = Kind(
     description=SCHEMA.description,
     short_names=("svc",),
     categories=("all",),
-    subresources=("status",),
+    subresources=(STATUS, Subresource("proxy", PROXY_VERBS, "ServiceProxyOptions")),
     extra_field_selectors={
         "spec.clusterIP": lambda o: o.get("spec", {}).get("clusterIP", ""),
         "spec.type": lambda o: o.get("spec", {}).get("type", ""),

@@ -1,0 +1,106 @@
+"""Routes of the subresources that are not plain reads and writes of their parent (status, ephemeralcontainers,
+finalize go through `rest`): binding, eviction, the kubelet's and the proxies.
+
+Each handler answers every verb its subresource declares (`verb_of` refused the others with 405).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from apiserver import errors
+from apiserver.handlers.resolve import Target
+from apiserver.handlers.rest import read_body, registry_for, respond, write_options
+from apiserver.state import REGISTRIES
+from apiserver.subresources import kubelet, proxy
+from apiserver.subresources.binding import BINDING, bind
+from apiserver.subresources.body import SUCCESS, check_name, decode_subresource_body
+from apiserver.subresources.eviction import API_VERSIONS, EVICTION, evict
+
+Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+
+
+async def binding(request: web.Request, target: Target) -> web.StreamResponse:
+    opts = write_options(request)
+    body = decode_subresource_body(await read_body(request, "Binding"), BINDING, "Binding", ("v1",), opts)
+    _check_namespace(body, target)
+    check_name(body, target.name, "Binding")
+    await bind(registry_for(request, target), target.namespace, body, opts)
+    return respond(request, SUCCESS, 201)
+
+
+async def eviction(request: web.Request, target: Target) -> web.StreamResponse:
+    opts = write_options(request)
+    body = decode_subresource_body(await read_body(request, "Eviction"), EVICTION, "Eviction", API_VERSIONS, opts)
+    _check_namespace(body, target)
+    check_name(body, target.name, "Eviction")
+    await evict(registry_for(request, target), target.namespace, body, opts)
+    return respond(request, SUCCESS, 201)
+
+
+def _check_namespace(body: dict[str, object], target: Target) -> None:
+    meta = body["metadata"]
+    assert isinstance(meta, dict)
+    if meta.get("namespace") and meta["namespace"] != target.namespace:
+        raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                 "request")
+
+
+async def log(request: web.Request, target: Target) -> web.StreamResponse:
+    """An unscheduled pod's log is empty (204); a scheduled one's kubelet cannot be reached."""
+    kubelet.validate_log_options(request.query, target.name)
+    pod = await registry_for(request, target).get(target.namespace, target.name)
+    kubelet.check_container(pod, request.query.get("container", ""))
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        raise kubelet.unreachable_node(node)
+    return web.Response(status=204)
+
+
+async def stream(request: web.Request, target: Target) -> web.StreamResponse:
+    """exec and attach: the container, then the pod's node."""
+    pod = await registry_for(request, target).get(target.namespace, target.name)
+    kubelet.check_container(pod, request.query.get("container", ""))
+    raise kubelet.stream_location(pod)
+
+
+async def portforward(request: web.Request, target: Target) -> web.StreamResponse:
+    pod = await registry_for(request, target).get(target.namespace, target.name)
+    raise kubelet.stream_location(pod)
+
+
+async def pod_proxy(request: web.Request, target: Target) -> web.StreamResponse:
+    split = proxy.split_scheme_name_port(target.name)
+    if split is None:
+        raise errors.bad_request(f'invalid pod request "{target.name}"')
+    scheme, name, port = split
+    pod = await registry_for(request, target).get(target.namespace, name)
+    raise proxy.unreachable(proxy.pod_destination(pod, scheme, port))
+
+
+async def service_proxy(request: web.Request, target: Target) -> web.StreamResponse:
+    registries = request.app[REGISTRIES]
+    address = await proxy.service_endpoint(registries["services"], registries["endpoints"], registries["pods"],
+                                           target.namespace, target.name)
+    raise proxy.unreachable(address)
+
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("pods", "binding"): binding,
+    ("pods", "eviction"): eviction,
+    ("pods", "log"): log,
+    ("pods", "exec"): stream,
+    ("pods", "attach"): stream,
+    ("pods", "portforward"): portforward,
+    ("pods", "proxy"): pod_proxy,
+    ("services", "proxy"): service_proxy,
+}
+"""The subresources served by a handler of their own; the others (status, ephemeralcontainers, finalize) are
+reads and writes of the parent object."""
+
+
+def handler_for(target: Target) -> Handler | None:
+    return HANDLERS.get((target.kind.plural, target.subresource)) if target.subresource else None
+
