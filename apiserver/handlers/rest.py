@@ -26,6 +26,8 @@ from apiserver.patch.errors import PatchError
 from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import strategic_merge_patch
+from apiserver.protobuf import envelope
+from apiserver.protobuf.message import ProtobufError
 from apiserver.registry import ListResult, Registry, now
 from apiserver.state import CONFIG, INFO, REGISTRIES
 from apiserver.validation import field as fielderr
@@ -109,25 +111,28 @@ async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     media = negotiation.media_type(request)
-    if media == "application/vnd.kubernetes.protobuf":
-        raise protobuf_body(body, kind)
+    if media == envelope.MEDIA_TYPE:
+        return protobuf_body(body, kind)
     return negotiation.decode_body(body, media) if body.strip() else None
 
 
-PROTOBUF_PREFIX = b"k8s\x00"
-
-
-def protobuf_body(body: bytes, kind: str) -> errors.StatusError:
-    """A protobuf body: a real one (kubectl 1.32's typed clients, e.g. create namespace, send them) is refused
-    plainly as not served; anything else gets the 400 kube-apiserver's protobuf decoder gives it."""
-    if body.startswith(PROTOBUF_PREFIX):
-        return errors.StatusError(415, "UnsupportedMediaType",
-                                  "the body of the request was in an unknown format - protobuf request bodies are not "
-                                  "supported by this server; accepted media types include: application/json, "
-                                  "application/yaml")
-    prefix = " ".join(str(byte) for byte in PROTOBUF_PREFIX)
+def protobuf_body(body: bytes, kind: str) -> Any:
+    """A protobuf body's object (kubectl 1.32's typed clients send them, e.g. for create namespace). A kind without
+    a protobuf form here is refused as not served; anything not protobuf gets kube-apiserver's decoder's 400."""
+    if body.startswith(envelope.PREFIX):
+        try:
+            return envelope.decode(body)
+        except envelope.UnknownType:
+            raise errors.StatusError(415, "UnsupportedMediaType",
+                                     f"the body of the request was in an unknown format - protobuf request bodies of "
+                                     f"{kind} are not supported by this server; accepted media types include: "
+                                     "application/json, application/yaml") from None
+        except ProtobufError as err:
+            raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {err} "
+                                     f"({summary(body)})") from None
+    prefix = " ".join(str(byte) for byte in envelope.PREFIX)
     why = f"provided data does not appear to be a protobuf message, expected prefix [{prefix}]" if body else "empty data"
-    return errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
+    raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
 
 
 def summary(data: bytes, limit: int = 30) -> str:
@@ -174,7 +179,7 @@ def check_object(kind: Kind, obj: Any, opts: WriteOptions, decoded: bool = False
 
 
 async def get(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     if target.subresource == "status" or not target.subresource:
         obj = await registry_for(request, target).get(target.namespace, target.name)
         return respond(request, render_object(target.kind, obj, output), output=output)
@@ -182,14 +187,14 @@ async def get(request: web.Request, target: Target) -> web.StreamResponse:
 
 
 async def list_(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = parse_list_options(target.kind, request.query, watch=False)
     result = await registry_for(request, target).list(target.namespace, opts)
     return respond(request, render_list(target.kind, result, output), output=output)
 
 
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
@@ -197,7 +202,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 
 
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
@@ -207,7 +212,7 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
 
 
 async def patch(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     media = negotiation.media_type(request)  # one of PATCH_TYPES: the route checked it
     body = await read_body(request, target.kind.kind)
@@ -268,7 +273,7 @@ def _patch_options_invalid(field: str, kind: str, detail: str) -> errors.StatusE
 
 
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     options = await delete_options(request, opts)
     obj, removed = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
@@ -296,7 +301,7 @@ def deleted_status(kind: Kind, obj: Obj) -> Obj:
 
 
 async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
     options = await delete_options(request, opts)

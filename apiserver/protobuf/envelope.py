@@ -29,6 +29,10 @@ PARTIAL_OBJECT_METADATA = Object(ref=META + "PartialObjectMetadata", properties=
     "apiVersion": String(), "kind": String(), "metadata": numbered(OBJECT_META, 1)})
 
 
+class UnknownType(ProtobufError):
+    """An envelope naming a type without a protobuf form here."""
+
+
 def serves(kind: Kind) -> bool:
     """Whether `kind` has a protobuf form: every property of its schema is numbered."""
     return kind.kind in _served_kinds()
@@ -98,7 +102,7 @@ def decode(data: bytes) -> Obj:
         raise ProtobufError("unexpected EOF") from None
     found = _types().get((api_version, kind))
     if found is None:
-        raise ProtobufError(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
+        raise UnknownType(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
     obj: Obj = {"apiVersion": api_version, "kind": kind}
     obj.update(found.decode(bytes(raw)))
     return obj

@@ -129,7 +129,7 @@ class Message:
                 self.absent.append((name, _zero(child)))
 
     def encode(self, obj: Obj) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         get = obj.get
         for name, encoder, zero in self.fields:
             value = get(name)
@@ -289,7 +289,7 @@ def _repeated(node: Array, number: int) -> tuple[FieldEncoder, None, int, FieldD
         encode = encode_ints
     elif payload is str.encode:
         def encode_strings(values: list[str]) -> bytes:
-            parts = []
+            parts: list[bytes] = []
             for value in values:
                 data = value.encode()
                 parts += (head, varint(len(data)), data)
@@ -297,7 +297,7 @@ def _repeated(node: Array, number: int) -> tuple[FieldEncoder, None, int, FieldD
         encode = encode_strings
     else:
         def encode_messages(values: list[Any]) -> bytes:
-            parts = []
+            parts: list[bytes] = []
             for value in values:
                 data = payload(value)
                 parts += (head, varint(len(data)), data)
@@ -318,7 +318,7 @@ def _map(node: Map, number: int) -> tuple[FieldEncoder, None, int, FieldDecoder]
     head = tag(number, LENGTH)
 
     def encode(values: dict[str, Any]) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         for key in sorted(values):
             data = key.encode()
             value = values[key]
