@@ -98,8 +98,8 @@ def registry_for(request: web.Request, target: Target) -> Registry:
     return request.app[REGISTRIES][target.kind.plural]
 
 
-async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
-    """The request body, parsed per its Content-Type, as an object of `kind` (named in protobuf errors)."""
+async def read_body(request: web.Request, kind: Kind | None = None) -> Any:
+    """The request body, parsed per its Content-Type, as an object of `kind` (None: DeleteOptions)."""
     limit = body_limit(request.app)
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large_body(limit)
@@ -116,12 +116,14 @@ async def read_body(request: web.Request, kind: str = "DeleteOptions") -> Any:
     return negotiation.decode_body(body, media) if body.strip() else None
 
 
-def protobuf_body(body: bytes, kind: str) -> Any:
-    """A protobuf body's object (kubectl 1.32's typed clients send them, e.g. for create namespace). A kind without
-    a protobuf form here is refused as not served; anything not protobuf gets kube-apiserver's decoder's 400."""
+def protobuf_body(body: bytes, expected: Kind | None) -> Any:
+    """A protobuf body's object (kubectl 1.32's typed clients send them, e.g. for create namespace), which must be of
+    the `expected` kind (None: DeleteOptions, of any version). A kind without a protobuf form here is refused as not
+    served; anything else gets kube-apiserver's decoder's 400."""
+    kind = expected.kind if expected is not None else "DeleteOptions"
     if body.startswith(envelope.PREFIX):
         try:
-            return envelope.decode(body)
+            obj = envelope.decode(body)
         except envelope.UnknownType:
             raise errors.StatusError(415, "UnsupportedMediaType",
                                      f"the body of the request was in an unknown format - protobuf request bodies of "
@@ -130,6 +132,12 @@ def protobuf_body(body: bytes, kind: str) -> Any:
         except ProtobufError as err:
             raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {err} "
                                      f"({summary(body)})") from None
+        if obj["kind"] != kind or (expected is not None and obj["apiVersion"] != expected.api_version):
+            version = obj["apiVersion"].rsplit("/", 1)[-1]
+            raise errors.bad_request(f'{obj["kind"]} in version "{version}" cannot be handled as a {kind}: converting '
+                                     f'({version}.{obj["kind"]}) to ({go_type(expected)[1:] if expected else kind}): '
+                                     "unknown conversion")
+        return obj
     prefix = " ".join(str(byte) for byte in envelope.PREFIX)
     why = f"provided data does not appear to be a protobuf message, expected prefix [{prefix}]" if body else "empty data"
     raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
@@ -196,7 +204,7 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
+    obj = check_object(target.kind, await read_body(request, target.kind), opts, decoded=True)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
     return respond(request, render_object(target.kind, created, output), 201, output)
 
@@ -204,7 +212,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
-    obj = check_object(target.kind, await read_body(request, target.kind.kind), opts, decoded=True)
+    obj = check_object(target.kind, await read_body(request, target.kind), opts, decoded=True)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
     stored, created = await registry_for(request, target).update(
         target.namespace, target.name, lambda _current: obj, opts, target.subresource, allow_create)
@@ -215,7 +223,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     media = negotiation.media_type(request)  # one of PATCH_TYPES: the route checked it
-    body = await read_body(request, target.kind.kind)
+    body = await read_body(request, target.kind)
     kind = target.kind
     is_apply = media == "application/apply-patch+yaml"
     manager = opts.field_manager

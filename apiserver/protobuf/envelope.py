@@ -93,6 +93,8 @@ def decode(data: bytes) -> Obj:
         while pos < end:
             key, pos = read_varint(data, pos)
             size, pos = read_varint(data, pos) if key & 7 == 2 else (0, pos)
+            if pos + size > end:
+                raise ProtobufError("unexpected EOF")
             if key == 0x0A:
                 api_version, kind = _type_meta(data, pos, pos + size)
             elif key == 0x12:
@@ -113,6 +115,8 @@ def _type_meta(data: bytes, pos: int, end: int) -> tuple[str, str]:
     while pos < end:
         key, pos = read_varint(data, pos)
         size, pos = read_varint(data, pos)
+        if pos + size > end:
+            raise ProtobufError("unexpected EOF")
         fields[key >> 3] = data[pos:pos + size].decode()
         pos += size
     return fields[1], fields[2]
