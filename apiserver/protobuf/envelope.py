@@ -127,3 +127,18 @@ def watch_event(event_type: str, object_bytes: bytes) -> bytes:
     raw = b"\x0a" + varint(len(object_bytes)) + object_bytes
     event = _string(1, event_type) + b"\x12" + varint(len(raw)) + raw
     return len(event).to_bytes(4, "big") + event
+
+
+def decode_watch_event(event: bytes) -> tuple[str, Obj]:
+    """The type and object of a WatchEvent (a frame without its length), for clients of protobuf watches."""
+    event_type, raw, pos = "", b"", 0
+    while pos < len(event):
+        key, pos = read_varint(event, pos)
+        size, pos = read_varint(event, pos)
+        value, pos = event[pos:pos + size], pos + size
+        if key == 0x0A:
+            event_type = value.decode()
+        elif key == 0x12 and value[:1] == b"\x0a":
+            raw_size, start = read_varint(value, 1)
+            raw = value[start:start + raw_size]
+    return event_type, decode(raw)
