@@ -27,7 +27,7 @@ from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import strategic_merge_patch
 from apiserver.protobuf import envelope
-from apiserver.protobuf.message import ProtobufError
+from apiserver.protobuf.values import ProtobufError
 from apiserver.registry import ListResult, Registry, now
 from apiserver.state import CONFIG, INFO, REGISTRIES
 from apiserver.validation import field as fielderr

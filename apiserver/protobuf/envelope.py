@@ -15,7 +15,8 @@ from typing import Any
 from apiserver.kinds import KINDS
 from apiserver.kinds.base import Kind
 from apiserver.kinds.meta import DELETE_OPTIONS, META, OBJECT_META, STATUS, list_of
-from apiserver.protobuf.message import Message, ProtobufError, message, unnumbered
+from apiserver.protobuf.message import Message, message, unnumbered
+from apiserver.protobuf.values import ProtobufError
 from apiserver.protobuf.wire import read_varint, varint
 from apiserver.schema import Object, String, numbered
 

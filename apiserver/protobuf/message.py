@@ -8,93 +8,25 @@ upstream's: `Time` is metav1.Time (Timestamp{seconds, nanos}, nanos always 0, em
 
 Decoding gives the object as kube-apiserver's JSON shows it: a zero non-pointer field is left out unless its
 parent names it in `always`; absent lists and maps named there are null.
+
+Each message's encoder and decoder are Python functions generated from its fields (one branch per field, no
+per-field dispatch): about two and a half times faster than interpreting the schema at each call.
 """
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Callable
-from functools import lru_cache
+from dataclasses import replace
 from typing import Any
 
-import orjson
-
-from apiserver.protobuf.wire import LENGTH, VARINT, read_varint, signed, skip, tag, varint
+from apiserver.protobuf import values
+from apiserver.protobuf.values import ProtobufError, int_or_string_field, length_prefixed
+from apiserver.protobuf.wire import LENGTH, VARINT, read_varint, skip, tag, varint
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
 
 Obj = dict[str, Any]
-FieldEncoder = Callable[[Any], bytes]
 # Reads the value at a position into the object under the name: (obj, name, data, pos, end of value) -> None.
 FieldDecoder = Callable[[Obj, str, bytes, int, int], None]
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-class ProtobufError(ValueError):
-    """Bytes that are not a message of the expected type."""
-
-
-@lru_cache(maxsize=4096)
-def _seconds(text: str) -> int:
-    return calendar.timegm(time.strptime(text, _TIME_FORMAT))
-
-
-@lru_cache(maxsize=4096)
-def time_payload(text: str) -> bytes:
-    """metav1.Time's message: Timestamp{seconds, nanos = 0} (upstream drops nanos)."""
-    return b"\x08" + varint(_seconds(text)) + b"\x10\x00"
-
-
-def _time_text(data: bytes, pos: int, end: int) -> str | None:
-    """An empty message is Go's zero time (JSON null); anything else a time, to the second."""
-    if pos == end:
-        return None
-    seconds = 0
-    while pos < end:
-        key, pos = read_varint(data, pos)
-        if key == 0x08:
-            value, pos = read_varint(data, pos)
-            seconds = signed(value)
-        else:
-            pos = skip(data, pos, key & 7)
-    return time.strftime(_TIME_FORMAT, time.gmtime(seconds))
-
-
-def int_or_string_payload(value: int | str) -> bytes:
-    if isinstance(value, str):
-        data = value.encode()
-        return b"\x08\x01\x10\x00\x1a" + varint(len(data)) + data
-    return b"\x08\x00\x10" + varint(value) + b"\x1a\x00"
-
-
-def _int_or_string(data: bytes, pos: int, end: int) -> int | str:
-    kind, number, text = 0, 0, ""
-    while pos < end:
-        key, pos = read_varint(data, pos)
-        if key & 7 == VARINT:
-            value, pos = read_varint(data, pos)
-            if key >> 3 == 1:
-                kind = value
-            elif key >> 3 == 2:
-                number = signed(value)
-        else:
-            size, start = read_varint(data, pos)
-            pos = start + size
-            if key >> 3 == 3:
-                text = data[start:pos].decode()
-    return text if kind == 1 else number
-
-
-def _fields_v1(data: bytes, pos: int, end: int) -> Any:
-    raw = b""
-    while pos < end:
-        key, pos = read_varint(data, pos)
-        if key == 0x0A:
-            size, pos = read_varint(data, pos)
-            raw, pos = data[pos:pos + size], pos + size
-        else:
-            pos = skip(data, pos, key & 7)
-    return orjson.loads(raw) if raw else None
 
 
 def _zero(node: Schema) -> Any:
@@ -111,69 +43,21 @@ def _zero(node: Schema) -> Any:
 
 
 class Message:
-    """One message type: the numbered properties of an Object node, compiled to encoders and decoders."""
+    """One message type: the numbered properties of an Object node, compiled to Python functions (`encode`,
+    `decode`) specialised to its fields, which is what makes a pure-Python codec fast enough."""
 
     def __init__(self, node: Object) -> None:
         self.node = node
-        self.fields: list[tuple[str, FieldEncoder, bytes | None]] = []
-        self.readers: dict[int, tuple[str, FieldDecoder]] = {}
-        self.absent: list[tuple[str, Any]] = []  # what a decoded object shows for fields not on the wire
+        namespace: dict[str, Any] = dict(_HELPERS)
         numbered = sorted((child.proto, name, child) for name, child in node.properties.items() if child.proto)
-        for number, name, child in numbered:
-            encoder, zero_payload, wire_type, reader = _field(child, number, name in node.always)
-            always_written = zero_payload is not None and not child.pointer
-            self.fields.append((name, encoder, tag(number, LENGTH if wire_type == LENGTH else wire_type)
-                                + zero_payload if always_written and zero_payload is not None else None))
-            self.readers[number << 3 | wire_type] = (name, reader)
-            if name in node.always and not isinstance(child, Object):
-                self.absent.append((name, _zero(child)))
-
-    def encode(self, obj: Obj) -> bytes:
-        parts: list[bytes] = []
-        get = obj.get
-        for name, encoder, zero in self.fields:
-            value = get(name)
-            if value is None:
-                if zero is not None:
-                    parts.append(zero)
-            else:
-                parts.append(encoder(value))
-        return b"".join(parts)
-
-    def decode(self, data: bytes, pos: int = 0, end: int = -1) -> Obj:
-        if end < 0:
-            end = len(data)
-        obj: Obj = {}
-        readers = self.readers
-        try:
-            while pos < end:
-                key = data[pos]
-                if key < 0x80:
-                    pos += 1
-                else:
-                    key, pos = read_varint(data, pos)
-                wire_type = key & 7
-                if wire_type == LENGTH:
-                    size = data[pos]
-                    if size < 0x80:
-                        pos += 1
-                    else:
-                        size, pos = read_varint(data, pos)
-                    value_end = pos + size
-                else:
-                    value_end = skip(data, pos, wire_type)
-                if value_end > end:
-                    raise ProtobufError("unexpected EOF")
-                reader = readers.get(key)
-                if reader is not None:
-                    reader[1](obj, reader[0], data, pos, value_end)
-                pos = value_end
-        except IndexError:
-            raise ProtobufError("unexpected EOF") from None
-        for name, zero in self.absent:
-            if name not in obj:
-                obj[name] = zero
-        return obj
+        fields = [_Field(number, name, child, name in node.always, namespace) for number, name, child in numbered]
+        absent = {name: _zero(child) for _, name, child in numbered
+                  if name in node.always and not isinstance(child, Object)}
+        source = _encoder_source(fields) + _decoder_source(fields, absent)
+        exec(compile(source, f"<protobuf {node.ref or 'message'}>", "exec"), namespace)  # noqa: S102
+        self.encode: Callable[[Obj], bytes] = namespace["encode"]
+        self.decode: Callable[..., Obj] = namespace["decode"]
+        self.source = source
 
 
 def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("apiVersion", "kind")) -> list[str]:
@@ -198,7 +82,7 @@ def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("api
 _MESSAGES: dict[int, Message] = {}
 
 
-def _message(node: Object) -> Message:
+def message(node: Object) -> Message:
     """The message of an Object node, built on first use and kept."""
     found = _MESSAGES.get(id(node))
     if found is None or found.node is not node:
@@ -206,144 +90,172 @@ def _message(node: Object) -> Message:
     return found
 
 
-def message(node: Object) -> Message:
-    return _message(node)
+def _raise_eof() -> None:
+    raise ProtobufError("unexpected EOF")
 
 
-def _length(number: int) -> bytes:
-    return tag(number, LENGTH)
+_HELPERS: dict[str, Any] = {
+    "S": tuple(varint(n) for n in range(1 << 14)), "V": varint, "R": read_varint, "SK": skip, "EOF": _raise_eof,
+    "TIME": values.time_field, "TIME_TEXT": values.time_text, "IOS": int_or_string_field,
+    "IOS_VALUE": values.int_or_string, "FV1": values.fields_v1_field, "FV1_VALUE": values.fields_v1,
+}
+_LENGTH = "(S[n] if n < 16384 else V(n))"
 
 
-def _field(node: Schema, number: int, always: bool) -> tuple[FieldEncoder, bytes | None, int, FieldDecoder]:
-    """How one property is written and read: its encoder (value -> tagged bytes), the payload of its zero value
-    (None: never written when absent), its wire type and its decoder."""
-    if isinstance(node, Array):
-        return _repeated(node, number)
-    if isinstance(node, Map):
-        return _map(node, number)
-    payload, wire_type, read = _value(node)
-    head = tag(number, wire_type)
-    keep_zero = always or node.pointer
-    if wire_type == VARINT:
-        def encode_varint(value: Any) -> bytes:
-            return head + varint(int(value))
-        is_bool = isinstance(node, Boolean)
+class _Field:
+    """One numbered property as the generated code handles it: its kind of value, tag, zero bytes and helpers."""
 
-        def read_varint_field(obj: Obj, name: str, data: bytes, pos: int, end: int) -> None:
-            value = signed(read_varint(data, pos)[0])
-            if value or keep_zero:
-                obj[name] = bool(value) if is_bool else value
-        return encode_varint, b"\x00", VARINT, read_varint_field
-
-    def encode_bytes(value: Any) -> bytes:
-        data = payload(value)
-        return head + varint(len(data)) + data
-
-    def read_bytes(obj: Obj, name: str, data: bytes, pos: int, end: int) -> None:
-        value = read(data, pos, end)
-        if value or keep_zero or isinstance(value, dict):
-            obj[name] = value
-    return encode_bytes, _zero_payload(node), LENGTH, read_bytes
+    def __init__(self, number: int, name: str, node: Schema, always: bool, namespace: dict[str, Any]) -> None:
+        self.name, self.number = name, number
+        self.repeated = isinstance(node, Array)
+        item = node.items if isinstance(node, Array) else node
+        self.keep_zero = always or node.pointer
+        self.helper = f"F{number}"
+        if isinstance(node, Map):
+            self.kind = "map"
+            namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
+        elif isinstance(item, String):
+            self.kind = "str"
+        elif isinstance(item, Integer):
+            self.kind = "int"
+        elif isinstance(item, Boolean):
+            self.kind = "bool"
+        elif isinstance(item, Object):
+            self.kind = "msg"
+            sub = message(item)
+            namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode, sub.decode
+        elif isinstance(item, (Time, IntOrString, Free)):
+            self.kind = "fn"
+            helpers = {Time: ("TIME", "TIME_TEXT"), IntOrString: ("IOS", "IOS_VALUE"), Free: ("FV1", "FV1_VALUE")}
+            namespace[self.helper], namespace[self.helper + "_READ"] = (
+                namespace[h] for h in helpers[type(item)])
+        else:
+            raise TypeError(f"no protobuf form for {type(item).__name__}")
+        self.wire_type = VARINT if self.kind in ("int", "bool") else LENGTH
+        self.tag = tag(number, self.wire_type)
+        self.key = number << 3 | self.wire_type
+        zero = None if self.repeated or self.kind == "map" or node.pointer else _zero_payload(item)
+        self.zero = None if zero is None else self.tag + zero
 
 
 def _zero_payload(node: Schema) -> bytes | None:
     """The bytes of an absent non-pointer value: Go writes its zero value (the empty message of a struct)."""
     if isinstance(node, Object):
-        data = _message(node).encode({})
-        return varint(len(data)) + data
-    if isinstance(node, String | Time):
+        return length_prefixed(message(node).encode({}))
+    if isinstance(node, (String, Time, Integer, Boolean)):
         return b"\x00"
     if isinstance(node, IntOrString):
-        data = int_or_string_payload(0)
-        return varint(len(data)) + data
+        return int_or_string_field(0)
     return None
 
 
-def _value(node: Schema) -> tuple[Callable[[Any], bytes], int, Callable[[bytes, int, int], Any]]:
-    """A single value's payload encoder, wire type and decoder (data, start, end) -> value."""
-    if isinstance(node, String):
-        return str.encode, LENGTH, lambda data, pos, end: data[pos:end].decode()
-    if isinstance(node, Integer | Boolean):
-        return varint, VARINT, lambda data, pos, end: signed(read_varint(data, pos)[0])
-    if isinstance(node, Object):
-        sub = _message(node)
-        return sub.encode, LENGTH, sub.decode
-    if isinstance(node, Time):
-        return time_payload, LENGTH, _time_text
-    if isinstance(node, IntOrString):
-        return int_or_string_payload, LENGTH, _int_or_string
-    if isinstance(node, Free):
-        def fields_payload(value: Any) -> bytes:
-            raw = orjson.dumps(value)
-            return b"\x0a" + varint(len(raw)) + raw
-        return fields_payload, LENGTH, _fields_v1
-    raise TypeError(f"no protobuf form for {type(node).__name__}")
+def _encode_value(field: _Field, value: str) -> list[str]:
+    """Statements appending one value's tagged bytes."""
+    tag_bytes = repr(field.tag)
+    if field.kind == "str":
+        return [f"b = {value}.encode()", "n = len(b)", f"a({tag_bytes} + {_LENGTH} + b)"]
+    if field.kind == "int":
+        return [f"a({tag_bytes} + (S[{value}] if 0 <= {value} < 16384 else V({value})))"]
+    if field.kind == "bool":
+        true, false = field.tag + b"\x01", field.tag + b"\x00"
+        return [f"a({true!r} if {value} else {false!r})"]
+    if field.kind == "msg":
+        return [f"b = {field.helper}({value})", "n = len(b)", f"a({tag_bytes} + {_LENGTH} + b)"]
+    if field.kind == "map":
+        return [f"a({field.helper}({value}))"]
+    return [f"a({tag_bytes} + {field.helper}({value}))"]
 
 
-def _repeated(node: Array, number: int) -> tuple[FieldEncoder, None, int, FieldDecoder]:
-    payload, wire_type, read = _value(node.items)
-    head = tag(number, wire_type)
-    if wire_type == VARINT:
-        def encode_ints(values: list[Any]) -> bytes:
-            return b"".join(head + varint(int(v)) for v in values)
-        encode = encode_ints
-    elif payload is str.encode:
-        def encode_strings(values: list[str]) -> bytes:
-            parts: list[bytes] = []
-            for value in values:
-                data = value.encode()
-                parts += (head, varint(len(data)), data)
-            return b"".join(parts)
-        encode = encode_strings
+def _encoder_source(fields: list[_Field]) -> str:
+    lines = ["def encode(o):", "    p = []", "    a = p.append", "    g = o.get"]
+    for field in fields:
+        lines.append(f"    v = g({field.name!r})")
+        lines.append("    if v is not None:")
+        if field.repeated:
+            lines.append("        for x in v:")
+            lines += ["            " + line for line in _encode_value(field, "x")]
+        else:
+            lines += ["        " + line for line in _encode_value(field, "v")]
+        if field.zero is not None:
+            lines += ["    else:", f"        a({field.zero!r})"]
+    lines.append("    return b''.join(p)")
+    return "\n".join(lines) + "\n\n"
+
+
+def _store(field: _Field, value: str, test: str) -> list[str]:
+    """Statements storing a decoded value: appended for a list; else set, when `test` holds (a zero is left out)."""
+    name = repr(field.name)
+    if field.repeated:
+        return [f"l = o.get({name})", "if l is None:", f"    l = o[{name}] = []", f"l.append({value})"]
+    if field.keep_zero or not test:
+        return [f"o[{name}] = {value}"]
+    return [f"x = {value}", f"if {test}:", f"    o[{name}] = x"]
+
+
+def _decode_length(field: _Field) -> list[str]:
+    if field.kind == "str":
+        return _store(field, "d[pos:e].decode()", "x")
+    if field.kind == "msg":
+        return _store(field, f"{field.helper}_READ(d, pos, e)", "")
+    if field.kind == "map":
+        return [f"{field.helper}_READ(o, {field.name!r}, d, pos, e)"]
+    return _store(field, f"{field.helper}_READ(d, pos, e)", "x is not None")
+
+
+def _decode_varint(field: _Field) -> list[str]:
+    """Statements reading a varint as Go's int64 (negative numbers are 64-bit two's complements) and storing it."""
+    value = "bool(x)" if field.kind == "bool" else "x"
+    return ["x = d[pos]", "if x < 128:", "    pos += 1", "else:", "    x, pos = R(d, pos)",
+            "    if x >= 9223372036854775808:", "        x -= 18446744073709551616", *_store(field, value, "x")]
+
+
+def _decoder_source(fields: list[_Field], absent: dict[str, Any]) -> str:
+    lines = ["def decode(d, pos=0, end=-1):", "    if end < 0:", "        end = len(d)", "    o = {}", "    try:",
+             "        while pos < end:", "            k = d[pos]", "            if k < 128:", "                pos += 1",
+             "            else:", "                k, pos = R(d, pos)", "            if k & 7 == 2:",
+             "                n = d[pos]", "                if n < 128:", "                    pos += 1",
+             "                else:", "                    n, pos = R(d, pos)", "                e = pos + n",
+             "                if e > end:", "                    EOF()"]
+    keyword = "if"
+    for field in (f for f in fields if f.wire_type == LENGTH):
+        lines.append(f"                {keyword} k == {field.key}:")
+        lines += ["                    " + line for line in _decode_length(field)]
+        keyword = "elif"
+    lines.append("                pos = e")
+    keyword = "if"
+    lines.append("            else:")
+    for field in (f for f in fields if f.wire_type == VARINT):
+        lines.append(f"                {keyword} k == {field.key}:")
+        lines += ["                    " + line for line in _decode_varint(field)]
+        keyword = "elif"
+    if keyword == "elif":
+        lines += ["                else:", "                    pos = SK(d, pos, k & 7)"]
     else:
-        def encode_messages(values: list[Any]) -> bytes:
-            parts: list[bytes] = []
-            for value in values:
-                data = payload(value)
-                parts += (head, varint(len(data)), data)
-            return b"".join(parts)
-        encode = encode_messages
-
-    def append(obj: Obj, name: str, data: bytes, pos: int, end: int) -> None:
-        items = obj.get(name)
-        if items is None:
-            items = obj[name] = []
-        items.append(read(data, pos, end))
-    return encode, None, wire_type, append
+        lines.append("                pos = SK(d, pos, k & 7)")
+    lines += ["    except IndexError:", "        EOF()"]
+    for name, zero in absent.items():
+        lines += [f"    if {name!r} not in o:", f"        o[{name!r}] = {zero!r}"]
+    lines.append("    return o")
+    return "\n".join(lines) + "\n"
 
 
-def _map(node: Map, number: int) -> tuple[FieldEncoder, None, int, FieldDecoder]:
+def _map(node: Map) -> tuple[Callable[[dict[str, Any]], bytes], FieldDecoder]:
     """A map: one entry message {key = 1, value = 2} per key, sorted by key as gogo writes them."""
-    value_encoder, _, _, value_reader = _field(node.values, 2, True)
-    head = tag(number, LENGTH)
+    entry = message(Object(properties={"k": String(proto=1), "v": replace(node.values, proto=2, pointer=False)},
+                           always=("k", "v")))
+    head = tag(node.proto, LENGTH)
 
     def encode(values: dict[str, Any]) -> bytes:
         parts: list[bytes] = []
         for key in sorted(values):
-            data = key.encode()
-            value = values[key]
-            entry = b"\x0a" + varint(len(data)) + data + value_encoder(value)
-            parts += (head, varint(len(entry)), entry)
+            data = entry.encode({"k": key, "v": values[key]})
+            parts += (head, varint(len(data)), data)
         return b"".join(parts)
 
     def read(obj: Obj, name: str, data: bytes, pos: int, end: int) -> None:
-        entry: Obj = {}
-        key = ""
-        while pos < end:
-            field_key, pos = read_varint(data, pos)
-            field_end = skip(data, pos, field_key & 7)
-            if field_key == 0x0A:
-                size, start = read_varint(data, pos)
-                key = data[start:start + size].decode()
-            elif field_key >> 3 == 2:
-                if field_key & 7 == LENGTH:
-                    size, start = read_varint(data, pos)
-                    value_reader(entry, "v", data, start, start + size)
-                else:
-                    value_reader(entry, "v", data, pos, field_end)
-            pos = field_end
+        pair = entry.decode(data, pos, end)
         values = obj.get(name)
         if values is None:
             values = obj[name] = {}
-        values[key] = entry.get("v", _zero(node.values))
-    return encode, None, LENGTH, read
+        values[pair["k"]] = pair["v"]
+    return encode, read
