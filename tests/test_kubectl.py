@@ -654,3 +654,23 @@ def test_delete_namespace_removes_its_contents(kubectl: Kubectl) -> None:
 
     refused = kubectl("delete", "namespace", "team-a", check=False)
     assert refused.returncode == 1 and 'namespaces "team-a" not found' in refused.stderr
+
+
+@pytest.mark.parametrize("version", ["1.32", "1.33"])
+def test_generators_send_protobuf(apiserver: RunningServer, tmp_path: Path, version: str) -> None:
+    """kubectl 1.32 and 1.33 create namespaces and services from typed objects, sent as protobuf bodies."""
+    binary = Path(f"/usr/lib/google-cloud-sdk/bin/kubectl.{version}")
+    if not binary.exists():
+        pytest.skip(f"kubectl {version} is not installed")
+
+    def run(*args: str) -> str:
+        result = subprocess.run([str(binary), "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir",
+                                 str(tmp_path / "cache"), *args], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run("create", "namespace", "generated") == "namespace/generated created"
+    assert run("create", "service", "clusterip", "gen", "-n", "generated", "--tcp=80:8080") == "service/gen created"
+    service = json.loads(run("get", "service", "gen", "-n", "generated", "-o", "json"))
+    assert service["spec"]["ports"] == [{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}]
+    assert run("get", "namespace", "generated", "-o", "jsonpath={.status.phase}") == "Active"
