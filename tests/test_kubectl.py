@@ -665,7 +665,8 @@ def test_generators_send_protobuf(apiserver: RunningServer, tmp_path: Path, vers
 
     def run(*args: str) -> str:
         result = subprocess.run([str(binary), "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir",
-                                 str(tmp_path / "cache"), *args], capture_output=True, text=True, timeout=30)
+                                 str(tmp_path / "cache"), *args], check=False, capture_output=True, text=True,
+                                timeout=30)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
