@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from apiserver.config import Config
 from apiserver.protobuf import envelope
 from apiserver.testing import RunningServer
 from conformance.kube_apiserver import KubeAPIServer
@@ -170,6 +171,27 @@ def test_watch_in_protobuf(ours: Client) -> None:
     _, _, as_json = ours("/apis/discovery.k8s.io/v1/namespaces/w/endpointslices/web-1", accept="application/json")
     [event] = watch_frames(data)
     assert event["frame"] == envelope.watch_event("ADDED", envelope.encode(json.loads(as_json)))[4:]
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_min_size=5,
+                                                     watch_cache_max_size=5)])
+def test_too_old_watch_gets_an_error_status(ours: Client) -> None:
+    """A watch from a revision the cache no longer holds: one ERROR event whose object is the Status itself, in the
+    watch's encoding, whatever its projection (a Table watcher gets no Table of it)."""
+    create_all(ours, "old", ["endpointslices"])
+    item = "/apis/discovery.k8s.io/v1/namespaces/old/endpointslices/web-1"
+    first = envelope.decode(ours(item)[2])["metadata"]["resourceVersion"]
+    for i in range(10):
+        patch = json.dumps({"metadata": {"annotations": {"n": str(i)}}}).encode()
+        assert ours(item, "PATCH", patch, content_type="application/merge-patch+json")[0] == 200
+    watch = f"/apis/discovery.k8s.io/v1/namespaces/old/endpointslices?watch=1&timeoutSeconds=1&resourceVersion={first}"
+    status, media, data = ours(watch)
+    assert (status, media) == (200, envelope.WATCH_MEDIA_TYPE)
+    [event] = watch_frames(data)
+    event_type, obj = envelope.decode_watch_event(event["frame"])
+    assert (event_type, obj["kind"], obj["code"], obj["reason"]) == ("ERROR", "Status", 410, "Expired")
+    _, _, data = ours(watch, accept="application/json;as=Table;g=meta.k8s.io;v=v1")
+    assert json.loads(data)["object"] == obj
 
 
 # --- the real kube-apiserver: the same bytes -----------------------------------------------------------------------

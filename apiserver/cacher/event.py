@@ -65,6 +65,12 @@ class Form:
     def without_headers(self) -> Form:
         return Form(self.projection, self.include_object, False, self.serialization) if self.headers else self
 
+    def error(self, status: Obj) -> bytes:
+        """An ERROR event: the Status as it is, whatever the projection, in this form's encoding."""
+        if self.serialization == "protobuf":
+            return envelope.watch_event("ERROR", envelope.encode(status))
+        return watch_frame("ERROR", orjson.dumps(status))
+
     def encode(self, kind: Kind, event_type: str, obj: Obj) -> bytes:
         if self.serialization == "protobuf":
             shown = tables.partial_metadata(obj) if self.projection == "partial" else obj

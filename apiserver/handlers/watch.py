@@ -108,7 +108,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         cacher.watch(watcher, key, predicate, since, registry.list_prefix(target.namespace),
                      initial_events_end=opts.allow_bookmarks and watch_list(opts))
     except TooOldError as err:
-        await response.write(form.encode(kind, "ERROR", errors.expired(str(err)).to_status()))
+        await response.write(form.error(errors.expired(str(err)).to_status()))
         return response
     loop = asyncio.get_running_loop()
     deadline = loop.time() + opts.timeout
