@@ -133,6 +133,9 @@ def test_negotiation(ours: Client) -> None:
     assert ours(slices, accept=f"{PB};as=Table;g=meta.k8s.io;v=v1, application/json")[1] == "application/json"
     partial = ours(slices + "/web-1", accept=f"{PB};as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
     assert envelope.decode(partial[2])["kind"] == "PartialObjectMetadata"
+    partial_list = envelope.decode(ours(slices, accept=f"{PB};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")[2])
+    assert partial_list["kind"] == "PartialObjectMetadataList"
+    assert [item["metadata"]["name"] for item in partial_list["items"]] == ["web-1"]
     assert ours("/api/v1/namespaces/neg/pods/p", accept=f"{PB}, application/json")[1] == "application/json"
     status, media, data = ours(slices + "/nope", accept=f"{PB}, application/json")
     assert (status, media) == (404, PB)
