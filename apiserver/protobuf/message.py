@@ -99,7 +99,6 @@ _HELPERS: dict[str, Any] = {
     "TIME": values.time_field, "TIME_TEXT": values.time_text, "IOS": int_or_string_field,
     "IOS_VALUE": values.int_or_string, "FV1": values.fields_v1_field, "FV1_VALUE": values.fields_v1,
 }
-_LENGTH = "(S[n] if n < 16384 else V(n))"
 
 
 class _Field:
@@ -111,6 +110,7 @@ class _Field:
         item = node.items if isinstance(node, Array) else node
         self.keep_zero = always or node.pointer
         self.helper = f"F{number}"
+        namespace[f"P{number}"] = tuple(tag(number, LENGTH) + bytes((n,)) for n in range(128))
         if isinstance(node, Map):
             self.kind = "map"
             namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
@@ -152,15 +152,16 @@ def _zero_payload(node: Schema) -> bytes | None:
 def _encode_value(field: _Field, value: str) -> list[str]:
     """Statements appending one value's tagged bytes."""
     tag_bytes = repr(field.tag)
+    short = f"P{field.number}[n] + b if n < 128 else {tag_bytes} + V(n) + b"  # the tag and a one-byte length
     if field.kind == "str":
-        return [f"b = {value}.encode()", "n = len(b)", f"a({tag_bytes} + {_LENGTH} + b)"]
+        return [f"b = {value}.encode()", "n = len(b)", f"a({short})"]
     if field.kind == "int":
         return [f"a({tag_bytes} + (S[{value}] if 0 <= {value} < 16384 else V({value})))"]
     if field.kind == "bool":
         true, false = field.tag + b"\x01", field.tag + b"\x00"
         return [f"a({true!r} if {value} else {false!r})"]
     if field.kind == "msg":
-        return [f"b = {field.helper}({value})", "n = len(b)", f"a({tag_bytes} + {_LENGTH} + b)"]
+        return [f"b = {field.helper}({value})", "n = len(b)", f"a({short})"]
     if field.kind == "map":
         return [f"a({field.helper}({value}))"]
     return [f"a({tag_bytes} + {field.helper}({value}))"]
