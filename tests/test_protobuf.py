@@ -120,6 +120,19 @@ def test_protobuf_and_json_are_the_same_object(ours: Client, plural: str) -> Non
     assert envelope.decode(listed)["kind"] == body["kind"] + "List"
 
 
+def test_times_are_written_to_the_second() -> None:
+    """metav1.Time keeps seconds only (upstream drops nanos); an offset or a fraction a client sent is allowed."""
+    condition = {"type": "NamespaceDeletionDiscoveryFailure", "status": "False", "lastTransitionTime": "",
+                 "reason": "", "message": ""}
+    for sent, kept in (("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+                       ("2026-01-01T02:00:00.5+02:00", "2026-01-01T00:00:00Z")):
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t", "creationTimestamp": sent},
+                     "spec": {}, "status": {"conditions": [{**condition, "lastTransitionTime": sent}]}}
+        decoded = envelope.decode(envelope.encode(namespace))
+        assert decoded["metadata"]["creationTimestamp"] == kept
+        assert decoded["status"]["conditions"][0]["lastTransitionTime"] == kept
+
+
 def test_negotiation(ours: Client) -> None:
     """q-values and wildcards choose; a Table is never protobuf (406, as upstream); a kind without a protobuf form
     (Pods, for now) passes protobuf clauses over; errors are Status objects in protobuf when asked so."""

@@ -57,7 +57,6 @@ class Message:
         exec(compile(source, f"<protobuf {node.ref or 'message'}>", "exec"), namespace)  # noqa: S102
         self.encode: Callable[[Obj], bytes] = namespace["encode"]
         self.decode: Callable[..., Obj] = namespace["decode"]
-        self.source = source
 
 
 def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("apiVersion", "kind")) -> list[str]:
@@ -84,8 +83,8 @@ _MESSAGES: dict[int, Message] = {}
 
 def message(node: Object) -> Message:
     """The message of an Object node, built on first use and kept."""
-    found = _MESSAGES.get(id(node))
-    if found is None or found.node is not node:
+    found = _MESSAGES.get(id(node))  # the message keeps its node: the id is not reused
+    if found is None:
         found = _MESSAGES[id(node)] = Message(node)
     return found
 
@@ -110,7 +109,6 @@ class _Field:
         item = node.items if isinstance(node, Array) else node
         self.keep_zero = always or node.pointer
         self.helper = f"F{number}"
-        namespace[f"P{number}"] = tuple(tag(number, LENGTH) + bytes((n,)) for n in range(128))
         if isinstance(node, Map):
             self.kind = "map"
             namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
@@ -132,6 +130,8 @@ class _Field:
         else:
             raise TypeError(f"no protobuf form for {type(item).__name__}")
         self.wire_type = VARINT if self.kind in ("int", "bool") else LENGTH
+        if self.wire_type == LENGTH:  # the tag and a one-byte length, for values shorter than 128 bytes
+            namespace[f"P{number}"] = tuple(tag(number, LENGTH) + bytes((n,)) for n in range(128))
         self.tag = tag(number, self.wire_type)
         self.key = number << 3 | self.wire_type
         zero = None if self.repeated or self.kind == "map" or node.pointer else _zero_payload(item)

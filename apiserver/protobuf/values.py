@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,7 +21,11 @@ class ProtobufError(ValueError):
 
 @lru_cache(maxsize=4096)
 def _seconds(text: str) -> int:
-    return calendar.timegm(time.strptime(text, _TIME_FORMAT))
+    """The Unix seconds of an RFC 3339 time (as this server writes them, or with an offset or fractions)."""
+    try:
+        return calendar.timegm(time.strptime(text, _TIME_FORMAT))
+    except ValueError:
+        return int(datetime.fromisoformat(text).timestamp())
 
 
 @lru_cache(maxsize=4096)
