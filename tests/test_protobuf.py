@@ -167,6 +167,9 @@ def test_delete_options_in_protobuf(ours: Client) -> None:
     status, _, data = ours(item, "DELETE", envelope.encode({"apiVersion": "v1", "kind": "DeleteOptions"}),
                            content_type=PB)
     assert status == 200 and envelope.decode(data)["status"] == "Success"
+    create_all(ours, "del2", ["endpointslices"])
+    status, _, data = ours(item.replace("/del/", "/del2/"), "DELETE", b"", content_type=PB)  # no body at all
+    assert status == 200 and envelope.decode(data)["status"] == "Success"
 
 
 def watch_frames(data: bytes) -> list[Obj]:

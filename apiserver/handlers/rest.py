@@ -111,7 +111,7 @@ async def read_body(request: web.Request, kind: Kind | None = None) -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     media = negotiation.media_type(request)
-    if media == envelope.MEDIA_TYPE:
+    if media == envelope.MEDIA_TYPE and (body or kind is not None):  # a DELETE may have no body, whatever its type
         return protobuf_body(body, kind)
     return negotiation.decode_body(body, media) if body.strip() else None
 
