@@ -3,8 +3,9 @@
 A watcher asks for one form: the plain object, a Table row (the first one with column headers),
 or PartialObjectMetadata, in JSON or in protobuf (length-prefixed WatchEvent frames). Every watcher of
 the same form receives the same bytes: an event keeps the frames made for it, so N watchers cost one
-serialization per form (encoding included) in use, not N. What events keep after their dispatch (the current state's ADDED frame for initial events, frames encoded for a
-replay) is charged to a FrameBudget, which drops the least recently charged past its byte limit.
+serialization per form (encoding included) in use, not N. What events keep after their dispatch (the
+current state's ADDED frame for initial events, frames encoded for a replay) is charged to a FrameBudget,
+which drops the least recently charged past its byte limit.
 """
 
 from __future__ import annotations
