@@ -55,7 +55,7 @@ def status_response(request: web.Request, err: errors.StatusError) -> web.Respon
     """The Status, compact JSON as the real server writes it, or YAML if the request's Accept asks for YAML."""
     encoding = negotiation.error_encoding(request)
     body = negotiation.dumps(err.to_status(), encoding)
-    response = web.Response(body=body, status=err.code, content_type=f"application/{encoding}")
+    response = web.Response(body=body, status=err.code, content_type=negotiation.content_type(encoding))
     details = err.details or {}
     if details.get("retryAfterSeconds"):
         response.headers["Retry-After"] = str(details["retryAfterSeconds"])

@@ -8,17 +8,24 @@ the list semantics used by strategic merge patch and server-side apply, and `kub
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
 
 ListType = Literal["atomic", "set", "map"]
 
 
 @dataclass(frozen=True)
 class Schema:
-    """Base of every node; `description` feeds OpenAPI and `kubectl explain`."""
+    """Base of every node; `description` feeds OpenAPI and `kubectl explain`.
+
+    `proto` is the property's field number in upstream's generated.proto (0: not in the protobuf form) and
+    `pointer` says the Go field is a pointer, which protobuf writes only when set: gogo writes every other
+    field, even at its zero value. Both describe the property in its parent: `numbered` sets them on a shared node.
+    """
 
     description: str = ""
+    proto: int = field(default=0, compare=False, kw_only=True)
+    pointer: bool = field(default=False, compare=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,14 @@ class Array(Schema):
     map_keys: tuple[str, ...] = ()
     merge_key: str = ""
     patch_strategy: str = ""
+
+
+S = TypeVar("S", bound=Schema)
+
+
+def numbered(node: S, proto: int, pointer: bool = False) -> S:
+    """A shared node (ObjectMeta, ObjectReference, Condition) as the property numbered `proto` of its parent."""
+    return replace(node, proto=proto, pointer=pointer)
 
 
 def walk_property(node: Schema, name: str) -> Schema | None:

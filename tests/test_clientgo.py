@@ -2,8 +2,8 @@
 
 The session builds them once (`go test -c` into conformance/.build/); each pytest case runs one Go test (or one
 subtest, a kind) against a fresh server and reads its `test2json` events, so a failure shows that test's output.
-Protobuf cases are expected failures until the server speaks protobuf (issue 10), graceful pod deletion until we
-implement it. The same binary runs against kube-apiserver (`-server https://... -token ...`), where all of it but
+Protobuf cases pass for every kind with a protobuf form; Pods have none yet (their schema is not complete), so
+that case is an expected failure, as is graceful pod deletion until we implement it. The same binary runs against kube-apiserver (`-server https://... -token ...`), where all of it but
 the fault-injection case passes, protobuf included.
 """
 
@@ -26,7 +26,9 @@ from apiserver.testing import RunningServer
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
 PLURALS = [kind.plural for kind in KINDS]
-PROTOBUF_MISSING = pytest.mark.xfail(reason="protobuf not served yet (issue 10)", strict=True)
+PROTOBUF_PLURALS = [pytest.param(plural, marks=pytest.mark.xfail(
+    reason="the Pod schema is not complete: no protobuf form yet (issue 10)", strict=True)) if plural == "pods"
+    else plural for plural in PLURALS]
 
 
 @dataclass
@@ -91,8 +93,7 @@ def test_typed_crud_json(clientgo: GoTests, apiserver: RunningServer, plural: st
     run_go(clientgo, apiserver, f"TestCRUD/{plural}", "-content-type", "json")
 
 
-@PROTOBUF_MISSING
-@pytest.mark.parametrize("plural", PLURALS)
+@pytest.mark.parametrize("plural", PROTOBUF_PLURALS)
 def test_typed_crud_protobuf(clientgo: GoTests, apiserver: RunningServer, plural: str) -> None:
     run_go(clientgo, apiserver, f"TestCRUD/{plural}", "-content-type", "protobuf")
 

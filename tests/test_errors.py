@@ -21,6 +21,7 @@ import yaml
 from multidict import CIMultiDictProxy
 
 from apiserver.config import Config
+from apiserver.protobuf import envelope
 from apiserver.state import STORAGE
 from apiserver.testing import RunningServer
 
@@ -612,7 +613,8 @@ async def test_head_and_options_reach_only_proxies(http: aiohttp.ClientSession, 
 # --- 406 NotAcceptable -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf", "application/json;as=Widget;v=v1;g=meta.k8s.io",
+@pytest.mark.parametrize("accept", ["application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io",
+                                    "application/json;as=Widget;v=v1;g=meta.k8s.io",
                                     "application/yaml;stream=watch"])
 async def test_not_acceptable(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any],
                               accept: str) -> None:
@@ -972,17 +974,18 @@ async def test_json_patch_over_10000_operations(apiserver: RunningServer, http: 
 
 
 async def test_protobuf_body(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
+    """Protobuf bodies are decoded: a truncated one, or one of another kind, gets kube-apiserver's 400."""
     message = f"the body of the request was in an unknown format - accepted media types include: {ACCEPTED}"
-    # Upstream decodes protobuf; this server cannot, and deliberately says so (team decision, commit 472a394),
-    # keeping upstream's 415 shape: "the body of the request was in an unknown format - … accepted media types …".
-    protobuf_message = ("the body of the request was in an unknown format - protobuf request bodies are not supported "
-                        "by this server; accepted media types include: application/json, application/yaml")
-    protobuf = b"k8s\x00\n\x0b\n\x15discovery.k8s.io/v1\x12\rEndpointSlice"
+    truncated = b"k8s\x00\n\x0b\n\x15discovery.k8s.io/v1\x12\rEndpointSlice"
+    namespace = envelope.encode({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})
     async with await guarded(apiserver, http, WEB1):
-        assert_status(await call(http, "POST", ES, data=protobuf, content_type="application/vnd.kubernetes.protobuf"),
-                      415, "UnsupportedMediaType", protobuf_message)
-        assert_status(await call(http, "PUT", WEB1, data=protobuf, content_type="application/vnd.kubernetes.protobuf"),
-                      415, "UnsupportedMediaType", protobuf_message)
+        for method, path in (("POST", ES), ("PUT", WEB1)):
+            assert_status(await call(http, method, path, data=truncated, content_type=envelope.MEDIA_TYPE), 400,
+                          "BadRequest", "the object provided is unrecognized (must be of type EndpointSlice): "
+                          "unexpected EOF (6b3873000a0b0a15646973636f766572792e6b38732e696f2f7631120d45 ...)")
+            assert_status(await call(http, method, path, data=namespace, content_type=envelope.MEDIA_TYPE), 400,
+                          "BadRequest", 'Namespace in version "v1" cannot be handled as a EndpointSlice: converting '
+                          "(v1.Namespace) to (discovery.EndpointSlice): unknown conversion")
         assert_status(await call(http, "POST", ES, data="<xml/>", content_type="application/xml"),
                       415, "UnsupportedMediaType", message)
 

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from apiserver.cacher.watcher import HIGH_WATER, SEND_BUFFER
 from apiserver.config import Config
 from apiserver.kinds import columns
+from apiserver.protobuf import envelope
 from apiserver.state import REGISTRIES
 from apiserver.testing import RunningServer
 
@@ -30,6 +31,7 @@ GROUP_PATH = "/apis/discovery.k8s.io/v1"
 WAIT = 15.0
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 PARTIAL = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"
+PROTOBUF = envelope.MEDIA_TYPE
 
 
 def slices_path(namespace: str = NS) -> str:
@@ -70,6 +72,7 @@ class RawWatch:
         self.payload = bytearray()
         self.events: list[dict[str, Any]] = []
         self.ended = False
+        self.protobuf = False
         self._partial = b""
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -84,6 +87,7 @@ class RawWatch:
         writer.write("\r\n".join(lines).encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
         self.status = int(head.split(b" ", 2)[1])
+        self.protobuf = envelope.WATCH_MEDIA_TYPE.encode() in head
         assert b"transfer-encoding: chunked" in head.lower(), head
         self._task = asyncio.create_task(self._read(reader))
         return self
@@ -102,6 +106,13 @@ class RawWatch:
 
     def _feed(self, data: bytes) -> None:
         self.payload += data
+        if self.protobuf:  # frames led by their length
+            self._partial += data
+            while len(self._partial) >= 4 and len(self._partial) >= 4 + (size := int.from_bytes(self._partial[:4])):
+                event_type, obj = envelope.decode_watch_event(self._partial[4:4 + size])
+                self.events.append({"type": event_type, "object": obj})
+                self._partial = self._partial[4 + size:]
+            return
         *lines, self._partial = (self._partial + data).split(b"\n")
         self.events += [json.loads(line) for line in lines]
 
@@ -295,7 +306,7 @@ async def _open_is(api: Api, count: int) -> bool:
     Config(compaction_interval=0, watch_encode_cache=False),
 ], ids=["encode-cache", "no-encode-cache"])
 def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apiserver_config: Config) -> None:
-    plain_n, table_n, partial_n, updates = 50, 20, 10, 12
+    plain_n, table_n, partial_n, protobuf_n, updates = 50, 20, 10, 20, 12
 
     async def body(api: Api) -> None:
         await api.create("s")
@@ -305,7 +316,8 @@ def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apise
         plain = await open_watches(apiserver, plain_n, "plain", query=query)
         table = await open_watches(apiserver, table_n, "table", query=query, headers={"Accept": TABLE})
         partial = await open_watches(apiserver, partial_n, "partial", query=query, headers={"Accept": PARTIAL})
-        watches = plain + table + partial
+        protobuf = await open_watches(apiserver, protobuf_n, "protobuf", query=query, headers={"Accept": PROTOBUF})
+        watches = plain + table + partial + protobuf
         try:
             await until(lambda: _open_is(api, len(watches)), "all watchers registered")
             for i in range(updates):
@@ -315,10 +327,11 @@ def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apise
         finally:
             await close_all(watches)
 
-        for group in (plain, table, partial):
+        for group in (plain, table, partial, protobuf):
             assert len({bytes(w.payload) for w in group}) == 1
             assert all(len(w.events) == updates for w in group)
         assert plain[0].events[0]["object"]["kind"] == "EndpointSlice"
+        assert [e["object"] for e in protobuf[0].events] == [e["object"] for e in plain[0].events]
         assert partial[0].events[0]["object"]["kind"] == "PartialObjectMetadata"
         tables = [e["object"] for e in table[0].events]
         assert all(t["kind"] == "Table" and len(t["rows"]) == 1 for t in tables)
@@ -328,7 +341,7 @@ def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apise
         # With the cache, each event is serialized once per form in use (the Table watchers' first
         # event in the with-headers form instead of the headerless one); without it, once per watcher.
         per_form = {"application/json": plain_n, "application/json;as=Table": table_n,
-                    "application/json;as=PartialObjectMetadata": partial_n}
+                    "application/json;as=PartialObjectMetadata": partial_n, PROTOBUF: protobuf_n}
         for encoding, watchers in per_form.items():
             expected = updates if apiserver_config.watch_encode_cache else updates * watchers
             got = delta(after, before, f"apiserver_watch_cache_encodings_total{{{encoding}}}")

@@ -584,10 +584,10 @@ def test_services(kubectl: Kubectl) -> None:
     assert ports == [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 9090}]  # merged by port
     assert kubectl("delete", "svc", "web").stdout.strip() == 'service "web" deleted'
 
-    generated = kubectl("create", "service", "clusterip", "gen", "--tcp=80:8080", check=False)
-    assert generated.returncode == 1
-    assert generated.stderr.startswith("error: failed to create ClusterIP service: the body of the request was in "
-                                       "an unknown format - protobuf request bodies are not supported")
+    # kubectl 1.32's generators send protobuf bodies
+    assert kubectl("create", "service", "clusterip", "gen", "--tcp=80:8080").stdout.strip() == "service/gen created"
+    ports = get_json(kubectl, "svc", "gen")["spec"]["ports"]
+    assert ports == [{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}]
 
 
 def test_endpoints_without_deprecation_warning(kubectl: Kubectl) -> None:
@@ -621,19 +621,17 @@ def test_pods(kubectl: Kubectl) -> None:
 
 
 def test_namespaces_create_namespace_is_protobuf(kubectl: Kubectl) -> None:
-    generated = kubectl("create", "namespace", "made-by-generator", check=False)
-    assert generated.returncode == 1
-    assert ("Error from server (UnsupportedMediaType): the body of the request was in an unknown format - protobuf "
-            "request bodies are not supported by this server; accepted media types include: application/json, "
-            "application/yaml") in generated.stderr
-    assert kubectl("get", "ns", "made-by-generator", check=False).returncode == 1
+    generated = kubectl("create", "namespace", "made-by-generator")
+    assert generated.stdout.strip() == "namespace/made-by-generator created"
+    labels = get_json(kubectl, "namespace", "made-by-generator")["metadata"]["labels"]
+    assert labels == {"kubernetes.io/metadata.name": "made-by-generator"}
 
     assert kubectl("create", "-f", NAMESPACE).stdout.strip() == "namespace/team-a created"
     rows = table(kubectl("get", "ns").stdout)
     assert rows[0] == ["NAME", "STATUS", "AGE"]
     assert {row[0]: row[1] for row in rows[1:]} == {
         "default": "Active", "kube-node-lease": "Active", "kube-public": "Active", "kube-system": "Active",
-        "team-a": "Active"}
+        "made-by-generator": "Active", "team-a": "Active"}
     labels = get_json(kubectl, "namespace", "team-a")["metadata"]["labels"]
     assert labels == {"kubernetes.io/metadata.name": "team-a", "team": "a"}
 
@@ -675,3 +673,24 @@ def test_logs_exec_and_debug_without_a_kubelet(kubectl: Kubectl) -> None:
     kubectl("debug", "u", "--image=busybox", "--profile=general", "-q")
     containers = get_json(kubectl, "pod", "u")["spec"]["ephemeralContainers"]
     assert [(c["image"], c["name"].startswith("debugger-")) for c in containers] == [("busybox", True)]
+
+
+@pytest.mark.parametrize("version", ["1.32", "1.33"])
+def test_generators_send_protobuf(apiserver: RunningServer, tmp_path: Path, version: str) -> None:
+    """kubectl 1.32 and 1.33 create namespaces and services from typed objects, sent as protobuf bodies."""
+    binary = Path(f"/usr/lib/google-cloud-sdk/bin/kubectl.{version}")
+    if not binary.exists():
+        pytest.skip(f"kubectl {version} is not installed")
+
+    def run(*args: str) -> str:
+        result = subprocess.run([str(binary), "--kubeconfig", str(apiserver.kubeconfig), "--cache-dir",
+                                 str(tmp_path / "cache"), *args], check=False, capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run("create", "namespace", "generated") == "namespace/generated created"
+    assert run("create", "service", "clusterip", "gen", "-n", "generated", "--tcp=80:8080") == "service/gen created"
+    service = json.loads(run("get", "service", "gen", "-n", "generated", "-o", "json"))
+    assert service["spec"]["ports"] == [{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}]
+    assert run("get", "namespace", "generated", "-o", "jsonpath={.status.phase}") == "Active"

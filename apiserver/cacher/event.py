@@ -1,10 +1,11 @@
 """Watch-cache events and the forms they are encoded in, each (form, type, object) at most once.
 
 A watcher asks for one form: the plain object, a Table row (the first one with column headers),
-or PartialObjectMetadata. Every watcher of the same form receives the same bytes: an event keeps
-the frames made for it, so N watchers cost one serialization per form in use, not N. What events
-keep after their dispatch (the current state's ADDED frame for initial events, frames encoded for a
-replay) is charged to a FrameBudget, which drops the least recently charged past its byte limit.
+or PartialObjectMetadata, in JSON or in protobuf (length-prefixed WatchEvent frames). Every watcher of
+the same form receives the same bytes: an event keeps the frames made for it, so N watchers cost one
+serialization per form (encoding included) in use, not N. What events keep after their dispatch (the
+current state's ADDED frame for initial events, frames encoded for a replay) is charged to a FrameBudget,
+which drops the least recently charged past its byte limit.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import orjson
 
 from apiserver import tables
 from apiserver.kinds.base import Kind
+from apiserver.protobuf import envelope
 
 Obj = dict[str, Any]
 Projection = Literal["object", "table", "partial"]
+Serialization = Literal["json", "protobuf"]
 
 
 def watch_frame(event_type: str, object_json: bytes) -> bytes:
@@ -30,20 +33,23 @@ def watch_frame(event_type: str, object_json: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Form:
-    """How a watcher wants its objects; `headers` marks a Table event that carries columnDefinitions."""
+    """How a watcher wants its objects; `headers` marks a Table event that carries columnDefinitions. Tables are
+    JSON only."""
 
     projection: Projection = "object"
     include_object: str = "Metadata"
     headers: bool = False
+    serialization: Serialization = "json"
 
     @property
     def encoding(self) -> str:
-        """The metrics label for this form."""
+        """The metrics label for this form: its media type."""
+        media = envelope.MEDIA_TYPE if self.serialization == "protobuf" else "application/json"
         if self.projection == "table":
-            return "application/json;as=Table"
+            return media + ";as=Table"
         if self.projection == "partial":
-            return "application/json;as=PartialObjectMetadata"
-        return "application/json"
+            return media + ";as=PartialObjectMetadata"
+        return media
 
     def list_blueprint(self, kind: Kind) -> str:
         """The empty list a watch-list client builds its list from, as this form's lists are encoded, in base64:
@@ -52,12 +58,23 @@ class Form:
             empty: Obj = {"kind": "PartialObjectMetadataList", "apiVersion": tables.META_V1}
         else:
             empty = {"kind": kind.list_kind, "apiVersion": kind.api_version}
+        if self.serialization == "protobuf":
+            return base64.b64encode(envelope.encode({**empty, "metadata": {}, "items": None})).decode()
         return base64.b64encode(orjson.dumps({**empty, "metadata": {}, "items": None}) + b"\n").decode()
 
     def without_headers(self) -> Form:
-        return Form(self.projection, self.include_object, False) if self.headers else self
+        return Form(self.projection, self.include_object, False, self.serialization) if self.headers else self
+
+    def error(self, status: Obj) -> bytes:
+        """An ERROR event: the Status as it is, whatever the projection, in this form's encoding."""
+        if self.serialization == "protobuf":
+            return envelope.watch_event("ERROR", envelope.encode(status))
+        return watch_frame("ERROR", orjson.dumps(status))
 
     def encode(self, kind: Kind, event_type: str, obj: Obj) -> bytes:
+        if self.serialization == "protobuf":
+            shown = tables.partial_metadata(obj) if self.projection == "partial" else obj
+            return envelope.watch_event(event_type, envelope.encode(shown))
         if self.projection == "object":
             return watch_frame(event_type, orjson.dumps(obj))
         if self.projection == "partial":

@@ -5,6 +5,10 @@ parameters cut off, must name a type the route produces; `406: Not Acceptable` l
 negotiation (`negotiate`: the best clause by quality whose form it can write, Table and PartialObjectMetadata
 included; `only the following media types are accepted`). Errors and discovery documents are written in the best
 plain clause's encoding (`plain_encoding`), so `Accept: application/yaml` gets YAML Status objects.
+
+Protobuf is written for the kinds that have a protobuf form (`protobuf.envelope.serves`), for their lists,
+PartialObjectMetadata and Status errors; never for a Table (kube-apiserver 406s `as=Table` in protobuf). A
+kind without one passes protobuf clauses over, as if they were not there: client-go's `protobuf, json` gets JSON.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import yaml
 from aiohttp import web
 
 from apiserver import errors
+from apiserver.kinds.base import Kind
+from apiserver.protobuf import envelope
 
 Form = Literal["object", "table", "partial"]
 META_GROUP = "meta.k8s.io"
 META_VERSIONS = ("v1", "v1beta1")
-Encoding = Literal["json", "yaml"]
+Encoding = Literal["json", "yaml", "protobuf"]
 
 ACCEPTED = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
 ACCEPTED_WATCH = ["application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch"]
@@ -50,7 +56,11 @@ class Output:
 
     @property
     def content_type(self) -> str:
-        return "application/yaml" if self.encoding == "yaml" else "application/json"
+        return content_type(self.encoding)
+
+    @property
+    def watch_content_type(self) -> str:
+        return envelope.WATCH_MEDIA_TYPE if self.encoding == "protobuf" else "application/json"
 
     @property
     def meta_api_version(self) -> str:
@@ -60,8 +70,15 @@ class Output:
         return dumps(body, self.encoding, self.pretty)
 
 
+def content_type(encoding: Encoding) -> str:
+    return envelope.MEDIA_TYPE if encoding == "protobuf" else f"application/{encoding}"
+
+
 def dumps(body: Any, encoding: Encoding, pretty: bool = False) -> bytes:
-    """JSON (indented if `pretty`), or YAML with its keys sorted, as kube-apiserver converts its JSON to YAML."""
+    """JSON (indented if `pretty`), YAML with its keys sorted, as kube-apiserver converts its JSON to YAML, or
+    protobuf (never indented)."""
+    if encoding == "protobuf":
+        return envelope.encode(body)
     if encoding == "yaml":
         return yaml.safe_dump(body, sort_keys=True, allow_unicode=True).encode()
     if pretty:
@@ -99,11 +116,13 @@ def clauses(accept: str) -> list[Clause]:
     return sorted(result, key=lambda c: (-c.quality, c.media.startswith("*/"), c.media.endswith("/*")))
 
 
-def _encoding_of(media: str) -> Encoding | None:
+def _encoding_of(media: str, protobuf: bool = True) -> Encoding | None:
     """The encoding a media range selects (kube-apiserver matches `type/*` and `*/*` to its first serializer,
-    JSON); None for protobuf, which this server does not write, and for anything else."""
+    JSON); protobuf only if the response has a protobuf form (`protobuf`); None for anything else."""
     if media in ("application/json", "application/*", "*/*"):
         return "json"
+    if media == envelope.MEDIA_TYPE:
+        return "protobuf" if protobuf else None
     return "yaml" if media == "application/yaml" else None
 
 
@@ -129,14 +148,15 @@ def check_patch_type(request: web.Request) -> str:
     return media
 
 
-def plain_encoding(accept: str) -> Encoding | None:
+def plain_encoding(accept: str, protobuf: bool = False) -> Encoding | None:
     """The encoding of the best clause asking for a document as it is (no `as=` conversion, no stream): how
-    kube-apiserver encodes errors and discovery documents. Protobuf clauses are passed over (not served here);
-    None when no clause fits (an empty header is JSON)."""
+    kube-apiserver encodes errors and discovery documents. Protobuf clauses count only if the document has a
+    protobuf form (`protobuf`: a Status has, discovery documents have none here); None when no clause fits (an
+    empty header is JSON)."""
     if not accept.strip():
         return "json"
     for clause in clauses(accept):
-        encoding = _encoding_of(clause.media)
+        encoding = _encoding_of(clause.media, protobuf)
         if encoding is not None and "as" not in clause.params and "stream" not in clause.params:
             return encoding
     return None
@@ -144,15 +164,20 @@ def plain_encoding(accept: str) -> Encoding | None:
 
 def error_encoding(request: web.Request) -> Encoding:
     """How a Status is written: as the request asked if it can be (YAML for `Accept: application/yaml`), else JSON."""
-    return plain_encoding(request.headers.get("Accept", "")) or "json"
+    return plain_encoding(request.headers.get("Accept", ""), protobuf=True) or "json"
 
 
-def _output(clause: Clause, pretty: bool, include: str) -> Output | None:
-    """The response a clause asks for if this server can produce it (kube-apiserver's acceptMediaTypeOptions)."""
+def _output(clause: Clause, pretty: bool, include: str, protobuf: bool) -> Output | None:
+    """The response a clause asks for if this server can produce it (kube-apiserver's acceptMediaTypeOptions):
+    protobuf if the kind has a protobuf form (`protobuf`) or only its metadata is asked for."""
     encoding = _encoding_of(clause.media)
     if encoding is None:
         return None
     params = clause.params
+    if encoding == "protobuf":
+        if not protobuf and not params.get("as", "").startswith("PartialObjectMetadata"):
+            return None
+        pretty = False
     if params.get("stream", "watch") != "watch" or (encoding == "yaml" and "stream" in params):
         return None
     as_ = params.get("as", "")
@@ -160,16 +185,16 @@ def _output(clause: Clause, pretty: bool, include: str) -> Output | None:
         return Output(encoding, "object", pretty, include)
     if params.get("g") != META_GROUP or params.get("v") not in META_VERSIONS:
         return None
-    if as_ == "Table":
+    if as_ == "Table" and encoding != "protobuf":
         return Output(encoding, "table", pretty, include, params["v"])
     if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList"):
         return Output(encoding, "partial", pretty, include, params["v"], as_ == "PartialObjectMetadataList")
     return None
 
 
-def negotiate(request: web.Request, watch: bool = False) -> Output:
-    """The response form: the best Accept clause this server can produce; 406 if there is none, and for a watch
-    if that clause's encoding cannot stream (YAML)."""
+def negotiate(request: web.Request, watch: bool = False, kind: Kind | None = None) -> Output:
+    """The response form: the best Accept clause this server can produce (protobuf only for a `kind` that has a
+    protobuf form); 406 if there is none, and for a watch if that clause's encoding cannot stream (YAML)."""
     query = request.query
     pretty = query.get("pretty") in ("true", "1") or (
         "pretty" not in query and not watch and request.headers.get("User-Agent", "").startswith(PRETTY_AGENTS))
@@ -177,10 +202,11 @@ def negotiate(request: web.Request, watch: bool = False) -> Output:
     accept = request.headers.get("Accept", "")
     if not accept.strip():
         return Output(pretty=pretty, include_object=include)
-    output = next((o for c in clauses(accept) if (o := _output(c, pretty, include)) is not None), None)
+    protobuf = kind is not None and envelope.serves(kind)
+    output = next((o for c in clauses(accept) if (o := _output(c, pretty, include, protobuf)) is not None), None)
     if output is None:
         raise errors.not_acceptable(ACCEPTED)
-    if watch and output.encoding != "json":
+    if watch and output.encoding == "yaml":
         raise errors.not_acceptable(ACCEPTED_WATCH)
     return output
 

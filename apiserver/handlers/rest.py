@@ -27,6 +27,8 @@ from apiserver.patch.errors import PatchError
 from apiserver.patch.jsonpatch import json_patch
 from apiserver.patch.merge import merge_patch
 from apiserver.patch.strategic import go_format, strategic_merge_patch
+from apiserver.protobuf import envelope
+from apiserver.protobuf.values import ProtobufError
 from apiserver.registry import ListResult, Registry, now
 from apiserver.schema import Array, Map, Object, Schema
 from apiserver.state import CONFIG, INFO, REGISTRIES
@@ -98,9 +100,8 @@ def registry_for(request: web.Request, target: Target) -> Registry:
     return request.app[REGISTRIES][target.kind.plural]
 
 
-async def read_body(request: web.Request, kind: str = "DeleteOptions") -> bytes:
-    """The raw request body, refused with 413 past the limit; a protobuf one (which we don't decode) as an
-    object of `kind`, named in its error."""
+async def read_body(request: web.Request) -> bytes:
+    """The raw request body, refused with 413 past the limit."""
     limit = body_limit(request.app)
     if request.content_length is not None and request.content_length > limit:
         raise errors.too_large_body(limit)
@@ -111,25 +112,47 @@ async def read_body(request: web.Request, kind: str = "DeleteOptions") -> bytes:
             raise errors.too_large_body(limit)
         chunks.append(chunk)
     body = b"".join(chunks)
-    if negotiation.media_type(request) == "application/vnd.kubernetes.protobuf":
-        raise protobuf_body(body, kind)
     return body
 
 
-PROTOBUF_PREFIX = b"k8s\x00"
+async def read_json_body(request: web.Request, kind: str) -> bytes:
+    """The raw body of a request whose object (`kind`, named in the error) has no protobuf form here."""
+    body = await read_body(request)
+    if negotiation.media_type(request) == envelope.MEDIA_TYPE:
+        raise unsupported_protobuf(kind)
+    return body
 
 
-def protobuf_body(body: bytes, kind: str) -> errors.StatusError:
-    """A protobuf body: a real one (kubectl 1.32's typed clients, e.g. create namespace, send them) is refused
-    plainly as not served; anything else gets the 400 kube-apiserver's protobuf decoder gives it."""
-    if body.startswith(PROTOBUF_PREFIX):
-        return errors.StatusError(415, "UnsupportedMediaType",
-                                  "the body of the request was in an unknown format - protobuf request bodies are not "
-                                  "supported by this server; accepted media types include: application/json, "
-                                  "application/yaml")
-    prefix = " ".join(str(byte) for byte in PROTOBUF_PREFIX)
+def unsupported_protobuf(kind: str) -> errors.StatusError:
+    """A protobuf body of a kind we have no protobuf form for."""
+    return errors.StatusError(415, "UnsupportedMediaType",
+                              f"the body of the request was in an unknown format - protobuf request bodies of {kind} "
+                              "are not supported by this server; accepted media types include: application/json, "
+                              "application/yaml")
+
+
+def protobuf_body(body: bytes, expected: Kind | None) -> Any:
+    """A protobuf body's object (kubectl 1.32's typed clients send them, e.g. for create namespace), which must be of
+    the `expected` kind (None: DeleteOptions, of any version). A kind without a protobuf form here is refused as not
+    served; anything else gets kube-apiserver's decoder's 400."""
+    kind = expected.kind if expected is not None else "DeleteOptions"
+    if body.startswith(envelope.PREFIX):
+        try:
+            obj = envelope.decode(body)
+        except envelope.UnknownType:
+            raise unsupported_protobuf(kind) from None
+        except ProtobufError as err:
+            raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {err} "
+                                     f"({summary(body)})") from None
+        if obj["kind"] != kind or (expected is not None and obj["apiVersion"] != expected.api_version):
+            version = obj["apiVersion"].rsplit("/", 1)[-1]
+            raise errors.bad_request(f'{obj["kind"]} in version "{version}" cannot be handled as a {kind}: converting '
+                                     f'({version}.{obj["kind"]}) to ({go_type(expected)[1:] if expected else kind}): '
+                                     "unknown conversion")
+        return obj
+    prefix = " ".join(str(byte) for byte in envelope.PREFIX)
     why = f"provided data does not appear to be a protobuf message, expected prefix [{prefix}]" if body else "empty data"
-    return errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
+    raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {why} ({summary(body)})")
 
 
 def summary(data: bytes, limit: int = 30) -> str:
@@ -142,8 +165,12 @@ def summary(data: bytes, limit: int = 30) -> str:
 
 async def read_object(request: web.Request, kind: Kind, opts: WriteOptions) -> Obj:
     """A create or update body decoded as upstream's codec does, its strict errors refused or warned per fieldValidation."""
-    body = await read_body(request, kind.kind)
+    body = await read_body(request)
     media = negotiation.media_type(request)
+    if media == envelope.MEDIA_TYPE:
+        obj = protobuf_body(body, kind)
+        decode(obj, kind.schema, kind.kind)  # its defaults: a protobuf body has no unknown fields and no type errors
+        return finish_object(kind, obj)
     if media not in serializer.YAML_TYPES and media not in ("application/json", "", *negotiation.PATCH_TYPES):
         raise errors.unsupported_media_type(media, negotiation.ACCEPTED)
     try:
@@ -169,6 +196,9 @@ async def read_delete_options(request: web.Request, opts: WriteOptions) -> Delet
 async def delete_options_body(request: web.Request) -> Obj | None:
     """A DeleteOptions body (None without one): errors in it are 500s upstream (its decoding error is not typed)."""
     body = await read_body(request)
+    if negotiation.media_type(request) == envelope.MEDIA_TYPE and body:  # a DELETE may have no body, whatever its type
+        options: Obj = protobuf_body(body, None)
+        return options
     if not body.strip():
         return None
     try:
@@ -275,20 +305,20 @@ def finish_object(kind: Kind, obj: Obj) -> Obj:
 
 
 async def get(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     obj = await registry_for(request, target).get(target.namespace, target.name)
     return respond(request, render_object(target.kind, obj, output), output=output)
 
 
 async def list_(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = parse_list_options(target.kind, request.query, watch=False)
     result = await registry_for(request, target).list(target.namespace, opts)
     return respond(request, render_list(target.kind, result, output), output=output)
 
 
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     obj = await read_object(request, target.kind, opts)
     created = await registry_for(request, target).create(target.namespace, obj, opts)
@@ -296,7 +326,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
 
 
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     obj = await read_object(request, target.kind, opts)
     allow_create = target.kind.strategy.allow_create_on_update and not target.subresource
@@ -325,10 +355,10 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
 
 
 async def patch(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     media = negotiation.media_type(request)  # one of PATCH_TYPES: the route checked it
-    body = await read_body(request, target.kind.kind)
+    body = await read_body(request)
     kind = target.kind
     is_apply = media == serializer.APPLY_PATCH
     manager = opts.field_manager
@@ -396,7 +426,7 @@ def _reason(code: int) -> str:
 
 
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     options = await read_delete_options(request, opts)
     obj, removed = await registry_for(request, target).delete(target.namespace, target.name, options, opts)
@@ -416,7 +446,7 @@ def deleted_status(kind: Kind, obj: Obj) -> Obj:
 
 
 async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request)
+    output = negotiation.negotiate(request, kind=target.kind)
     opts = write_options(request)
     list_opts = parse_list_options(target.kind, request.query, watch=False)
     options = await read_delete_options(request, opts)

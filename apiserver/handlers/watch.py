@@ -1,4 +1,5 @@
-"""The watch verb: a chunked stream of newline-delimited JSON events served from the watch cache.
+"""The watch verb: a chunked stream of newline-delimited JSON events, or length-prefixed protobuf WatchEvents, served
+from the watch cache.
 
 The handler validates the request, sends the headers, registers a Watcher with the resource's
 hub and then only waits for the end: the hub writes frames to the socket itself. The stream ends
@@ -17,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import orjson
 from aiohttp import web
 
 from apiserver import errors, tables
-from apiserver.cacher.event import Form, watch_frame
+from apiserver.cacher.event import Form
 from apiserver.cacher.hub import GroupKey, Predicate, group_key
 from apiserver.cacher.watch_cache import TooOldError
 from apiserver.cacher.watcher import Limits, Watcher, WatchInfo
@@ -70,8 +70,8 @@ async def _until(watcher: Watcher, when: float) -> None:
 
 
 async def watch(request: web.Request, target: Target) -> web.StreamResponse:
-    output = negotiation.negotiate(request, watch=True)
     kind = target.kind
+    output = negotiation.negotiate(request, watch=True, kind=kind)
     opts = parse_list_options(kind, request.query, watch=True)
     if output.form == "table":
         tables.check_include_object(output.include_object)
@@ -88,7 +88,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.StatusError(504, "Timeout", "Timeout: the watch cache did not catch up with storage",
                                  {"retryAfterSeconds": 1})
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
-    response = web.StreamResponse(headers={"Content-Type": output.content_type})
+    response = web.StreamResponse(headers={"Content-Type": output.watch_content_type})
     negotiation.add_warnings(response, request[INFO].warnings)  # e.g. the Endpoints deprecation, on watches too
     response.enable_chunked_encoding()
     await response.prepare(request)
@@ -97,7 +97,8 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     if transport is None:
         return response
     config = request.app[CONFIG]
-    form = Form(output.form, output.include_object, headers=output.form == "table")
+    form = Form(output.form, output.include_object, output.form == "table",
+                "protobuf" if output.encoding == "protobuf" else "json")
     info = WatchInfo(kind.plural, target.namespace, str(opts.label_selector),
                      str(opts.field_selector or ""), request.headers.get("User-Agent", ""), opts.allow_bookmarks)
     limits = Limits(config.watch_buffer, config.watch_buffer_bytes)
@@ -107,7 +108,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         cacher.watch(watcher, key, predicate, since, registry.list_prefix(target.namespace),
                      initial_events_end=opts.allow_bookmarks and watch_list(opts))
     except TooOldError as err:
-        await response.write(watch_frame("ERROR", orjson.dumps(errors.expired(str(err)).to_status())))
+        await response.write(form.error(errors.expired(str(err)).to_status()))
         return response
     loop = asyncio.get_running_loop()
     deadline = loop.time() + opts.timeout

@@ -16,11 +16,11 @@ CONDITION = Object(
     required=("type", "status"),
     always=("type", "status", "lastTransitionTime"),
     properties={
-        "type": String(description="Type of namespace controller condition."),
-        "status": String(description="Status of the condition, one of True, False, Unknown."),
-        "lastTransitionTime": Time(description="Last time the condition transitioned from one status to another."),
-        "reason": String(description="Unique, one-word, CamelCase reason for the condition's last transition."),
-        "message": String(description="Human-readable message indicating details about last transition."),
+        "type": String(proto=1, description="Type of namespace controller condition."),
+        "status": String(proto=2, description="Status of the condition, one of True, False, Unknown."),
+        "lastTransitionTime": Time(proto=4, description="Last time the condition transitioned from one status to another."),
+        "reason": String(proto=5, description="Unique, one-word, CamelCase reason for the condition's last transition."),
+        "message": String(proto=6, description="Human-readable message indicating details about last transition."),
     },
 )
 
@@ -28,21 +28,23 @@ SCHEMA = resource(
     "io.k8s.api.core.v1.Namespace",
     "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
     spec=Object(
+        proto=2,
         ref="io.k8s.api.core.v1.NamespaceSpec",
         description="NamespaceSpec describes the attributes on a Namespace.",
         properties={
-            "finalizers": Array(items=String(), list_type="atomic", description="Finalizers is an opaque list of "
+            "finalizers": Array(proto=1, items=String(), list_type="atomic", description="Finalizers is an opaque list of "
                                 "values that must be empty to permanently remove object from storage."),
         },
     ),
     status=Object(
+        proto=3,
         ref="io.k8s.api.core.v1.NamespaceStatus",
         description="NamespaceStatus is information about the current status of a Namespace.",
         properties={
-            "phase": String(enum=("Active", "Terminating"), description="Phase is the current lifecycle phase of the "
+            "phase": String(proto=1, enum=("Active", "Terminating"), description="Phase is the current lifecycle phase of the "
                             "namespace."),
             "conditions": conditions(CONDITION, "Represents the latest available observations of a namespace's "
-                                     "current state."),
+                                     "current state.", proto=2),
         },
     ),
 )

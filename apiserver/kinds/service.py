@@ -8,7 +8,7 @@ import random
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import CONDITION, conditions, resource
-from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String
+from apiserver.schema import Array, Boolean, Integer, IntOrString, Map, Object, String, numbered
 from apiserver.validation.field import ErrorList
 from apiserver.validation.service import validate_service, validate_service_update
 
@@ -20,19 +20,19 @@ SERVICE_PORT = Object(
     required=("port",),
     always=("port", "targetPort"),
     properties={
-        "name": String(description="The name of this port within the service. This must be a DNS_LABEL."),
-        "protocol": String(
+        "name": String(proto=1, description="The name of this port within the service. This must be a DNS_LABEL."),
+        "protocol": String(proto=2,
             default="TCP",
             enum=("SCTP", "TCP", "UDP"),
             description="The IP protocol for this port. Supports \"TCP\", \"UDP\", and \"SCTP\". Default is TCP.",
         ),
-        "appProtocol": String(description="The application protocol for this port."),
-        "port": Integer(description="The port that will be exposed by this service."),
-        "targetPort": IntOrString(
+        "appProtocol": String(proto=6, pointer=True, description="The application protocol for this port."),
+        "port": Integer(proto=3, description="The port that will be exposed by this service."),
+        "targetPort": IntOrString(proto=4,
             description="Number or name of the port to access on the pods targeted by the service. Defaults to "
             "the value of the 'port' field."
         ),
-        "nodePort": Integer(description="The port on each node on which this service is exposed when type is "
+        "nodePort": Integer(proto=5, description="The port on each node on which this service is exposed when type is "
                             "NodePort or LoadBalancer."),
     },
 )
@@ -41,10 +41,23 @@ INGRESS = Object(
     ref="io.k8s.api.core.v1.LoadBalancerIngress",
     description="LoadBalancerIngress represents the status of a load-balancer ingress point.",
     properties={
-        "ip": String(description="IP is set for load-balancer ingress points that are IP based."),
-        "hostname": String(description="Hostname is set for load-balancer ingress points that are DNS based."),
-        "ipMode": String(description="IPMode specifies how the load-balancer IP behaves."),
-        "ports": Free(description="Ports is a list of records of service ports."),
+        "ip": String(proto=1, description="IP is set for load-balancer ingress points that are IP based."),
+        "hostname": String(proto=2, description="Hostname is set for load-balancer ingress points that are DNS based."),
+        "ipMode": String(proto=3, pointer=True, description="IPMode specifies how the load-balancer IP behaves."),
+        "ports": Array(proto=4, description="Ports is a list of records of service ports.", list_type="atomic",
+                       items=Object(
+                           ref="io.k8s.api.core.v1.PortStatus",
+                           description="PortStatus represents the error condition of a service port",
+                           required=("port", "protocol"),
+                           always=("port", "protocol"),
+                           properties={
+                               "port": Integer(proto=1, description="Port is the port number of the service port "
+                                               "of which status is recorded here"),
+                               "protocol": String(proto=2, description="Protocol is the protocol of the service "
+                                                  "port of which status is recorded here"),
+                               "error": String(proto=3, pointer=True, description="Error is to record the problem "
+                                               "with the service port"),
+                           })),
     },
 )
 
@@ -52,7 +65,7 @@ SPEC = Object(
     ref="io.k8s.api.core.v1.ServiceSpec",
     description="ServiceSpec describes the attributes that a user creates on a service.",
     properties={
-        "ports": Array(
+        "ports": Array(proto=1,
             items=SERVICE_PORT,
             list_type="map",
             map_keys=("port", "protocol"),
@@ -60,40 +73,64 @@ SPEC = Object(
             patch_strategy="merge",
             description="The list of ports that are exposed by this service.",
         ),
-        "selector": Map(
+        "selector": Map(proto=2,
             values=String(),
             atomic=True,
             description="Route service traffic to pods with label keys and values matching this selector.",
         ),
-        "clusterIP": String(
+        "clusterIP": String(proto=3,
             description="clusterIP is the IP address of the service and is usually assigned randomly. \"None\" "
             "makes a headless service."
         ),
-        "clusterIPs": Array(items=String(), description="ClusterIPs is a list of IP addresses assigned to this service."),
-        "type": String(
+        "clusterIPs": Array(proto=18, items=String(), description="ClusterIPs is a list of IP addresses assigned to this service."),
+        "type": String(proto=4,
             enum=("ClusterIP", "ExternalName", "LoadBalancer", "NodePort"),
             description="type determines how the Service is exposed. Defaults to ClusterIP.",
         ),
-        "externalIPs": Array(items=String(), description="externalIPs is a list of IP addresses for which nodes in "
+        "externalIPs": Array(proto=5, items=String(), description="externalIPs is a list of IP addresses for which nodes in "
                              "the cluster will also accept traffic for this service."),
-        "sessionAffinity": String(enum=("ClientIP", "None"), description="Supports \"ClientIP\" and \"None\"."),
-        "externalName": String(description="externalName is the external reference that discovery mechanisms will "
+        "sessionAffinity": String(proto=7, enum=("ClientIP", "None"), description="Supports \"ClientIP\" and \"None\"."),
+        "externalName": String(proto=10, description="externalName is the external reference that discovery mechanisms will "
                                "return as an alias for this service (e.g. a DNS CNAME record)."),
-        "externalTrafficPolicy": String(enum=("Cluster", "Local"), description="externalTrafficPolicy describes how "
+        "externalTrafficPolicy": String(proto=11, enum=("Cluster", "Local"), description="externalTrafficPolicy describes how "
                                         "nodes distribute service traffic they receive on externally-facing addresses."),
-        "internalTrafficPolicy": String(enum=("Cluster", "Local"), description="InternalTrafficPolicy describes how "
+        "internalTrafficPolicy": String(proto=22, pointer=True, enum=("Cluster", "Local"), description="InternalTrafficPolicy describes how "
                                         "nodes distribute service traffic they receive on the ClusterIP."),
-        "publishNotReadyAddresses": Boolean(description="publishNotReadyAddresses indicates that any agent which "
+        "publishNotReadyAddresses": Boolean(proto=13, description="publishNotReadyAddresses indicates that any agent which "
                                             "deals with endpoints for this Service should disregard any indications "
                                             "of ready/not-ready."),
-        "ipFamilies": Array(items=String(enum=("IPv4", "IPv6")), list_type="atomic",
+        "ipFamilies": Array(proto=19, items=String(enum=("IPv4", "IPv6")), list_type="atomic",
                             description="IPFamilies is a list of IP families (e.g. IPv4, IPv6) assigned to this service."),
-        "ipFamilyPolicy": String(enum=("PreferDualStack", "RequireDualStack", "SingleStack"),
+        "ipFamilyPolicy": String(proto=17, pointer=True, enum=("PreferDualStack", "RequireDualStack", "SingleStack"),
                                  description="IPFamilyPolicy represents the dual-stack-ness requested or required by "
                                  "this Service."),
-        "trafficDistribution": String(description="TrafficDistribution offers a way to express preferences for how "
+        "trafficDistribution": String(proto=23, pointer=True, description="TrafficDistribution offers a way to express preferences for how "
                                       "traffic is distributed to Service endpoints."),
-        "loadBalancerIP": String(description="Only applies to Service Type: LoadBalancer. Deprecated."),
+        "loadBalancerIP": String(proto=8, description="Only applies to Service Type: LoadBalancer. Deprecated."),
+        "loadBalancerSourceRanges": Array(proto=9, items=String(), list_type="atomic", description="If specified "
+                                          "and supported by the platform, traffic through the cloud-provider "
+                                          "load-balancer will be restricted to the specified client IPs."),
+        "healthCheckNodePort": Integer(proto=12, description="healthCheckNodePort specifies the healthcheck "
+                                       "nodePort for the service."),
+        "sessionAffinityConfig": Object(
+            proto=14,
+            pointer=True,
+            ref="io.k8s.api.core.v1.SessionAffinityConfig",
+            description="sessionAffinityConfig contains the configurations of session affinity.",
+            properties={"clientIP": Object(
+                proto=1,
+                pointer=True,
+                ref="io.k8s.api.core.v1.ClientIPConfig",
+                description="clientIP contains the configurations of Client IP based session affinity.",
+                properties={"timeoutSeconds": Integer(proto=1, pointer=True, description="timeoutSeconds specifies "
+                                                      "the seconds of ClientIP type session sticky time.")},
+            )},
+        ),
+        "allocateLoadBalancerNodePorts": Boolean(proto=20, pointer=True, description="allocateLoadBalancerNodePorts "
+                                                 "defines if NodePorts will be automatically allocated for services "
+                                                 "with type LoadBalancer."),
+        "loadBalancerClass": String(proto=21, pointer=True, description="loadBalancerClass is the class of the load "
+                                    "balancer implementation this Service belongs to."),
     },
 )
 
@@ -102,18 +139,19 @@ SCHEMA = resource(
     "Service is a named abstraction of software service (for example, mysql) consisting of local port (for example "
     "3306) that the proxy listens on, and the selector that determines which pods will answer requests sent through "
     "the proxy.",
-    spec=SPEC,
+    spec=numbered(SPEC, 2),
     status=Object(
+        proto=3,
         ref="io.k8s.api.core.v1.ServiceStatus",
         description="Most recently observed status of the service. Populated by the system. Read-only.",
         properties={
-            "loadBalancer": Object(
+            "loadBalancer": Object(proto=1,
                 ref="io.k8s.api.core.v1.LoadBalancerStatus",
                 description="LoadBalancer contains the current status of the load-balancer, if one is present.",
-                properties={"ingress": Array(items=INGRESS, description="Ingress is a list containing ingress "
+                properties={"ingress": Array(proto=1, items=INGRESS, description="Ingress is a list containing ingress "
                                              "points for the load-balancer.")},
             ),
-            "conditions": conditions(CONDITION, "Current service state"),
+            "conditions": conditions(CONDITION, "Current service state", proto=2),
         },
     ),
 )

@@ -12,6 +12,8 @@ import aiohttp
 import yaml
 from yarl import URL
 
+from apiserver.protobuf import envelope
+
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
               "application/json-patch+json")
 
@@ -44,6 +46,8 @@ class Answer:
 
 
 def encode_body(body: Any, content_type: str) -> bytes:
+    if content_type.startswith(envelope.MEDIA_TYPE):
+        return envelope.encode(body)
     if "yaml" in content_type and "apply-patch" not in content_type:
         text: str = yaml.safe_dump(body, sort_keys=False)
         return text.encode()
@@ -52,7 +56,12 @@ def encode_body(body: Any, content_type: str) -> bytes:
 
 def parse_body(data: bytes, content_type: str) -> Any:
     """YAML when the type says so, else JSON whatever the type (some answers are JSON sent as text/plain), else a
-    watch stream read whole (one JSON document per line), else the text."""
+    watch stream read whole (one JSON document per line), else the text. Protobuf is decoded to the object's JSON
+    form (by this server's codec: tests/test_protobuf.py checks it against kube-apiserver's bytes)."""
+    if content_type == envelope.WATCH_MEDIA_TYPE:
+        return [{"type": t, "object": o} for t, o in map(envelope.decode_watch_event, watch_frames(data))]
+    if content_type.startswith(envelope.MEDIA_TYPE) and data.startswith(envelope.PREFIX):
+        return envelope.decode(data)
     text = data.decode("utf-8", "replace")
     if not text.strip():
         return None
@@ -64,6 +73,16 @@ def parse_body(data: bytes, content_type: str) -> Any:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError:
         return text.strip()
+
+
+def watch_frames(data: bytes) -> list[bytes]:
+    """The frames of a protobuf watch stream read whole: each led by its length (4 bytes, big-endian)."""
+    frames = []
+    while len(data) >= 4:
+        size = int.from_bytes(data[:4], "big")
+        frames.append(data[4:4 + size])
+        data = data[4 + size:]
+    return frames
 
 
 def warnings_of(response: aiohttp.ClientResponse) -> list[str]:
@@ -139,6 +158,9 @@ class Stream:
                     self.answer.body = parse_body(await response.read(), content_type)
                     return
                 self._opened.set()
+                if content_type == envelope.WATCH_MEDIA_TYPE:
+                    await self._read_frames(response)
+                    return
                 while True:
                     line = await response.content.readline()
                     if not line:
@@ -153,6 +175,17 @@ class Stream:
             self.ended = True
             self._opened.set()
             self.arrived.set()
+
+    async def _read_frames(self, response: aiohttp.ClientResponse) -> None:
+        """A protobuf watch: frames led by their 4-byte length, each a WatchEvent, kept as its JSON form."""
+        try:
+            while True:
+                size = int.from_bytes(await response.content.readexactly(4), "big")
+                event_type, obj = envelope.decode_watch_event(await response.content.readexactly(size))
+                self.events.append({"type": event_type, "object": obj})
+                self.arrived.set()
+        except asyncio.IncompleteReadError:
+            return
 
     async def collect(self, count: int, until: str, timeout: float) -> Answer:
         """Wait for `count` events, or the `until` marker, or the end of the stream, at most `timeout` s."""

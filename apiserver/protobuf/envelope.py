@@ -1,0 +1,145 @@
+"""Kubernetes' protobuf serialization: `k8s\\x00` then a runtime.Unknown{typeMeta, raw, contentEncoding, contentType}
+whose raw bytes are the object's message; which message comes from the envelope's apiVersion and kind.
+
+The message types are derived from the kinds' schemas (`apiserver.protobuf.message`): every kind whose
+properties are all numbered, its list, Status, DeleteOptions and PartialObjectMetadata(List). A watch event is
+a bare metav1.WatchEvent{type, object: RawExtension{raw = the enveloped object}}, not enveloped itself; on a
+`;stream=watch` response each is a frame led by its length (4 bytes, big-endian).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apiserver.kinds import KINDS
+from apiserver.kinds.base import Kind
+from apiserver.kinds.meta import DELETE_OPTIONS, META, OBJECT_META, STATUS, list_of
+from apiserver.protobuf.message import Message, message, unnumbered
+from apiserver.protobuf.values import ProtobufError
+from apiserver.protobuf.wire import read_varint, varint
+from apiserver.schema import Object, String, numbered
+
+MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
+WATCH_MEDIA_TYPE = MEDIA_TYPE + ";stream=watch"
+PREFIX = b"k8s\x00"
+META_VERSIONS = ("meta.k8s.io/v1", "meta.k8s.io/v1beta1")
+Obj = dict[str, Any]
+
+PARTIAL_OBJECT_METADATA = Object(ref=META + "PartialObjectMetadata", properties={
+    "apiVersion": String(), "kind": String(), "metadata": numbered(OBJECT_META, 1)})
+
+
+class UnknownType(ProtobufError):
+    """An envelope naming a type without a protobuf form here."""
+
+
+def serves(kind: Kind) -> bool:
+    """Whether `kind` has a protobuf form: every property of its schema is numbered."""
+    return kind.kind in _served_kinds()
+
+
+@cache
+def _served_kinds() -> frozenset[str]:
+    return frozenset(kind.kind for kind in KINDS if not unnumbered(kind.schema))
+
+
+@cache
+def _types() -> dict[tuple[str, str], Message]:
+    """Every (apiVersion, kind) written and read in protobuf, and its message."""
+    types = {}
+    for kind in KINDS:
+        if serves(kind):
+            types[kind.api_version, kind.kind] = message(kind.schema)
+            types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
+        types[kind.api_version, "DeleteOptions"] = message(DELETE_OPTIONS)
+    types["v1", "Status"] = message(STATUS)
+    partial_list = list_of(PARTIAL_OBJECT_METADATA, META + "PartialObjectMetadataList")
+    for version in META_VERSIONS:
+        types[version, "PartialObjectMetadata"] = message(PARTIAL_OBJECT_METADATA)
+        types[version, "PartialObjectMetadataList"] = message(partial_list)
+        types[version, "DeleteOptions"] = message(DELETE_OPTIONS)
+    return types
+
+
+def _string(number: int, text: str) -> bytes:
+    data = text.encode()
+    return bytes((number << 3 | 2,)) + varint(len(data)) + data
+
+
+def unknown(api_version: str, kind: str, raw: bytes) -> bytes:
+    """The enveloped bytes: prefix, then runtime.Unknown with empty contentEncoding and contentType."""
+    type_meta = _string(1, api_version) + _string(2, kind)
+    return b"".join((PREFIX, b"\x0a", varint(len(type_meta)), type_meta, b"\x12", varint(len(raw)), raw,
+                     b"\x1a\x00\x22\x00"))
+
+
+def encode(obj: Obj) -> bytes:
+    """An object (or list, Status, PartialObjectMetadata) in protobuf, typed by its apiVersion and kind."""
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    found = _types().get((api_version, kind))
+    if found is None:
+        raise ProtobufError(f"no protobuf form for {api_version}, Kind={kind}")
+    return unknown(api_version, kind, found.encode(obj))
+
+
+def decode(data: bytes) -> Obj:
+    """The object of enveloped bytes, as its JSON form, with apiVersion and kind from the envelope."""
+    if not data.startswith(PREFIX):
+        raise ProtobufError("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")
+    api_version = kind = ""
+    raw = memoryview(b"")
+    pos, end = len(PREFIX), len(data)
+    try:
+        while pos < end:
+            key, pos = read_varint(data, pos)
+            size, pos = read_varint(data, pos) if key & 7 == 2 else (0, pos)
+            if pos + size > end:
+                raise ProtobufError("unexpected EOF")
+            if key == 0x0A:
+                api_version, kind = _type_meta(data, pos, pos + size)
+            elif key == 0x12:
+                raw = memoryview(data)[pos:pos + size]
+            pos += size
+    except IndexError:
+        raise ProtobufError("unexpected EOF") from None
+    found = _types().get((api_version, kind))
+    if found is None:
+        raise UnknownType(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
+    obj: Obj = {"apiVersion": api_version, "kind": kind}
+    obj.update(found.decode(bytes(raw)))
+    return obj
+
+
+def _type_meta(data: bytes, pos: int, end: int) -> tuple[str, str]:
+    fields = {1: "", 2: ""}
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        size, pos = read_varint(data, pos)
+        if pos + size > end:
+            raise ProtobufError("unexpected EOF")
+        fields[key >> 3] = data[pos:pos + size].decode()
+        pos += size
+    return fields[1], fields[2]
+
+
+def watch_event(event_type: str, object_bytes: bytes) -> bytes:
+    """One frame of a protobuf watch stream: its length, then WatchEvent{type, RawExtension{raw}}."""
+    raw = b"\x0a" + varint(len(object_bytes)) + object_bytes
+    event = _string(1, event_type) + b"\x12" + varint(len(raw)) + raw
+    return len(event).to_bytes(4, "big") + event
+
+
+def decode_watch_event(event: bytes) -> tuple[str, Obj]:
+    """The type and object of a WatchEvent (a frame without its length), for clients of protobuf watches."""
+    event_type, raw, pos = "", b"", 0
+    while pos < len(event):
+        key, pos = read_varint(event, pos)
+        size, pos = read_varint(event, pos)
+        value, pos = event[pos:pos + size], pos + size
+        if key == 0x0A:
+            event_type = value.decode()
+        elif key == 0x12 and value[:1] == b"\x0a":
+            raw_size, start = read_varint(value, 1)
+            raw = value[start:start + raw_size]
+    return event_type, decode(raw)

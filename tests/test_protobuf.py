@@ -1,0 +1,251 @@
+"""Protobuf as kube-apiserver speaks it: the codec derived from the schemas, request bodies, negotiated responses,
+watch frames, and byte-for-byte equality with the real kube-apiserver (skipped when it is not built)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from apiserver.config import Config
+from apiserver.protobuf import envelope
+from apiserver.testing import RunningServer
+from conformance.kube_apiserver import KubeAPIServer
+
+PB = envelope.MEDIA_TYPE
+Obj = dict[str, Any]
+
+OBJECTS: dict[str, tuple[str, Obj]] = {
+    "namespaces": ("/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "NS", "labels": {"b": "2", "a": "1"}}}),
+    "services": ("/api/v1/namespaces/NS/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "w", "port": 81,
+                                                                             "targetPort": "web"}],
+                 "selector": {"app": "web"}}}),
+    "endpoints": ("/api/v1/namespaces/NS/endpoints", {
+        "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"},
+        "subsets": [{"addresses": [{"ip": "10.0.0.1", "nodeName": "n1",
+                                    "targetRef": {"kind": "Pod", "name": "p", "namespace": "NS"}}],
+                     "notReadyAddresses": [{"ip": "10.0.0.2"}],
+                     "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}),
+    "endpointslices": ("/apis/discovery.k8s.io/v1/namespaces/NS/endpointslices", {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True, "serving": True, "terminating": False},
+                       "nodeName": "n1", "zone": "z", "targetRef": {"kind": "Pod", "name": "p", "namespace": "NS",
+                                                                    "uid": "u"}},
+                      {"addresses": ["10.0.0.2"], "conditions": {}, "hints": {"forZones": [{"name": "z"}]}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"port": 9090}]}),
+    "pods": ("/api/v1/namespaces/NS/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+}
+PROTOBUF_KINDS = ["namespaces", "services", "endpoints", "endpointslices"]
+
+
+class Client:
+    """Plain HTTP with explicit Accept and Content-Type, against ours or kube-apiserver."""
+
+    def __init__(self, url: str, kube: KubeAPIServer | None = None) -> None:
+        self.url, self.kube = url, kube
+
+    def __call__(self, path: str, method: str = "GET", body: bytes | None = None, accept: str = PB,
+                 content_type: str = "application/json") -> tuple[int, str, bytes]:
+        if self.kube is not None:
+            request = self.kube.request(path, method, body, content_type)
+        else:
+            request = urllib.request.Request(self.url + path, data=body, method=method,
+                                             headers={"Content-Type": content_type})
+        request.add_header("Accept", accept)
+        context = self.kube.ssl_context() if self.kube is not None else None
+        try:
+            with urllib.request.urlopen(request, timeout=15, context=context) as response:
+                return response.status, response.headers["Content-Type"], response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers["Content-Type"], err.read()
+
+
+def placed(plural: str, namespace: str) -> tuple[str, Obj]:
+    path, body = OBJECTS[plural]
+    body = json.loads(json.dumps(body).replace('"NS"', json.dumps(namespace)))
+    return path.replace("NS", namespace), body
+
+
+def create_all(client: Client, namespace: str, plurals: list[str], protobuf: bool = False) -> None:
+    for plural in ["namespaces", *plurals]:
+        path, body = placed(plural, namespace)
+        data, media = (envelope.encode(body), PB) if protobuf else (json.dumps(body).encode(), "application/json")
+        status, _, reply = client(path, "POST", data, accept=f"{PB}, application/json", content_type=media)
+        assert status == 201, reply
+
+
+def normalised(obj: Obj) -> Obj:
+    """An object without what differs between two servers for the same request: uid, times, versions, IPs."""
+    obj = copy.deepcopy(obj)
+    meta = obj["metadata"]
+    for name in ("uid", "resourceVersion", "creationTimestamp"):
+        meta.pop(name, None)
+    for entry in meta.get("managedFields") or ():
+        entry.pop("time", None)
+    spec = obj.get("spec") or {}
+    spec.pop("clusterIP", None)
+    spec.pop("clusterIPs", None)
+    return obj
+
+
+@pytest.fixture
+def ours(apiserver: RunningServer) -> Client:
+    return Client(apiserver.url)
+
+
+@pytest.mark.parametrize("plural", PROTOBUF_KINDS)
+def test_protobuf_and_json_are_the_same_object(ours: Client, plural: str) -> None:
+    """Created from a protobuf body, read back in protobuf and in JSON: one object, typed by its envelope."""
+    create_all(ours, "pb", [plural] if plural != "namespaces" else [], protobuf=True)
+    path, body = placed(plural, "pb")
+    item = f"{path}/{body['metadata']['name']}"
+    status, media, data = ours(item)
+    assert (status, media) == (200, PB)
+    assert data.startswith(b"k8s\x00")
+    status, _, as_json = ours(item, accept="application/json")
+    assert envelope.decode(data) == json.loads(as_json)
+    status, media, listed = ours(path)
+    assert (status, media) == (200, PB)
+    assert envelope.decode(listed)["kind"] == body["kind"] + "List"
+
+
+def test_times_are_written_to_the_second() -> None:
+    """metav1.Time keeps seconds only (upstream drops nanos); an offset or a fraction a client sent is allowed."""
+    condition = {"type": "NamespaceDeletionDiscoveryFailure", "status": "False", "lastTransitionTime": "",
+                 "reason": "", "message": ""}
+    for sent, kept in (("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+                       ("2026-01-01T02:00:00.5+02:00", "2026-01-01T00:00:00Z")):
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t", "creationTimestamp": sent},
+                     "spec": {}, "status": {"conditions": [{**condition, "lastTransitionTime": sent}]}}
+        decoded = envelope.decode(envelope.encode(namespace))
+        assert decoded["metadata"]["creationTimestamp"] == kept
+        assert decoded["status"]["conditions"][0]["lastTransitionTime"] == kept
+
+
+def test_negotiation(ours: Client) -> None:
+    """q-values and wildcards choose; a Table is never protobuf (406, as upstream); a kind without a protobuf form
+    (Pods, for now) passes protobuf clauses over; errors are Status objects in protobuf when asked so."""
+    create_all(ours, "neg", ["endpointslices", "pods"])
+    slices = "/apis/discovery.k8s.io/v1/namespaces/neg/endpointslices"
+    assert ours(slices, accept=f"{PB};q=0.5, application/json;q=0.9")[1] == "application/json"
+    assert ours(slices, accept=f"application/json;q=0.5, {PB}")[1] == PB
+    table = ours(slices, accept=f"{PB};as=Table;g=meta.k8s.io;v=v1")
+    assert table[0] == 406 and json.loads(table[2])["message"] == (
+        "only the following media types are accepted: application/json, application/yaml, " + PB)
+    assert ours(slices, accept=f"{PB};as=Table;g=meta.k8s.io;v=v1, application/json")[1] == "application/json"
+    partial = ours(slices + "/web-1", accept=f"{PB};as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+    assert envelope.decode(partial[2])["kind"] == "PartialObjectMetadata"
+    partial_list = envelope.decode(ours(slices, accept=f"{PB};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")[2])
+    assert partial_list["kind"] == "PartialObjectMetadataList"
+    assert [item["metadata"]["name"] for item in partial_list["items"]] == ["web-1"]
+    assert ours("/api/v1/namespaces/neg/pods/p", accept=f"{PB}, application/json")[1] == "application/json"
+    status, media, data = ours(slices + "/nope", accept=f"{PB}, application/json")
+    assert (status, media) == (404, PB)
+    assert envelope.decode(data)["reason"] == "NotFound"
+
+
+def test_delete_options_in_protobuf(ours: Client) -> None:
+    """A DeleteOptions body in protobuf: its preconditions are checked."""
+    create_all(ours, "del", ["endpointslices"])
+    item = "/apis/discovery.k8s.io/v1/namespaces/del/endpointslices/web-1"
+    options = envelope.encode({"apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions",
+                               "preconditions": {"uid": "not-the-uid"}})
+    status, media, data = ours(item, "DELETE", options, content_type=PB)
+    assert (status, media) == (409, PB)
+    assert envelope.decode(data)["reason"] == "Conflict"
+    status, _, data = ours(item, "DELETE", envelope.encode({"apiVersion": "v1", "kind": "DeleteOptions"}),
+                           content_type=PB)
+    assert status == 200 and envelope.decode(data)["status"] == "Success"
+    create_all(ours, "del2", ["endpointslices"])
+    status, _, data = ours(item.replace("/del/", "/del2/"), "DELETE", b"", content_type=PB)  # no body at all
+    assert status == 200 and envelope.decode(data)["status"] == "Success"
+
+
+def watch_frames(data: bytes) -> list[Obj]:
+    """The events of a protobuf watch stream: 4-byte big-endian length, then a bare metav1.WatchEvent."""
+    events = []
+    while data:
+        size = int.from_bytes(data[:4], "big")
+        frame, data = data[4:4 + size], data[4 + size:]
+        events.append(frame)
+    return [{"frame": frame} for frame in events]
+
+
+def test_watch_in_protobuf(ours: Client) -> None:
+    create_all(ours, "w", ["endpointslices"])
+    status, media, data = ours("/apis/discovery.k8s.io/v1/namespaces/w/endpointslices?watch=1&timeoutSeconds=1"
+                               "&resourceVersion=0", accept=PB)
+    assert (status, media) == (200, envelope.WATCH_MEDIA_TYPE)
+    _, _, as_json = ours("/apis/discovery.k8s.io/v1/namespaces/w/endpointslices/web-1", accept="application/json")
+    [event] = watch_frames(data)
+    assert event["frame"] == envelope.watch_event("ADDED", envelope.encode(json.loads(as_json)))[4:]
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, watch_cache_min_size=5,
+                                                     watch_cache_max_size=5)])
+def test_too_old_watch_gets_an_error_status(ours: Client) -> None:
+    """A watch from a revision the cache no longer holds: one ERROR event whose object is the Status itself, in the
+    watch's encoding, whatever its projection (a Table watcher gets no Table of it)."""
+    create_all(ours, "old", ["endpointslices"])
+    item = "/apis/discovery.k8s.io/v1/namespaces/old/endpointslices/web-1"
+    first = envelope.decode(ours(item)[2])["metadata"]["resourceVersion"]
+    for i in range(10):
+        patch = json.dumps({"metadata": {"annotations": {"n": str(i)}}}).encode()
+        assert ours(item, "PATCH", patch, content_type="application/merge-patch+json")[0] == 200
+    watch = f"/apis/discovery.k8s.io/v1/namespaces/old/endpointslices?watch=1&timeoutSeconds=1&resourceVersion={first}"
+    status, media, data = ours(watch)
+    assert (status, media) == (200, envelope.WATCH_MEDIA_TYPE)
+    [event] = watch_frames(data)
+    event_type, obj = envelope.decode_watch_event(event["frame"])
+    assert (event_type, obj["kind"], obj["code"], obj["reason"]) == ("ERROR", "Status", 410, "Expired")
+    _, _, data = ours(watch, accept="application/json;as=Table;g=meta.k8s.io;v=v1")
+    assert json.loads(data)["object"] == obj
+
+
+# --- the real kube-apiserver: the same bytes -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def theirs(kube_apiserver: KubeAPIServer) -> Client:
+    return Client(kube_apiserver.url, kube_apiserver)
+
+
+@pytest.mark.parametrize("plural", [*PROTOBUF_KINDS, pytest.param("pods", marks=pytest.mark.xfail(
+    reason="the Pod schema is not complete: no protobuf form yet (issue 10)", strict=True))])
+def test_same_bytes_as_kube_apiserver(ours: Client, theirs: Client, plural: str) -> None:
+    """The same object created on both: kube-apiserver's protobuf is our encoding of its JSON, byte for byte, and
+    both GETs decode to the same object but for uid, times and versions; lists and watch frames too."""
+    namespace = f"pb-{uuid.uuid4().hex[:6]}"
+    plurals = [plural] if plural != "namespaces" else []
+    create_all(ours, namespace, plurals)
+    create_all(theirs, namespace, plurals)
+    path, body = placed(plural, namespace)
+    item = f"{path}/{body['metadata']['name']}"
+    _, _, their_json = theirs(item, accept="application/json")
+    status, media, their_bytes = theirs(item)
+    assert (status, media) == (200, PB)
+    assert envelope.encode(json.loads(their_json)) == their_bytes
+    status, media, our_bytes = ours(item)
+    assert (status, media) == (200, PB)
+    assert normalised(envelope.decode(our_bytes)) == normalised(envelope.decode(their_bytes))
+    _, _, their_list_json = theirs(path, accept="application/json")
+    assert envelope.encode(json.loads(their_list_json)) == theirs(path)[2]
+    watched = theirs(f"{path}?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3D{body['metadata']['name']}",
+                     accept=PB + ";stream=watch")[2]
+    assert watched == envelope.watch_event("ADDED", their_bytes)
+
+
+def test_same_status_bytes_as_kube_apiserver(ours: Client, theirs: Client) -> None:
+    path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/nope"
+    assert ours(path) == theirs(path)
