@@ -164,6 +164,9 @@ class RangeAllocator:
         the free ones (RangeFull if there are not enough), and free `release`, in one compare-and-swap; returns
         the `count` new indexes. A dry run checks nothing of what is taken and writes nothing; `reserve` marks
         `wanted` taken whether or not they already are (the repair of a record that lacks them)."""
+        release = list(release)
+        if not (wanted or count or release):
+            return []
         for _ in range(MAX_CAS_RETRIES):
             _, kv = await self.storage.get(self.key)
             bits = self._decode(kv.value if kv is not None else None)
