@@ -20,9 +20,10 @@ import pytest
 import yaml
 from multidict import CIMultiDictProxy
 
+from apiserver.cli import config_from, parser
 from apiserver.config import Config
 from apiserver.state import STORAGE
-from apiserver.testing import RunningServer
+from apiserver.testing import RunningServer, run_server
 
 ES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 ES_ALL = "/apis/discovery.k8s.io/v1/endpointslices"
@@ -829,6 +830,23 @@ async def test_node_ports_allocated_on_create_and_type_change(apiserver: Running
     assert 30000 <= port["nodePort"] <= 32767 and port["nodePort"] != 30080
     reply = await call(http, "PUT", f"{SVC}/web", body)  # the same PUT again keeps the allocated port
     assert reply.json()["spec"]["ports"][0]["nodePort"] == port["nodePort"]
+
+
+async def test_full_ranges_are_internal_errors() -> None:
+    """The flags size the ranges; a full one is upstream's 500 (the Services created after it still fit)."""
+    args = parser().parse_args(["--service-cluster-ip-range", "10.0.0.0/29", "--service-node-port-range", "30000-30001"])
+    with run_server(config_from(args)) as server:
+        async with aiohttp.ClientSession(server.url) as session:
+            answers = [await call(session, "POST", SVC, {"metadata": {"name": f"s{i}"}, "spec": {
+                "type": "NodePort" if i < 3 else "ClusterIP", "ports": [{"port": 80}]}}) for i in range(8)]
+            kubernetes = (await call(session, "GET", f"{SVC}/kubernetes")).json()
+    assert [a.status for a in answers] == [201, 201, 500, 201, 201, 201, 500, 500]
+    assert sorted(p["nodePort"] for a in answers[:2] for p in a.json()["spec"]["ports"]) == [30000, 30001]
+    assert kubernetes["spec"]["clusterIP"] == "10.0.0.1"
+    assert sorted(a.json()["spec"]["clusterIP"] for a in answers if a.status == 201) == [f"10.0.0.{n}" for n in range(2, 7)]
+    for answer, what in ((answers[2], "nodePort"), (answers[6], "serviceIP")):
+        message = f"failed to allocate a {what}: range is full"
+        assert_status(answer, 500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
 
 
 async def test_already_exists(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
