@@ -89,6 +89,9 @@ SPEC = Object(
         "trafficDistribution": String(description="TrafficDistribution offers a way to express preferences for how "
                                       "traffic is distributed to Service endpoints."),
         "loadBalancerIP": String(description="Only applies to Service Type: LoadBalancer. Deprecated."),
+        "allocateLoadBalancerNodePorts": Boolean(description="allocateLoadBalancerNodePorts defines if NodePorts "
+                                                 "will be automatically allocated for services with type "
+                                                 "LoadBalancer.  Default is \"true\"."),
     },
 )
 
@@ -132,6 +135,8 @@ class ServiceStrategy(Strategy):
                 port["targetPort"] = port.get("port")
         if spec["type"] in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
 
@@ -213,6 +218,9 @@ def _drop_type_dependent_fields(spec: Obj, old_spec: Obj) -> None:
     if (needs_cluster_ip(old_spec) and not needs_cluster_ip(spec)
             and spec.get("internalTrafficPolicy") == old_spec.get("internalTrafficPolicy")):
         spec.pop("internalTrafficPolicy", None)
+    if (old_spec.get("type") == "LoadBalancer" != spec.get("type")
+            and spec.get("allocateLoadBalancerNodePorts") == old_spec.get("allocateLoadBalancerNodePorts")):
+        spec.pop("allocateLoadBalancerNodePorts", None)
 
 
 def _external_ip(obj: Obj) -> str:
