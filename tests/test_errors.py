@@ -832,6 +832,19 @@ async def test_node_ports_allocated_on_create_and_type_change(apiserver: Running
     assert reply.json()["spec"]["ports"][0]["nodePort"] == port["nodePort"]
 
 
+async def test_load_balancers_allocate_node_ports_unless_told_not_to(http: aiohttp.ClientSession) -> None:
+    """`allocateLoadBalancerNodePorts` defaults to true on LoadBalancers, and a change to ClusterIP drops it."""
+    lb = await create(http, {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}, SVC)
+    assert lb["spec"]["allocateLoadBalancerNodePorts"] is True and lb["spec"]["ports"][0]["nodePort"]
+    bare = await create(http, {"metadata": {"name": "bare"}, "spec": {
+        "type": "LoadBalancer", "allocateLoadBalancerNodePorts": False, "ports": [{"port": 80}]}}, SVC)
+    assert "nodePort" not in bare["spec"]["ports"][0]
+    lb["spec"]["type"] = "ClusterIP"
+    reply = await call(http, "PUT", f"{SVC}/lb", lb)
+    assert reply.status == 200, reply.body
+    assert "allocateLoadBalancerNodePorts" not in reply.json()["spec"] and "nodePort" not in reply.json()["spec"]["ports"][0]
+
+
 async def test_full_ranges_are_internal_errors() -> None:
     """The flags size the ranges; a full one is upstream's 500 (the Services created after it still fit)."""
     args = parser().parse_args(["--service-cluster-ip-range", "10.0.0.0/29", "--service-node-port-range", "30000-30001"])
