@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors
+from apiserver.allocator import IPRange, PortRange
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import FrameBudget
 from apiserver.cacher.meters import WatchCollector
@@ -31,6 +32,7 @@ from apiserver.kinds.base import Kind
 from apiserver.metrics import Metrics
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
+from apiserver.services import ServiceRegistry
 from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, STORAGE, RequestInfo
 from storage import Storage, StorageError, open_storage
 
@@ -169,6 +171,11 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         if kind.plural == "namespaces":
             namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace)
             registries[kind.plural] = namespaces
+        elif kind.plural == "services":
+            assert namespaces is not None, "namespaces are listed first"
+            registries[kind.plural] = ServiceRegistry(kind, storage, cacher, namespaces.check_writable,
+                                                      IPRange.parse(config.service_cluster_ip_range),
+                                                      PortRange.parse(config.service_node_port_range))
         else:
             assert namespaces is not None, "namespaces are listed first"
             registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable)
@@ -179,6 +186,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
                                {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
     app[METRICS].registry.register(collector)
     await namespaces.ensure_built_in()
+    services = registries["services"]
+    assert isinstance(services, ServiceRegistry)
+    await services.bootstrap(config.port)
     reflector = Reflector(storage, [r.cacher for r in registries.values()])
     await reflector.start()
     for registry in registries.values():

@@ -66,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--enable-fault-injection", action="store_true",
                       help="serve /debug/faults: close or drop watches, expire the watch cache, compact, pause a cache, "
                       "fail requests with 429/500/503 (for testing controllers; never in production)")
+    root.add_argument("--service-cluster-ip-range", default=defaults.service_cluster_ip_range,
+                      help="CIDR from which Services get their cluster IPs; its first address is the kubernetes "
+                      "Service's (default %(default)s)")
+    root.add_argument("--service-node-port-range", default=defaults.service_node_port_range,
+                      help="ports from which NodePort and LoadBalancer Services get node ports, low-high inclusive "
+                      "(default %(default)s)")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -95,6 +101,8 @@ def config_from(args: argparse.Namespace) -> Config:
         max_endpoints_per_slice=args.max_endpoints_per_slice,
         endpoints_truncation=args.endpoints_truncation,
         enable_fault_injection=args.enable_fault_injection,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
     )
 
 

@@ -26,6 +26,8 @@ class Config:
     max_endpoints_per_slice: int = 100
     endpoints_truncation: bool = True
     enable_fault_injection: bool = False  # serve /debug/faults (apiserver/faults.py)
+    service_cluster_ip_range: str = "10.0.0.0/24"  # kube-apiserver's default (--service-cluster-ip-range)
+    service_node_port_range: str = "30000-32767"  # --service-node-port-range
 
     def storage_url(self) -> str:
         """The ``open_storage`` URL for ``storage`` (with ``etcd_servers`` and ``etcd_prefix`` for etcd)."""

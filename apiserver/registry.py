@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from apiserver import admission, codec, deletion, errors
+from apiserver.allocator import Allocation
 from apiserver.cacher.cacher import Cacher
 from apiserver.continuetoken import continue_start, encode_continue, resume_key
 from apiserver.deletion import DeleteOptions
@@ -174,6 +175,20 @@ class Registry:
         if generated:
             meta["name"] = generate_name(meta["generateName"])
         self.strategy.prepare_for_create(obj)
+        allocation = await self.allocate(obj, None, opts.dry_run)  # upstream's BeginCreate, before validation
+        try:
+            return await self._create(namespace, obj, opts, generated)
+        except BaseException:
+            await allocation.revert()
+            raise
+
+    async def allocate(self, obj: Obj, old: Obj | None, dry_run: bool) -> Allocation:
+        """Claim what `obj` takes from ranges shared by all objects (a Service's cluster IPs and node ports);
+        reverted if the write fails, committed (freeing what `old` held) once it succeeded."""
+        return Allocation()
+
+    async def _create(self, namespace: str, obj: Obj, opts: WriteOptions, generated: bool) -> Obj:
+        meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
         if self.strategy.tracks_generation:
@@ -271,15 +286,20 @@ class Registry:
                 if not opts.dry_run:
                     await self._remove(namespace, name, copy.deepcopy(new), kv.key, kv.mod_revision)
                 return new, False
+            allocation = await self.allocate(new, current, opts.dry_run)
             if opts.dry_run:
                 return new, False
             try:
                 rv = await self.storage.update(kv.key, codec.encode(new), kv.mod_revision)
-            except StorageError as err:
+            except BaseException as err:
+                await allocation.revert()
+                if not isinstance(err, StorageError):
+                    raise
                 status = errors.from_storage(err, self.kind, name, "update")
                 if status.reason == "Conflict" and not wanted_rv:
                     continue
                 raise status from None
+            await allocation.commit()
             new["metadata"]["resourceVersion"] = str(rv)
             return new, False
         raise errors.conflict(self.kind, name)

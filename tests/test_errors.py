@@ -20,10 +20,11 @@ import pytest
 import yaml
 from multidict import CIMultiDictProxy
 
+from apiserver.cli import config_from, parser
 from apiserver.config import Config
 from apiserver.protobuf import envelope
 from apiserver.state import STORAGE
-from apiserver.testing import RunningServer
+from apiserver.testing import RunningServer, run_server
 
 ES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 ES_ALL = "/apis/discovery.k8s.io/v1/endpointslices"
@@ -422,9 +423,12 @@ async def test_field_label_conversion(apiserver: RunningServer, http: aiohttp.Cl
             reply = await call(http, "GET", path, params={"fieldSelector": "spec.foo=bar"})
             assert_status(reply, 400, "BadRequest", "field label not supported: spec.foo")
     for path, selector in (("/api/v1/namespaces/default/pods", "spec.schedulerName=x,spec.hostNetwork=false"),
-                           ("/api/v1/namespaces/default/services", "spec.clusterIP=10.0.0.1,spec.type=ClusterIP")):
+                           ("/api/v1/namespaces/default/services", "spec.clusterIP=10.0.0.2,spec.type=ClusterIP")):
         reply = await call(http, "GET", path, params={"fieldSelector": selector})
         assert reply.status == 200 and reply.json()["items"] == [], reply.body
+    reply = await call(http, "GET", "/api/v1/namespaces/default/services",
+                       params={"fieldSelector": "spec.clusterIP=10.0.0.1"})
+    assert [s["metadata"]["name"] for s in reply.json()["items"]] == ["kubernetes"]
 
 
 async def test_boolean_options_as_the_parameter_codec_reads_them(http: aiohttp.ClientSession) -> None:
@@ -758,6 +762,122 @@ async def test_service_cluster_ip_changed_alone(apiserver: RunningServer, http: 
     assert created["spec"]["clusterIPs"] != ["None"]
 
 
+SVC = "/api/v1/namespaces/default/services"
+
+
+def allocation_error(name: str, field: str, detail: str) -> tuple[str, dict[str, Any]]:
+    """The 422 of a failed allocation: (message, details)."""
+    return (f'Service "{name}" is invalid: {field}: {detail}',
+            {"name": name, "kind": "Service", "causes": [{"reason": "FieldValueInvalid", "message": detail,
+                                                          "field": field}]})
+
+
+async def test_kubernetes_service_holds_the_first_ip(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """The bootstrap creates default/kubernetes (first IP of 10.0.0.0/24, 443 `https` to our port) as
+    kube-apiserver's controller does; a Service asking for its IP gets upstream's 422 and nothing is written."""
+    kubernetes = (await call(http, "GET", f"{SVC}/kubernetes")).json()
+    assert kubernetes["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+    assert kubernetes["metadata"]["managedFields"][0]["manager"] == "kube-apiserver-v1.32.13"
+    assert kubernetes["spec"]["clusterIPs"] == ["10.0.0.1"] and kubernetes["spec"]["ipFamilies"] == ["IPv4"]
+    assert kubernetes["spec"]["ports"] == [{"name": "https", "protocol": "TCP", "port": 443,
+                                            "targetPort": apiserver.config.port}]
+    async with Guard(apiserver, http):
+        out_of_range = "the provided IP ({}) is not in the valid range. The range of valid IPs is 10.0.0.0/24"
+        for ip, why in (("10.0.0.1", "provided IP is already allocated"),
+                        ("10.1.0.5", out_of_range.format("10.1.0.5")), ("10.0.0.255", out_of_range.format("10.0.0.255"))):
+            reply = await call(http, "POST", SVC, {"metadata": {"name": "svc2"},
+                                                   "spec": {"clusterIP": ip, "ports": [{"port": 80}]}})
+            detail = f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: {why}'
+            assert_status(reply, 422, "Invalid", *allocation_error("svc2", "spec.clusterIPs", detail))
+
+
+async def test_cluster_ips_are_unique_and_released(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
+    """Allocated IPs are never handed out twice; a deletion or a change to ExternalName frees the IP, and a
+    dry run claims nothing."""
+    ips = [(await create(http, {"metadata": {"name": f"s{i}"}, "spec": {"ports": [{"port": 80}]}}, SVC))
+           ["spec"]["clusterIP"] for i in range(20)]
+    assert len(set(ips)) == 20 and "10.0.0.1" not in ips
+    asked = {"metadata": {"name": "asked"}, "spec": {"clusterIP": "10.0.0.9", "ports": [{"port": 80}]}}
+    reply = await call(http, "POST", SVC, asked, params={"dryRun": "All"})
+    assert reply.status == 201 and reply.json()["spec"]["clusterIP"] == "10.0.0.9"
+    first = await create(http, copy.deepcopy(asked), SVC)
+    assert first["spec"]["clusterIPs"] == ["10.0.0.9"]
+    reply = await call(http, "POST", SVC, {**copy.deepcopy(asked), "metadata": {"name": "again"}})
+    assert reply.status == 422 and "provided IP is already allocated" in reply.json()["message"]
+    assert (await call(http, "DELETE", f"{SVC}/asked")).status == 200
+    assert (await create(http, {**copy.deepcopy(asked), "metadata": {"name": "again"}}, SVC))["spec"]["clusterIP"] \
+        == "10.0.0.9"
+    renamed = (await call(http, "GET", f"{SVC}/again")).json()
+    renamed["spec"] = {"type": "ExternalName", "externalName": "example.com", "ports": [{"port": 80}]}
+    reply = await call(http, "PUT", f"{SVC}/again", renamed)
+    assert reply.status == 200 and "clusterIP" not in reply.json()["spec"], reply.body
+    assert (await create(http, copy.deepcopy(asked), SVC))["spec"]["clusterIP"] == "10.0.0.9"
+
+
+async def test_node_ports_allocated_on_create_and_type_change(apiserver: RunningServer,
+                                                              http: aiohttp.ClientSession) -> None:
+    """NodePort Services get node ports (asked ones if free and in range); a change to ClusterIP frees them and a
+    change to NodePort allocates them, as kube-apiserver does."""
+    web = await create(http, {"metadata": {"name": "web"}, "spec": {"type": "NodePort", "ports": [
+        {"name": "a", "port": 80}, {"name": "b", "port": 81, "nodePort": 30080}]}}, SVC)
+    auto, asked = (p["nodePort"] for p in web["spec"]["ports"])
+    assert asked == 30080 and 30000 <= auto <= 32767 and auto != asked
+    for port, why in ((30080, "provided port is already allocated"),
+                      (20000, "provided port is not in the valid range. The range of valid ports is 30000-32767")):
+        reply = await call(http, "POST", SVC, {"metadata": {"name": "np"}, "spec": {
+            "clusterIP": "10.0.0.7", "type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}})
+        assert_status(reply, 422, "Invalid", *allocation_error("np", "spec.ports[0].nodePort",
+                                                                f"Invalid value: {port}: {why}"))
+    # the IP claimed before the node port failed was given back
+    await create(http, {"metadata": {"name": "ip7"}, "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 80}]}}, SVC)
+    web["spec"]["type"] = "ClusterIP"  # a GET-modify-PUT keeping the node ports: they are wiped and freed
+    reply = await call(http, "PUT", f"{SVC}/web", web)
+    assert reply.status == 200, reply.body
+    assert [p.get("nodePort") for p in reply.json()["spec"]["ports"]] == [None, None]
+    assert "externalTrafficPolicy" not in reply.json()["spec"]
+    other = await create(http, {"metadata": {"name": "other"}, "spec": {"type": "NodePort", "ports": [
+        {"port": 80, "nodePort": 30080}]}}, SVC)
+    assert other["spec"]["ports"][0]["nodePort"] == 30080
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"type": "NodePort", "ports": [{"name": "a", "port": 80}]}}
+    reply = await call(http, "PUT", f"{SVC}/web", body)
+    assert reply.status == 200, reply.body
+    (port,) = reply.json()["spec"]["ports"]
+    assert 30000 <= port["nodePort"] <= 32767 and port["nodePort"] != 30080
+    reply = await call(http, "PUT", f"{SVC}/web", body)  # the same PUT again keeps the allocated port
+    assert reply.json()["spec"]["ports"][0]["nodePort"] == port["nodePort"]
+
+
+async def test_load_balancers_allocate_node_ports_unless_told_not_to(http: aiohttp.ClientSession) -> None:
+    """`allocateLoadBalancerNodePorts` defaults to true on LoadBalancers, and a change to ClusterIP drops it."""
+    lb = await create(http, {"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}, SVC)
+    assert lb["spec"]["allocateLoadBalancerNodePorts"] is True and lb["spec"]["ports"][0]["nodePort"]
+    bare = await create(http, {"metadata": {"name": "bare"}, "spec": {
+        "type": "LoadBalancer", "allocateLoadBalancerNodePorts": False, "ports": [{"port": 80}]}}, SVC)
+    assert "nodePort" not in bare["spec"]["ports"][0]
+    lb["spec"]["type"] = "ClusterIP"
+    reply = await call(http, "PUT", f"{SVC}/lb", lb)
+    assert reply.status == 200, reply.body
+    assert "allocateLoadBalancerNodePorts" not in reply.json()["spec"] and "nodePort" not in reply.json()["spec"]["ports"][0]
+
+
+async def test_full_ranges_are_internal_errors() -> None:
+    """The flags size the ranges; a full one is upstream's 500 (the Services created after it still fit)."""
+    args = parser().parse_args(["--service-cluster-ip-range", "10.0.0.0/29", "--service-node-port-range", "30000-30001"])
+    with run_server(config_from(args)) as server:
+        async with aiohttp.ClientSession(server.url) as session:
+            answers = [await call(session, "POST", SVC, {"metadata": {"name": f"s{i}"}, "spec": {
+                "type": "NodePort" if i < 3 else "ClusterIP", "ports": [{"port": 80}]}}) for i in range(8)]
+            kubernetes = (await call(session, "GET", f"{SVC}/kubernetes")).json()
+    assert [a.status for a in answers] == [201, 201, 500, 201, 201, 201, 500, 500]
+    assert sorted(p["nodePort"] for a in answers[:2] for p in a.json()["spec"]["ports"]) == [30000, 30001]
+    assert kubernetes["spec"]["clusterIP"] == "10.0.0.1"
+    assert sorted(a.json()["spec"]["clusterIP"] for a in answers if a.status == 201) == [f"10.0.0.{n}" for n in range(2, 7)]
+    for answer, what in ((answers[2], "nodePort"), (answers[6], "serviceIP")):
+        message = f"failed to allocate a {what}: range is full"
+        assert_status(answer, 500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+
+
 async def test_already_exists(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
     async with await guarded(apiserver, http, WEB1):
         body = slice_body(endpoints=[{"addresses": ["10.0.0.99"]}])
@@ -1087,12 +1207,15 @@ async def test_endpoints_validation(apiserver: RunningServer, http: aiohttp.Clie
 async def test_service_validation(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
     body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
             "spec": {"ports": [{"name": "http", "port": 0}]}}
-    async with Guard(apiserver, http):
-        reply = await call(http, "POST", "/api/v1/namespaces/default/services", body)
-        assert_status(reply, **invalid("web", "Service", "", [  # targetPort defaults to port, so it fails too
-            ("FieldValueInvalid", "spec.ports[0].port", "Invalid value: 0: must be between 1 and 65535, inclusive"),
-            ("FieldValueInvalid", "spec.ports[0].targetPort",
-             "Invalid value: 0: must be between 1 and 65535, inclusive")]))
+    before = await revision(apiserver)
+    reply = await call(http, "POST", "/api/v1/namespaces/default/services", body)
+    assert_status(reply, **invalid("web", "Service", "", [  # targetPort defaults to port, so it fails too
+        ("FieldValueInvalid", "spec.ports[0].port", "Invalid value: 0: must be between 1 and 65535, inclusive"),
+        ("FieldValueInvalid", "spec.ports[0].targetPort",
+         "Invalid value: 0: must be between 1 and 65535, inclusive")]))
+    # as kube-apiserver: the cluster IP is allocated before validation and released after it (two writes)
+    assert await revision(apiserver) == before + 2
+    assert (await call(http, "GET", "/api/v1/namespaces/default/services/web")).status == 404
 
 
 async def test_pod_validation(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:

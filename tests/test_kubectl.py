@@ -573,9 +573,10 @@ def test_services(kubectl: Kubectl) -> None:
     rows = table(kubectl("get", "svc").stdout)
     assert rows[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     cluster_ip = get_json(kubectl, "service", "web")["spec"]["clusterIP"]
-    assert rows[1][:5] == ["web", "ClusterIP", cluster_ip, "<none>", "80/TCP"]
+    assert rows[1][:5] == ["kubernetes", "ClusterIP", "10.0.0.1", "<none>", "443/TCP"]  # as kube-apiserver's
+    assert rows[2][:5] == ["web", "ClusterIP", cluster_ip, "<none>", "80/TCP"]
     rows = table(kubectl("get", "services", "-o", "wide").stdout)
-    assert rows[0][-1] == "SELECTOR" and rows[1][-1] == "app=web"
+    assert rows[0][-1] == "SELECTOR" and rows[1][-1] == "<none>" and rows[2][-1] == "app=web"
 
     assert kubectl("apply", "-f", SERVICE).stdout.strip() == "service/web configured"
     assert kubectl("apply", "-f", SERVICE).stdout.strip() == "service/web unchanged"

@@ -177,3 +177,37 @@ async def test_concurrent_writers_on_every_replica_every_watcher_sees_one_sequen
     assert [rv for _, _, rv in sequences[0]] == expected  # in revision order, no gaps, no duplicates
     assert all(sequence == sequences[0] for sequence in sequences[1:])
     assert sum(kind == "ADDED" for kind, _, _ in sequences[0]) == 5
+
+
+async def test_replicas_never_hand_out_the_same_cluster_ip_or_node_port(
+        replicas: list[Replica], session: aiohttp.ClientSession) -> None:
+    """Both replicas allocate from one CAS-updated record in etcd: concurrent creates through either get distinct
+    IPs and node ports, and of two asking for the same IP (or node port) exactly one wins."""
+    a, b = replicas
+    services = "/api/v1/namespaces/default/services"
+    run = "s" + uuid.uuid4().hex[:8]  # a DNS-1035 label
+
+    async def post(replica: Replica, name: str, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        async with session.post(f"{replica.url}{services}", data=orjson.dumps({"metadata": {"name": name},
+                                                                               "spec": spec}),
+                                headers={"Content-Type": "application/json"}) as response:
+            return response.status, orjson.loads(await response.read())
+
+    spec = {"type": "NodePort", "ports": [{"port": 80}]}
+    answers = await asyncio.gather(*(post(replica, f"{run}-{i}-{n}", spec) for i in range(20)
+                                     for n, replica in enumerate(replicas)))
+    assert all(code == 201 for code, _ in answers), [a[1]["message"] for a in answers if a[0] != 201][:2]
+    ips = [svc["spec"]["clusterIP"] for _, svc in answers]
+    ports = [svc["spec"]["ports"][0]["nodePort"] for _, svc in answers]
+    kubernetes = await request(session, "GET", f"{b.url}{services}/kubernetes")
+    assert len(set(ips)) == len(ips) == 40 and kubernetes["spec"]["clusterIP"] not in ips
+    assert len(set(ports)) == len(ports)
+
+    free_ip = next(f"10.0.0.{n}" for n in range(2, 255) if f"10.0.0.{n}" not in ips)
+    free_port = next(p for p in range(30000, 32768) if p not in ports)
+    for n, asked in enumerate(({"clusterIP": free_ip, "ports": [{"port": 80}]},
+                               {"type": "NodePort", "ports": [{"port": 80, "nodePort": free_port}]})):
+        race = await asyncio.gather(post(a, f"{run}-a{n}", asked), post(b, f"{run}-b{n}", asked))
+        assert sorted(code for code, _ in race) == [201, 422], race
+        (refused,) = (answer for code, answer in race if code == 422)
+        assert "is already allocated" in refused["message"]

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-import random
-
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import CONDITION, conditions, resource
 from apiserver.schema import Array, Boolean, Integer, IntOrString, Map, Object, String, numbered
 from apiserver.validation.field import ErrorList
 from apiserver.validation.service import validate_service, validate_service_update
-
-SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 
 SERVICE_PORT = Object(
     ref="io.k8s.api.core.v1.ServicePort",
@@ -157,13 +152,9 @@ SCHEMA = resource(
 )
 
 
-def _allocate_cluster_ip() -> str:
-    offset = random.randrange(10, SERVICE_CIDR.num_addresses - 1)
-    return str(SERVICE_CIDR.network_address + offset)
-
-
 class ServiceStrategy(Strategy):
-    """Defaults as the real registry fills them (type, clusterIP allocation, families); status via /status."""
+    """Defaults as the real registry fills them (type, families); status via /status. The cluster IP and node
+    ports are allocated by the registry (apiserver/services.py)."""
 
     return_deleted_object = True
     status_subresource = True
@@ -179,6 +170,8 @@ class ServiceStrategy(Strategy):
                 port["targetPort"] = port.get("port")
         if spec["type"] in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
         if spec["type"] != "ExternalName":
             spec.setdefault("internalTrafficPolicy", "Cluster")
 
@@ -186,18 +179,18 @@ class ServiceStrategy(Strategy):
         obj["status"] = {"loadBalancer": {}}
         spec = obj.setdefault("spec", {})
         if spec.get("type") != "ExternalName":
-            if not spec.get("clusterIP"):
-                spec["clusterIP"] = (spec.get("clusterIPs") or [None])[0] or _allocate_cluster_ip()
-            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            if not spec.get("clusterIP") and spec.get("clusterIPs"):
+                spec["clusterIP"] = spec["clusterIPs"][0]
+            if spec.get("clusterIP"):
+                spec.setdefault("clusterIPs", [spec["clusterIP"]])
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
         spec, old_spec = obj.setdefault("spec", {}), old.get("spec", {})
-        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-            if field in old_spec and field not in spec:
-                spec[field] = old_spec[field]
+        _patch_allocated_values(spec, old_spec)
+        _drop_type_dependent_fields(spec, old_spec)
         if spec.get("clusterIP") != old_spec.get("clusterIP") and spec.get("clusterIPs") == old_spec.get("clusterIPs"):
             # normalizeClusterIPs: the singular field changed alone (an old client): the plural one follows it
             if spec.get("clusterIP"):
@@ -210,6 +203,59 @@ class ServiceStrategy(Strategy):
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         return validate_service_update(obj, old)
+
+
+def needs_cluster_ip(spec: Obj) -> bool:
+    """Every type but ExternalName has a cluster IP (or is headless)."""
+    return bool(spec.get("type", "ClusterIP") != "ExternalName")
+
+
+def needs_node_ports(spec: Obj) -> bool:
+    """NodePort Services, and LoadBalancer ones unless `allocateLoadBalancerNodePorts` is false, get node ports."""
+    kind = spec.get("type", "ClusterIP")
+    return kind == "NodePort" or (kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is not False)
+
+
+def _patch_allocated_values(spec: Obj, old_spec: Obj) -> None:
+    """patchAllocatedValues: what the client left out of an update keeps its allocated value (idempotent PUTs);
+    node ports are matched by port name and not reused by another port."""
+    if needs_cluster_ip(spec) and needs_cluster_ip(old_spec):
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if field in old_spec and not spec.get(field):
+                spec[field] = old_spec[field]
+    if needs_node_ports(spec) and needs_node_ports(old_spec):
+        ports = [p for p in spec.get("ports") or () if isinstance(p, dict)]
+        used = {p.get("nodePort") for p in ports} & {p.get("nodePort") for p in old_spec.get("ports") or ()}
+        by_name = {p.get("name", ""): p.get("nodePort") for p in old_spec.get("ports") or ()}
+        for port in ports:
+            old_value = by_name.get(port.get("name", ""))
+            if not port.get("nodePort") and old_value and old_value not in used:
+                port["nodePort"] = old_value
+
+
+def _drop_type_dependent_fields(spec: Obj, old_spec: Obj) -> None:
+    """dropTypeDependentFields: a type change wipes the fields the new type does not use, unless the client
+    changed them too (then validation speaks)."""
+    if needs_cluster_ip(old_spec) and not needs_cluster_ip(spec):
+        for fields in (("clusterIP", "clusterIPs"), ("ipFamilies",), ("ipFamilyPolicy",)):
+            if all(spec.get(f) == old_spec.get(f) for f in fields):
+                for f in fields:
+                    spec.pop(f, None)
+    ports = [p for p in spec.get("ports") or () if isinstance(p, dict)]
+    if needs_node_ports(old_spec) and not needs_node_ports(spec):
+        old_ports = [p for p in old_spec.get("ports") or () if isinstance(p, dict)]
+        if {p.get("nodePort") for p in ports} - {None} == {p.get("nodePort") for p in old_ports} - {None}:
+            for port in ports:
+                port.pop("nodePort", None)
+    if (needs_node_ports(old_spec) and not needs_node_ports(spec) and not spec.get("externalIPs")
+            and spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")):
+        spec.pop("externalTrafficPolicy", None)
+    if (needs_cluster_ip(old_spec) and not needs_cluster_ip(spec)
+            and spec.get("internalTrafficPolicy") == old_spec.get("internalTrafficPolicy")):
+        spec.pop("internalTrafficPolicy", None)
+    if (old_spec.get("type") == "LoadBalancer" != spec.get("type")
+            and spec.get("allocateLoadBalancerNodePorts") == old_spec.get("allocateLoadBalancerNodePorts")):
+        spec.pop("allocateLoadBalancerNodePorts", None)
 
 
 def _external_ip(obj: Obj) -> str:
