@@ -115,12 +115,19 @@ async def read_body(request: web.Request) -> bytes:
     return body
 
 
-async def read_json_body(request: web.Request, kind: str) -> bytes:
-    """The raw body of a request whose object (`kind`, named in the error) has no protobuf form here."""
+async def read_parsed_body(request: web.Request, kind: str) -> Any:
+    """The body of a request whose object (`kind`, named in errors) has no protobuf form here, parsed from JSON or
+    YAML (None when empty)."""
     body = await read_body(request)
-    if negotiation.media_type(request) == envelope.MEDIA_TYPE:
+    media = negotiation.media_type(request)
+    if media == envelope.MEDIA_TYPE:
         raise unsupported_protobuf(kind)
-    return body
+    if not body.strip():
+        return None
+    try:
+        return serializer.parse_yaml(body) if media in serializer.YAML_TYPES else serializer.parse_json(body)
+    except serializer.DecodeError as err:
+        raise errors.bad_request(err.message) from None
 
 
 def unsupported_protobuf(kind: str) -> errors.StatusError:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from apiserver import errors
 from apiserver.handlers.resolve import Target
-from apiserver.handlers.rest import read_json_body, registry_for, respond, write_options
+from apiserver.handlers.rest import read_parsed_body, registry_for, respond, write_options
 from apiserver.state import REGISTRIES
 from apiserver.subresources import kubelet, proxy
 from apiserver.subresources.binding import BINDING, bind
@@ -24,7 +24,7 @@ Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
 async def binding(request: web.Request, target: Target) -> web.StreamResponse:
     opts = write_options(request)
-    body = decode_subresource_body(await read_json_body(request, "Binding"), BINDING, "Binding", ("v1",), opts)
+    body = decode_subresource_body(await read_parsed_body(request, "Binding"), BINDING, "Binding", ("v1",), opts)
     _check_namespace(body, target)
     check_name(body, target.name, "Binding")
     await bind(registry_for(request, target), target.namespace, body, opts)
@@ -33,7 +33,7 @@ async def binding(request: web.Request, target: Target) -> web.StreamResponse:
 
 async def eviction(request: web.Request, target: Target) -> web.StreamResponse:
     opts = write_options(request)
-    body = decode_subresource_body(await read_json_body(request, "Eviction"), EVICTION, "Eviction", API_VERSIONS, opts)
+    body = decode_subresource_body(await read_parsed_body(request, "Eviction"), EVICTION, "Eviction", API_VERSIONS, opts)
     _check_namespace(body, target)
     check_name(body, target.name, "Eviction")
     await evict(registry_for(request, target), target.namespace, body, opts)
