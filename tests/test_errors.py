@@ -878,6 +878,26 @@ async def test_full_ranges_are_internal_errors() -> None:
         assert_status(answer, 500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
 
 
+async def test_node_ports_of_another_range_survive_updates() -> None:
+    """With --service-node-port-range the range is the allocator's alone: an update keeping its ports is valid, a
+    port added outside the range gets the allocator's 422."""
+    args = parser().parse_args(["--service-node-port-range", "40000-40010"])
+    with run_server(config_from(args)) as server:
+        async with aiohttp.ClientSession(server.url) as session:
+            created = (await call(session, "POST", SVC, {"metadata": {"name": "np"}, "spec": {
+                "type": "NodePort", "ports": [{"port": 80}]}})).json()
+            assert 40000 <= created["spec"]["ports"][0]["nodePort"] <= 40010
+            created["metadata"]["labels"] = {"a": "b"}
+            updated = await call(session, "PUT", f"{SVC}/np", created)
+            assert updated.status == 200, updated.json()
+            changed = updated.json()
+            changed["spec"]["ports"][0]["name"] = "a"
+            changed["spec"]["ports"].append({"name": "b", "port": 81, "nodePort": 30000})
+            refused = await call(session, "PUT", f"{SVC}/np", changed)
+    assert refused.status == 422
+    assert "provided port is not in the valid range. The range of valid ports is 40000-40010" in refused.json()["message"]
+
+
 async def test_already_exists(apiserver: RunningServer, http: aiohttp.ClientSession, stored: dict[str, Any]) -> None:
     async with await guarded(apiserver, http, WEB1):
         body = slice_body(endpoints=[{"addresses": ["10.0.0.99"]}])

@@ -38,7 +38,6 @@ SESSION_AFFINITIES = ("ClientIP", "None")
 IP_FAMILIES = ("IPv4", "IPv6")
 IP_FAMILY_POLICIES = ("SingleStack", "PreferDualStack", "RequireDualStack")
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
-NODE_PORT_RANGE = (30000, 32767)
 
 
 def validate_service(obj: dict[str, Any]) -> ErrorList:
@@ -197,17 +196,13 @@ def _dual_stack(ips: list[str]) -> bool:
 
 
 def _validate_node_ports(ports: list[dict[str, Any]], service_type: str) -> ErrorList:
-    """nodePort: forbidden on ClusterIP services, then (as the allocator would) in range, then unique
-    per protocol; each rule in its own pass, as upstream orders them."""
+    """nodePort: forbidden on ClusterIP services, then unique per protocol, each rule in its own pass as upstream
+    orders them (the range is the allocator's, which claims a create's ports, and an update's new ones, first)."""
     errs = ErrorList()
     set_ports = [(i, port, port.get("nodePort") or 0) for i, port in enumerate(ports) if port.get("nodePort")]
-    low, high = NODE_PORT_RANGE
-    for i, _, node_port in set_ports:
+    for i, _, _ in set_ports:
         if service_type == "ClusterIP":
             errs.append(forbidden(f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'"))
-        elif not low <= node_port <= high:
-            errs.append(invalid(f"spec.ports[{i}].nodePort", node_port,
-                                f"provided port is not in the valid range. The range of valid ports is {low}-{high}"))
     seen: set[tuple[str, int]] = set()
     for i, port, node_port in set_ports:
         key = (port.get("protocol", "TCP"), node_port)
