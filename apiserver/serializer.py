@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import yaml  # type: ignore[import-untyped]
 
-from apiserver.decoding import decode
+from apiserver.decoding import decode, go_json_kind
 from apiserver.gojson import syntax_error
 from apiserver.kinds.base import Kind, Obj
 from apiserver.schema import Array, Map, Object, Schema
@@ -164,13 +164,13 @@ def yaml_duplicates(body: bytes) -> list[str]:
 def check_gvk(kind: Kind, obj: Any, body: bytes) -> tuple[str, str]:
     """The body's apiVersion and kind (defaulted from `kind`), or `DecodeError` as the codec words it."""
     if not isinstance(obj, dict):
-        what = "null" if obj is None else _json_kind(obj)
+        what = go_json_kind(obj)
         raise unrecognized(kind, f"couldn't get version/kind; json parse error: json: cannot unmarshal {what} into "
                                  f"Go value of type {FIND_KIND_TYPE}", body)
     for field in ("apiVersion", "kind"):
         if obj.get(field) is not None and not isinstance(obj[field], str):
             raise unrecognized(kind, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
-                                     f"{_json_kind(obj[field])} into Go struct field .{field} of type string", body)
+                                     f"{go_json_kind(obj[field])} into Go struct field .{field} of type string", body)
     api_version = obj.get("apiVersion") or kind.api_version
     body_kind = obj.get("kind") or kind.kind
     error = gvk_error(kind, api_version, body_kind)
@@ -194,16 +194,6 @@ def gvk_error(kind: Kind, api_version: str, body_kind: str) -> str | None:
         return None
     internal = kind.group.split(".")[0] if kind.group else "core"
     return f"converting ({version}.{body_kind}) to ({internal}.{kind.kind}): unknown conversion"
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    return "bool" if isinstance(value, bool) else "number"
 
 
 _SPACED_KEY = re.compile(rb'"[ \t\r\n]+:')
@@ -324,15 +314,15 @@ def decode_patch(media: str, body: bytes, validation: str) -> tuple[Any, list[st
     if media == JSON_PATCH:
         if strict:
             if not isinstance(patch, list):
-                raise DecodeError(f"{prefix}json: cannot unmarshal {_json_kind(patch)} into Go value of type "
+                raise DecodeError(f"{prefix}json: cannot unmarshal {go_json_kind(patch)} into Go value of type "
                                   "[]handlers.jsonPatchOp")
             for op in patch:
                 if not isinstance(op, dict):
-                    raise DecodeError(f"{prefix}json: cannot unmarshal {_json_kind(op)} into Go value of type "
+                    raise DecodeError(f"{prefix}json: cannot unmarshal {go_json_kind(op)} into Go value of type "
                                       "handlers.jsonPatchOp")
         return patch, []
     if not isinstance(patch, dict) and (strict or media == STRATEGIC_PATCH):
-        what = "null" if patch is None else _json_kind(patch)
+        what = go_json_kind(patch)
         raise DecodeError(f"{prefix}json: cannot unmarshal {what} into Go value of type map[string]interface {{}}")
     if strict and may_repeat_keys(body, patch):
         return patch, strict_errors(body, None)
