@@ -99,6 +99,12 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
     return response
 
 
+async def no_cache(request: web.Request, response: web.StreamResponse) -> None:
+    """kube-apiserver's WithCacheControl: an answer that sets no Cache-Control of its own gets `no-cache, private`
+    (watch streams too: this runs as their headers are prepared)."""
+    response.headers.setdefault("Cache-Control", "no-cache, private")
+
+
 def not_found(request: web.Request) -> web.Response:
     """A path nothing serves: a NotFound Status under `/api` and the groups served (kube-apiserver's API routes),
     else the plain `404 page not found` of its final handler."""
@@ -237,6 +243,7 @@ def create_app(config: Config) -> web.Application:
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))
     app.on_shutdown.append(close_watches)
+    app.on_response_prepare.append(no_cache)
     discovery.setup(app)
     health.setup(app)
     debug.setup(app)

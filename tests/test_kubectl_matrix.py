@@ -84,12 +84,28 @@ def requests(stderr: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def request_content_type(stderr: str, verb: str) -> str:
-    """The Content-Type kubectl sent with its first `verb` request (from its -v=8 log)."""
-    after = stderr[re.search(rf'\] {verb} http|"Request" verb="{verb}"', stderr).start():]  # type: ignore[union-attr]
-    found = re.search(r"Content-Type: (\S+)", after)
-    assert found is not None, after[:2000]
-    return found.group(1)
+REQUEST_START = re.compile(r'\] (?:GET|POST|PUT|PATCH|DELETE) http\S*$|"Request" verb="', re.MULTILINE)
+
+
+def exchange(stderr: str, verb: str, path: str, query: str = "") -> str:
+    """kubectl's -v=8 log of its first `verb` request to `path` whose query has `query` in it: request and
+    response headers, in either of the log's formats."""
+    url = re.escape(path) + (rf"\?[^\s\"]*{re.escape(query)}" if query else "")
+    start = re.search(rf'\] {verb} https?://[^/\s]+{url}(?:\?\S*)?$|'
+                      rf'"Request" verb="{verb}" url="https?://[^/"]+{url}[?"]', stderr, re.MULTILINE)
+    assert start is not None, f"no {verb} {path} in:\n{stderr[:3000]}"
+    following = REQUEST_START.search(stderr, start.end())
+    return stderr[start.start():following.start() if following else len(stderr)]
+
+
+def header(text: str, name: str) -> list[str]:
+    """Every value of header `name` in a log excerpt (request headers first, then response headers)."""
+    return re.findall(rf"^(?:I\d+ [\d:.]+ +\d+ \S+\] +|\t){re.escape(name)}: (.*)$", text, re.MULTILINE)
+
+
+def request_content_type(stderr: str, verb: str, path: str) -> str:
+    """The Content-Type kubectl sent with its first `verb` request to `path` (from its -v=8 log)."""
+    return header(exchange(stderr, verb, path), "Content-Type")[0]
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +176,40 @@ def test_generators_send_protobuf_from_1_32(kubectl: Kubectl) -> None:
     result = kubectl("create", "namespace", f"{kubectl.namespace}-made", "-v=8")
     assert result.stdout.strip() == f"namespace/{kubectl.namespace}-made created"
     expected = "application/vnd.kubernetes.protobuf" if kubectl.minor >= 32 else "application/json"
-    assert request_content_type(result.stderr, "POST") == expected
+    assert request_content_type(result.stderr, "POST", "/api/v1/namespaces") == expected
     labels = kubectl.get("namespace", f"{kubectl.namespace}-made")["metadata"]["labels"]
     assert labels == {"kubernetes.io/metadata.name": f"{kubectl.namespace}-made"}
+
+
+def test_discovery_is_revalidated_from_the_http_cache(kubectl: Kubectl) -> None:
+    """Aggregated discovery carries an ETag and `Cache-Control: public`: a refresh of kubectl's discovery cache
+    gets 304s that its HTTP cache turns into the stored answers (marked `X-From-Cache`), as from kube-apiserver."""
+    kubectl("api-resources")
+    result = kubectl("api-resources", "--cached=false", "-v=8")
+    for path in ("/api", "/apis"):
+        answer = exchange(result.stderr, "GET", path)
+        assert header(answer, "Cache-Control") == ["public"] and header(answer, "X-From-Cache") == ["1"], answer
+
+
+def test_answers_are_not_cached(kubectl: Kubectl) -> None:
+    """Every answer without a Cache-Control of its own is `no-cache, private`, watch streams too; health checks
+    are `nosniff` text (kube-apiserver's filters)."""
+    result = kubectl("get", "endpointslices", "-v=8")
+    path = f"/apis/discovery.k8s.io/v1/namespaces/{kubectl.namespace}/endpointslices"
+    assert header(exchange(result.stderr, "GET", path), "Cache-Control") == ["no-cache, private"]
+    result = kubectl("get", "--raw", "/readyz", "-v=8")
+    answer = exchange(result.stderr, "GET", "/readyz")
+    assert header(answer, "Cache-Control") == ["no-cache, private"]
+    assert header(answer, "X-Content-Type-Options") == ["nosniff"]
+    kubectl("apply", "-f", "-", input=SLICE)
+    w = kubectl.watch("endpointslices", "-v=8")
+    try:
+        w.wait_for(lambda lines: len(lines) >= 2)
+        kubectl("label", "endpointslice", "web", "seen=yes")
+        w.wait_for(lambda lines: len(lines) >= 3)  # the watch answered
+    finally:
+        stderr = w.stop()
+    assert header(exchange(stderr, "GET", path, "watch=true"), "Cache-Control") == ["no-cache, private"]
 
 
 # --- get, apply, server-side apply, diff, edit -------------------------------------------------------

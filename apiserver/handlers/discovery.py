@@ -82,8 +82,11 @@ async def _version(request: web.Request) -> web.Response:
 
 
 def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
-    """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
+    """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks. The aggregated form
+    carries an ETag (one for both versions: Vary names Accept), is `public` and answers a matching
+    `If-None-Match` with 304, as ServeHTTPWithETag does: kubectl's HTTP cache revalidates it."""
     aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
+    cache = {"ETag": f'"{openapi.document_hash(aggregated["v2"])}"', "Vary": "Accept", "Cache-Control": "public"}
 
     async def handle(request: web.Request) -> web.Response:
         if core:  # `/api` is a go-restful route upstream, `/apis` is not
@@ -91,8 +94,10 @@ def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler
         chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":
             return legacy(request).response(request, {"Vary": "Accept"})
+        if request.headers.get("If-None-Match") == cache["ETag"]:
+            return web.Response(status=304, headers=cache)
         content_type = discovery.aggregated_content_type(chosen)
-        return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, "Vary": "Accept"})
+        return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, **cache})
 
     return handle
 

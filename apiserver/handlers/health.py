@@ -69,7 +69,8 @@ def _handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
             body = "\n".join(lines) + "\n"
         else:
             body = "ok"
-        return web.Response(text=body, status=200 if healthy else 500, content_type="text/plain")
+        return web.Response(text=body, status=200 if healthy else 500, content_type="text/plain",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     return handle
 
