@@ -172,6 +172,12 @@ def test_openapi_v2_in_json_and_protobuf(kubectl: Kubectl) -> None:
         assert "addressType\t<string> -required-" in out
 
 
+def test_openapi_v2_varies_by_accept(kubectl: Kubectl) -> None:
+    """Its JSON and protobuf forms share a URL and an ETag: both Vary headers tell caches apart, as kube-openapi's."""
+    answer = exchange(kubectl("get", "--raw", "/openapi/v2", "-v=8").stderr, "GET", "/openapi/v2")
+    assert header(answer, "Vary") == ["Accept-Encoding", "Accept"], answer
+
+
 def test_generators_send_protobuf_from_1_32(kubectl: Kubectl) -> None:
     result = kubectl("create", "namespace", f"{kubectl.namespace}-made", "-v=8")
     assert result.stdout.strip() == f"namespace/{kubectl.namespace}-made created"

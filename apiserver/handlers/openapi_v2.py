@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from apiserver import openapi
 from apiserver.openapi_v2 import openapi_v2
@@ -123,7 +124,8 @@ class OpenAPIV2:
         return False
 
     async def handle(self, request: web.Request) -> web.Response:
-        headers = {"Cache-Control": "no-cache, private", "Vary": "Accept-Encoding"}
+        # gziphandler's Vary, then the handler's own: two headers, as upstream sends them
+        headers = CIMultiDict([("Cache-Control", "no-cache, private"), ("Vary", "Accept-Encoding"), ("Vary", "Accept")])
         media_type = content_type(request.headers.get("Accept", ""))
         if media_type is None:
             return web.Response(status=406, headers=headers)
