@@ -90,9 +90,9 @@ REQUEST_START = re.compile(r'\] (?:GET|POST|PUT|PATCH|DELETE) http\S*$|"Request"
 def exchange(stderr: str, verb: str, path: str, query: str = "") -> str:
     """kubectl's -v=8 log of its first `verb` request to `path` whose query has `query` in it: request and
     response headers, in either of the log's formats."""
-    url = re.escape(path) + (rf"\?[^\s\"]*{re.escape(query)}" if query else "")
-    start = re.search(rf'\] {verb} https?://[^/\s]+{url}(?:\?\S*)?$|'
-                      rf'"Request" verb="{verb}" url="https?://[^/"]+{url}[?"]', stderr, re.MULTILINE)
+    url = re.escape(path) + (rf'\?[^\s"]*{re.escape(query)}[^\s"]*' if query else r'(?:\?[^\s"]*)?')
+    start = re.search(rf'\] {verb} https?://[^/\s]+{url}$|"Request" verb="{verb}" url="https?://[^/"]+{url}"',
+                      stderr, re.MULTILINE)
     assert start is not None, f"no {verb} {path} in:\n{stderr[:3000]}"
     following = REQUEST_START.search(stderr, start.end())
     return stderr[start.start():following.start() if following else len(stderr)]
