@@ -1,9 +1,10 @@
 """kubectl 1.27 to 1.33 against one server: the everyday commands of each release, each test in a namespace of its own.
 
-The releases differ on the wire: 1.32 and 1.33 send typed objects (create namespace, create service, run) as
-protobuf bodies, 1.27 and 1.28 read /openapi/v2 (in protobuf) for client-side apply and newer ones only
-/openapi/v3, and each formats `kubectl version` in its own way. One server serves the whole module; every
-release has its own --cache-dir, so discovery and OpenAPI are fetched by each release itself.
+The releases differ on the wire: 1.32 and 1.33 send the objects their generators build (create namespace,
+create service) as protobuf bodies, 1.27 and 1.28 read /openapi/v2 (in protobuf) for client-side apply and
+newer ones only /openapi/v3, and each formats `kubectl version` in its own way. All of them keep discovery
+and OpenAPI in an HTTP cache, so the caching headers are checked too. One server serves the whole module;
+every release has its own --cache-dir, so discovery and OpenAPI are fetched by each release itself.
 """
 
 from __future__ import annotations
