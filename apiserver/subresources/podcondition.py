@@ -40,7 +40,7 @@ async def guaranteed_update(pods: Registry, namespace: str, name: str, change: C
         if dry_run or pod == codec.decode(kv):
             return pod
         try:
-            rv = await pods.storage.update(kv.key, codec.encode(pod), kv.mod_revision)
+            rv = await pods.storage.update(kv.key, pods.encode(pod), kv.mod_revision)
         except StorageError as err:
             status = errors.from_storage(err, pods.kind, name, "update")
             if status.reason == "Conflict":
