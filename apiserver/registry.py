@@ -266,8 +266,7 @@ class Registry:
             current = codec.decode(kv) if kv is not None else None
             if current is None and not allow_create:
                 raise errors.not_found(self.kind, name)
-            # a fresh decode is the mutation's private copy, many times cheaper than copy.deepcopy
-            result = mutate(codec.decode(kv) if kv is not None else None)
+            result = mutate(codec.decode_again(kv, current) if kv is not None and current is not None else None)
             obj = await result if isinstance(result, Awaitable) else result
             self._check_name(obj, name)
             if current is None:
