@@ -1,8 +1,10 @@
 """Range allocators: service cluster IPs (`--service-cluster-ip-range`) and node ports (`--service-node-port-range`).
 
 As kube-apiserver's bitmap allocators, each range is one RangeAllocation record in storage
-(`/registry/ranges/serviceips`, `/registry/ranges/servicenodeports`: `range` and `data`, a base64 big-endian
-bitmap whose bit i is the range's i-th item), changed only by compare-and-swap on its revision. Replicas that
+(`/registry/ranges/serviceips`, `/registry/ranges/servicenodeports`: `range` and `data`, a big-endian bitmap
+whose bit i is the range's i-th item), changed only by compare-and-swap on its revision. The record is a v1
+RangeAllocation in the storage media type, as kube-apiserver writes it: protobuf (data as bytes) or JSON (data
+in base64); either is read, so a kube-apiserver on the same etcd and prefix shares the bitmaps. Replicas that
 share a store therefore share one bitmap: a replica that loses a race re-reads it and tries again, so two
 replicas never hand out the same item. A record missing items that stored Services hold (data written before
 the record existed) is repaired by `reserve`, which the bootstrap calls at start-up.
@@ -20,6 +22,9 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from apiserver.codec import JSON
+from apiserver.protobuf import envelope
+from apiserver.protobuf.wire import read_varint, skip, varint
 from storage.errors import ConflictError, KeyExistsError
 from storage.interface import Storage
 
@@ -134,24 +139,34 @@ class PortRange:
 class RangeAllocator:
     """One range's bitmap, kept in storage at `key` and changed by compare-and-swap."""
 
-    def __init__(self, storage: Storage, key: str, spec: str, size: int, offset: int, taken_text: str) -> None:
+    def __init__(self, storage: Storage, key: str, spec: str, size: int, offset: int, taken_text: str,
+                 media_type: str = JSON) -> None:
         self.storage = storage
         self.key = key
         self.spec = spec
         self.size = size
         self.offset = offset
         self.taken_text = taken_text  # "provided IP is already allocated" / "provided port is already allocated"
+        self.protobuf = media_type != JSON
 
-    def _decode(self, value: bytes | None) -> int:
+    @staticmethod
+    def _decode(value: bytes | None) -> int:
         if not value:
             return 0
+        if value[:4] == envelope.PREFIX:
+            return int.from_bytes(_protobuf_data(value), "big")
         data = json.loads(value).get("data") or ""
         return int.from_bytes(base64.b64decode(data), "big")
 
     def _encode(self, bits: int) -> bytes:
-        data = base64.b64encode(bits.to_bytes((bits.bit_length() + 7) // 8, "big")).decode()
+        data = bits.to_bytes((bits.bit_length() + 7) // 8, "big")
+        if self.protobuf:
+            spec = self.spec.encode()
+            # RangeAllocation{metadata = 1 (empty ObjectMeta), range = 2, data = 3}
+            raw = b"\x0a\x00\x12" + varint(len(spec)) + spec + b"\x1a" + varint(len(data)) + data
+            return envelope.unknown("v1", "RangeAllocation", raw)
         return json.dumps({"kind": "RangeAllocation", "apiVersion": "v1", "metadata": {"creationTimestamp": None},
-                           "range": self.spec, "data": data}, separators=(",", ":")).encode()
+                           "range": self.spec, "data": base64.b64encode(data).decode()}, separators=(",", ":")).encode()
 
     async def allocated(self) -> int:
         """The bitmap as stored now."""
@@ -204,3 +219,22 @@ class RangeAllocator:
                 if not bits >> index & 1:
                     return index
         raise RangeFull()
+
+
+def _fields(data: bytes, pos: int = 0) -> dict[int, bytes]:
+    """The length-delimited fields of a message by number (the last of each), other fields skipped."""
+    fields = {}
+    while pos < len(data):
+        key, pos = read_varint(data, pos)
+        if key & 7 != 2:
+            pos = skip(data, pos, key & 7)
+            continue
+        size, pos = read_varint(data, pos)
+        fields[key >> 3] = data[pos:pos + size]
+        pos += size
+    return fields
+
+
+def _protobuf_data(value: bytes) -> bytes:
+    """RangeAllocation.data of an enveloped record: the runtime.Unknown's raw (2), then its data (3)."""
+    return _fields(_fields(value, len(envelope.PREFIX)).get(2, b"")).get(3, b"")

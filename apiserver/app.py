@@ -168,6 +168,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     storage = open_storage(config.storage_url(), max_request_bytes=config.max_request_bytes)
     app[STORAGE] = storage
+    media_type = config.media_type()
     registries: dict[str, Registry] = {}
     namespaces: NamespaceRegistry | None = None
     frames = FrameBudget(config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
@@ -175,16 +176,16 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=frames)
         cacher = Cacher(kind, storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
         if kind.plural == "namespaces":
-            namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace)
+            namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace, media_type)
             registries[kind.plural] = namespaces
         elif kind.plural == "services":
             assert namespaces is not None, "namespaces are listed first"
             registries[kind.plural] = ServiceRegistry(kind, storage, cacher, namespaces.check_writable,
                                                       IPRange.parse(config.service_cluster_ip_range),
-                                                      PortRange.parse(config.service_node_port_range))
+                                                      PortRange.parse(config.service_node_port_range), media_type)
         else:
             assert namespaces is not None, "namespaces are listed first"
-            registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable)
+            registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable, media_type)
     assert namespaces is not None
     namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced}
     app[REGISTRIES] = registries

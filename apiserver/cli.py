@@ -14,6 +14,7 @@ import yaml
 from aiohttp import web
 
 from apiserver.app import create_app
+from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
 from apiserver.kubeconfig import default_path, kubeconfig, write_kubeconfig
@@ -32,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
                       help="comma-separated etcd client URLs, http only (default %(default)s)")
     root.add_argument("--etcd-prefix", default=defaults.etcd_prefix,
                       help="prefix of every key in etcd (default %(default)s)")
+    root.add_argument("--storage-media-type", default=defaults.storage_media_type, choices=MEDIA_TYPES,
+                      help=f"how objects are written to storage: {PROTOBUF} (the default on etcd, as kube-apiserver "
+                      f"writes them) or {JSON} (the default of the embedded store); both are read")
     root.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
                       help="largest object the storage accepts, as etcd's --max-request-bytes (default %(default)s)")
     root.add_argument("--watch-cache-min-size", type=int, default=defaults.watch_cache_min_size,
@@ -87,6 +91,7 @@ def config_from(args: argparse.Namespace) -> Config:
         storage=args.storage,
         etcd_servers=args.etcd_servers,
         etcd_prefix=args.etcd_prefix,
+        storage_media_type=args.storage_media_type,
         max_request_bytes=args.max_request_bytes,
         watch_cache_min_size=args.watch_cache_min_size,
         watch_cache_max_size=args.watch_cache_max_size,

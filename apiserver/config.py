@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apiserver import codec
+
 
 @dataclass
 class Config:
@@ -12,6 +14,7 @@ class Config:
     storage: str = "memory"  # memory, etcd, or a storage URL (memory://, etcd://host:port,.../prefix)
     etcd_servers: str = "http://127.0.0.1:2379"
     etcd_prefix: str = "/registry"
+    storage_media_type: str = ""  # --storage-media-type; "": protobuf on etcd (upstream's default), JSON embedded
     max_request_bytes: int = 1_572_864
     watch_cache_min_size: int = 100
     watch_cache_max_size: int = 102_400
@@ -28,6 +31,13 @@ class Config:
     enable_fault_injection: bool = False  # serve /debug/faults (apiserver/faults.py)
     service_cluster_ip_range: str = "10.0.0.0/24"  # kube-apiserver's default (--service-cluster-ip-range)
     service_node_port_range: str = "30000-32767"  # --service-node-port-range
+
+    def media_type(self) -> str:
+        """The media type objects are stored in: the one asked for, else protobuf on etcd as kube-apiserver
+        stores them, JSON in the embedded store (nobody else reads it, and JSON is the faster one here)."""
+        if self.storage_media_type:
+            return self.storage_media_type
+        return codec.JSON if self.storage_url().startswith("memory:") else codec.PROTOBUF
 
     def storage_url(self) -> str:
         """The ``open_storage`` URL for ``storage`` (with ``etcd_servers`` and ``etcd_prefix`` for etcd)."""

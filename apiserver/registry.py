@@ -54,9 +54,11 @@ class ListResult:
 class Registry:
     """Object semantics of one kind on one storage."""
 
-    def __init__(self, kind: Kind, storage: Storage, cacher: Cacher, namespace_check: NamespaceCheck) -> None:
+    def __init__(self, kind: Kind, storage: Storage, cacher: Cacher, namespace_check: NamespaceCheck,
+                 media_type: str = codec.JSON) -> None:
         self.kind = kind
         self.storage = storage
+        self.encode = codec.encoder(media_type)  # the storage media type's (--storage-media-type)
         self.cacher = cacher
         self.namespace_check = namespace_check
         self.strategy = kind.strategy
@@ -207,7 +209,7 @@ class Registry:
             return obj
         for attempt in range(MAX_NAME_ATTEMPTS):
             try:
-                rv = await self.storage.create(self.key(namespace, meta["name"]), codec.encode(obj))
+                rv = await self.storage.create(self.key(namespace, meta["name"]), self.encode(obj))
                 break
             except StorageError as err:
                 status = errors.from_storage(err, self.kind, meta["name"], "create")
@@ -264,8 +266,7 @@ class Registry:
             current = codec.decode(kv) if kv is not None else None
             if current is None and not allow_create:
                 raise errors.not_found(self.kind, name)
-            # a fresh decode is the mutation's private copy, many times cheaper than copy.deepcopy
-            result = mutate(codec.decode(kv) if kv is not None else None)
+            result = mutate(codec.decode_again(kv, current) if kv is not None and current is not None else None)
             obj = await result if isinstance(result, Awaitable) else result
             self._check_name(obj, name)
             if current is None:
@@ -290,7 +291,7 @@ class Registry:
             if opts.dry_run:
                 return new, False
             try:
-                rv = await self.storage.update(kv.key, codec.encode(new), kv.mod_revision)
+                rv = await self.storage.update(kv.key, self.encode(new), kv.mod_revision)
             except BaseException as err:
                 await allocation.revert()
                 if not isinstance(err, StorageError):
@@ -400,7 +401,7 @@ class Registry:
     async def _store(self, kv: KeyValue, obj: Obj) -> Obj:
         """Write `obj` over `kv` if it is still the current revision (no strategy, no validation)."""
         try:
-            rv = await self.storage.update(kv.key, codec.encode(obj), kv.mod_revision)
+            rv = await self.storage.update(kv.key, self.encode(obj), kv.mod_revision)
         except StorageError as err:
             raise errors.from_storage(err, self.kind, obj["metadata"]["name"], "update") from None
         obj["metadata"]["resourceVersion"] = str(rv)

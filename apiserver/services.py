@@ -66,13 +66,13 @@ class ServiceRegistry(Registry):
     """The Service registry, with the cluster IP and node port allocators."""
 
     def __init__(self, kind: Kind, storage: Storage, cacher: Cacher, namespace_check: NamespaceCheck,
-                 ip_range: IPRange, port_range: PortRange) -> None:
-        super().__init__(kind, storage, cacher, namespace_check)
+                 ip_range: IPRange, port_range: PortRange, media_type: str = codec.JSON) -> None:
+        super().__init__(kind, storage, cacher, namespace_check, media_type)
         self.ip_range, self.port_range = ip_range, port_range
         self.ips = RangeAllocator(storage, IPS_KEY, str(ip_range.network), ip_range.size, ip_range.offset,
-                                  "provided IP is already allocated")
+                                  "provided IP is already allocated", media_type)
         self.ports = RangeAllocator(storage, PORTS_KEY, str(port_range), port_range.size, port_range.offset,
-                                    "provided port is already allocated")
+                                    "provided port is already allocated", media_type)
 
     async def allocate(self, obj: Obj, old: Obj | None, dry_run: bool) -> Allocation:
         spec, old_spec = obj.setdefault("spec", {}), (old or {}).get("spec") or {}

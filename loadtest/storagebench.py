@@ -2,12 +2,14 @@
 the real kube-apiserver as the peer.
 
     python -m loadtest.storagebench [--slices 2000] [--endpoints 100] [--concurrency 32] [--writes 1000]
-                                    [--setups memory:1,etcd:1,etcd:2,etcd-raw,kube-apiserver] [--json out.json]
+                                    [--setups memory:1,etcd:1,etcd-json:1,etcd:2,etcd-raw,kube-apiserver]
+                                    [--json out.json]
 
 The setups share one etcd started for the run (`loadtest.kubepeer.run_etcd`: kube-apiserver's etcd 3.5.16 once
 built, else Debian's; a temporary data dir on this machine's disk), each under its own key prefix; each gets fresh
 `python -m apiserver` replicas (`loadtest.replicas`), or a fresh kube-apiserver (TLS, its bearer token on every
-request); this process is the client. It measures:
+request); this process is the client. `etcd` stores objects in protobuf (`--storage-media-type` default, as
+kube-apiserver does), `etcd-json` in JSON; the report gives the ratio of the two. It measures:
 
 - creates/s: `--slices` POSTs of `--endpoints`-endpoint EndpointSlices (`loadtest.slices`), `--concurrency`
   in flight, spread round-robin over the replicas;
@@ -20,8 +22,11 @@ request); this process is the client. It measures:
   client process, over the two throughput phases: all of them share this machine's cores.
 
 `etcd-raw` is the ceiling of what the server could do on etcd: aetcd transactions straight to etcd with the
-same bytes and the same concurrency (create: compare mod_revision == 0 then put; update: compare the revision
+same bytes (the slices as the server stores them, in protobuf) and the same concurrency (create: compare mod_revision == 0 then put; update: compare the revision
 then put), and the put-to-watch-event latency of an etcd watch on a second client connection.
+
+Before the setups, it times the stored value of one slice in each media type: its bytes, its encoding and its
+decoding as the watch cache's reflector decodes every etcd event (`apiserver.codec`), in microseconds.
 """
 
 from __future__ import annotations
@@ -35,17 +40,21 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aetcd
 import aiohttp
 import orjson
 
+from apiserver import codec
 from loadtest.apibench import run_many
+from loadtest.codecbench import rate
 from loadtest.fanout import cpu_seconds
 from loadtest.kubepeer import KUBE, client_of, missing, ratio, run_etcd, start_kube
 from loadtest.replicas import start_replicas
 from loadtest.slices import endpoint_slice
+from storage import KeyValue
 from storage.etcd_process import EtcdProcess
 
 BASE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
@@ -57,7 +66,7 @@ EVENT_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Setup:
-    storage: str  # memory, etcd, etcd-raw or kube-apiserver
+    storage: str  # memory, etcd, etcd-json, etcd-raw or kube-apiserver
     replicas: int
 
     @property
@@ -69,8 +78,9 @@ def parse_setups(text: str) -> list[Setup]:
     setups = []
     for item in text.split(","):
         storage, _, count = item.strip().partition(":")
-        if storage not in ("memory", "etcd", "etcd-raw", KUBE) or (storage != "etcd" and count not in ("", "1")):
-            raise argparse.ArgumentTypeError(f"bad setup {item!r}: memory[:1], etcd:N, etcd-raw or {KUBE}")
+        replicated = storage in ("etcd", "etcd-json")
+        if storage not in ("memory", "etcd", "etcd-json", "etcd-raw", KUBE) or (not replicated and count not in ("", "1")):
+            raise argparse.ArgumentTypeError(f"bad setup {item!r}: memory[:1], etcd:N, etcd-json:N, etcd-raw or {KUBE}")
         setups.append(Setup(storage, int(count or 1)))
     return setups
 
@@ -170,7 +180,7 @@ async def raw_etcd(endpoint: str, slices: int, endpoints: int, concurrency: int,
                    etcd_pid: int | None, prefix: bytes) -> dict[str, float]:
     """The same bytes as aetcd transactions straight to etcd, and an etcd watch's put-to-event latency."""
     host, _, port = endpoint.rpartition(":")
-    bodies = [orjson.dumps(endpoint_slice(f"bench-{i:05d}", endpoints)) for i in range(slices)]
+    bodies = [codec.encode_protobuf(endpoint_slice(f"bench-{i:05d}", endpoints)) for i in range(slices)]
     keys = [prefix + b"bench-%05d" % i for i in range(slices)]
     revisions = [0] * slices
     options = {"grpc.max_receive_message_length": 64 << 20}
@@ -242,13 +252,37 @@ def run_setup(setup: Setup, etcd: EtcdProcess | None, prefix: str, args: argpars
         finally:
             kube.close()
     storage = ["--storage", "etcd", "--etcd-servers", etcd.client_url, "--etcd-prefix", prefix,
-               "--etcd-compaction-interval", "0"]
+               "--etcd-compaction-interval", "0", "--storage-media-type",
+               codec.JSON if setup.storage == "etcd-json" else codec.PROTOBUF]
     with start_replicas(setup.replicas, storage) as replicas:
         return asyncio.run(measure_api([r.url for r in replicas], [r.process.pid for r in replicas], etcd.pid, args))
 
 
+def stored_values(endpoints: int, seconds: float = 0.5) -> dict[str, dict[str, float]]:
+    """Per storage media type: bytes of one stored slice, µs to encode it and to decode it from its kv."""
+    obj = endpoint_slice("bench", endpoints)
+    results = {}
+    for media_type in codec.MEDIA_TYPES:
+        encode = codec.encoder(media_type)
+        kv = KeyValue("/registry/endpointslices/default/bench", encode(obj), 2, 2)
+        results[media_type] = {"bytes": float(len(kv.value)),
+                               "encode_us": rate(partial(encode, obj), seconds),
+                               "decode_us": rate(partial(codec.decode, kv), seconds)}
+    return results
+
+
+def print_values(values: dict[str, dict[str, float]]) -> None:
+    print(f"  {'stored value':38}{'bytes':>8}{'encode us':>11}{'decode us':>11}")
+    for media_type, v in values.items():
+        print(f"  {media_type:38}{v['bytes']:8.0f}{v['encode_us']:11.1f}{v['decode_us']:11.1f}")
+    pb, js = values[codec.PROTOBUF], values[codec.JSON]
+    print(f"  {'ratio protobuf / JSON':38}" + "".join(f"{pb[k] / js[k]:{w}.2f}" for k, w in (
+        ("bytes", 8), ("encode_us", 11), ("decode_us", 11))) + "\n")
+
+
 def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
-    size = statistics.mean(r["object_bytes"] for r in results.values()) / 1024
+    bodies = [r["object_bytes"] for name, r in results.items() if name != "etcd-raw"]  # raw: the stored bytes
+    size = statistics.mean(bodies or [r["object_bytes"] for r in results.values()]) / 1024
     print(f"{args.slices} EndpointSlices x {args.endpoints} endpoints (~{size:.0f} KiB JSON), "
           f"{args.concurrency} in flight; latency over {args.writes} sequential writes")
     print(f"  {'':14}{'':>11}{'':>11}{'write-to-event':>18}{'CPU ms per write':>27}")
@@ -258,6 +292,15 @@ def print_report(results: dict[str, dict[str, float]], args: argparse.Namespace)
         print(f"  {name:14}{r['creates_per_s']:11.0f}{r['updates_per_s']:11.0f}"
               f"{r['latency_p50_ms']:9.2f}{r['latency_p99_ms']:9.2f}{r['server_cpu_ms_per_write']:9.2f}"
               f"{r['etcd_cpu_ms_per_write']:9.2f}{r['client_cpu_ms_per_write']:9.2f}")
+    pairs = [(name, name.replace("etcd", "etcd-json", 1)) for name in results if name.startswith("etcd x")]
+    pairs = [(pb, js) for pb, js in pairs if js in results]
+    if pairs:
+        print(f"\n  {'ratio protobuf / JSON':28}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'server':>9}")
+        for pb, js in pairs:
+            cells = [ratio(results[pb][key], results[js][key]) for key in (
+                "creates_per_s", "updates_per_s", "latency_p50_ms", "latency_p99_ms", "server_cpu_ms_per_write")]
+            print(f"  {pb + ' / ' + js:28}" + "".join(f"{'n/a' if c is None else format(c, '.2f'):>{w}}"
+                                                      for c, w in zip(cells, (11, 11, 9, 9, 9), strict=True)))
     kube = results.get(KUBE)
     if kube is not None:
         print(f"\n  {'ratio to ' + KUBE:28}{'creates/s':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'server':>9}")
@@ -274,11 +317,14 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--writes", type=int, default=1000, help="sequential writes timed for the latency")
-    parser.add_argument("--setups", type=parse_setups, default=parse_setups("memory:1,etcd:1,etcd:2,etcd-raw"))
+    parser.add_argument("--setups", type=parse_setups,
+                        default=parse_setups("memory:1,etcd:1,etcd-json:1,etcd:2,etcd-raw"))
     parser.add_argument("--json", default="", help="write the results to this file")
     args = parser.parse_args()
     if any(setup.storage == KUBE for setup in args.setups) and (reason := missing()) is not None:
         raise SystemExit(reason)
+    values = stored_values(args.endpoints)
+    print_values(values)
     results = {}
     with contextlib.ExitStack() as stack:
         etcd = stack.enter_context(run_etcd()) if any(s.storage != "memory" for s in args.setups) else None
@@ -288,8 +334,8 @@ def main() -> None:
     print_report(results, args)
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"settings": {k: v for k, v in vars(args).items() if k != "setups"}, "results": results},
-                      out, indent=2)
+            json.dump({"settings": {k: v for k, v in vars(args).items() if k != "setups"}, "results": results,
+                       "stored_values": values}, out, indent=2)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ KEYS = {"creates_per_s", "updates_per_s", "latency_p50_ms", "latency_p99_ms", "s
 
 
 def test_storagebench_reports_every_setup(tmp_path: Path) -> None:
-    setups = "memory:1,etcd:1,etcd:2,etcd-raw" if etcd_binary() else "memory:1"
+    setups = "memory:1,etcd:1,etcd-json:1,etcd:2,etcd-raw" if etcd_binary() else "memory:1"
     if kubepeer.missing() is None:  # beside them on the same etcd
         setups += f",{kubepeer.KUBE}"
     out = tmp_path / "bench.json"

@@ -35,12 +35,13 @@ async def guaranteed_update(pods: Registry, namespace: str, name: str, change: C
         _, kv = await pods.storage.get(pods.key(namespace, name))
         if kv is None:
             raise errors.not_found(pods.kind, name)
-        pod = codec.decode(kv)
+        current = codec.decode(kv)
+        pod = codec.decode_again(kv, current)
         change(pod)
-        if dry_run or pod == codec.decode(kv):
+        if dry_run or pod == current:
             return pod
         try:
-            rv = await pods.storage.update(kv.key, codec.encode(pod), kv.mod_revision)
+            rv = await pods.storage.update(kv.key, pods.encode(pod), kv.mod_revision)
         except StorageError as err:
             status = errors.from_storage(err, pods.kind, name, "update")
             if status.reason == "Conflict":
