@@ -20,7 +20,7 @@ import yaml
 CORPUS = Path(__file__).resolve().parent.parent / "scenarios"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REPEAT = re.compile(r"\$\{(\w|'[^']*')\*(\d+)\}")  # ${a*300000}, ${'text'*3}: long values
-STEP_KEYS = {"title", "method", "path", "query", "headers", "body", "raw", "pad", "capture", "watch", "collect",
+STEP_KEYS = {"title", "method", "path", "query", "headers", "body", "pb", "raw", "pad", "capture", "watch", "collect",
              "events", "until", "timeout", "compare", "select"}
 COMPARED = ("status", "headers", "body")
 
@@ -35,6 +35,7 @@ class Step:
     query: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None          # encoded as the Content-Type says (JSON unless YAML)
+    pb: Any = None            # a protobuf body as field numbers: {apiVersion, kind, fields: {1: {1: name}, ...}}
     raw: str | None = None    # sent as is (malformed bodies, duplicate fields)
     pad: int = 0              # a JSON body of this many bytes (413)
     capture: dict[str, str] = field(default_factory=dict)  # variable → dotted path in the answer's body
