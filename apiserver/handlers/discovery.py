@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from apiserver import discovery, errors, openapi
+from apiserver import discovery, discovery_types, errors, openapi
 from apiserver.handlers import negotiation
 from apiserver.handlers.openapi_v2 import OpenAPIV2
 from apiserver.kinds import group_versions
@@ -52,13 +52,15 @@ class Document:
 
     def __init__(self, body: JSON) -> None:
         self.encoded = {encoding: negotiation.dumps(body, encoding) for encoding in ("json", "yaml")}
+        self.encoded["protobuf"] = discovery_types.protobuf(body)
 
     def response(self, request: web.Request, headers: dict[str, str] | None = None) -> web.Response:
-        """JSON or YAML as the Accept header asks (kube-apiserver's negotiation, no conversion); else 406."""
-        encoding = negotiation.plain_encoding(request.headers.get("Accept", ""))
+        """JSON, YAML or protobuf as the Accept header asks (kube-apiserver's negotiation, no conversion); else
+        406."""
+        encoding = negotiation.plain_encoding(request.headers.get("Accept", ""), protobuf=True)
         if encoding is None:
             raise errors.not_acceptable(negotiation.ACCEPTED)
-        return web.Response(body=self.encoded[encoding], headers={"Content-Type": f"application/{encoding}",
+        return web.Response(body=self.encoded[encoding], headers={"Content-Type": negotiation.content_type(encoding),
                                                                    **(headers or {})})
 
 
@@ -83,16 +85,19 @@ async def _version(request: web.Request) -> web.Response:
 
 def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
     """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
-    aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
+    documents = {version: discovery.aggregated_discovery(version, core) for version in ("v2", "v2beta1")}
+    aggregated = {(version, encoding): _dumps(document) if encoding == "json" else discovery_types.protobuf(document)
+                  for version, document in documents.items() for encoding in ("json", "protobuf")}
 
     async def handle(request: web.Request) -> web.Response:
         if core:  # `/api` is a go-restful route upstream, `/apis` is not
             negotiation.check_route(request, negotiation.ACCEPTED)
-        chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
+        chosen, encoding = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":
             return legacy(request).response(request, {"Vary": "Accept"})
-        content_type = discovery.aggregated_content_type(chosen)
-        return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, "Vary": "Accept"})
+        content_type = discovery.aggregated_content_type(chosen, encoding)
+        return web.Response(body=aggregated[chosen, encoding],
+                            headers={"Content-Type": content_type, "Vary": "Accept"})
 
     return handle
 
