@@ -21,8 +21,8 @@ from conformance.differential.compare import differences
 from conformance.differential.normalise import Normaliser
 from conformance.differential.protobuf import Protobuf, Reader
 from conformance.differential.report import render, share, summary
-from conformance.differential.runner import run_corpus
-from conformance.differential.scenario import load_corpus
+from conformance.differential.runner import Outcome, run_corpus
+from conformance.differential.scenario import Scenario, load_corpus
 from storage.etcd_process import EtcdProcess
 
 # Share of the corpus's requests answered identically by kube-apiserver v1.32 and us: raise it as differences
@@ -153,6 +153,15 @@ def test_protobuf_watch_drops_periodic_bookmarks_only() -> None:
     normalised = Reader(Normaliser("tok")).document(events)
     assert len(normalised) == 1 and normalised[0]["1"] == "BOOKMARK"
     assert normalised[0]["2"]["1"]["k8s"]["2"]["1"]["6"] == "rv>=#0"  # a bookmark's revision is a collection's
+
+
+def test_pending_scenarios_are_reported_but_not_in_the_share() -> None:
+    done = Outcome(Scenario("done", ()), diffs=[[], ["x"]])
+    waiting = Outcome(Scenario("waiting", (), pending="its schema"), diffs=[["x"], ["y"], []])
+    assert share([done, waiting]) == 50.0
+    assert summary([done, waiting]) == ("1/2 requests identical (50.0 %); pending scenarios, not counted: "
+                                        "1/3 identical")
+    assert "[pending: its schema]" in render([done, waiting])
 
 
 def test_ours_on_memory_and_on_etcd_answer_identically(memory_server: Target, etcd: EtcdProcess) -> None:
