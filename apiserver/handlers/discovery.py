@@ -1,7 +1,7 @@
 """HTTP endpoints for `/version`, discovery and OpenAPI v3 (and v2, from apiserver.handlers.openapi_v2).
 
-Every document is built from the kinds and serialized once, at setup, in JSON and YAML; requests only pick
-bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
+Every document is built from the kinds and serialized once in each encoding asked for (JSON, YAML, protobuf);
+later requests only pick bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
 OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
 immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304.
 """
@@ -48,20 +48,27 @@ def _not_modified(request: web.Request, etag: str) -> bool:
 
 
 class Document:
-    """A legacy discovery document, serialized once in each encoding it is served in."""
+    """A discovery document, serialized once in each encoding it is asked for (JSON, YAML, protobuf)."""
 
     def __init__(self, body: JSON) -> None:
-        self.encoded = {encoding: negotiation.dumps(body, encoding) for encoding in ("json", "yaml")}
-        self.encoded["protobuf"] = discovery_types.protobuf(body)
+        self.body = body
+        self.encoded: dict[negotiation.Encoding, bytes] = {}
+
+    def encode(self, encoding: negotiation.Encoding) -> bytes:
+        found = self.encoded.get(encoding)
+        if found is None:
+            found = self.encoded[encoding] = (discovery_types.protobuf(self.body) if encoding == "protobuf"
+                                              else negotiation.dumps(self.body, encoding))
+        return found
 
     def response(self, request: web.Request, headers: dict[str, str] | None = None) -> web.Response:
-        """JSON, YAML or protobuf as the Accept header asks (kube-apiserver's negotiation, no conversion); else
-        406."""
+        """A legacy document in JSON, YAML or protobuf as the Accept header asks (kube-apiserver's negotiation,
+        no conversion); else 406."""
         encoding = negotiation.plain_encoding(request.headers.get("Accept", ""), protobuf=True)
         if encoding is None:
             raise errors.not_acceptable(negotiation.ACCEPTED)
-        return web.Response(body=self.encoded[encoding], headers={"Content-Type": negotiation.content_type(encoding),
-                                                                   **(headers or {})})
+        return web.Response(body=self.encode(encoding), headers={"Content-Type": negotiation.content_type(encoding),
+                                                                  **(headers or {})})
 
 
 def _static(body: JSON) -> Handler:
@@ -85,9 +92,7 @@ async def _version(request: web.Request) -> web.Response:
 
 def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
     """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks."""
-    documents = {version: discovery.aggregated_discovery(version, core) for version in ("v2", "v2beta1")}
-    aggregated = {(version, encoding): _dumps(document) if encoding == "json" else discovery_types.protobuf(document)
-                  for version, document in documents.items() for encoding in ("json", "protobuf")}
+    aggregated = {version: Document(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
 
     async def handle(request: web.Request) -> web.Response:
         if core:  # `/api` is a go-restful route upstream, `/apis` is not
@@ -96,7 +101,7 @@ def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler
         if chosen == "legacy":
             return legacy(request).response(request, {"Vary": "Accept"})
         content_type = discovery.aggregated_content_type(chosen, encoding)
-        return web.Response(body=aggregated[chosen, encoding],
+        return web.Response(body=aggregated[chosen].encode(encoding),
                             headers={"Content-Type": content_type, "Vary": "Accept"})
 
     return handle

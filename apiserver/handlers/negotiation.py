@@ -151,7 +151,7 @@ def check_patch_type(request: web.Request) -> str:
 def plain_encoding(accept: str, protobuf: bool = False) -> Encoding | None:
     """The encoding of the best clause asking for a document as it is (no `as=` conversion, no stream): how
     kube-apiserver encodes errors and discovery documents. Protobuf clauses count only if the document has a
-    protobuf form (`protobuf`: a Status has, discovery documents have none here); None when no clause fits (an
+    protobuf form (`protobuf`: a Status and the discovery documents have); None when no clause fits (an
     empty header is JSON)."""
     if not accept.strip():
         return "json"
