@@ -691,6 +691,9 @@ async def test_create_with_a_resource_version(apiserver: RunningServer, http: ai
     async with Guard(apiserver, http):
         assert_status(await call(http, "POST", ES, body), 500, "",
                       "resourceVersion should not be set on objects to be created")
+        body["addressType"] = "Bogus"  # validation comes first: storage refuses the resourceVersion after it
+        reply = await call(http, "POST", ES, body)
+        assert reply.status == 422, reply.body
 
 
 async def test_update_preconditions_from_the_body(apiserver: RunningServer, http: aiohttp.ClientSession,

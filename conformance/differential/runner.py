@@ -20,6 +20,7 @@ from conformance.differential.restrict import restrict, restrict_protobuf
 from conformance.differential.scenario import Scenario, Step, dig, substitute
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+BYTES = "<bytes>"  # capture a protobuf answer's bytes whole, to send them back as a `pb` body
 
 
 @dataclass
@@ -95,7 +96,8 @@ class ScenarioRun:
             return None
         answer = await exchange(self.session, step.method, path, query, headers, self.body(step, headers))
         for variable, where in step.capture.items():
-            self.variables[variable] = dig(answer.body, where)
+            whole = where == BYTES and isinstance(answer.body, Protobuf)
+            self.variables[variable] = answer.body.data if whole else dig(answer.body, where)
         return self.record(index, step, step, answer)
 
     def body(self, step: Step, headers: dict[str, str]) -> bytes | None:
@@ -112,6 +114,8 @@ class ScenarioRun:
         if step.pb is not None:
             headers.setdefault("Content-Type", wire.MEDIA_TYPE)
             pb = substitute(step.pb, self.variables)
+            if isinstance(pb, bytes):  # a protobuf answer captured whole
+                return pb
             return wire.envelope(pb.get("apiVersion", ""), pb.get("kind", ""), wire.write(pb.get("fields") or {}))
         if step.body is None:
             return None

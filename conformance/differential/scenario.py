@@ -3,8 +3,9 @@
 A step is one HTTP request (method, path, query, headers, body) with what to capture from its answer for
 later steps; a watch step opens a stream in the background and a later `collect` step reads its events, so a
 scenario can write after opening the watch. A `pb` body is protobuf written as field numbers (`wire.write`), not
-by the server's codec. A scenario marked `pending` (differences expected until some work lands) is run and
-reported but left out of the identical share. Strings may use `${var}`: `ns`, `ns2`, ... (the scenario's fresh
+by the server's codec, or a protobuf answer captured whole (`capture: {var: <bytes>}`, then `pb: ${var}`). A
+scenario marked `pending` (differences expected until some work lands) is run and reported but left out of the
+identical share. Strings may use `${var}`: `ns`, `ns2`, ... (the scenario's fresh
 namespaces), `run` (a token unique to the scenario's run, for cluster-scoped names and labels) and captures;
 `${a*1000}` is a run of 1000 `a`s, `${'text'*3}` the text three times.
 """
