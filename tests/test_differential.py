@@ -112,8 +112,9 @@ def test_wire_reads_what_it_writes() -> None:
 
 def service_bytes(rv: int, uid: str, seconds: int, ip: str, node_port: int, suffix: str, family: str) -> bytes:
     """A Service as a server writes it in protobuf, with the values that differ between servers."""
-    meta = {1: f"web-{suffix}", 2: "web-", 3: "dc-tok-1", 4: "", 5: uid, 6: str(rv), 7: 0, 8: {1: seconds, 2: 0},
-            17: [{1: "differential", 2: "Update", 3: "v1", 4: {1: seconds, 2: 0}, 6: "FieldsV1"}]}
+    time = {1: seconds, 2: 0} if seconds else {}
+    meta = {1: f"web-{suffix}", 2: "web-", 3: "dc-tok-1", 4: "", 5: uid, 6: str(rv), 7: 0, 8: time,
+            17: [{1: "differential", 2: "Update", 3: "v1", 4: time, 6: "FieldsV1"}]}
     spec = {1: [{1: "http", 2: "TCP", 3: 80, 5: node_port}], 3: ip, 4: "NodePort", 18: [ip], 19: [family]}
     return wire.envelope("v1", "Service", wire.write({1: meta, 2: spec, 3: {}}))
 
@@ -133,6 +134,10 @@ def test_protobuf_answers_normalise_at_field_number_paths() -> None:
     other = Reader(Normaliser("tok")).document(
         Protobuf(service_bytes(12, "0d6f3c5e-6a0b-4f3e-9d55-1b2c3d4e5f60", 1, "10.96.0.12", 30001, "abcde", "IPv6")))
     assert differences(ours, other) == ['.k8s.2.2.19: ours "IPv4" | theirs "IPv6"']
+    unset = Reader(Normaliser("tok")).document(
+        Protobuf(service_bytes(12, "0d6f3c5e-6a0b-4f3e-9d55-1b2c3d4e5f60", 0, "10.96.0.12", 0, "abcde", "IPv4")))
+    assert differences(ours, unset) == ['.k8s.2.1.8: ours "<time>" | theirs {}', '.k8s.2.1.17.4: ours "<time>" | theirs {}',
+                                        '.k8s.2.2.1.5: ours "<port>" | theirs 0']
 
 
 def test_protobuf_field_order_is_compared() -> None:

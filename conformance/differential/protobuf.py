@@ -132,7 +132,7 @@ class Reader:
 
     def message(self, data: bytes, shape: str, raw_shape: str = "") -> Any:
         if shape == "Time":
-            return "<time>"
+            return "<time>" if data else {}  # an empty Time is Go's zero time, written as an empty message
         fields = wire.read(data)
         if shape == "ObjectMeta":
             self.learn_generated_name(fields)
@@ -165,7 +165,7 @@ class Reader:
         if shape == "ServiceSpec" and number in (3, 18) and text not in ("", "None"):
             self.normaliser.addresses.add(text)
             return "<ip>"
-        if (shape, number) in (("ServiceSpec", 12), ("ServicePort", 5)):
+        if (shape, number) in (("ServiceSpec", 12), ("ServicePort", 5)) and value:
             return "<port>"
         return None
 
