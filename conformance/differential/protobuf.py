@@ -27,6 +27,7 @@ SHAPES: dict[str, dict[int, str]] = {
     "List": {1: "ListMeta", 2: "Object"},
     "ServiceList": {1: "ListMeta", 2: "Service"},
     "APIGroupDiscoveryList": {1: "ListMeta", 2: "Object"},
+    "meta.k8s.io/v1beta1 PartialObjectMetadataList": {1: "Object", 2: "ListMeta"},  # v1beta1 numbers them so
     "Status": {1: "ListMeta", 5: "StatusDetails"},
     "StatusDetails": {4: "StatusCause"},
     "ObjectMeta": {8: "Time", 9: "Time", 17: "ManagedFieldsEntry"},
@@ -127,8 +128,8 @@ class Reader:
         if fields is None:
             return "0x" + data.hex()
         type_meta = _message(_field(fields, 1))
-        kind = _field(type_meta, 2).decode("utf-8", "replace")
-        return self.message(data, "Unknown", object_shape(kind))
+        api_version, kind = (_field(type_meta, n).decode("utf-8", "replace") for n in (1, 2))
+        return self.message(data, "Unknown", object_shape(api_version, kind))
 
     def message(self, data: bytes, shape: str, raw_shape: str = "") -> Any:
         if shape == "Time":
@@ -175,8 +176,10 @@ class Reader:
             self.normaliser.learn_generated_names({"metadata": {"name": name, "generateName": prefix}})
 
 
-def object_shape(kind: str) -> str:
-    """The shape of an envelope's object, by its kind."""
+def object_shape(api_version: str, kind: str) -> str:
+    """The shape of an envelope's object, by its kind (and apiVersion, where that changes the numbers)."""
+    if f"{api_version} {kind}" in SHAPES:
+        return f"{api_version} {kind}"
     if kind in SHAPES:
         return kind
     if kind in UNSHAPED:
