@@ -21,6 +21,7 @@ from typing import Literal
 
 from apiserver.kinds import KINDS, group_versions
 from apiserver.kinds.base import Kind
+from apiserver.protobuf.envelope import MEDIA_TYPE as PROTOBUF
 from apiserver.schema import JSON
 
 GIT_VERSION = "v1.32.13"
@@ -41,7 +42,6 @@ def deprecation_warning(kind: Kind) -> str:
 
 DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]
 DiscoveryEncoding = Literal["json", "protobuf"]
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 AGGREGATED_GROUP = "apidiscovery.k8s.io"
 AGGREGATED_KIND = "APIGroupDiscoveryList"
