@@ -21,6 +21,7 @@ from typing import Literal
 
 from apiserver.kinds import KINDS, group_versions
 from apiserver.kinds.base import Kind
+from apiserver.protobuf.envelope import MEDIA_TYPE as PROTOBUF
 from apiserver.schema import JSON
 
 GIT_VERSION = "v1.32.13"
@@ -40,6 +41,7 @@ def deprecation_warning(kind: Kind) -> str:
 
 
 DiscoveryFormat = Literal["v2", "v2beta1", "legacy"]
+DiscoveryEncoding = Literal["json", "protobuf"]
 
 AGGREGATED_GROUP = "apidiscovery.k8s.io"
 AGGREGATED_KIND = "APIGroupDiscoveryList"
@@ -61,33 +63,37 @@ def version_info() -> JSON:
     }
 
 
-def negotiate_discovery(accept: str) -> DiscoveryFormat:
-    """Choose the discovery format from an Accept header, taking the first clause this server can answer.
+def negotiate_discovery(accept: str) -> tuple[DiscoveryFormat, DiscoveryEncoding]:
+    """Choose the discovery format and encoding from an Accept header, taking the first clause this server can
+    answer.
 
-    `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList` answers v2, the same with
-    `v=v2beta1` answers v2beta1, and a plain JSON (or wildcard) clause answers legacy. Clauses for other
-    encodings or versions are skipped, so kubectl 1.27-1.29, which only lists v2beta1, never gets v2.
-    An Accept header with nothing usable gets legacy, which every client understands.
+    `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList` answers v2 in JSON, the same with
+    `v=v2beta1` answers v2beta1, and `application/vnd.kubernetes.protobuf` with those parameters the same in
+    protobuf; a clause without parameters answers legacy. Clauses for other encodings or versions are skipped,
+    so kubectl 1.27-1.29, which only lists v2beta1, never gets v2. An Accept header with nothing usable gets
+    legacy, which every client understands (its own negotiation then picks the encoding).
     """
     for clause in accept.split(","):
         media, *raw_params = (part.strip() for part in clause.split(";"))
         params = dict(p.split("=", 1) for p in raw_params if "=" in p)
         params.pop("q", None)
-        if media.lower() not in ("application/json", "application/*", "*/*"):
+        encoding: DiscoveryEncoding = "protobuf" if media.lower() == PROTOBUF else "json"
+        if media.lower() not in ("application/json", "application/*", "*/*", PROTOBUF):
             continue
         if not params:
-            return "legacy"
+            return "legacy", encoding
         if params.get("g") == AGGREGATED_GROUP and params.get("as") == AGGREGATED_KIND:
             if params.get("v") == "v2":
-                return "v2"
+                return "v2", encoding
             if params.get("v") == "v2beta1":
-                return "v2beta1"
-    return "legacy"
+                return "v2beta1", encoding
+    return "legacy", "json"
 
 
-def aggregated_content_type(version: Literal["v2", "v2beta1"]) -> str:
+def aggregated_content_type(version: Literal["v2", "v2beta1"], encoding: DiscoveryEncoding = "json") -> str:
     """The Content-Type client-go needs to read the body as an aggregated discovery list."""
-    return f"application/json;g={AGGREGATED_GROUP};v={version};as={AGGREGATED_KIND}"
+    media = PROTOBUF if encoding == "protobuf" else "application/json"
+    return f"{media};g={AGGREGATED_GROUP};v={version};as={AGGREGATED_KIND}"
 
 
 def storage_version_hash(kind: Kind) -> str:

@@ -162,9 +162,8 @@ class Registry:
         meta = obj.setdefault("metadata", {})
         for name in SYSTEM_FIELDS:
             meta.pop(name, None)
-        if meta.get("resourceVersion"):
-            raise errors.untyped(500, "resourceVersion should not be set on objects to be created")
-        meta.pop("resourceVersion", None)
+        if not meta.get("resourceVersion"):  # one set is refused by storage, after validation and allocation
+            meta.pop("resourceVersion", None)
         self._set_namespace(obj, namespace)
         self.strategy.default(obj)
         if opts.field_manager:  # from the request as decoded, before admission and the strategy change it
@@ -207,6 +206,8 @@ class Registry:
             if await self._read(namespace, meta["name"]) is not None:  # dry-run storage still checks the key
                 raise errors.already_exists(self.kind, meta["name"])
             return obj
+        if meta.get("resourceVersion"):
+            raise errors.untyped(500, "resourceVersion should not be set on objects to be created")
         for attempt in range(MAX_NAME_ATTEMPTS):
             try:
                 rv = await self.storage.create(self.key(namespace, meta["name"]), self.encode(obj))

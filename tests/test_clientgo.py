@@ -88,6 +88,11 @@ def test_discovery_and_restmapper_resolve_every_kind(clientgo: GoTests, apiserve
     run_go(clientgo, apiserver, "TestDiscovery", "-kinds", ",".join(f"{k.api_version}/{k.kind}" for k in KINDS))
 
 
+def test_discovery_in_protobuf(clientgo: GoTests, apiserver: RunningServer) -> None:
+    run_go(clientgo, apiserver, "TestDiscoveryProtobuf", "-content-type", "protobuf",
+           "-kinds", ",".join(f"{k.api_version}/{k.kind}" for k in KINDS))
+
+
 @pytest.mark.parametrize("plural", PLURALS)
 def test_typed_crud_json(clientgo: GoTests, apiserver: RunningServer, plural: str) -> None:
     run_go(clientgo, apiserver, f"TestCRUD/{plural}", "-content-type", "json")

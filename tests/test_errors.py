@@ -685,12 +685,28 @@ async def test_dry_run_create_of_an_existing_name(apiserver: RunningServer, http
                       res_details("web-1"))
 
 
+@pytest.mark.parametrize(("accept", "code", "content_type"), [
+    ("application/vnd.kubernetes.protobuf;stream=watch", 500, "application/vnd.kubernetes.protobuf"),
+    ("application/json;stream=watch", 500, "application/json"),
+    ("application/yaml;stream=watch", 406, "application/json")])  # YAML cannot stream: the clause does not count
+async def test_errors_of_watch_requests_in_the_stream_encoding(apiserver: RunningServer, http: aiohttp.ClientSession,
+                                                               accept: str, code: int, content_type: str) -> None:
+    """kube-apiserver writes a refused watch's Status in the encoding of its `stream=watch` clause."""
+    async with Guard(apiserver, http):
+        reply = await call(http, "GET", ES, params={"watch": "true", "resourceVersion": "abc"},
+                           headers={"Accept": accept})
+        assert (reply.status, reply.headers["Content-Type"]) == (code, content_type)
+
+
 async def test_create_with_a_resource_version(apiserver: RunningServer, http: aiohttp.ClientSession) -> None:
     body = slice_body()
     body["metadata"]["resourceVersion"] = "5"
     async with Guard(apiserver, http):
         assert_status(await call(http, "POST", ES, body), 500, "",
                       "resourceVersion should not be set on objects to be created")
+        body["addressType"] = "Bogus"  # validation comes first: storage refuses the resourceVersion after it
+        reply = await call(http, "POST", ES, body)
+        assert reply.status == 422, reply.body
 
 
 async def test_update_preconditions_from_the_body(apiserver: RunningServer, http: aiohttp.ClientSession,

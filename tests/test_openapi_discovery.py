@@ -81,17 +81,18 @@ async def test_version_reports_a_semver_1_32(client: Client) -> None:
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
-        (ACCEPT_V2, "v2"),
-        (ACCEPT_V2BETA1, "v2beta1"),
-        (ACCEPT_LEGACY, "legacy"),
-        ("application/json", "legacy"),
-        ("", "legacy"),
-        ("application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", "legacy"),
-        ("application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList,application/json", "legacy"),
-        ("application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", "legacy"),
+        (ACCEPT_V2, ("v2", "json")),
+        (ACCEPT_V2BETA1, ("v2beta1", "json")),
+        (ACCEPT_LEGACY, ("legacy", "json")),
+        ("application/json", ("legacy", "json")),
+        ("", ("legacy", "json")),
+        ("application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", ("v2", "protobuf")),
+        ("application/vnd.kubernetes.protobuf", ("legacy", "protobuf")),
+        ("application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList,application/json", ("legacy", "json")),
+        ("application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", ("legacy", "json")),
     ],
 )
-def test_negotiation_walks_accept_clauses_in_order(accept: str, expected: str) -> None:
+def test_negotiation_walks_accept_clauses_in_order(accept: str, expected: tuple[str, str]) -> None:
     assert negotiate_discovery(accept) == expected
 
 

@@ -1,7 +1,7 @@
 """HTTP endpoints for `/version`, discovery and OpenAPI v3 (and v2, from apiserver.handlers.openapi_v2).
 
-Every document is built from the kinds and serialized once, at setup, in JSON and YAML; requests only pick
-bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
+Every document is built from the kinds and serialized once in each encoding asked for (JSON, YAML, protobuf);
+later requests only pick bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
 OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
 immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304.
 """
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
-from apiserver import discovery, errors, openapi
+from apiserver import discovery, discovery_types, errors, openapi
 from apiserver.handlers import negotiation
 from apiserver.handlers.openapi_v2 import OpenAPIV2
 from apiserver.kinds import group_versions
@@ -48,18 +48,27 @@ def _not_modified(request: web.Request, etag: str) -> bool:
 
 
 class Document:
-    """A legacy discovery document, serialized once in each encoding it is served in."""
+    """A discovery document, serialized once in each encoding it is asked for (JSON, YAML, protobuf)."""
 
     def __init__(self, body: JSON) -> None:
-        self.encoded = {encoding: negotiation.dumps(body, encoding) for encoding in ("json", "yaml")}
+        self.body = body
+        self.encoded: dict[negotiation.Encoding, bytes] = {}
+
+    def encode(self, encoding: negotiation.Encoding) -> bytes:
+        found = self.encoded.get(encoding)
+        if found is None:
+            found = self.encoded[encoding] = (discovery_types.protobuf(self.body) if encoding == "protobuf"
+                                              else negotiation.dumps(self.body, encoding))
+        return found
 
     def response(self, request: web.Request, headers: dict[str, str] | None = None) -> web.Response:
-        """JSON or YAML as the Accept header asks (kube-apiserver's negotiation, no conversion); else 406."""
-        encoding = negotiation.plain_encoding(request.headers.get("Accept", ""))
+        """A legacy document in JSON, YAML or protobuf as the Accept header asks (kube-apiserver's negotiation,
+        no conversion); else 406."""
+        encoding = negotiation.plain_encoding(request.headers.get("Accept", ""), protobuf=True)
         if encoding is None:
             raise errors.not_acceptable(negotiation.ACCEPTED)
-        return web.Response(body=self.encoded[encoding], headers={"Content-Type": f"application/{encoding}",
-                                                                   **(headers or {})})
+        return web.Response(body=self.encode(encoding), headers={"Content-Type": negotiation.content_type(encoding),
+                                                                  **(headers or {})})
 
 
 def _static(body: JSON) -> Handler:
@@ -83,21 +92,22 @@ async def _version(request: web.Request) -> web.Response:
 
 def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
     """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks. The aggregated form
-    carries an ETag (one for both versions: Vary names Accept), is `public` and answers a matching
+    carries an ETag (one for every version and encoding: Vary names Accept), is `public` and answers a matching
     `If-None-Match` with 304, as ServeHTTPWithETag does: kubectl's HTTP cache revalidates it."""
-    aggregated = {version: _dumps(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
-    cache = {"ETag": f'"{openapi.document_hash(aggregated["v2"])}"', "Vary": "Accept", "Cache-Control": "public"}
+    aggregated = {version: Document(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
+    cache = {"ETag": f'"{openapi.document_hash(aggregated["v2"].encode("json"))}"', "Vary": "Accept",
+             "Cache-Control": "public"}
 
     async def handle(request: web.Request) -> web.Response:
         if core:  # `/api` is a go-restful route upstream, `/apis` is not
             negotiation.check_route(request, negotiation.ACCEPTED)
-        chosen = discovery.negotiate_discovery(request.headers.get("Accept", ""))
+        chosen, encoding = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":
             return legacy(request).response(request, {"Vary": "Accept"})
         if request.headers.get("If-None-Match") == cache["ETag"]:
             return web.Response(status=304, headers=cache)
-        content_type = discovery.aggregated_content_type(chosen)
-        return web.Response(body=aggregated[chosen], headers={"Content-Type": content_type, **cache})
+        content_type = discovery.aggregated_content_type(chosen, encoding)
+        return web.Response(body=aggregated[chosen].encode(encoding), headers={"Content-Type": content_type, **cache})
 
     return handle
 

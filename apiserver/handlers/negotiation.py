@@ -149,15 +149,18 @@ def check_patch_type(request: web.Request) -> str:
 
 
 def plain_encoding(accept: str, protobuf: bool = False) -> Encoding | None:
-    """The encoding of the best clause asking for a document as it is (no `as=` conversion, no stream): how
-    kube-apiserver encodes errors and discovery documents. Protobuf clauses count only if the document has a
-    protobuf form (`protobuf`: a Status has, discovery documents have none here); None when no clause fits (an
+    """The encoding of the best clause asking for a document as it is (no `as=` conversion; `stream=watch` allowed
+    for an encoding that can stream, as upstream's default endpoint restrictions allow it): how kube-apiserver
+    encodes errors and discovery documents. Protobuf clauses count only if the document has a
+    protobuf form (`protobuf`: a Status and the discovery documents have); None when no clause fits (an
     empty header is JSON)."""
     if not accept.strip():
         return "json"
     for clause in clauses(accept):
         encoding = _encoding_of(clause.media, protobuf)
-        if encoding is not None and "as" not in clause.params and "stream" not in clause.params:
+        stream = clause.params.get("stream")
+        if encoding is not None and "as" not in clause.params and (
+                stream is None or (stream == "watch" and encoding != "yaml")):
             return encoding
     return None
 

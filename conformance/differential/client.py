@@ -13,6 +13,7 @@ import yaml
 from yarl import URL
 
 from apiserver.protobuf import envelope
+from conformance.differential.protobuf import Protobuf
 
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
               "application/json-patch+json")
@@ -56,12 +57,12 @@ def encode_body(body: Any, content_type: str) -> bytes:
 
 def parse_body(data: bytes, content_type: str) -> Any:
     """YAML when the type says so, else JSON whatever the type (some answers are JSON sent as text/plain), else a
-    watch stream read whole (one JSON document per line), else the text. Protobuf is decoded to the object's JSON
-    form (by this server's codec: tests/test_protobuf.py checks it against kube-apiserver's bytes)."""
+    watch stream read whole (one JSON document per line), else the text. Protobuf is kept as its bytes (a watch
+    stream as its frames), for the run's normaliser to read (`conformance.differential.protobuf`)."""
     if content_type == envelope.WATCH_MEDIA_TYPE:
-        return [{"type": t, "object": o} for t, o in map(envelope.decode_watch_event, watch_frames(data))]
+        return [Protobuf(frame, frame=True) for frame in watch_frames(data)]
     if content_type.startswith(envelope.MEDIA_TYPE) and data.startswith(envelope.PREFIX):
-        return envelope.decode(data)
+        return Protobuf(data)
     text = data.decode("utf-8", "replace")
     if not text.strip():
         return None
@@ -177,12 +178,11 @@ class Stream:
             self.arrived.set()
 
     async def _read_frames(self, response: aiohttp.ClientResponse) -> None:
-        """A protobuf watch: frames led by their 4-byte length, each a WatchEvent, kept as its JSON form."""
+        """A protobuf watch: frames led by their 4-byte length, each a WatchEvent, kept as its bytes."""
         try:
             while True:
                 size = int.from_bytes(await response.content.readexactly(4), "big")
-                event_type, obj = envelope.decode_watch_event(await response.content.readexactly(size))
-                self.events.append({"type": event_type, "object": obj})
+                self.events.append(Protobuf(await response.content.readexactly(size), frame=True))
                 self.arrived.set()
         except asyncio.IncompleteReadError:
             return
@@ -234,10 +234,14 @@ class Stream:
 
 
 def is_bookmark(event: Any) -> bool:
+    if isinstance(event, Protobuf):
+        return event.is_bookmark()
     return isinstance(event, dict) and event.get("type") == "BOOKMARK"
 
 
 def is_initial_events_end(event: Any) -> bool:
+    if isinstance(event, Protobuf):
+        return event.is_initial_events_end()
     if not is_bookmark(event):
         return False
     annotations = ((event.get("object") or {}).get("metadata") or {}).get("annotations") or {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 MISSING = object()
 SHOWN = 160
+FIELD_KEY = re.compile(r"\d+(\[\d+\])?")  # a protobuf field tree's keys (conformance.differential.protobuf)
 
 
 @dataclass
@@ -34,6 +36,8 @@ def differences(ours: Any, theirs: Any, path: str = "") -> list[str]:
         lines = []
         for key in [*ours, *(k for k in theirs if k not in ours)]:
             lines += differences(ours.get(key, MISSING), theirs.get(key, MISSING), f"{path}.{key}")
+        if not lines and list(ours) != list(theirs) and all(FIELD_KEY.fullmatch(k) for k in ours):
+            lines.append(f"{path or '.'}: field order ours {list(ours)} | theirs {list(theirs)}")
         return lines
     if isinstance(ours, list) and isinstance(theirs, list):
         lines = []
@@ -44,6 +48,9 @@ def differences(ours: Any, theirs: Any, path: str = "") -> list[str]:
         return lines
     if ours == theirs and type(ours) is type(theirs):
         return []
+    if isinstance(ours, str) and isinstance(theirs, str) and max(len(ours), len(theirs)) > SHOWN:
+        start = max(0, next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), len(ours)) - 40)
+        return [f"{path or '.'}: from character {start}: ours {show(ours[start:])} | theirs {show(theirs[start:])}"]
     return [f"{path or '.'}: ours {show(ours)} | theirs {show(theirs)}"]
 
 

@@ -12,6 +12,8 @@
 - a Status keeps only what clients read: status, reason, code, message and details;
 - periodic BOOKMARK events are dropped from watch streams (their timing is not part of the contract) but the
   one closing the initial events is kept.
+
+Protobuf answers are normalised with the same state, at field-number paths (`conformance.differential.protobuf`).
 """
 
 from __future__ import annotations

@@ -7,17 +7,21 @@ from conformance.differential.runner import Outcome
 DIFF_LINES = 25
 
 
-def totals(outcomes: list[Outcome]) -> tuple[int, int]:
-    """(identical requests, compared requests); a scenario that failed to run counts all its requests as differing."""
-    identical = sum(o.identical for o in outcomes if not o.error)
-    total = sum(o.scenario.requests if o.error else len(o.diffs) for o in outcomes)
+def totals(outcomes: list[Outcome], pending: bool = False) -> tuple[int, int]:
+    """(identical requests, compared requests) of the scenarios not pending (`pending`: of those pending); a
+    scenario that failed to run counts all its requests as differing."""
+    chosen = [o for o in outcomes if bool(o.scenario.pending) == pending]
+    identical = sum(o.identical for o in chosen if not o.error)
+    total = sum(o.scenario.requests if o.error else len(o.diffs) for o in chosen)
     return identical, total
 
 
 def summary(outcomes: list[Outcome]) -> str:
     identical, total = totals(outcomes)
     share = 100.0 * identical / total if total else 100.0
-    return f"{identical}/{total} requests identical ({share:.1f} %)"
+    line = f"{identical}/{total} requests identical ({share:.1f} %)"
+    waiting, pending = totals(outcomes, pending=True)
+    return line + (f"; pending scenarios, not counted: {waiting}/{pending} identical" if pending else "")
 
 
 def share(outcomes: list[Outcome]) -> float:
@@ -27,6 +31,8 @@ def share(outcomes: list[Outcome]) -> float:
 
 def scenario_line(outcome: Outcome) -> str:
     name = f"{outcome.scenario.source}:{outcome.scenario.name}"
+    if outcome.scenario.pending:
+        name += f" [pending: {outcome.scenario.pending}]"
     if outcome.error:
         return f"ERROR      {name}: {outcome.error}"
     if outcome.same:

@@ -97,3 +97,59 @@ def path_resource(path: str) -> str:
     if parts[:2] == ["namespaces", "{namespace}"]:
         parts = parts[2:]
     return parts[0] if parts else ""
+
+
+def restrict_protobuf(tree: Any) -> Any:
+    """A protobuf discovery document's field tree (`conformance.differential.protobuf`) cut down as `restrict`
+    cuts its JSON form: groups by name, resources by plural, APIVersions without its server addresses."""
+    envelope = tree.get("k8s") if isinstance(tree, dict) else None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("2"), dict):
+        return tree
+    kind, raw = (envelope.get("1") or {}).get("2"), envelope["2"]
+    if kind == "APIGroupList":
+        raw = keep(raw, 1, lambda g: g.get("1") in GROUPS)
+    elif kind == "APIVersions":
+        raw = keep(raw, 2, lambda _: False)
+    elif kind == "APIResourceList":
+        ours = PLURALS.get(str(raw.get("1", "")), set())
+        raw = keep(raw, 2, lambda r: str(r.get("1", "")).split("/")[0] in ours)
+    elif kind == "APIGroupDiscoveryList":
+        raw = keep(raw, 2, lambda g: (g.get("1") or {}).get("1", "") in GROUPS)
+        raw = edit(raw, 2, discovery_group_fields)
+    return {**tree, "k8s": {**envelope, "2": raw}}
+
+
+def field_items(message: dict[str, Any], number: int) -> list[Any]:
+    return [v for k, v in message.items() if k.split("[")[0] == str(number)]
+
+
+def rebuild(message: dict[str, Any], number: int, items: list[Any]) -> dict[str, Any]:
+    """`message` with the field `number` holding `items` (keys renumbered), where it was."""
+    result: dict[str, Any] = {}
+    for key, value in message.items():
+        if key.split("[")[0] != str(number):
+            result[key] = value
+        elif str(number) not in result and f"{number}[0]" not in result:
+            for index, item in enumerate(items):
+                result[str(number) if len(items) == 1 else f"{number}[{index}]"] = item
+    return result
+
+
+def keep(message: dict[str, Any], number: int, wanted: Any) -> dict[str, Any]:
+    return rebuild(message, number, [v for v in field_items(message, number) if isinstance(v, dict) and wanted(v)])
+
+
+def edit(message: dict[str, Any], number: int, change: Any) -> dict[str, Any]:
+    return rebuild(message, number, [change(v) for v in field_items(message, number)])
+
+
+def discovery_group_fields(group: dict[str, Any]) -> dict[str, Any]:
+    """An APIGroupDiscovery's versions with only our resources, versions left empty dropped."""
+    name = (group.get("1") or {}).get("1", "")
+    versions = []
+    for version in field_items(group, 2):
+        ours = PLURALS.get(group_version(name, version.get("1", "")), set())
+        version = keep(version, 2, lambda r, ours=ours: r.get("1") in ours)
+        if field_items(version, 2):
+            versions.append(version)
+    return rebuild(group, 2, versions)

@@ -11,13 +11,16 @@ from typing import Any
 
 import aiohttp
 
+from conformance.differential import wire
 from conformance.differential.client import Answer, Stream, Target, encode_body, exchange
 from conformance.differential.compare import Record, compare
 from conformance.differential.normalise import Normaliser, content_type
-from conformance.differential.restrict import restrict
+from conformance.differential.protobuf import Protobuf, Reader
+from conformance.differential.restrict import restrict, restrict_protobuf
 from conformance.differential.scenario import Scenario, Step, dig, substitute
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+BYTES = "<bytes>"  # capture a protobuf answer's bytes whole, to send them back as a `pb` body
 
 
 @dataclass
@@ -93,7 +96,8 @@ class ScenarioRun:
             return None
         answer = await exchange(self.session, step.method, path, query, headers, self.body(step, headers))
         for variable, where in step.capture.items():
-            self.variables[variable] = dig(answer.body, where)
+            whole = where == BYTES and isinstance(answer.body, Protobuf)
+            self.variables[variable] = answer.body.data if whole else dig(answer.body, where)
         return self.record(index, step, step, answer)
 
     def body(self, step: Step, headers: dict[str, str]) -> bytes | None:
@@ -107,6 +111,12 @@ class ScenarioRun:
             return str(substitute(step.raw, self.variables)).encode()
         if step.pad:
             return json.dumps({"padding": "x" * step.pad}).encode()
+        if step.pb is not None:
+            headers.setdefault("Content-Type", wire.MEDIA_TYPE)
+            pb = substitute(step.pb, self.variables)
+            if isinstance(pb, bytes):  # a protobuf answer captured whole
+                return pb
+            return wire.envelope(pb.get("apiVersion", ""), pb.get("kind", ""), wire.write(pb.get("fields") or {}))
         if step.body is None:
             return None
         headers.setdefault("Content-Type", "application/json")
@@ -117,8 +127,10 @@ class ScenarioRun:
         return encode_body(body, headers["Content-Type"])
 
     def record(self, index: int, step: Step, request: Step, answer: Answer) -> Record:
-        body = restrict(substitute(request.path, self.variables), answer.body)
-        body = self.normaliser.document(body)
+        if is_protobuf(answer.body):
+            body = restrict_protobuf(Reader(self.normaliser).document(answer.body))
+        else:
+            body = self.normaliser.document(restrict(substitute(request.path, self.variables), answer.body))
         if step.select:
             body = dig(body, step.select)
         headers: dict[str, Any] = {"Content-Type": content_type(answer.content_type)}
@@ -137,6 +149,11 @@ class ScenarioRun:
                 await exchange(self.session, "DELETE", path, {}, {}, None)
             except aiohttp.ClientError:
                 pass
+
+
+def is_protobuf(body: Any) -> bool:
+    """A protobuf answer, or a watch's events in protobuf."""
+    return isinstance(body, Protobuf) or (isinstance(body, list) and any(isinstance(e, Protobuf) for e in body))
 
 
 async def run_pair(scenario: Scenario, ours: aiohttp.ClientSession, theirs: aiohttp.ClientSession) -> Outcome:
