@@ -49,7 +49,7 @@ from loadtest.watchers import (
 KUBE_PROXY_SELECTOR = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
 RESOURCES = {"slices": "/apis/discovery.k8s.io/v1/endpointslices", "endpoints": "/api/v1/endpoints"}
 USER_AGENT = "kube-proxy/v1.32.4 (linux/amd64) loadtest-nodes"
-PER_ENCODING = ("connected", "events", "bytes", "bookmark_bytes")
+PER_ENCODING = ("connected", "events", "bookmarks", "bytes", "bookmark_bytes")
 ENCODING_KEYS = tuple(f"{encoding}_{count}" for encoding in ACCEPT for count in PER_ENCODING)
 SUMMED = ("connections", "connected", "connect_errors", "closed_early", "events", "bookmarks", "bytes",
           "bookmark_bytes", "list_items", "list_bytes", *ENCODING_KEYS)
@@ -195,7 +195,7 @@ class NodePool(WatcherPool):
             **dict.fromkeys(ENCODING_KEYS, 0),
         }
         for node in self.nodes:
-            counts = (1, node.events - node.bookmarks, node.bytes, node.bookmark_bytes)
+            counts = (1, node.events - node.bookmarks, node.bookmarks, node.bytes, node.bookmark_bytes)
             for key, count in zip(PER_ENCODING, counts):
                 report[f"{node.encoding}_{key}"] += count
         if mark:
