@@ -223,8 +223,12 @@ def write(results: list[dict[str, Any]], out: str, meta: dict[str, Any], plots: 
     return written
 
 
+MARKERS = {"json": "o-", "protobuf": "^:"}  # measured JSON: dots, solid; protobuf: triangles, dotted
+
+
 def plot(table: list[dict[str, Any]], directory: Path) -> list[str]:
-    """Per scenario: total bytes and total events against P and against N, measured (solid) and seed (dashed)."""
+    """Per scenario: total bytes and total events against P and against N, measured (JSON solid, protobuf
+    dotted, in the colour of their API and size) and seed (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,29 +236,32 @@ def plot(table: list[dict[str, Any]], directory: Path) -> list[str]:
 
     written = []
     for scenario in dict.fromkeys(r["scenario"] for r in table):
-        figure, axes = plt.subplots(2, 2, figsize=(11, 8))
+        figure, axes = plt.subplots(2, 2, figsize=(13, 8))
         for row_index, metric in enumerate(("total_bytes", "total_watch_events")):
             for col_index, (x, other) in enumerate((("pods", "nodes"), ("nodes", "pods"))):
                 ax = axes[row_index][col_index]
-                series: dict[tuple[str, int], list[dict[str, Any]]] = {}
+                series: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
                 for r in table:
                     if r["scenario"] == scenario and r["metric"] == metric:
-                        series.setdefault((r["api"], r["encoding"], r[other]), []).append(r)
-                for (api, enc, fixed), points in sorted(series.items()):
-                    points.sort(key=lambda r: r[x])
-                    label = f"{api}{'' if enc == 'json' else ', ' + enc} {'N' if other == 'nodes' else 'P'}={fixed}"
-                    measured = [(r[x], r["measured"]) for r in points if r["measured"]]
-                    line = ax.plot([r[x] for r in points], [r["seed_at_run"] for r in points], "--", alpha=0.6)[0]
-                    if measured:
-                        ax.plot(*zip(*measured), "o-", color=line.get_color(), label=label)
+                        series.setdefault((r["api"], r[other]), {}).setdefault(r["encoding"], []).append(r)
+                for (api, fixed), by_encoding in sorted(series.items()):
+                    seed = sorted(next(iter(by_encoding.values())), key=lambda r: r[x])
+                    line = ax.plot([r[x] for r in seed], [r["seed_at_run"] for r in seed], "--", alpha=0.6)[0]
+                    label: str | None = f"{api} {'N' if other == 'nodes' else 'P'}={fixed}"
+                    for enc, points in sorted(by_encoding.items()):
+                        measured = sorted((r[x], r["measured"]) for r in points if r["measured"])
+                        if measured:
+                            ax.plot(*zip(*measured), MARKERS.get(enc, "x-"), color=line.get_color(), label=label)
+                            label = None
                 ax.set_xscale("log")
                 ax.set_yscale("log")
                 ax.set_xlabel("P (endpoints)" if x == "pods" else "N (node watchers)")
                 ax.set_ylabel("bytes to watchers" if metric == "total_bytes" else "watch events")
                 ax.grid(True, which="both", alpha=0.3)
                 if series:
-                    ax.legend(fontsize=7)
-        figure.suptitle(f"{scenario}: measured (solid) and the seed's complexity (dashed)")
+                    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        figure.suptitle(f"{scenario}: measured (JSON: dots, solid; protobuf: triangles, dotted) "
+                        "and the seed's complexity (dashed)")
         figure.tight_layout()
         path = directory / f"{scenario}.png"
         figure.savefig(path, dpi=90)
