@@ -4,8 +4,10 @@
 
 It speaks just enough HTTP/1.1 for the fan-out benchmark:
 
-- `GET <any path>?watch=true…`: a chunked 200 that stays open; the connection becomes a watcher.
-- `PUT <any path>` with a JSON object body: frames it once as `{"type":"MODIFIED","object":<body>}\\n`,
+- `GET <any path>?watch=true…`: a chunked 200 that stays open; the connection becomes a watcher, of
+  protobuf frames if its Accept header names protobuf, of JSON lines otherwise.
+- `PUT <any path>` with a JSON object body: frames it once as `{"type":"MODIFIED","object":<body>}\\n`
+  (and once as a length-prefixed protobuf WatchEvent if a watcher wants that),
   writes that chunk to every watcher (one `transport.write` per socket), waits for any watcher whose
   write buffer is over 256 KiB to drain, yields once (`await asyncio.sleep(0)`), then answers 200
   with the body. This is the "transport.write" row of dependencies.md Q3.
@@ -22,40 +24,49 @@ import argparse
 import asyncio
 from typing import cast
 
+import orjson
 import uvloop
+
+from apiserver.protobuf import envelope
 
 HIGH_WATER = 256 << 10
 DRAIN_TIMEOUT = 10.0
 MAX_HEAD_BYTES = 64 << 10
 MAX_BODY_BYTES = 4 << 20
 LABELS = 'group="discovery.k8s.io",version="v1",resource="endpointslices"'
+MEDIA_TYPES = ("application/json", envelope.MEDIA_TYPE)  # by Connection.protobuf
 
 
 class Hub:
     """The watchers and the broadcast loop, with counters in the apiserver's metric terms."""
 
     def __init__(self) -> None:
-        self.watchers: set[Connection] = set()
+        self.watchers: tuple[set[Connection], set[Connection]] = (set(), set())  # of JSON, of protobuf
         self.lock = asyncio.Lock()
-        self.events = 0  # frames written, one per watcher per event
-        self.bytes = 0  # frame bytes written (chunk framing excluded)
-        self.encodings = 0  # frames built, one per broadcast
+        self.events = [0, 0]  # frames written, one per watcher per event: JSON, protobuf
+        self.bytes = [0, 0]  # frame bytes written (chunk framing excluded): JSON, protobuf
+        self.encodings = 0  # frames built, one per broadcast and encoding in use
         self.dropped = 0
 
-    async def broadcast(self, frame: bytes) -> None:
-        """Write `frame` to every watcher, then wait for the ones over the high-water mark to drain."""
+    async def broadcast(self, body: bytes) -> None:
+        """Write `body` as a MODIFIED event to every watcher, each encoding framed once, then wait for the
+        watchers over the high-water mark to drain."""
         async with self.lock:
-            self.encodings += 1
-            chunk = b"%x\r\n" % len(frame) + frame + b"\r\n"
             full = []
-            for watcher in list(self.watchers):
-                transport = watcher.transport
-                transport.write(chunk)
-                if transport.get_write_buffer_size() > HIGH_WATER:
-                    full.append(watcher)
-            written = len(self.watchers)
-            self.events += written
-            self.bytes += written * len(frame)
+            for protobuf, watchers in enumerate(self.watchers):
+                if not watchers:
+                    continue
+                frame = (envelope.watch_event("MODIFIED", envelope.encode(orjson.loads(body))) if protobuf
+                         else b'{"type":"MODIFIED","object":' + body + b"}\n")
+                self.encodings += 1
+                chunk = b"%x\r\n" % len(frame) + frame + b"\r\n"
+                for watcher in list(watchers):
+                    transport = watcher.transport
+                    transport.write(chunk)
+                    if transport.get_write_buffer_size() > HIGH_WATER:
+                        full.append(watcher)
+                self.events[protobuf] += len(watchers)
+                self.bytes[protobuf] += len(watchers) * len(frame)
             for watcher in full:
                 if not await watcher.drained(DRAIN_TIMEOUT):
                     self.dropped += 1
@@ -63,13 +74,16 @@ class Hub:
             await asyncio.sleep(0)
 
     def metrics(self) -> bytes:
-        return (f"apiserver_watch_events_total{{{LABELS}}} {self.events}\n"
-                f"apiserver_watch_events_sizes_sum{{{LABELS}}} {self.bytes}\n"
-                f"apiserver_watch_events_sizes_count{{{LABELS}}} {self.events}\n"
-                f'apiserver_watch_cache_encodings_total{{group="discovery.k8s.io",resource="endpointslices",'
-                f'encoding="json"}} {self.encodings}\n'
-                f"broadcaster_watchers {len(self.watchers)}\n"
-                f"broadcaster_dropped_total {self.dropped}\n").encode()
+        lines = []
+        for media, events, size in zip(MEDIA_TYPES, self.events, self.bytes, strict=True):
+            labels = f'{LABELS},encoding="{media}"'
+            lines += [f"apiserver_watch_events_total{{{labels}}} {events}",
+                      f"apiserver_watch_events_sizes_sum{{{labels}}} {size}",
+                      f"apiserver_watch_events_sizes_count{{{labels}}} {events}"]
+        lines += ['apiserver_watch_cache_encodings_total{group="discovery.k8s.io",resource="endpointslices"} '
+                  + str(self.encodings), f"broadcaster_watchers {sum(map(len, self.watchers))}",
+                  f"broadcaster_dropped_total {self.dropped}"]
+        return ("\n".join(lines) + "\n").encode()
 
 
 class Connection(asyncio.Protocol):
@@ -80,6 +94,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.buffer = bytearray()
         self.watching = False
+        self.protobuf = False  # a watcher of protobuf frames
         self.busy = False  # a PUT is being broadcast; reading is paused meanwhile
         self._drained: asyncio.Future[None] | None = None
 
@@ -88,7 +103,7 @@ class Connection(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.hub.watchers.discard(self)
+        self.hub.watchers[self.protobuf].discard(self)
         self.resume_writing()
 
     def pause_writing(self) -> None:
@@ -127,11 +142,13 @@ class Connection(asyncio.Protocol):
                 return
             lines = bytes(self.buffer[:end]).split(b"\r\n")
             method, target = (lines[0].split(b" ") + [b"", b""])[:2]
-            length = 0
+            length, protobuf = 0, False
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
+                elif name.strip().lower() == b"accept":
+                    protobuf = b"protobuf" in value
             if length > MAX_BODY_BYTES:
                 self.transport.close()
                 return
@@ -139,15 +156,16 @@ class Connection(asyncio.Protocol):
                 return
             body = bytes(self.buffer[end + 4:end + 4 + length])
             del self.buffer[:end + 4 + length]
-            self._dispatch(method, target, body)
+            self._dispatch(method, target, body, protobuf)
 
-    def _dispatch(self, method: bytes, target: bytes, body: bytes) -> None:
+    def _dispatch(self, method: bytes, target: bytes, body: bytes, protobuf: bool) -> None:
         path, _, query = target.partition(b"?")
         if method == b"GET" and (b"watch=true" in query or b"watch=1" in query):
-            self.watching = True
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            self.watching, self.protobuf = True, protobuf
+            media = envelope.WATCH_MEDIA_TYPE.encode() if protobuf else b"application/json"
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + media + b"\r\n"
                                  b"Transfer-Encoding: chunked\r\n\r\n")
-            self.hub.watchers.add(self)
+            self.hub.watchers[self.protobuf].add(self)
         elif method == b"GET" and path == b"/readyz":
             self._respond(b"200 OK", b"ok", b"text/plain")
         elif method == b"GET" and path == b"/metrics":
@@ -161,7 +179,7 @@ class Connection(asyncio.Protocol):
 
     async def _put(self, body: bytes) -> None:
         try:
-            await self.hub.broadcast(b'{"type":"MODIFIED","object":' + body + b"}\n")
+            await self.hub.broadcast(body)
         finally:
             self.busy = False
         if not self.transport.is_closing():

@@ -1,14 +1,17 @@
 """The founding talk's evaluation, measured: a Service of P pods watched by N simulated kube-proxies.
 
     python -m loadtest.evaluate [--pods 20] [--nodes 5] [--apis endpoints,slices] [--slice-sizes 100,1]
+                                [--encodings json,protobuf]
                                 [--scenarios service-creation,single-endpoint-update,rolling-update,service-deletion]
                                 [--node-procs 8] [--writers 16] [--etcd] [--server-args '...']
                                 [--out results/evaluate] [--no-plots]
 
 For every P in --pods, N in --nodes and API (`endpoints`, or `slices` with B endpoints per slice for
-every B in --slice-sizes) it starts a fresh server with the matching controller, N node watchers
-(`loadtest.nodes` processes, kube-proxy's list and watch), creates P ready pods, then runs the
-scenarios in this order on the same Service:
+every B in --slice-sizes) it starts a fresh server with the matching controller, N node watchers per
+encoding in --encodings (`loadtest.nodes` processes, kube-proxy's list and watch; `protobuf` is what
+kube-proxy really asks for, `json` what kubectl and most scripts get; both: 2N watchers, half of each, on
+the same server and workload), creates P ready pods, then runs the scenarios in this order on the same
+Service:
 
 - service-creation: the Service is created; its controller writes the Endpoints or the slices;
 - single-endpoint-update: one pod turns not ready;
@@ -17,11 +20,11 @@ scenarios in this order on the same Service:
 - service-deletion: the Service is deleted, and its Endpoints or slices with it.
 
 Each scenario waits until an observer watch of the Service's objects shows the expected endpoints
-(or none), then until the node watchers have received what the server sent them, and measures:
-mutating calls on the resource (the server's `apiserver_request_total`, by code), object size
-(JSON as served: max and mean over the Service's objects), watch events per node (BOOKMARKs
-excluded), total events and bytes sent to the nodes (the server's per-watch meters in
-`/debug/watches`, checked against the nodes' own counts) and wall time. A write the store refuses
+(or none), then until the node watchers have received what the server sent them, and measures, per
+encoding (one result each): mutating calls on the resource (the server's `apiserver_request_total`, by
+code), object size (as served in that encoding: max and mean over the Service's objects), watch events per
+node (BOOKMARKs excluded), total events and bytes sent to the N nodes of that encoding (the server's
+per-watch meters in `/debug/watches`, checked against the nodes' own counts) and wall time. A write the store refuses
 (`--max-request-bytes`, like etcd: `etcdserver: request is too large`) makes the scenario a failed
 result, not a crash. `--etcd` runs each point's server on a throwaway etcd (`storage.etcd_process`,
 etcd's own 1.5 MiB limit) instead of the embedded store. `loadtest.report` prints the seed's tables
@@ -47,6 +50,7 @@ import aiohttp
 import orjson
 import uvloop
 
+from apiserver.protobuf import envelope
 from loadtest.fanout import READY_TIMEOUT, Server
 from loadtest.fanout import Settings as ServerSettings
 from loadtest.nodes import USER_AGENT, NodeFleet, raise_fd_limit
@@ -58,6 +62,8 @@ NAMESPACE = "default"
 SERVICE = "web"
 POLL_SECONDS = 0.05
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+ENCODINGS = ("json", "protobuf")
+MEDIA_TYPES = {"application/json": "json", envelope.MEDIA_TYPE: "protobuf"}  # /debug/watches' encoding → ours
 Obj = dict[str, Any]
 Progress = Callable[[int], None]
 
@@ -74,6 +80,7 @@ class Settings:
     settle_seconds: float = 0.3  # no new mutating call for this long ends a scenario's writes
     writers: int = 16  # concurrent requests while creating pods
     etcd: bool = False  # each point's server on a throwaway etcd instead of the embedded store
+    encodings: tuple[str, ...] = ENCODINGS  # N node watchers of each
     truncate_endpoints: bool = False
     server_args: list[str] = field(default_factory=list)
     progress: bool = True
@@ -147,12 +154,14 @@ def pod_ip(index: int) -> str:
 class Observer:
     """A watch on the Service's Endpoints or slices: which pods they list as ready, and object sizes."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, resource: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, resource: str,
+                 encodings: tuple[str, ...] = ("json",)) -> None:
         self.session = session
         self.url = url
         self.resource = resource
+        self.encodings = encodings
         self.objects: dict[str, dict[str, bool]] = {}  # object name → pod name → ready
-        self.sizes: dict[str, int] = {}  # object name → bytes of its JSON as served
+        self.sizes: dict[str, dict[str, int]] = {e: {} for e in encodings}  # encoding → object name → bytes served
         self.listed = 0  # endpoints over every object, kept as objects change (a cheap first check)
         self.changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -183,7 +192,8 @@ class Observer:
                     event = orjson.loads(line)
                     if event["type"] == "DELETED":
                         self.listed -= len(self.objects.pop(event["object"]["metadata"]["name"], {}))
-                        self.sizes.pop(event["object"]["metadata"]["name"], None)
+                        for sizes in self.sizes.values():
+                            sizes.pop(event["object"]["metadata"]["name"], None)
                     elif event["type"] in ("ADDED", "MODIFIED"):
                         self._store(event["object"])
                 if lines:
@@ -191,7 +201,8 @@ class Observer:
 
     def _store(self, obj: Obj) -> None:
         name = obj["metadata"]["name"]
-        self.sizes[name] = len(orjson.dumps(obj))
+        for encoding, sizes in self.sizes.items():
+            sizes[name] = len(envelope.encode(obj) if encoding == "protobuf" else orjson.dumps(obj))
         pods: dict[str, bool] = {}
         if self.resource == "endpoints":
             for subset in obj.get("subsets") or []:
@@ -229,10 +240,16 @@ class Observer:
                 return self.matches(desired)
         return True
 
-    def size_stats(self) -> dict[str, float]:
-        sizes = list(self.sizes.values())
-        return {"objects": len(sizes), "object_size_max": max(sizes, default=0),
-                "object_size_mean": sum(sizes) / len(sizes) if sizes else 0.0}
+    def size_stats(self) -> dict[str, dict[str, float | None]]:
+        """Per encoding: how many objects, their largest and mean size, and their bytes per endpoint listed."""
+        endpoints = sum(len(pods) for pods in self.objects.values())
+        stats: dict[str, dict[str, float | None]] = {}
+        for encoding, by_name in self.sizes.items():
+            sizes = list(by_name.values())
+            stats[encoding] = {"objects": len(sizes), "object_size_max": max(sizes, default=0),
+                               "object_size_mean": sum(sizes) / len(sizes) if sizes else 0.0,
+                               "bytes_per_endpoint": sum(sizes) / endpoints if endpoints else None}
+        return stats
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -332,11 +349,19 @@ class Meters:
             return parse_requests(await response.text(), self.resource)
 
     async def node_watches(self) -> dict[str, int]:
-        """Events and bytes the server sent on the node watchers' open watches, and how many are open."""
+        """Events and bytes the server sent on the node watchers' open watches, and how many are open: in total
+        and per encoding (`json_bytes`, `protobuf_events`, …)."""
         async with self.session.get(f"{self.url}/debug/watches") as response:
             body = await response.json()
         mine = [w for w in body["open"] if w["resource"] == self.resource and w["userAgent"] == USER_AGENT]
-        return {"open": len(mine), "events": sum(w["events"] for w in mine), "bytes": sum(w["bytes"] for w in mine)}
+        counts = {"open": len(mine), "events": sum(w["events"] for w in mine), "bytes": sum(w["bytes"] for w in mine)}
+        for encoding in ENCODINGS:
+            counts[f"{encoding}_events"] = counts[f"{encoding}_bytes"] = 0
+        for w in mine:
+            encoding = MEDIA_TYPES[w.get("encoding", "application/json")]
+            counts[f"{encoding}_events"] += w["events"]
+            counts[f"{encoding}_bytes"] += w["bytes"]
+        return counts
 
 
 async def settle(meters: Meters, settings: Settings, deadline: float) -> dict[str, int]:
@@ -353,13 +378,14 @@ async def settle(meters: Meters, settings: Settings, deadline: float) -> dict[st
 
 async def drain(fleet: NodeFleet, meters: Meters, before: dict[str, int], timeout: float
                 ) -> tuple[dict[str, Any], dict[str, int], bool]:
-    """Until the nodes counted every byte the server sent them (or `timeout`): their snapshot, the
-    server's meters, and whether they agree."""
+    """Until the nodes of each encoding counted every byte the server sent them (or `timeout`): their
+    snapshot, the server's meters, and whether they agree."""
     deadline = time.monotonic() + timeout
     while True:
         server = await meters.node_watches()
         nodes = await fleet.command("snapshot")
-        agree = nodes["bytes"] - before["bytes"] == server["bytes"] - before["server_bytes"]
+        agree = all(nodes[key] - before[key] == server[key] - before["server_" + key]
+                    for key in ("bytes", *(f"{encoding}_bytes" for encoding in ENCODINGS)))
         if agree or time.monotonic() > deadline:
             return nodes, server, agree
         await asyncio.sleep(POLL_SECONDS)
@@ -374,7 +400,7 @@ class Run:
         self.settings = settings
         self.workload = Workload(session, server.url, settings)
         self.meters = Meters(session, server.url, point.resource)
-        self.observer = Observer(session, server.url, point.resource)
+        self.observer = Observer(session, server.url, point.resource, settings.encodings)
         self.fleet = fleet
         self.writes = 0  # mutating calls on the resource over every scenario run
         self.failed = ""  # set once the controller could not publish the Service: later scenarios skip
@@ -408,8 +434,8 @@ class Run:
         progress(1)
         return await self.converge(None)
 
-    async def scenario(self, name: str, progress: Progress) -> dict[str, Any]:
-        """Run one scenario and measure it."""
+    async def scenario(self, name: str, progress: Progress) -> list[dict[str, Any]]:
+        """Run one scenario and measure it: one result per encoding."""
         actions: dict[str, Callable[[Progress], Awaitable[bool]]] = {
             "service-creation": self.service_creation, "single-endpoint-update": self.single_endpoint_update,
             "rolling-update": self.rolling_update, "service-deletion": self.service_deletion}
@@ -419,7 +445,9 @@ class Run:
         nodes0 = await self.fleet.command("mark")
         start = time.monotonic()
         converged = await actions[name](progress)
-        before = {"bytes": nodes0["bytes"], "server_bytes": server0["bytes"]}
+        before: dict[str, int] = {}
+        for key in ("bytes", *(f"{encoding}_bytes" for encoding in ENCODINGS)):
+            before[key], before["server_" + key] = nodes0[key], server0[key]
         codes1 = await self.meters.requests()
         for _ in range(3):  # writes after the drain (the controller was not done) mean another drain
             nodes1, server1, agree = await drain(self.fleet, self.meters, before, self.settings.drain_timeout)
@@ -431,37 +459,46 @@ class Run:
         calls = {code: codes1.get(code, 0) - codes0.get(code, 0) for code in codes1}
         refused = sum(n for code, n in calls.items() if not code.startswith("2"))
         self.writes += sum(calls.values())
-        bookmarks = nodes1["bookmarks"] - nodes0["bookmarks"]
-        events = nodes1["events"] - nodes0["events"]
         status = "ok"
         if not converged:
             status = "failed: " + (f"{refused} writes refused" if refused else "the controller did not converge in time")
             self.failed = status
-        result = {
+        common: dict[str, Any] = {
             "scenario": name, "api": self.point.label, "pods": self.point.pods, "nodes": self.point.nodes,
             "slice_size": self.point.slice_size or None, "status": status,
             "writes": sum(calls.values()), "writes_ok": sum(calls.values()) - refused, "writes_refused": refused,
             "write_codes": {code: n for code, n in calls.items() if n},
-            **(sizes_before if name == "service-deletion" else self.observer.size_stats()),
             "events_per_watcher_min": nodes1["min_events"], "events_per_watcher_max": nodes1["max_events"],
-            "events_per_watcher": events / nodes1["connected"] if nodes1["connected"] else 0.0,
-            "total_watch_events": events,
-            "total_bytes": server1["bytes"] - server0["bytes"] - (nodes1["bookmark_bytes"] - nodes0["bookmark_bytes"]),
-            "bytes_metered": server1["bytes"] - server0["bytes"],
-            "bytes_counted": nodes1["bytes"] - nodes0["bytes"],
-            "bytes_agree": agree,
-            "events_metered": server1["events"] - server0["events"] - bookmarks,
-            "bookmarks": bookmarks,
-            "nodes_connected": nodes1["connected"], "nodes_closed_early": nodes1["closed_early"],
-            "wall_seconds": wall,
+            "nodes_closed_early": nodes1["closed_early"], "bytes_agree": agree, "wall_seconds": wall,
         }
-        result["watchers_per_object"] = events / result["writes_ok"] if result["writes_ok"] else 0.0
-        return result
+        sizes = sizes_before if name == "service-deletion" else self.observer.size_stats()
+        results = []
+        for e in self.settings.encodings:
+            events = grown(nodes0, nodes1, f"{e}_events")
+            metered = grown(server0, server1, f"{e}_bytes")
+            result = {
+                **common, "encoding": e, **sizes[e],
+                "events_per_watcher": events / nodes1[f"{e}_connected"] if nodes1[f"{e}_connected"] else 0.0,
+                "total_watch_events": events,
+                "total_bytes": metered - grown(nodes0, nodes1, f"{e}_bookmark_bytes"),
+                "bytes_metered": metered,
+                "bytes_counted": grown(nodes0, nodes1, f"{e}_bytes"),
+                "events_metered": grown(server0, server1, f"{e}_events") - grown(nodes0, nodes1, f"{e}_bookmarks"),
+                "bookmarks": grown(nodes0, nodes1, f"{e}_bookmarks"),
+                "nodes_connected": nodes1[f"{e}_connected"],
+                "watchers_per_object": events / common["writes_ok"] if common["writes_ok"] else 0.0,
+            }
+            results.append(result)
+        return results
 
 
-def skipped(point: Point, name: str, reason: str) -> dict[str, Any]:
-    return {"scenario": name, "api": point.label, "pods": point.pods, "nodes": point.nodes,
-            "slice_size": point.slice_size or None, "status": f"skipped: {reason}"}
+def grown(before: dict[str, Any], after: dict[str, Any], key: str) -> int:
+    return int(after[key] - before[key])
+
+
+def skipped(point: Point, name: str, reason: str, encodings: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"scenario": name, "api": point.label, "pods": point.pods, "nodes": point.nodes, "encoding": encoding,
+             "slice_size": point.slice_size or None, "status": f"skipped: {reason}"} for encoding in encodings]
 
 
 async def run_point(point: Point, settings: Settings, bar: Any = None) -> list[dict[str, Any]]:
@@ -480,11 +517,12 @@ async def run_point(point: Point, settings: Settings, bar: Any = None) -> list[d
         await server.wait_ready(session)
         await controllers.wait_ready()
         lifetime = 3600.0 + point.pods * 2.0
-        ready = await fleet.start(server.url, "endpoints" if point.api == "endpoints" else "slices", point.nodes,
-                                  settings.node_procs, settings.watch_timeout, lifetime)
-        if ready["connected"] != point.nodes:
-            raise RuntimeError(f"{ready['connected']} of {point.nodes} nodes watching: "
-                               f"{ready['connect_error_examples']}")
+        encoding = settings.encodings[0] if len(settings.encodings) == 1 else "mix"
+        nodes = point.nodes * len(settings.encodings)
+        ready = await fleet.start(server.url, "endpoints" if point.api == "endpoints" else "slices", nodes,
+                                  settings.node_procs, settings.watch_timeout, lifetime, encoding)
+        if ready["connected"] != nodes:
+            raise RuntimeError(f"{ready['connected']} of {nodes} nodes watching: {ready['connect_error_examples']}")
         run = Run(point, settings, session, server, fleet)
         await run.observer.start()
 
@@ -497,11 +535,11 @@ async def run_point(point: Point, settings: Settings, bar: Any = None) -> list[d
             if name not in settings.scenarios and name != "service-creation":
                 continue
             if run.failed and name != "service-deletion":
-                results.append(skipped(point, name, run.failed))
+                results += skipped(point, name, run.failed, settings.encodings)
                 continue
-            result = await run.scenario(name, advance)
+            measured = await run.scenario(name, advance)
             if name in settings.scenarios:
-                results.append(result)
+                results += measured
     finally:
         if run is not None:
             await run.observer.stop()
@@ -560,6 +598,8 @@ def main() -> None:
     parser.add_argument("--apis", default="endpoints,slices", help="endpoints and/or slices")
     parser.add_argument("--slice-sizes", default="100,1", help="B values for slices, comma-separated")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="which of " + ", ".join(SCENARIOS))
+    parser.add_argument("--encodings", default=",".join(ENCODINGS),
+                        help="N node watchers of each: json and/or protobuf (kube-proxy's)")
     parser.add_argument("--node-procs", type=int, default=max(1, min(8, (os.cpu_count() or 2))),
                         help="node watcher processes")
     parser.add_argument("--writers", type=int, default=16, help="concurrent requests while creating pods")
@@ -577,8 +617,11 @@ def main() -> None:
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    encodings = tuple(e for e in ENCODINGS if e in args.encodings.split(","))
+    if not encodings or set(args.encodings.split(",")) - set(ENCODINGS):
+        parser.error(f"--encodings: json and/or protobuf, not {args.encodings}")
     settings = Settings(scenarios=scenarios, node_procs=args.node_procs, converge_timeout=args.converge_timeout,
-                        drain_timeout=args.drain_timeout, writers=args.writers, etcd=args.etcd,
+                        drain_timeout=args.drain_timeout, writers=args.writers, etcd=args.etcd, encodings=encodings,
                         truncate_endpoints=args.truncate_endpoints,
                         server_args=shlex.split(args.server_args), progress=not args.no_progress)
     todo = points([int(p) for p in args.pods.split(",")], [int(n) for n in args.nodes.split(",")],

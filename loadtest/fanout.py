@@ -1,9 +1,11 @@
 """Watch fan-out benchmark: our server (encode cache on and off) against the raw transport.write ceiling.
 
-    python -m loadtest.fanout [--watchers 1000,5000] [--endpoints 1,100] [--seconds 10] [--rate R]
-                              [--servers ours,ours-no-cache,raw] [--client-procs 2] [--json out.json] [--quick]
+    python -m loadtest.fanout [--watchers 1000,5000] [--endpoints 1,100] [--encodings json,protobuf] [--seconds 10]
+                              [--rate R] [--servers ours,ours-no-cache,raw] [--client-procs 2] [--json out.json]
+                              [--quick]
 
-For each server and each watcher count N it starts the server as a subprocess, creates one
+For each server, watcher count N and encoding (`json`; `protobuf`, as kube-proxy asks for it; `mix`, every
+other watcher protobuf) it starts the server as a subprocess, creates one
 EndpointSlice per size (B endpoints), opens N watches from `loadtest.watchers` processes and, for
 each size, runs a writer task in this process that PUTs the slice with a `loadtest/sent` timestamp
 annotation and a bumped `loadtest/seq`, either flat out (`--writers` PUTs in flight, at most `--window`
@@ -16,8 +18,9 @@ for `--seconds`. It then waits for the clients to drain and reports:
   watcher clients' CPU µs per delivery (the clients share the 2 cores with the server);
 - write-to-receive latency p50/p99 from every `--sample-every`-th connection;
 - server RSS per watcher: (RSS with N idle watchers - RSS with none) / N, from /proc/<pid>/status;
-- metered bytes (`apiserver_watch_events_sizes_sum` delta) and the bytes `/debug/watches` counts on
-  open watches, each against the payload bytes the clients counted; they should be equal.
+- metered bytes (`apiserver_watch_events_sizes_sum` delta, and its protobuf series alone) and the bytes
+  `/debug/watches` counts on open watches, each against the payload bytes the clients counted; they should be
+  equal. The writer's probe watch asks for the watchers' encoding (JSON under `mix`).
 
 Servers: `ours` (`python -m apiserver`), `ours-no-cache` (with `--no-watch-encode-cache`), `raw`
 (`loadtest.broadcaster`), and, on one etcd started for the run (`loadtest.kubepeer`), `ours-etcd` (our server
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +54,8 @@ from loadtest.control import ProcessGroup, cpu_seconds
 from loadtest.kubepeer import KUBE, OURS_ETCD, client_of, missing, ours_on_etcd, run_etcd, start_kube
 from loadtest.slices import endpoint_slice
 from loadtest.watchers import (
+    ENCODING_KEYS,
+    ENCODINGS,
     SENT_ANNOTATION,
     Histogram,
     WatchConnection,
@@ -71,6 +76,7 @@ METRICS = {
     "dispatched": "apiserver_watch_cache_events_dispatched_total",
 }
 SERIES = ('resource="endpointslices"', 'resource="endpointslices.discovery.k8s.io"', 'kind="EndpointSlice"')  # ours, kube's
+PROTOBUF_SERIES = 'encoding="application/vnd.kubernetes.protobuf"'
 READY_TIMEOUT = 20.0
 CLIENT_TIMEOUT = 90.0  # connect phase and each command answer
 POLL_SECONDS = 0.1
@@ -88,6 +94,7 @@ class Settings:
     writers: int = 4
     window: int = 20
     sample_every: int = 10
+    encoding: str = "json"  # the watchers': json, protobuf or mix
     drain_seconds: float = 30.0
     settle_seconds: float = 1.0
     server_args: list[str] = field(default_factory=list)
@@ -105,11 +112,15 @@ def parse_metrics(text: str) -> dict[str, float | None]:
     """Sum each watch metric over its endpointslices series (kube-apiserver labels some by kind).
 
     0 for a metric whose family is declared (`# TYPE`) without such a series yet; None for one the
-    server does not have at all.
+    server does not have at all. `metered_protobuf_bytes` is the bytes metric's protobuf series alone (None
+    without an encoding label).
     """
     names = {name: key for key, name in METRICS.items()}
-    sums: dict[str, float | None] = dict.fromkeys(METRICS)
+    sums: dict[str, float | None] = dict.fromkeys([*METRICS, "metered_protobuf_bytes"])
     for line in text.splitlines():
+        if line.startswith(METRICS["metered_bytes"] + "{") and "encoding=" in line:
+            protobuf = float(line.rsplit(" ", 1)[1]) if PROTOBUF_SERIES in line else 0.0
+            sums["metered_protobuf_bytes"] = (sums["metered_protobuf_bytes"] or 0.0) + protobuf
         if line.startswith("# TYPE "):
             family = line.split()[2]
             for declared, name in METRICS.items():
@@ -190,6 +201,8 @@ class Server:
             metrics = parse_metrics(await response.text()) if response.status == 200 else dict.fromkeys(METRICS)
         if self.kube is not None:
             metrics["metered_bytes"] = None  # kube-apiserver observes about one size per event, not per delivery
+        elif metrics["metered_protobuf_bytes"] is None and metrics["metered_bytes"] is not None:
+            metrics["metered_protobuf_bytes"] = 0.0  # before any watcher was sent an event
         return metrics
 
     async def debug_watches(self, session: aiohttp.ClientSession) -> dict[str, Any] | None:
@@ -220,6 +233,8 @@ class Server:
 class Clients(ProcessGroup):
     """`loadtest.watchers --control` processes sharing N connections; their snapshots summed."""
 
+    summed = (*ProcessGroup.summed, *ENCODING_KEYS)
+
     def __init__(self) -> None:
         super().__init__(CLIENT_TIMEOUT)
 
@@ -228,7 +243,7 @@ class Clients(ProcessGroup):
         headers = [arg for name, value in server.headers.items() for arg in ("--header", f"{name}: {value}")]
         return await self.spawn("loadtest.watchers", connections, settings.client_procs, lambda share: [
             "--url", server.url, "--path", path, "--connections", str(share), "--seconds", str(lifetime),
-            "--sample-every", str(settings.sample_every), *headers])
+            "--sample-every", str(settings.sample_every), "--encoding", settings.encoding, *headers])
 
     def sum(self, reports: list[dict[str, Any]]) -> dict[str, Any]:
         total = super().sum(reports)
@@ -237,9 +252,10 @@ class Clients(ProcessGroup):
 
 
 async def write_events(session: aiohttp.ClientSession, server: Server, obj: dict[str, Any],
-                       settings: Settings) -> tuple[int, int, int]:
+                       settings: Settings) -> tuple[int, int, int, bool]:
     """PUT `obj` repeatedly: flat out with `settings.writers` requests in flight, or one writer at
-    settings.rate events/s. Returns (events written, failed writes, payload bytes the probe received)."""
+    settings.rate events/s. Returns (events written, failed writes, payload bytes the probe received, whether
+    they were protobuf)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + settings.seconds
@@ -247,7 +263,8 @@ async def write_events(session: aiohttp.ClientSession, server: Server, obj: dict
     target = f"{server.url}{BASE}/{obj['metadata']['name']}"
     headers = {"Content-Type": "application/json"}
     counts = {"seq": 0, "written": 0, "failed": 0}
-    probe = await open_probe(session, server, obj["metadata"]["name"])
+    probe = await open_probe(session, server, obj["metadata"]["name"],
+                             "protobuf" if settings.encoding == "protobuf" else "json")
 
     async def writer() -> None:
         while loop.time() < deadline and counts["seq"] < settings.max_events:
@@ -273,17 +290,19 @@ async def write_events(session: aiohttp.ClientSession, server: Server, obj: dict
     finally:
         if probe.transport is not None:
             probe.transport.close()
-    return counts["written"], counts["failed"], probe.bytes
+    return counts["written"], counts["failed"], probe.bytes, probe.protobuf
 
 
-async def open_probe(session: aiohttp.ClientSession, server: Server, name: str) -> WatchConnection:
-    """One more watch, on the written object from now on: the writer's measure of what was delivered."""
+async def open_probe(session: aiohttp.ClientSession, server: Server, name: str,
+                     encoding: str = "json") -> WatchConnection:
+    """One more watch, on the written object from now on, in `encoding`: the writer's measure of what was
+    delivered."""
     parts = urlsplit(server.url)
     async with session.get(f"{server.url}{BASE}/{name}") as response:
         found = response.status == 200 and response.content_type == "application/json"
         rv = (await response.json())["metadata"]["resourceVersion"] if found else ""  # the raw server has no GET
     path = f"{BASE}?watch=1&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}"
-    request = watch_request(server.url, path, server.headers, "loadtest-probe")
+    request = watch_request(server.url, path, server.headers, "loadtest-probe", encoding)
     loop = asyncio.get_running_loop()
     _, probe = await loop.create_connection(lambda: WatchConnection(request, None), parts.hostname, parts.port,
                                             ssl=server.ssl or None)
@@ -322,7 +341,7 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     debug0 = await server.debug_watches(session)
     cpu0, client_cpu0, user0 = cpu_seconds(pid), clients.cpu_seconds(), cpu_seconds(pid, user_only=True)
     t0 = time.perf_counter()
-    written, failed, probe_bytes = await write_events(session, server, obj, settings)
+    written, failed, probe_bytes, probe_protobuf = await write_events(session, server, obj, settings)
     write_seconds = time.perf_counter() - t0
     if settings.rate > 0:  # the writing window is the whole run, not up to the last write
         write_seconds = max(write_seconds, settings.seconds)
@@ -336,6 +355,8 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
     elapsed = max(t1 - t0, 1e-9)
     encodings = delta(metrics1["encodings"], metrics0["encodings"])
     metered = delta(metrics1["metered_bytes"], metrics0["metered_bytes"])
+    metered_protobuf = delta(metrics1["metered_protobuf_bytes"], metrics0["metered_protobuf_bytes"])
+    received_protobuf = snap1["protobuf_bytes"] - snap0["protobuf_bytes"]
     hist = merge_histograms(hists)
     debug_bytes = debug1["bytes"] - debug0["bytes"] if debug0 is not None and debug1 is not None else None
     return {
@@ -363,6 +384,11 @@ async def run_case(session: aiohttp.ClientSession, server: Server, clients: Clie
         "client_bytes": received,
         "probe_bytes": probe_bytes,
         "bytes_diff": None if metered is None else metered - received - probe_bytes,
+        "encoding": settings.encoding,
+        "client_protobuf_bytes": received_protobuf,
+        "metered_protobuf_bytes": metered_protobuf,
+        "protobuf_bytes_diff": None if metered_protobuf is None
+        else metered_protobuf - received_protobuf - (probe_bytes if probe_protobuf else 0),
         "debug_bytes": debug_bytes,
         "debug_bytes_diff": None if debug_bytes is None else debug_bytes - received,
         "closed_early": snap1["closed_early"],
@@ -398,7 +424,7 @@ async def run_server(server_name: str, watchers: int, endpoints: list[int], sett
             await asyncio.sleep(settings.settle_seconds)
             rss1 = rss_bytes(server.pid)
             connected = ready["connected"]
-            base = {"server": server_name, "watchers": watchers, "connected": connected,
+            base = {"server": server_name, "watchers": watchers, "connected": connected, "encoding": settings.encoding,
                     "loadavg_1m_before": os.getloadavg()[0],
                     "connect_errors": ready["connect_errors"], "connect_error_examples": ready["connect_error_examples"],
                     "rss_idle_mb": rss0 / 1e6, "rss_watching_mb": rss1 / 1e6,
@@ -421,7 +447,7 @@ def fmt(value: Any, spec: str) -> str:
 
 
 COLUMNS = [  # header, key, format, width
-    ("server", "server", "", 14), ("N", "watchers", "d", 5), ("B", "endpoints", "d", 4),
+    ("server", "server", "", 14), ("N", "watchers", "d", 5), ("B", "endpoints", "d", 4), ("enc", "encoding", "", 8),
     ("ev B", "event_bytes", ".0f", 6), ("writes/s", "write_rate", ".0f", 8),
     ("deliv/s", "deliveries_per_s", ".0f", 8), ("MB/s", "mb_per_s", ".1f", 7),
     ("ser/ev", "serializations_per_event", ".2f", 7), ("CPU s/GB", "cpu_s_per_gb", ".2f", 9),
@@ -429,7 +455,8 @@ COLUMNS = [  # header, key, format, width
     ("p50 ms", "latency_p50_ms", ".1f", 8), ("p99 ms", "latency_p99_ms", ".1f", 8),
     ("RSS KB/w", "rss_per_watcher_kb", ".1f", 8), ("delivered", "delivered", "d", 10),
     ("expected", "expected_deliveries", "d", 10), ("metered B", "metered_bytes", ".0f", 12),
-    ("client B", "client_bytes", "d", 12), ("diff", "bytes_diff", ".0f", 6), ("dbg diff", "debug_bytes_diff", ".0f", 8),
+    ("client B", "client_bytes", "d", 12), ("diff", "bytes_diff", ".0f", 6), ("pb diff", "protobuf_bytes_diff", ".0f", 7),
+    ("dbg diff", "debug_bytes_diff", ".0f", 8),
     ("early", "closed_early", "d", 5), ("cerr", "connect_errors", "d", 4),
 ]
 RATIOS = [("deliv/s", "deliveries_per_s"), ("MB/s", "mb_per_s"), ("CPU s/GB", "cpu_s_per_gb"),
@@ -443,25 +470,25 @@ def print_table(results: list[dict[str, Any]], skipped: dict[str, str]) -> None:
         print(" ".join(f"{fmt(r.get(k), f):>{w}}" for _, k, f, w in COLUMNS))
     for name, reason in skipped.items():
         print(f"{name:>14} n/a: {reason}")
-    by_key = {(r["server"], r["watchers"], r["endpoints"]): r for r in results}
-    print("\n" + "ratios".ljust(32) + "".join(f"{h:>10}" for h, _ in RATIOS))
-    for (server, n, b), r in by_key.items():
+    by_key = {(r["server"], r["watchers"], r["endpoints"], r.get("encoding", "json")): r for r in results}
+    print("\n" + "ratios".ljust(42) + "".join(f"{h:>10}" for h, _ in RATIOS))
+    for (server, n, b, encoding), r in by_key.items():
         if server not in ("ours", OURS_ETCD):
             continue
         for other in ("raw", "ours-no-cache", KUBE):
-            o = by_key.get((other, n, b))
+            o = by_key.get((other, n, b, encoding))
             if o is None and other not in skipped:
                 continue
             cells = [r.get(k) / o[k] if o and r.get(k) is not None and o.get(k) else None for _, k in RATIOS]
-            print(f"{server}/{other} N={n} B={b}".ljust(32) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
+            print(f"{server}/{other} N={n} B={b} {encoding}".ljust(42) + "".join(f"{fmt(c, '.2f'):>10}" for c in cells))
     for r in results:
         if r.get("debug_watches") is not None:
             print(f"/debug/watches {r['server']} N={r['watchers']}: {r['debug_watches']}")
             break
 
 
-async def run_matrix(servers: list[str], watcher_counts: list[int], endpoints: list[int],
-                     settings: Settings) -> tuple[list[dict[str, Any]], dict[str, str]]:
+async def run_matrix(servers: list[str], watcher_counts: list[int], endpoints: list[int], settings: Settings,
+                     encodings: tuple[str, ...] = ("json",)) -> tuple[list[dict[str, Any]], dict[str, str]]:
     skipped = {}
     if "ours-no-cache" in servers and not server_supports(NO_CACHE_FLAG):
         skipped["ours-no-cache"] = f"the server has no {NO_CACHE_FLAG}"
@@ -471,10 +498,12 @@ async def run_matrix(servers: list[str], watcher_counts: list[int], endpoints: l
     with contextlib.ExitStack() as stack:
         etcd = stack.enter_context(run_etcd()) if {KUBE, OURS_ETCD} & set(servers) - set(skipped) else None
         for n in watcher_counts:
-            for name in servers:
-                if name not in skipped:
-                    print(f"# {name} N={n} (load average {os.getloadavg()[0]:.2f}) ...", file=sys.stderr, flush=True)
-                    results += await run_server(name, n, endpoints, settings, etcd)
+            for encoding in encodings:
+                for name in servers:
+                    if name not in skipped:
+                        print(f"# {name} N={n} {encoding} (load average {os.getloadavg()[0]:.2f}) ...",
+                              file=sys.stderr, flush=True)
+                        results += await run_server(name, n, endpoints, replace(settings, encoding=encoding), etcd)
     return results, skipped
 
 
@@ -483,6 +512,8 @@ def main() -> None:
     parser.add_argument("--watchers", default="1000,5000", help="watcher counts N (comma-separated)")
     parser.add_argument("--endpoints", default="1,100", help="endpoints per slice B (comma-separated)")
     parser.add_argument("--servers", default=DEFAULT_SERVERS, help="which of " + ", ".join(SERVERS))
+    parser.add_argument("--encodings", default="json", help="the watchers' encodings, one run each: json, protobuf "
+                        "(kube-proxy's), mix (every other watcher protobuf)")
     parser.add_argument("--seconds", type=float, default=10.0, help="writer run time per case")
     parser.add_argument("--rate", type=float, default=0.0, help="events/s for the writer; 0 = as fast as accepted")
     parser.add_argument("--max-events", type=int, default=1_000_000, help="writer stops after this many events")
@@ -502,7 +533,10 @@ def main() -> None:
                         drain_seconds=args.drain_seconds, settle_seconds=0.3 if args.quick else 1.0,
                         server_args=shlex.split(args.server_args))
     endpoints = [int(b) for b in args.endpoints.split(",")]
-    results, skipped = uvloop.run(run_matrix(args.servers.split(","), watcher_counts, endpoints, settings))
+    encodings = tuple(args.encodings.split(","))
+    if set(encodings) - set(ENCODINGS):
+        parser.error(f"--encodings: of {', '.join(ENCODINGS)}, not {args.encodings}")
+    results, skipped = uvloop.run(run_matrix(args.servers.split(","), watcher_counts, endpoints, settings, encodings))
     print_table(results, skipped)
     if args.json:
         with open(args.json, "w") as out:

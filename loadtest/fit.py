@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.report import API_TITLES, ROLLING_UPDATE, SEED_N, SEED_P, human, order_value, seed_api
+from loadtest.report import API_TITLES, ROLLING_UPDATE, SEED_N, SEED_P, encoding, human, order_value, seed_api
 
 METRICS = ("total_bytes", "total_watch_events")
 # total bytes per API: the seed's order is per API (P^2N, NPB, NP); events are O(NP) for all three
@@ -43,10 +43,12 @@ class Fit:
     worst_deviation: float  # max |measured / fitted - 1| over the points
     extrapolated: float  # c·f at P=20,000, N=5,000
     seed_value: float  # the talk's figure
+    encoding: str = "json"  # the node watchers'
 
     @property
     def title(self) -> str:
-        return API_TITLES.get(self.api, f"{self.slice_size} endpoints/slice")
+        api = API_TITLES.get(self.api, f"{self.slice_size} endpoints/slice")
+        return api if self.encoding == "json" else f"{api}, {self.encoding}"
 
 
 def order_for(api: str, slice_size: int, metric: str) -> str:
@@ -54,13 +56,13 @@ def order_for(api: str, slice_size: int, metric: str) -> str:
 
 
 def fit(results: list[dict[str, Any]], scenario: str = "rolling-update") -> list[Fit]:
-    """A fit per API and metric over the successful results of `scenario`."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    """A fit per API, encoding and metric over the successful results of `scenario`."""
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for result in results:
         if result["scenario"] == scenario and result["status"] == "ok":
-            groups.setdefault((result["api"], result["slice_size"] or 1), []).append(result)
+            groups.setdefault((result["api"], result["slice_size"] or 1, encoding(result)), []).append(result)
     fits = []
-    for (api, b), group in sorted(groups.items()):
+    for (api, b, enc), group in sorted(groups.items()):
         column, _ = seed_api(group[0])
         for metric in METRICS:
             order = order_for(api, b, metric)
@@ -72,15 +74,15 @@ def fit(results: list[dict[str, Any]], scenario: str = "rolling-update") -> list
             constant = math.exp(sum(logs) / len(logs))
             worst = max(abs(y / (constant * x) - 1) for _, _, x, y in points)
             fits.append(Fit(api, b, metric, order, points, constant, worst,
-                            constant * order_value(order, SEED_P, SEED_N, b), ROLLING_UPDATE[metric][column][1]))
+                            constant * order_value(order, SEED_P, SEED_N, b), ROLLING_UPDATE[metric][column][1], enc))
     return fits
 
 
 def print_fits(fits: list[Fit]) -> None:
-    print(f"{'API':22}{'metric':20}{'order':10}{'points':>8}{'constant':>12}{'worst dev':>11}"
+    print(f"{'API':32}{'metric':20}{'order':10}{'points':>8}{'constant':>12}{'worst dev':>11}"
           f"{'at P=20k, N=5k':>16}{'seed':>10}")
     for f in fits:
-        print(f"{f.title:22}{f.metric:20}{f.order:10}{len(f.points):>8}{f.constant:>12.4g}{f.worst_deviation:>10.1%}"
+        print(f"{f.title:32}{f.metric:20}{f.order:10}{len(f.points):>8}{f.constant:>12.4g}{f.worst_deviation:>10.1%}"
               f"{human(f.extrapolated):>16}{human(f.seed_value):>10}")
 
 
@@ -90,11 +92,11 @@ def write(fits: list[Fit], out: str, name: str, plots: bool = True) -> list[str]
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / f"{name}.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(("api", "slice_size", "metric", "order", "pods", "nodes", "order_value", "measured",
+        writer.writerow(("api", "slice_size", "encoding", "metric", "order", "pods", "nodes", "order_value", "measured",
                          "fitted", "constant", "extrapolated_p20000_n5000", "seed_value"))
         for fit_ in fits:
             for p, n, x, y in fit_.points:
-                writer.writerow((fit_.api, fit_.slice_size, fit_.metric, fit_.order, p, n, x, y, fit_.constant * x,
+                writer.writerow((fit_.api, fit_.slice_size, fit_.encoding, fit_.metric, fit_.order, p, n, x, y, fit_.constant * x,
                                  fit_.constant, fit_.extrapolated, fit_.seed_value))
     with open(directory / f"{name}.json", "w") as f:
         json.dump([asdict(fit_) for fit_ in fits], f, indent=2)

@@ -6,10 +6,13 @@
 Run the controllers beside the server (`python -m apiserver.controllers --server URL`) so pod churn
 becomes EndpointSlice and Endpoints writes. Users:
 
-- `NodeWatcher`: kube-proxy's list and watch of EndpointSlices (`--watch-mode endpoints`: Endpoints);
-  every event is reported as a WATCH request named by its type, with its size in bytes and, as its
-  "response time", the milliseconds since the previous event on that watch. Watches last
-  `--watch-seconds`, then resume from the last resourceVersion seen.
+- `NodeWatcher`: kube-proxy's list and watch of EndpointSlices (`--watch-mode endpoints`: Endpoints), in
+  `--watch-encoding` json or protobuf (kube-proxy's: length-prefixed frames, each reported from its
+  length and WatchEvent type without decoding the object); every event is reported as a WATCH request
+  named by its type, with its size in bytes (the payload the server sent for it, as it meters it) and, as
+  its "response time", the milliseconds since the previous event on that watch. Watches last
+  `--watch-seconds`, then resume from the last resourceVersion seen (a protobuf watch decodes its last
+  event for it).
 - `EndpointChurn`: owns `--churn-pods` pods of the `--churn-service` Service and, `--churn-rate`
   times a second, flips one pod's readiness or replaces one pod (delete, create a ready one).
 - `ServiceChurn`: creates and deletes Services selecting the churned pods, so their controllers
@@ -30,7 +33,9 @@ from urllib.parse import quote
 from locust import HttpUser, between, constant_throughput, events, task
 from locust.env import Environment
 
+from apiserver.protobuf import envelope
 from loadtest.nodes import KUBE_PROXY_SELECTOR, RESOURCES, USER_AGENT
+from loadtest.watchers import ACCEPT, HEAD_BYTES, event_type
 
 NAMESPACE = "default"
 PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
@@ -43,6 +48,8 @@ SERVICE_NUMBERS = itertools.count()
 def _add_arguments(parser: Any) -> None:
     parser.add_argument("--watch-mode", choices=sorted(RESOURCES), default="slices", help="what node watchers watch")
     parser.add_argument("--watch-seconds", type=int, default=300, help="timeoutSeconds of each watch")
+    parser.add_argument("--watch-encoding", choices=sorted(ACCEPT), default="json",
+                        help="what node watchers ask for (protobuf: as kube-proxy does)")
     parser.add_argument("--churn-service", default="churn", help="Service (and pod label app=) the churn users use")
     parser.add_argument("--churn-pods", type=int, default=10, help="pods each endpoint-churn user keeps")
     parser.add_argument("--churn-rate", type=float, default=2.0, help="pod changes per second per churn user")
@@ -64,9 +71,12 @@ class NodeWatcher(HttpUser):
 
     def on_start(self) -> None:
         self.mode = options(self.environment).watch_mode
+        self.protobuf = options(self.environment).watch_encoding == "protobuf"
+        self.headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT["protobuf" if self.protobuf else "json"]}
         self.selector = quote(KUBE_PROXY_SELECTOR, safe="")
-        listed = self.client.get(f"{RESOURCES[self.mode]}?labelSelector={self.selector}&limit=500&resourceVersion=0",
-                                 name="list", headers={"User-Agent": USER_AGENT}).json()
+        response = self.client.get(f"{RESOURCES[self.mode]}?labelSelector={self.selector}&limit=500&resourceVersion=0",
+                                   name="list", headers=self.headers)
+        listed = envelope.decode(response.content) if self.protobuf else response.json()
         self.rv = listed["metadata"]["resourceVersion"]
 
     @task
@@ -74,24 +84,52 @@ class NodeWatcher(HttpUser):
         timeout = options(self.environment).watch_seconds
         url = (f"{RESOURCES[self.mode]}?allowWatchBookmarks=true&labelSelector={self.selector}"
                f"&resourceVersion={self.rv}&timeoutSeconds={timeout}&watch=true")
-        response = self.client.get(url, stream=True, name="watch", headers={"User-Agent": USER_AGENT})
+        response = self.client.get(url, stream=True, name="watch", headers=self.headers)
         try:
             if response.status_code == 410:  # expired: list again
                 self.on_start()
                 return
-            last = time.perf_counter()
+            self.last = time.perf_counter()
+            if self.protobuf:
+                self.read_frames(response.raw)
+                return
             for line in response.iter_lines(chunk_size=None):  # type: ignore[call-overload]
-                if not line:
-                    continue
-                now = time.perf_counter()
-                event = json.loads(line)
-                self.rv = event["object"]["metadata"].get("resourceVersion", self.rv)
-                self.environment.events.request.fire(
-                    request_type="WATCH", name=event["type"], response_time=(now - last) * 1000,
-                    response_length=len(line) + 1, exception=None, context={})
-                last = now
+                if line:
+                    event = json.loads(line)
+                    self.rv = event["object"]["metadata"].get("resourceVersion", self.rv)
+                    self.report(event["type"], len(line) + 1)
         finally:
             response.close()
+
+    def read_frames(self, raw: Any) -> None:
+        """Report each frame of a protobuf watch stream; the resourceVersion from the last one."""
+        last = b""
+        while (prefix := read_exactly(raw, 4)) is not None:
+            frame = read_exactly(raw, int.from_bytes(prefix, "big"))
+            if frame is None:
+                break
+            self.report(event_type(frame[:HEAD_BYTES], protobuf=True), len(prefix) + len(frame))
+            last = frame
+        if last:
+            self.rv = envelope.decode_watch_event(last)[1]["metadata"].get("resourceVersion", self.rv)
+
+    def report(self, kind: str, size: int) -> None:
+        now = time.perf_counter()
+        self.environment.events.request.fire(request_type="WATCH", name=kind,
+                                             response_time=(now - self.last) * 1000, response_length=size,
+                                             exception=None, context={})
+        self.last = now
+
+
+def read_exactly(raw: Any, size: int) -> bytes | None:
+    """`size` bytes of a streamed response body; None if it ends first."""
+    data = b""
+    while len(data) < size:
+        more = raw.read(size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
 
 
 class EndpointChurn(HttpUser):

@@ -3,7 +3,10 @@
 The seed's figures are for P=20,000 endpoints, N=5,000 nodes and B=100 (or 1) endpoints per slice
 (`../shared/seed/evaluation-tables.csv`). "seed@run" scales each figure by its complexity evaluated at
 the run's P, N and B over the same at the seed's sizes, so the talk's constants (about 100 bytes an
-endpoint, 1 KB a small object) carry over.
+endpoint, 1 KB a small object) carry over. Results carry the node watchers' encoding (json, or protobuf as
+kube-proxy asks for it; results without one are JSON): sizes and bytes are per encoding, counts are not.
+`markdown` writes the README's table: per scenario and API the counts, then bytes per endpoint, per event
+and in total, each as the seed's figure, JSON and protobuf.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 SEED_P, SEED_N = 20_000, 5_000
 APIS = ("endpoints", "slices_b100", "slices_b1")
 API_TITLES = {"endpoints": "Endpoints", "slices_b100": "100 endpoints/slice", "slices_b1": "1 endpoint/slice"}
+SHORT_TITLES = {"endpoints": "Endpoints", "slices_b100": "100/slice", "slices_b1": "1/slice"}
 # metric: the seed's (order, figure) for endpoints, 100 per slice, 1 per slice (evaluation-tables.csv)
 SINGLE_ENDPOINT_UPDATE = {
     "writes": (("O(1)", 1), ("O(1)", 1), ("O(1)", 1)),
@@ -52,8 +56,8 @@ METRIC_TITLES = {"writes": "# of writes", "events_per_watcher": "# of watch even
                  "total_watch_events": "# of total watch events", "total_bytes": "total bytes transmitted"}
 EXTRA = (("object size mean (B)", "object_size_mean"), ("wall time (s)", "wall_seconds"),
          ("bytes metered / counted", "bytes_check"))
-CSV_FIELDS = ("scenario", "api", "slice_size", "pods", "nodes", "metric", "seed_order", "seed_value", "seed_at_run",
-              "measured", "status")
+CSV_FIELDS = ("scenario", "api", "slice_size", "encoding", "pods", "nodes", "metric", "seed_order", "seed_value",
+              "seed_at_run", "measured", "status")
 ORDER = re.compile(r"O\(([PNB0-9^/]+)\)")
 
 
@@ -74,6 +78,17 @@ def order_value(order: str, p: float, n: float, b: float) -> float:
     return value
 
 
+def encoding(result: dict[str, Any]) -> str:
+    """The node watchers' encoding of a result (evaluations before protobuf measured JSON only)."""
+    return str(result.get("encoding", "json"))
+
+
+def title(result: dict[str, Any]) -> str:
+    """The API's title, with the encoding when it is not JSON."""
+    api = API_TITLES.get(result["api"], f"{result['slice_size']} endpoints/slice")
+    return api if encoding(result) == "json" else f"{api}, {encoding(result)}"
+
+
 def seed_api(result: dict[str, Any]) -> tuple[int, int]:
     """Which seed column fits a result (0 endpoints, 1 slices of B, 2 one per slice) and the seed's B."""
     if result["api"] == "endpoints":
@@ -91,7 +106,7 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             p, n, b = result["pods"], result["nodes"], result["slice_size"] or 1
             ok = result["status"] == "ok"
             table.append({"scenario": result["scenario"], "api": result["api"], "slice_size": result["slice_size"],
-                          "pods": p, "nodes": n, "metric": metric, "seed_order": order, "seed_value": figure,
+                          "encoding": encoding(result), "pods": p, "nodes": n, "metric": metric, "seed_order": order, "seed_value": figure,
                           "seed_at_run": figure * order_value(order, p, n, b) / order_value(order, SEED_P, SEED_N, seed_b),
                           "measured": result.get(MEASURED[metric]) if ok else None, "status": result["status"]})
     return table
@@ -114,23 +129,23 @@ def print_tables(results: list[dict[str, Any]]) -> None:
     for result in results:
         groups.setdefault((result["scenario"], result["pods"], result["nodes"]), []).append(result)
     for (scenario, p, n), group in groups.items():
-        labels = [(r["api"], API_TITLES.get(r["api"], f"{r['slice_size']} endpoints/slice")) for r in group]
+        labels = [(r["api"], encoding(r), title(r)) for r in group]
         print(f"\n{scenario}  P={p} N={n}   (each cell: order | seed | seed at this P, N | measured)")
-        print(f"{'':32}" + "".join(f"{title:>38}" for _, title in labels))
-        for metric, title in METRIC_TITLES.items():
+        print(f"{'':32}" + "".join(f"{heading:>38}" for *_, heading in labels))
+        for metric, heading in METRIC_TITLES.items():
             cells = []
-            for api, _ in labels:
-                row = next(r for r in table if (r["scenario"], r["pods"], r["nodes"], r["api"], r["metric"]) ==
-                           (scenario, p, n, api, metric))
+            for api, enc, _ in labels:
+                row = next(r for r in table if (r["scenario"], r["pods"], r["nodes"], r["api"], r["encoding"],
+                                                r["metric"]) == (scenario, p, n, api, enc, metric))
                 cells.append(f"{row['seed_order']} | {human(row['seed_value'])} | {human(row['seed_at_run'])} | "
                              f"{human(row['measured'])}")
-            print(f"{title:32}" + "".join(f"{cell:>38}" for cell in cells))
-        for title, key in EXTRA:
+            print(f"{heading:32}" + "".join(f"{cell:>38}" for cell in cells))
+        for heading, key in EXTRA:
             cells = [extra_cell(r, key) for r in group]
-            print(f"{title:32}" + "".join(f"{cell:>38}" for cell in cells))
+            print(f"{heading:32}" + "".join(f"{cell:>38}" for cell in cells))
         for r in group:
             if r["status"] != "ok":
-                print(f"  {r['api']}: {r['status']}")
+                print(f"  {title(r)}: {r['status']}")
 
 
 def extra_cell(result: dict[str, Any], key: str) -> str:
@@ -143,8 +158,55 @@ def extra_cell(result: dict[str, Any], key: str) -> str:
     return f"{value:.2f}" if key == "wall_seconds" and value is not None else human(value)
 
 
+def seed_per_endpoint(result: dict[str, Any]) -> float:
+    """The talk's bytes an endpoint: its object size over the endpoints in that object (P, B or 1)."""
+    column, seed_b = seed_api(result)
+    return SINGLE_ENDPOINT_UPDATE["object_size_bytes"][column][1] / (SEED_P if column == 0 else seed_b)
+
+
+MARKDOWN_HEAD = ("| scenario | API | P | N | writes | events/watcher | total events | bytes/endpoint: seed / JSON / "
+                 "protobuf | bytes/event: seed / JSON / protobuf | total bytes: seed at P, N / JSON / protobuf | wall s |\n"
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def per_event(result: dict[str, Any]) -> float | None:
+    return result["total_bytes"] / result["total_watch_events"] if result["total_watch_events"] else None
+
+
+def seed_and_measured(seed: float, by_encoding: dict[str, dict[str, Any]], key: Any) -> str:
+    """`seed / JSON / protobuf`, "-" for an encoding not measured."""
+    measured = [human(key(by_encoding[e])) if e in by_encoding else "-" for e in ("json", "protobuf")]
+    return " / ".join([human(seed), *measured])
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The README's table: one row per scenario, API and size, counts once, then each byte figure as
+    the seed's (an event's is its object size; both it and the total scaled to the run's P and N) / JSON / protobuf."""
+    seed = {(r["scenario"], r["api"], r["pods"], r["nodes"], r["metric"]): r["seed_at_run"] for r in rows(results)}
+    groups: dict[tuple[str, str, int, int], dict[str, dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault((result["scenario"], result["api"], result["pods"], result["nodes"]), {})[
+            encoding(result)] = result
+    lines = [MARKDOWN_HEAD]
+    for key, by_encoding in groups.items():
+        scenario, api, p, n = key
+        first = next(iter(by_encoding.values()))
+        head = f"| {scenario} | {SHORT_TITLES.get(api, api)} | {p:,} | {n:,} |"
+        if first["status"] != "ok":
+            lines.append(f"{head} {first['status']} | | | | | | |")
+            continue
+        lines.append(
+            f"{head} {first['writes']:,} | {human(first['events_per_watcher'])} | {first['total_watch_events']:,} "
+            f"| {seed_and_measured(seed_per_endpoint(first), by_encoding, lambda r: r.get('bytes_per_endpoint'))} "
+            f"| {seed_and_measured(seed[(*key, 'object_size_bytes')], by_encoding, per_event)} "
+            f"| {seed_and_measured(seed[(*key, 'total_bytes')], by_encoding, lambda r: r['total_bytes'])} "
+            f"| {first['wall_seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write(results: list[dict[str, Any]], out: str, meta: dict[str, Any], plots: bool = True) -> list[str]:
-    """evaluate.csv (one row per metric), evaluate.json (everything) and, if asked, one PNG per scenario."""
+    """evaluate.csv (one row per metric), evaluate.json (everything), evaluate.md (the README's table) and,
+    if asked, one PNG per scenario."""
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     table = rows(results)
@@ -154,14 +216,19 @@ def write(results: list[dict[str, Any]], out: str, meta: dict[str, Any], plots: 
         writer.writerows(table)
     with open(directory / "evaluate.json", "w") as f:
         json.dump({"meta": meta, "results": results, "rows": table}, f, indent=2)
-    written = [str(directory / "evaluate.csv"), str(directory / "evaluate.json")]
+    (directory / "evaluate.md").write_text(markdown(results))
+    written = [str(directory / "evaluate.csv"), str(directory / "evaluate.json"), str(directory / "evaluate.md")]
     if plots:
         written += plot(table, directory)
     return written
 
 
+MARKERS = {"json": "o-", "protobuf": "^:"}  # measured JSON: dots, solid; protobuf: triangles, dotted
+
+
 def plot(table: list[dict[str, Any]], directory: Path) -> list[str]:
-    """Per scenario: total bytes and total events against P and against N, measured (solid) and seed (dashed)."""
+    """Per scenario: total bytes and total events against P and against N, measured (JSON solid, protobuf
+    dotted, in the colour of their API and size) and seed (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,29 +236,32 @@ def plot(table: list[dict[str, Any]], directory: Path) -> list[str]:
 
     written = []
     for scenario in dict.fromkeys(r["scenario"] for r in table):
-        figure, axes = plt.subplots(2, 2, figsize=(11, 8))
+        figure, axes = plt.subplots(2, 2, figsize=(13, 8))
         for row_index, metric in enumerate(("total_bytes", "total_watch_events")):
             for col_index, (x, other) in enumerate((("pods", "nodes"), ("nodes", "pods"))):
                 ax = axes[row_index][col_index]
-                series: dict[tuple[str, int], list[dict[str, Any]]] = {}
+                series: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
                 for r in table:
                     if r["scenario"] == scenario and r["metric"] == metric:
-                        series.setdefault((r["api"], r[other]), []).append(r)
-                for (api, fixed), points in sorted(series.items()):
-                    points.sort(key=lambda r: r[x])
-                    label = f"{api} {'N' if other == 'nodes' else 'P'}={fixed}"
-                    measured = [(r[x], r["measured"]) for r in points if r["measured"]]
-                    line = ax.plot([r[x] for r in points], [r["seed_at_run"] for r in points], "--", alpha=0.6)[0]
-                    if measured:
-                        ax.plot(*zip(*measured), "o-", color=line.get_color(), label=label)
+                        series.setdefault((r["api"], r[other]), {}).setdefault(r["encoding"], []).append(r)
+                for (api, fixed), by_encoding in sorted(series.items()):
+                    seed = sorted(next(iter(by_encoding.values())), key=lambda r: r[x])
+                    line = ax.plot([r[x] for r in seed], [r["seed_at_run"] for r in seed], "--", alpha=0.6)[0]
+                    label: str | None = f"{api} {'N' if other == 'nodes' else 'P'}={fixed}"
+                    for enc, points in sorted(by_encoding.items()):
+                        measured = sorted((r[x], r["measured"]) for r in points if r["measured"])
+                        if measured:
+                            ax.plot(*zip(*measured), MARKERS.get(enc, "x-"), color=line.get_color(), label=label)
+                            label = None
                 ax.set_xscale("log")
                 ax.set_yscale("log")
                 ax.set_xlabel("P (endpoints)" if x == "pods" else "N (node watchers)")
                 ax.set_ylabel("bytes to watchers" if metric == "total_bytes" else "watch events")
                 ax.grid(True, which="both", alpha=0.3)
                 if series:
-                    ax.legend(fontsize=7)
-        figure.suptitle(f"{scenario}: measured (solid) and the seed's complexity (dashed)")
+                    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        figure.suptitle(f"{scenario}: measured (JSON: dots, solid; protobuf: triangles, dotted) "
+                        "and the seed's complexity (dashed)")
         figure.tight_layout()
         path = directory / f"{scenario}.png"
         figure.savefig(path, dpi=90)

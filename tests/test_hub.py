@@ -177,7 +177,7 @@ class Api:
         return int((await self.debug())["resources"]["endpointslices"]["open"])
 
     async def metrics(self) -> dict[str, float]:
-        """Samples of the endpointslice watch metrics: name (+ encoding label) → value."""
+        """Samples of the endpointslice watch metrics: name (+ encoding label) → value; the bare name sums them."""
         async with self.session.get(self.url + "/metrics") as response:
             text = await response.text()
         samples: dict[str, float] = {}
@@ -187,8 +187,9 @@ class Api:
                     continue
                 if "le" in sample.labels:
                     continue
-                key = sample.name + (f"{{{sample.labels['encoding']}}}" if "encoding" in sample.labels else "")
-                samples[key] = sample.value
+                if "encoding" in sample.labels:  # each encoding's, and their sum under the bare name
+                    samples[f"{sample.name}{{{sample.labels['encoding']}}}"] = sample.value
+                samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
         return samples
 
 

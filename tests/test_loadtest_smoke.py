@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from apiserver.protobuf import envelope
 from loadtest import fanout, kubepeer
+from loadtest.nodes import NodeWatch
+from loadtest.slices import endpoint_slice
 from loadtest.watchers import WatchConnection, percentile_ms
 
 EVENTS = 20
@@ -36,6 +40,47 @@ async def test_watch_connection_dechunks_a_stream_split_anywhere() -> None:
     assert percentile_ms(histogram, 0.5) is not None
 
 
+def protobuf_events() -> list[bytes]:
+    """Two MODIFIED frames of a slice with a `loadtest/sent` annotation, and a BOOKMARK between them."""
+    frames = []
+    for i in range(2):
+        obj = endpoint_slice("s", 3)
+        obj["metadata"]["annotations"] = {"loadtest/sent": f"{10 ** 9 + i}.5"}
+        frames.append(envelope.watch_event("MODIFIED", envelope.encode(obj)))
+    bookmark = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"resourceVersion": "9"}}
+    return [frames[0], envelope.watch_event("BOOKMARK", envelope.encode(bookmark)), frames[1]]
+
+
+@pytest.mark.parametrize("connection", [WatchConnection, NodeWatch])
+async def test_watch_connection_counts_protobuf_frames_split_anywhere(connection: type[WatchConnection]) -> None:
+    events = protobuf_events()
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.kubernetes.protobuf;stream=watch\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    payload = b"".join(events)
+    stream = head + chunked(payload[:7], payload[7:700], payload[700:]) + b"0\r\n\r\n"
+    histogram: dict[int, int] = {}
+    conn = connection(b"", histogram) if connection is WatchConnection else NodeWatch(b"")
+    for i in range(len(stream)):
+        conn.data_received(stream[i:i + 1])
+    assert conn.ready.done() and not conn.error and conn.ended
+    assert conn.protobuf and conn.encoding == "protobuf"
+    assert conn.events == 3 and conn.bytes == len(payload)
+    if isinstance(conn, NodeWatch):  # the WatchEvent's type, read from each frame's first bytes
+        assert conn.bookmarks == 1 and conn.bookmark_bytes == len(events[1]) and conn.changes() == 2
+    else:  # the timestamp annotation's map entry, found without decoding
+        assert sum(histogram.values()) == 2
+
+
+async def test_node_watch_tells_json_bookmarks_apart() -> None:
+    events = [b'{"type":"ADDED","object":{}}\n', b'{"type":"BOOKMARK","object":{"metadata":{}}}\n']
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    conn = NodeWatch(b"")
+    for byte in range(len(stream := head + chunked(*events))):
+        conn.data_received(stream[byte:byte + 1])
+    assert conn.encoding == "json" and conn.events == 2 and conn.bookmarks == 1
+    assert conn.bookmark_bytes == len(events[1]) and conn.bytes == sum(map(len, events))
+
+
 class FakeTransport:
     def __init__(self) -> None:
         self.closed = False
@@ -63,13 +108,33 @@ async def test_every_watcher_gets_every_event(server: str) -> None:
     check_counts(server, await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS))
 
 
+@pytest.mark.parametrize(("server", "encoding"), [("ours", "protobuf"), ("ours", "mix"), ("raw", "protobuf")])
+async def test_protobuf_watchers_count_what_the_server_metered_for_them(server: str, encoding: str) -> None:
+    """kube-proxy's protobuf watch streams: every event, and the bytes the server metered under the protobuf
+    encoding label, to the byte; `mix` encodes each event once per encoding."""
+    results = await fanout.run_server(server, WATCHERS, [1, 100], replace(SETTINGS, encoding=encoding))
+    check_counts(server, results)
+    for r in results:
+        assert r["encoding"] == encoding
+        share = 1.0 if encoding == "protobuf" else 0.5
+        assert r["client_protobuf_bytes"] > 0
+        assert (r["client_protobuf_bytes"] == r["client_bytes"]) == (share == 1.0)
+        assert r["protobuf_bytes_diff"] == 0 and r["bytes_diff"] == 0
+        if r["debug_bytes_diff"] is not None:
+            assert r["debug_bytes_diff"] == 0
+        assert r["serializations_per_event"] == (1.0 if share == 1.0 else 2.0)
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
 @pytest.mark.parametrize("server", [kubepeer.OURS_ETCD, kubepeer.KUBE])
-async def test_every_watcher_gets_every_event_side_by_side(server: str) -> None:
+async def test_every_watcher_gets_every_event_side_by_side(server: str, encoding: str) -> None:
     """Ours and kube-apiserver on one etcd, the same watcher clients (kube-apiserver's over TLS, with its token)."""
     if (reason := kubepeer.missing()) is not None:
         pytest.skip(reason)
     with kubepeer.run_etcd() as etcd:
-        check_counts(server, await fanout.run_server(server, WATCHERS, [1, 100], SETTINGS, etcd))
+        results = await fanout.run_server(server, WATCHERS, [1, 100], replace(SETTINGS, encoding=encoding), etcd)
+    check_counts(server, results)
+    assert all((r["client_protobuf_bytes"] == r["client_bytes"] > 0) == (encoding == "protobuf") for r in results)
 
 
 def check_counts(server: str, results: list[dict[str, Any]]) -> None:
@@ -85,4 +150,4 @@ def check_counts(server: str, results: list[dict[str, Any]]) -> None:
         if r["metered_bytes"] is not None:
             assert r["metered_bytes"] == r["client_bytes"] + r["probe_bytes"]  # the writer's probe watch too
         if r["serializations_per_event"] is not None and server != "ours-no-cache":
-            assert r["serializations_per_event"] <= 1.0
+            assert r["serializations_per_event"] <= (2.0 if r["encoding"] == "mix" else 1.0)  # once per encoding

@@ -1,7 +1,8 @@
 """Watch metering: what every watch was sent, per resource and per stream, in kube-apiserver's metric names.
 
 Counting happens in plain integers on the hot path; a Prometheus collector turns them into
-`apiserver_watch_events_total`, `apiserver_watch_events_sizes` (its `_sum` is the bytes sent),
+`apiserver_watch_events_total`, `apiserver_watch_events_sizes` (its `_sum` is the bytes sent; both carry an
+`encoding` label beside kube-apiserver's, the watchers' media type, so JSON and protobuf watches are told apart),
 `apiserver_terminated_watchers_total`, `apiserver_watch_cache_events_dispatched_total`,
 `apiserver_watch_cache_events_received_total`, `apiserver_init_events_total`,
 `apiserver_watch_cache_initializations_total`, `apiserver_storage_decode_errors_total` and our
@@ -28,6 +29,17 @@ if TYPE_CHECKING:
 SIZE_BUCKETS = (1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
+class Sent:
+    """Events and bytes sent to the watchers of one encoding, and the events' size histogram."""
+
+    __slots__ = ("bytes", "events", "size_counts")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.bytes = 0
+        self.size_counts = [0] * (len(SIZE_BUCKETS) + 1)
+
+
 class WatchMeters:
     """Counters of one resource's watch path."""
 
@@ -35,7 +47,7 @@ class WatchMeters:
         self.kind = kind
         self.events_sent = 0
         self.bytes_sent = 0
-        self.size_counts = [0] * (len(SIZE_BUCKETS) + 1)
+        self.by_encoding: dict[str, Sent] = {}  # the same, per encoding label
         self.received = 0
         self.dispatched = 0
         self.init_events = 0
@@ -49,10 +61,15 @@ class WatchMeters:
         self.flush_errors = 0
         self.closed = {"count": 0, "events": 0, "bytes": 0, "terminated": 0}
 
-    def sent(self, frames: list[bytes], total: int) -> None:
+    def sent(self, encoding: str, frames: list[bytes], total: int) -> None:
         self.events_sent += len(frames)
         self.bytes_sent += total
-        counts = self.size_counts
+        sent = self.by_encoding.get(encoding)
+        if sent is None:
+            sent = self.by_encoding[encoding] = Sent()
+        sent.events += len(frames)
+        sent.bytes += total
+        counts = sent.size_counts
         for frame in frames:
             counts[bisect_left(SIZE_BUCKETS, len(frame))] += 1
 
@@ -79,9 +96,10 @@ class WatchCollector(Collector):
     def collect(self) -> Iterator[Any]:
         gvr = ["group", "version", "resource"]
         gr = ["group", "resource"]
-        events = CounterMetricFamily("apiserver_watch_events", "Number of events sent in watch clients", labels=gvr)
+        events = CounterMetricFamily("apiserver_watch_events", "Number of events sent in watch clients",
+                                     labels=[*gvr, "encoding"])
         sizes = HistogramMetricFamily("apiserver_watch_events_sizes", "Watch event size distribution in bytes",
-                                      labels=gvr)
+                                      labels=[*gvr, "encoding"])
         terminated = CounterMetricFamily("apiserver_terminated_watchers",
                                          "Counter of watchers closed due to unresponsiveness.", labels=gr)
         dispatched = CounterMetricFamily("apiserver_watch_cache_events_dispatched",
@@ -110,12 +128,13 @@ class WatchCollector(Collector):
                                      labels=gr)
         for m in self.meters:
             group, version, resource = m.kind.group, m.kind.version, m.kind.plural
-            events.add_metric([group, version, resource], m.events_sent)
-            buckets, running = [], 0
-            for bound, count in zip((*SIZE_BUCKETS, float("inf")), m.size_counts):
-                running += count
-                buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
-            sizes.add_metric([group, version, resource], buckets, m.bytes_sent)
+            for encoding, sent in sorted(m.by_encoding.items()):
+                events.add_metric([group, version, resource, encoding], sent.events)
+                buckets, running = [], 0
+                for bound, count in zip((*SIZE_BUCKETS, float("inf")), sent.size_counts):
+                    running += count
+                    buckets.append(("+Inf" if bound == float("inf") else str(bound), running))
+                sizes.add_metric([group, version, resource, encoding], buckets, sent.bytes)
             terminated.add_metric([group, resource], m.terminated_count)
             flush_errors.add_metric([group, resource], m.flush_errors)
             dispatched.add_metric([group, resource], m.dispatched)

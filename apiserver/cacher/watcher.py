@@ -189,7 +189,7 @@ class Watcher:
         if frames:
             self.events += len(frames)
             self.bytes += taken
-            self.hub.meters.sent(frames, taken)
+            self.hub.meters.sent(self.form.encoding, frames, taken)
         return frames, taken
 
     def terminate(self) -> None:
@@ -248,6 +248,7 @@ class Watcher:
             "labelSelector": self.info.label_selector,
             "fieldSelector": self.info.field_selector,
             "userAgent": self.info.user_agent,
+            "encoding": self.form.encoding,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "events": self.events,
             "bytes": self.bytes,
