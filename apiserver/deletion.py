@@ -60,14 +60,17 @@ def parse_delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     orphan = source.get("orphanDependents")
     if orphan is not None:
         options.orphan = orphan if isinstance(orphan, bool) else parse_bool(orphan)
+    dry_run: list[str] = (body or {}).get("dryRun") or []
     if body is not None and "dryRun" in body:
-        options.dry_run = body.get("dryRun") == ["All"]
+        options.dry_run = "All" in dry_run
     errs = fielderr.ErrorList()
     if options.orphan is not None and options.propagation is not None:
         errs.append(fielderr.invalid("propagationPolicy", options.propagation,
                                      "orphanDependents and deletionPropagation cannot be both set"))
     if options.propagation is not None and options.propagation not in POLICIES:
         errs.append(fielderr.not_supported("propagationPolicy", options.propagation, (*POLICIES, "nil"), sort=False))
+    if any(value != "All" for value in dry_run):
+        errs.append(fielderr.not_supported("dryRun", fielderr.go_strings(dry_run), ["All"]))
     if errs:
         raise errors.invalid_options("DeleteOptions", errs)
     return options
