@@ -60,8 +60,11 @@ def parse_delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     orphan = source.get("orphanDependents")
     if orphan is not None:
         options.orphan = orphan if isinstance(orphan, bool) else parse_bool(orphan)
-    dry_run: list[str] = (body or {}).get("dryRun") or []
-    if body is not None and "dryRun" in body:
+    if body is not None:  # a body replaces the query altogether, its dryRun too
+        dry_run: list[str] = body.get("dryRun") or []
+    else:
+        dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else []
+    if "dryRun" in source:
         options.dry_run = "All" in dry_run
     errs = fielderr.ErrorList()
     if options.orphan is not None and options.propagation is not None:

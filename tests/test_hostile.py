@@ -91,6 +91,15 @@ def test_delete_with_valid_options_still_deletes(apiserver: RunningServer, targe
     assert call(apiserver, "GET", SLICE)[0] == 404
 
 
+def test_delete_options_body_replaces_the_query(apiserver: RunningServer, target: dict[str, Any]) -> None:
+    """As upstream, a DELETE with a body takes every option from it: the query's invalid dryRun is not looked at."""
+    assert call(apiserver, "DELETE", SLICE + "?dryRun=Bogus", b'{"dryRun":["All"]}')[0] == 200
+    assert call(apiserver, "GET", SLICE)[0] == 200
+    code, body = call(apiserver, "DELETE", SLICE + "?dryRun=Bogus")
+    assert (code, json.loads(body)["message"]) == (422, 'DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported '
+                                                        'value: []string{"Bogus"}: supported values: "All"')
+
+
 def test_deep_but_legal_bodies_are_accepted(apiserver: RunningServer, target: dict[str, Any]) -> None:
     """Nesting up to the limit is served: unknown fields 90 levels deep are pruned as upstream prunes them."""
     deep = '{"a":' * 90 + "1" + "}" * 90
