@@ -100,6 +100,20 @@ def test_delete_options_body_replaces_the_query(apiserver: RunningServer, target
                                                         'value: []string{"Bogus"}: supported values: "All"')
 
 
+def test_managed_fields_keys_nested_past_the_limit_are_invalid(apiserver: RunningServer,
+                                                              target: dict[str, Any]) -> None:
+    """A fieldsV1 key is JSON in a string (`k:{…}`, `v:[…]`), out of the body's depth check: 5,000 levels in one
+    are invalid managedFields (reset, as any undecodable ones), not a RecursionError."""
+    for key in ("v:" + "[" * 5000 + "]" * 5000, "k:" + '{"a":' * 5000 + "1" + "}" * 5000):
+        entry = {"manager": "m", "operation": "Update", "apiVersion": "discovery.k8s.io/v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:endpoints": {key: {}}}}
+        body = dict(target, metadata={**target["metadata"], "managedFields": [entry]})
+        code, answer = call(apiserver, "PUT", SLICE, json.dumps(body).encode())
+        assert code == 200, answer
+        assert key not in json.dumps(json.loads(answer)["metadata"].get("managedFields"))
+    assert call(apiserver, "GET", "/readyz") == (200, b"ok")
+
+
 def test_deep_but_legal_bodies_are_accepted(apiserver: RunningServer, target: dict[str, Any]) -> None:
     """Nesting up to the limit is served: unknown fields 90 levels deep are pruned as upstream prunes them."""
     deep = '{"a":' * 90 + "1" + "}" * 90
