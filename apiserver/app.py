@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from apiserver import errors
+from apiserver import errors, httplog
 from apiserver.allocator import IPRange, PortRange
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import FrameBudget
@@ -235,6 +235,7 @@ async def close_watches(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
+    httplog.install()  # aiohttp's server logger: a malformed request is one line, rate-limited
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config

@@ -135,13 +135,17 @@ def _unmarshal(data: bytes) -> tuple[str, int, str]:
     """`json.Unmarshal` into upstream's continueToken, with Go's messages for the common failures.
 
     As in Go, keys match case-insensitively, unknown keys and nulls are ignored, the last duplicate
-    wins, and a type mismatch is reported only after the whole document has decoded.
+    wins, and a type mismatch is reported only after the whole document has decoded. Nesting deeper than
+    `decoding.MAX_DEPTH` is refused as Go refuses it past 10000 (`exceeded max depth`).
     """
     text = data.decode("utf-8", "replace")
+    error = syntax_error(data)  # first, so a document nested too deep for json.loads never reaches it
+    if error:
+        raise ContinueError(f"{_INVALID}: {error}")
     try:
         document = json.loads(text, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
     except ValueError as err:
-        raise ContinueError(f"{_INVALID}: {syntax_error(data) or err}") from None
+        raise ContinueError(f"{_INVALID}: {err}") from None
     if not isinstance(document, dict):
         if document is None:
             return "", 0, ""

@@ -60,14 +60,20 @@ def parse_delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     orphan = source.get("orphanDependents")
     if orphan is not None:
         options.orphan = orphan if isinstance(orphan, bool) else parse_bool(orphan)
-    if body is not None and "dryRun" in body:
-        options.dry_run = body.get("dryRun") == ["All"]
+    if body is not None:  # a body replaces the query altogether, its dryRun too
+        dry_run: list[str] = body.get("dryRun") or []
+    else:
+        dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else []
+    if "dryRun" in source:
+        options.dry_run = "All" in dry_run
     errs = fielderr.ErrorList()
     if options.orphan is not None and options.propagation is not None:
         errs.append(fielderr.invalid("propagationPolicy", options.propagation,
                                      "orphanDependents and deletionPropagation cannot be both set"))
     if options.propagation is not None and options.propagation not in POLICIES:
         errs.append(fielderr.not_supported("propagationPolicy", options.propagation, (*POLICIES, "nil"), sort=False))
+    if any(value != "All" for value in dry_run):
+        errs.append(fielderr.not_supported("dryRun", fielderr.go_strings(dry_run), ["All"]))
     if errs:
         raise errors.invalid_options("DeleteOptions", errs)
     return options

@@ -4,10 +4,14 @@ kube-apiserver reads JSON with Go's encoding/json (and sigs.k8s.io/json, which s
 so a malformed body is answered with that scanner's text: `unexpected end of JSON input`, `invalid
 character 'x' looking for beginning of value`, … `syntax_error` runs a port of the scanner's state
 machine (encoding/json/scanner.go) over the raw bytes; it is only called once orjson has failed.
+
+Go's scanner refuses nesting deeper than 10000 (`invalid character '[' exceeded max depth`). This
+port refuses it past `decoding.MAX_DEPTH`, the depth every walker of this server can recurse to.
 """
 
 from __future__ import annotations
 
+from apiserver.decoding import MAX_DEPTH
 from apiserver.validation.field import go_quote
 
 _SPACE = b" \t\r\n"
@@ -30,10 +34,11 @@ def quote_char(byte: int) -> str:
     return "'" + go_quote(chr(byte))[1:-1] + "'"
 
 
-def syntax_error(data: bytes) -> str | None:
-    """The error Go's `json.Unmarshal` reports for `data` before decoding anything, or None if it is valid JSON."""
+def syntax_error(data: bytes, max_depth: int = MAX_DEPTH) -> str | None:
+    """The error Go's `json.Unmarshal` reports for `data` before decoding anything, or None if it is valid JSON
+    nested at most `max_depth` deep."""
     try:
-        end = _value(data, _skip(data, 0))
+        end = _value(data, _skip(data, 0), max_depth)
         end = _skip(data, end)
         if end < len(data):
             raise _Syntax(data[end], "after top-level value")
@@ -55,13 +60,16 @@ def _tok(data: bytes, i: int) -> int:
     return data[i] if i < len(data) else 0x20
 
 
-def _value(data: bytes, i: int) -> int:
-    """Scan one value starting at `i` (no leading space); return the index after it. IndexError at the end."""
+def _value(data: bytes, i: int, depth: int) -> int:
+    """Scan one value starting at `i` (no leading space) with `depth` more levels of nesting allowed; return the
+    index after it. IndexError at the end."""
     c = data[i]
+    if c in b"{[" and depth <= 0:
+        raise _Syntax(c, "exceeded max depth")
     if c == ord("{"):
-        return _object(data, i + 1)
+        return _object(data, i + 1, depth - 1)
     if c == ord("["):
-        return _array(data, i + 1)
+        return _array(data, i + 1, depth - 1)
     if c == ord('"'):
         return _string(data, i + 1)
     if c == ord("-") or c in _DIGITS:
@@ -75,7 +83,7 @@ def _value(data: bytes, i: int) -> int:
     raise _Syntax(c, "looking for beginning of value")
 
 
-def _object(data: bytes, i: int) -> int:
+def _object(data: bytes, i: int, depth: int) -> int:
     i = _skip(data, i)
     if data[i] == ord("}"):
         return i + 1
@@ -85,7 +93,7 @@ def _object(data: bytes, i: int) -> int:
         i = _skip(data, _string(data, i + 1))
         if data[i] != ord(":"):
             raise _Syntax(data[i], "after object key")
-        i = _skip(data, _value(data, _skip(data, i + 1)))
+        i = _skip(data, _value(data, _skip(data, i + 1), depth))
         if data[i] == ord("}"):
             return i + 1
         if data[i] != ord(","):
@@ -93,12 +101,12 @@ def _object(data: bytes, i: int) -> int:
         i = _skip(data, i + 1)
 
 
-def _array(data: bytes, i: int) -> int:
+def _array(data: bytes, i: int, depth: int) -> int:
     i = _skip(data, i)
     if data[i] == ord("]"):
         return i + 1
     while True:
-        i = _skip(data, _value(data, i))
+        i = _skip(data, _value(data, i, depth))
         if data[i] == ord("]"):
             return i + 1
         if data[i] != ord(","):

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from apiserver.gojson import syntax_error
 from apiserver.schema import JSON, Array, Boolean, Integer, IntOrString, Map, Object, Schema, String
 
 PathElement = str
@@ -146,13 +147,21 @@ def _canonical_element(key: str) -> PathElement | None:
     if kind == "f:" or kind == "i:":
         return key
     if kind == "k:":
-        fields = json.loads(key[2:])
+        fields = _element_json(key)
         if not isinstance(fields, dict):
             raise FieldSetError(f"invalid key path element {key!r}")
         return "k:" + _json(fields)
     if kind == "v:":
-        return "v:" + _json(json.loads(key[2:]))
+        return "v:" + _json(_element_json(key))
     return None
+
+
+def _element_json(key: str) -> Any:
+    """The JSON of a `k:` or `v:` element; nesting past `decoding.MAX_DEPTH` is invalid before json.loads recurses."""
+    error = syntax_error(key[2:].encode("utf-8", "surrogateescape"))
+    if error and "exceeded max depth" in error:
+        raise FieldSetError(f"invalid path element {key!r}: {error}")
+    return json.loads(key[2:])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def parse_write_options(query: Mapping[str, str], what: str = "CreateOptions", a
             errs.append(fielderr.required("fieldManager", "is required for apply patch"))
     if what != "DeleteOptions":
         errs.extend(_field_manager_errors(opts.field_manager))
-    if any(value != "All" for value in dry_run):
+    if what != "DeleteOptions" and any(value != "All" for value in dry_run):  # a DELETE's: parse_delete_options
         errs.append(fielderr.not_supported("dryRun", fielderr.go_strings(dry_run), ["All"]))
     opts.dry_run = "All" in dry_run
     validation = query.get("fieldValidation", "")

@@ -390,11 +390,11 @@ class Registry:
         meta = current["metadata"]
         name = meta["name"]
         uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
-        if uid and uid != meta.get("uid"):
+        if uid is not None and uid != meta.get("uid"):
             raise errors.conflict(self.kind, name, by_kind=True, why=(
                 f"the UID in the precondition ({uid}) does not match the UID in record ({meta.get('uid')}). "
                 "The object might have been deleted and then recreated"))
-        if rv and rv != meta.get("resourceVersion"):
+        if rv is not None and rv != meta.get("resourceVersion"):
             raise errors.conflict(self.kind, name, by_kind=True, why=(
                 f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record "
                 f"({meta.get('resourceVersion')}). The object might have been modified"))

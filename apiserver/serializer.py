@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import yaml  # type: ignore[import-untyped]
 
-from apiserver.decoding import decode, go_json_kind
-from apiserver.gojson import syntax_error
+from apiserver.decoding import MAX_DEPTH, decode, go_json_kind, too_deep
+from apiserver.gojson import quote_char, syntax_error
 from apiserver.kinds.base import Kind, Obj
 from apiserver.schema import Array, Map, Object, Schema
 
@@ -52,6 +52,40 @@ JSONCompatibleLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+# More digits than any finite float64 has: go-yaml can read such an integer neither as an int nor as a
+# float, so it stays a string (and Python's int() would refuse it past 4300 digits anyway).
+_MAX_NUMBER_DIGITS = 400
+
+
+def _construct_int(loader: JSONCompatibleLoader, node: yaml.ScalarNode) -> Any:
+    if len(node.value) > _MAX_NUMBER_DIGITS:
+        return node.value
+    return loader.construct_yaml_int(node)
+
+
+JSONCompatibleLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+class GoNumber(float):
+    """A JSON integer too long for Python's int(): a float out of every integer range, shown as its text
+    (`json: cannot unmarshal number 99…9 into Go struct field … of type int32`)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> Self:
+        number = super().__new__(cls, float(text))
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+def _parse_int(text: str) -> int | GoNumber:
+    return GoNumber(text) if len(text) > _MAX_NUMBER_DIGITS else int(text)
+
 
 class DecodeError(Exception):
     """A body the codec refused: `message` is the whole Status message (a 400 unless said otherwise)."""
@@ -81,13 +115,18 @@ def cannot_handle(kind: Kind, body_kind: str, body_version: str, error: str) -> 
 def parse_json(body: bytes) -> Any:
     """A JSON body as Go's json.Unmarshal reads it; `DecodeError` with Go's syntax error text."""
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
+    else:  # nesting: only a body with more brackets than the limit can go past it
+        bracket = too_deep(value) if body.count(b"{") + body.count(b"[") > MAX_DEPTH else None
+        if bracket is not None:
+            raise DecodeError(f"invalid character {quote_char(ord(bracket))} exceeded max depth")
+        return value
     error = syntax_error(body)
     if error is None:  # valid for Go, refused by orjson (bad UTF-8, a huge number): Python's parser is laxer
         try:
-            return json.loads(body.decode("utf-8", "replace"))
+            return json.loads(body.decode("utf-8", "replace"), parse_int=_parse_int)
         except ValueError as err:
             error = str(err)
     raise DecodeError(error)
@@ -95,6 +134,7 @@ def parse_json(body: bytes) -> Any:
 
 def parse_yaml(body: bytes) -> Any:
     """The first YAML document of `body` (sigs.k8s.io/yaml ignores the rest); `DecodeError` with go-yaml's text."""
+    check_yaml_shape(body)
     loader = JSONCompatibleLoader(body)
     try:
         node = loader.get_node() if loader.check_node() else None
@@ -103,6 +143,98 @@ def parse_yaml(body: bytes) -> Any:
         raise DecodeError(go_yaml_error(err)) from None
     except yaml.YAMLError as err:
         raise DecodeError(f"yaml: {err}") from None
+    finally:
+        loader.dispose()
+
+
+# Aliases may not expand the document past the largest body a request may send (upstream's 3 MiB).
+MAX_EXPANDED_BYTES = 3 * 1024 * 1024
+_EXCESSIVE = "yaml: document contains excessive aliasing"
+
+
+def _alias_ratio(decoded: int) -> float:
+    """go-yaml's allowedAliasRatio: 99 % of the nodes decoded may come from aliases up to 400,000 of them,
+    falling linearly to 10 % at 4,000,000."""
+    if decoded <= 400_000:
+        return 0.99
+    if decoded >= 4_000_000:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - 400_000) / 3_600_000
+
+
+class _Aliasing:
+    """go-yaml's counters while decoding: every node decoded (an alias's target once per alias), and those
+    decoded through an alias. Its decoder fails as soon as both pass their floor and the share of aliased
+    nodes passes `_alias_ratio`; within one alias's expansion the share only grows, so checking after it suffices."""
+
+    def __init__(self) -> None:
+        self.decoded = 0
+        self.aliased = 0
+
+    def add(self, decoded: int, aliased: int = 0) -> None:
+        self.decoded += decoded
+        self.aliased += aliased
+        if self.aliased > 100 and self.decoded > 1000 and self.aliased / self.decoded > _alias_ratio(self.decoded):
+            raise DecodeError(_EXCESSIVE)
+
+
+def check_yaml_shape(body: bytes) -> None:
+    """Refuse, before anything is composed, the first YAML document of `body` when it nests deeper than
+    `MAX_DEPTH` (libyaml's composer recurses in C: a deep enough document crashes the process; go-yaml
+    stops at 10000), when its aliases amplify it as go-yaml refuses (`document contains excessive
+    aliasing`), or expand it past `MAX_EXPANDED_BYTES` (go-yaml would decode that; kube-apiserver then
+    answers with every copy, e.g. a 1 MB string aliased in 60 labels makes a 61 MB 422), or when an alias
+    refers to a node that contains it. Syntax errors are left to the parser proper, which words them.
+
+    One pass over libyaml's events, each open collection counting its nodes and scalar bytes so an anchor's
+    expansion is known when an alias names it.
+    """
+    loader = JSONCompatibleLoader(body)
+    open_: list[list[Any]] = []  # per open collection: [nodes, bytes, anchor]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, bytes) of its node
+    counts = _Aliasing()
+    expanded = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.DocumentEndEvent):
+                return
+            if isinstance(event, yaml.DocumentStartEvent):
+                counts.add(1)
+            elif isinstance(event, yaml.AliasEvent):
+                if any(frame[2] == event.anchor for frame in open_):
+                    raise DecodeError(f"yaml: anchor '{event.anchor}' value contains itself")
+                nodes, size = anchors.get(event.anchor, (0, 0))
+                counts.add(1)
+                counts.add(nodes, nodes)
+                expanded += size
+                if open_:
+                    open_[-1][0] += 1 + nodes
+                    open_[-1][1] += size
+            elif isinstance(event, yaml.ScalarEvent):
+                counts.add(1)
+                expanded += len(event.value)
+                if event.anchor:
+                    anchors[event.anchor] = (1, len(event.value))
+                if open_:
+                    open_[-1][0] += 1
+                    open_[-1][1] += len(event.value)
+            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                counts.add(1)
+                open_.append([1, 0, event.anchor])
+                if len(open_) > MAX_DEPTH:
+                    raise DecodeError(f"yaml: line {event.start_mark.line + 1}: exceeded max depth of {MAX_DEPTH}")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                nodes, size, anchor = open_.pop()
+                if anchor:
+                    anchors[anchor] = (nodes, size)
+                if open_:
+                    open_[-1][0] += nodes
+                    open_[-1][1] += size
+            if expanded > MAX_EXPANDED_BYTES:
+                raise DecodeError(_EXCESSIVE)
+    except yaml.YAMLError:
+        return
     finally:
         loader.dispose()
 
@@ -207,7 +339,10 @@ def may_repeat_keys(body: bytes, obj: Any) -> bool:
     lost none, unless a key is spaced from its colon (then `":` undercounts the body's keys). A
     false alarm only costs the exact check.
     """
-    dumped = orjson.dumps(obj)
+    try:
+        dumped = orjson.dumps(obj)
+    except TypeError:  # a GoNumber: the exact check can count
+        return True
     if dumped == body:
         return False
     return body.count(b'":') != dumped.count(b'":') or _SPACED_KEY.search(body) is not None
@@ -216,7 +351,7 @@ def may_repeat_keys(body: bytes, obj: Any) -> bool:
 def strict_errors(body: bytes, schema: Object | None) -> list[str]:
     """sigs.k8s.io/json's strict errors for a JSON object body, in document order: duplicate and unknown fields."""
     found: list[str] = []
-    document = json.loads(body.decode("utf-8", "replace"), object_pairs_hook=_Pairs)
+    document = json.loads(body.decode("utf-8", "replace"), object_pairs_hook=_Pairs, parse_int=_parse_int)
     _strict(document, schema, "", found)
     return found
 

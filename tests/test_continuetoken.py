@@ -121,3 +121,11 @@ def test_invalid_tokens(token: str, detail: str) -> None:
         decode_continue(token)
     assert caught.value.message == f"continue key is not valid: {detail}"
     assert str(caught.value) == caught.value.message
+
+
+def test_token_nested_past_the_limit_is_refused_not_recursed() -> None:
+    """A token decoding to JSON 3,000 levels deep: 400 'continue key is not valid', as upstream, never a
+    RecursionError (upstream decodes it and refuses the array; this server refuses the depth first)."""
+    token = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).rstrip(b"=").decode()
+    with pytest.raises(ContinueError, match="^continue key is not valid: invalid character '\\[' exceeded max depth$"):
+        decode_continue(token)

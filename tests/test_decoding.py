@@ -298,3 +298,66 @@ def test_strict_errors_in_document_order() -> None:
     body = b'{"metadata":{"labels":{"a":"1","a":"2"}},"nope":1,"addressType":"IPv4","addressType":"IPv6"}'
     assert strict_errors(body, SLICE) == ['duplicate field "metadata.labels.a"', 'unknown field "nope"',
                                           'duplicate field "addressType"']
+
+
+def test_too_deep_names_the_first_bracket_past_the_limit() -> None:
+    from apiserver.decoding import MAX_DEPTH, too_deep
+
+    def lists(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    def objects(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = {"a": value}
+        return value
+
+    assert too_deep({"b": lists(MAX_DEPTH - 1)}) is None
+    assert too_deep({"b": lists(MAX_DEPTH)}) == "["
+    assert too_deep({"a": objects(MAX_DEPTH), "b": lists(MAX_DEPTH)}) == "{"  # in document order
+    assert too_deep({"b": lists(MAX_DEPTH), "a": objects(MAX_DEPTH)}) == "["
+    assert too_deep(lists(5000)) == "[" and too_deep("x") is None
+
+
+def test_go_scanner_refuses_nesting_past_the_limit() -> None:
+    assert syntax_error(b"[" * 101 + b"]" * 101) == "invalid character '[' exceeded max depth"
+    assert syntax_error(b"[" * 100 + b"]" * 100) is None
+    assert syntax_error(b'{"a":' * 5000) == "invalid character '{' exceeded max depth"
+    assert syntax_error(b"[" * 150, max_depth=200) == "unexpected end of JSON input"
+
+
+def test_yaml_shape_refused_before_composing() -> None:
+    """Nesting and alias amplification are refused from libyaml's events, before the recursive composer runs
+    (200,000 levels of flow sequence crash it)."""
+    from apiserver.serializer import DecodeError, check_yaml_shape, parse_yaml
+
+    with pytest.raises(DecodeError, match=r"^yaml: line 1: exceeded max depth of 100$"):
+        parse_yaml(b"a: " + b"[" * 200_000 + b"]" * 200_000)
+    laughs = b"a: &a [x, x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        b"%s: &%s [%s]\n" % (name, name, b", ".join([b"*" + prev] * 10))
+        for prev, name in zip([b"a", b"b", b"c", b"d", b"e"], [b"b", b"c", b"d", b"e", b"f"]))
+    with pytest.raises(DecodeError, match=r"^yaml: document contains excessive aliasing$"):
+        check_yaml_shape(laughs)
+    check_yaml_shape(b"\n".join(laughs.split(b"\n")[:2]))  # 2 levels: under go-yaml's floor of 1,000 nodes
+    big = b"a: &a " + b"x" * 1_000_000 + b"\nb: [*a, *a]\n"
+    check_yaml_shape(big)  # 3 MB expanded: under the 3 MiB cap
+    with pytest.raises(DecodeError, match=r"^yaml: document contains excessive aliasing$"):
+        check_yaml_shape(big.replace(b"[*a, *a]", b"[*a, *a, *a]"))
+    with pytest.raises(DecodeError, match=r"^yaml: anchor 'a' value contains itself$"):
+        parse_yaml(b"a: &a\n  b: *a\n")
+    assert parse_yaml(b"port: " + b"9" * 5000) == {"port": "9" * 5000}  # no int, no finite float: a string
+
+
+def test_huge_json_integers_keep_their_text() -> None:
+    from apiserver.serializer import parse_json
+
+    port = parse_json(b'{"port":' + b"9" * 5000 + b"}")["port"]
+    assert isinstance(port, float) and str(port) == "9" * 5000
+    obj = {"spec": {"ports": [{"port": port}]}}
+    schema = Object(properties={"spec": Object(properties={
+        "ports": Array(items=Object(ref="io.k8s.api.core.v1.ServicePort", properties={"port": Integer()}))})})
+    assert check_types(obj, schema, "Service") == (
+        "json: cannot unmarshal number " + "9" * 5000 + " into Go struct field ServicePort.spec.ports.port of type int32")

@@ -440,3 +440,27 @@ def test_patch_must_be_an_object() -> None:
         400,
         "json: cannot unmarshal array into Go value of type map[string]interface {}",
     )
+
+
+def test_json_patch_copies_add_at_most_3_mib() -> None:
+    """evanphx's AccumulatedCopySizeLimit as kube-apiserver sets it (JSONPatchMaxCopyBytes): each copy adds the
+    length of the copied value's JSON; copying the annotations into themselves doubles them, and the sixth copy
+    passes 3 MiB (65544 + 131094 + 262194 + 524394 + 1048794 + 2097594 bytes)."""
+    target = {"metadata": {"name": "a"}}
+    ops: list[dict[str, Any]] = [{"op": "add", "path": "/metadata/annotations", "value": {"k": "x" * 65536}}]
+    ops += [{"op": "copy", "from": "/metadata/annotations", "path": f"/metadata/annotations/c{i}"} for i in range(6)]
+    assert len(json.dumps(json_patch(target, copy.deepcopy(ops[:6])), separators=(",", ":"))) > 2_000_000
+    with pytest.raises(PatchError) as caught:
+        json_patch(target, ops)
+    assert (caught.value.code, caught.value.message) == (422, REJECTED)
+    assert caught.value.detail == ("Unable to complete the copy, the accumulated size increase of copy is 4129614, "
+                                   "exceeding the limit 3145728")
+
+
+def test_json_patch_copy_size_counts_go_escapes() -> None:
+    """Go's JSON escapes <, > and & as \\u003c and so on: two copies of 300,000 of them pass the cap (3,600,004
+    bytes), which they would not as 600,004 bytes of UTF-8."""
+    ops = [{"op": "copy", "from": "/a", "path": f"/b{i}"} for i in range(2)]
+    with pytest.raises(PatchError) as caught:
+        json_patch({"a": "<>&" * 100_000}, ops)
+    assert caught.value.detail.endswith("is 3600004, exceeding the limit 3145728")

@@ -68,6 +68,8 @@ def go_strings(values: Iterable[str]) -> GoSyntax:
 
 def go_quote(text: str) -> str:
     """Go's strconv.Quote: printable runes kept, the rest escaped the way Go escapes them."""
+    if text.isprintable():  # the common case, in C (a long value is quoted in a few ms, not seconds)
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for ch in text:
         code = ord(ch)
