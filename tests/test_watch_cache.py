@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from apiserver.cacher.cacher import Cacher
@@ -260,7 +261,9 @@ def test_a_superseded_event_drops_its_frames() -> None:
     cache.apply(updated)
     assert created.frame_bytes == 0 and list(cache.frames.holders) == []
     frame = encoded(updated)
-    assert cache.frames.bytes == len(frame) and list(cache.frames.holders) == [updated]
+    body = updated.body("json", lambda form: None)  # the frame wraps the object's body, kept with it
+    assert frame == b'{"type":"ADDED","object":' + body + b"}\n"
+    assert cache.frames.bytes == len(frame) + len(body) and list(cache.frames.holders) == [updated]
     cache.apply(event(3, 0.0, kind="DELETED"))
     assert cache.frames.bytes == 0 and updated.frame_bytes == 0
 
@@ -291,11 +294,25 @@ def test_the_frame_budget_drops_the_least_recently_charged_frames() -> None:
         cache.apply(e)
         frames.append(encoded(e))
         assert budget.bytes <= budget.limit
-    fit = budget.limit // len(frames[0])  # all frames have the same size
-    assert budget.bytes == sum(e.frame_bytes for e in events) == fit * len(frames[0])
+    size = events[-1].frame_bytes  # all events keep the same: a frame and the body it wraps
+    fit = budget.limit // size
+    assert budget.bytes == sum(e.frame_bytes for e in events) == fit * size
     assert [e.frame_bytes > 0 for e in events] == [False] * (50 - fit) + [True] * fit
-    assert budget.dropped == 50 - fit
+    assert budget.dropped == 2 * (50 - fit)  # a frame and a body each
     assert encoded(events[0]) == frames[0] and events[0].frame_bytes > 0  # encoded again, charged last
     assert events[50 - fit].frame_bytes == 0  # the least recently charged made room
     cache.replace([], 100)
     assert budget.bytes == 0 and not budget.holders
+
+
+def test_a_list_item_is_the_body_without_its_type_meta_or_encoded_once_without_it() -> None:
+    counts: list[str] = []
+    for leading in ({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1"},
+                    {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice"}, {}):
+        e = event(1, 0.0)
+        e.obj = {**leading, **e.obj, "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1"}
+        item = bytes(e.json_item(lambda form: counts.append(form.encoding)))
+        assert b"{" + item == orjson.dumps({"metadata": e.obj["metadata"]})
+        assert bytes(e.json_item(lambda form: counts.append(form.encoding))) == item
+        assert counts == ["application/json"] * (1 if leading else 2)  # the body, and the item if not a slice of it
+        counts.clear()

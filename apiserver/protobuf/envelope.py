@@ -76,11 +76,25 @@ def unknown(api_version: str, kind: str, raw: bytes) -> bytes:
 
 def encode(obj: Obj) -> bytes:
     """An object (or list, Status, PartialObjectMetadata) in protobuf, typed by its apiVersion and kind."""
+    return unknown(obj.get("apiVersion", ""), obj.get("kind", ""), encode_message(obj))
+
+
+def encode_message(obj: Obj) -> bytes:
+    """The message of an object without the envelope: what `unknown` wraps, and what a list holds per item."""
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     found = _types().get((api_version, kind))
     if found is None:
         raise ProtobufError(f"no protobuf form for {api_version}, Kind={kind}")
-    return unknown(api_version, kind, found.encode(obj))
+    return found.encode(obj)
+
+
+def encode_list(api_version: str, list_kind: str, metadata: Obj, items: list[bytes]) -> bytes:
+    """A list whose items are already encoded messages (`encode_message`): its ListMeta, then each item as
+    field 2 (every list message numbers metadata 1 and items 2, its only fields)."""
+    parts = [encode_message({"apiVersion": api_version, "kind": list_kind, "metadata": metadata})]
+    for item in items:
+        parts += (b"\x12", varint(len(item)), item)
+    return unknown(api_version, list_kind, b"".join(parts))
 
 
 def decode(data: bytes) -> Obj:
