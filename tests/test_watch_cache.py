@@ -15,6 +15,8 @@ from apiserver.cacher.event import PLAIN, CacheEvent, FrameBudget, Obj
 from apiserver.cacher.watch_cache import TooOldError, WatchCache
 from apiserver.codec import decode, encode
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
+from apiserver.protobuf import envelope
+from loadtest.codecbench import endpoint_slice
 from storage import KeyValue, MemoryStorage
 
 PREFIX = "/registry/endpointslices/"
@@ -316,3 +318,42 @@ def test_a_list_item_is_the_body_without_its_type_meta_or_encoded_once_without_i
         assert bytes(e.json_item(lambda form: counts.append(form.encoding))) == item
         assert counts == ["application/json"] * (1 if leading else 2)  # the body, and the item if not a slice of it
         counts.clear()
+
+
+def _stored_protobuf(obj: Obj) -> bytes:
+    """A value as storage writes it in protobuf: the enveloped object without its resourceVersion."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return envelope.encode({**obj, "metadata": meta})
+
+
+def _read_protobuf(kv: KeyValue) -> Obj:
+    """A stored value read back, protobuf or JSON, as storage reads it."""
+    obj: Obj = envelope.decode(kv.value) if kv.value[:4] == envelope.PREFIX else orjson.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+@pytest.mark.parametrize("obj", [endpoint_slice(100), endpoint_slice(0), {
+    "kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": "default", "labels": {"a": "b"}},
+    "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"app": "web"}, "type": "ClusterIP"}}])
+def test_a_protobuf_body_is_spliced_from_the_stored_value(obj: Obj) -> None:
+    """With protobuf in storage, an event's protobuf body is the stored message with its resourceVersion set:
+    the bytes encoding the object read back makes."""
+    stored = _stored_protobuf(obj)
+    for rv in ("7", "123456789012"):
+        read = _read_protobuf(KeyValue("k", stored, int(rv), 1))
+        assert envelope.message_at_version(stored, rv) == envelope.encode_message(read)
+    assert envelope.message_at_version(orjson.dumps(obj), "7") is None
+    assert envelope.message_at_version(stored[:40], "7") is None
+
+
+def test_the_cacher_splices_protobuf_bodies_and_forgets_superseded_stored_values() -> None:
+    key = PREFIX + "default/web-abcde"
+    obj = endpoint_slice(10)
+    cacher = Cacher(ENDPOINTSLICE, MemoryStorage(), _read_protobuf, WatchCache())
+    cacher._apply("PUT", KeyValue(key, _stored_protobuf(obj), 5, 5))
+    first = cacher.cache.store[key]
+    assert first.stored is not None
+    assert first.body("protobuf", lambda form: None) == envelope.encode_message(first.obj)
+    cacher._apply("PUT", KeyValue(key, orjson.dumps(obj), 6, 5))  # JSON in storage: nothing to splice from
+    assert first.stored is None and cacher.cache.store[key].stored is None

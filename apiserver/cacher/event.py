@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -106,6 +107,14 @@ def list_item(obj: Obj) -> Obj:
     return item
 
 
+@lru_cache(maxsize=256)
+def _type_meta_openings(kind: Any, api_version: Any) -> tuple[bytes, bytes]:
+    """How the JSON of an object opens with its kind and apiVersion, in either order."""
+    kind_json, version_json = orjson.dumps(kind), orjson.dumps(api_version)
+    return (b'{"kind":' + kind_json + b',"apiVersion":' + version_json + b",",
+            b'{"apiVersion":' + version_json + b',"kind":' + kind_json + b",")
+
+
 PLAIN = Form()
 PROTOBUF = Form(serialization="protobuf")
 BODY = ""  # the event type under which an event keeps its object's own encoding, no watch frame around it
@@ -158,6 +167,7 @@ class CacheEvent:
     budget: FrameBudget | None = None  # set when the watch cache takes the event
     _frames: dict[tuple[Form, str, bool], bytes] = field(default_factory=dict)
     frame_bytes: int = 0
+    stored: bytes | None = None  # the value storage holds, when protobuf: the protobuf body is spliced from it
 
     def frame(self, kind: Kind, form: Form, event_type: str, use_prev: bool, counted: Counter) -> bytes:
         """The frame of this event in `form` as `event_type`, made on first use and then shared; in the object
@@ -175,12 +185,18 @@ class CacheEvent:
 
     def body(self, serialization: Serialization, counted: Counter) -> bytes:
         """The object's own encoding, made once (and counted) and then kept: JSON, or the protobuf message that
-        the envelope, a watch event or a list item wraps."""
+        the envelope, a watch event or a list item wraps (spliced from the stored value when storage holds
+        protobuf: `envelope.message_at_version`)."""
         form = PROTOBUF if serialization == "protobuf" else PLAIN
         key = (form, BODY, False)
         cached = self._frames.get(key)
         if cached is None:
-            data = envelope.encode_message(self.obj) if serialization == "protobuf" else orjson.dumps(self.obj)
+            if serialization == "json":
+                data = orjson.dumps(self.obj)
+            else:
+                spliced = None if self.stored is None else envelope.message_at_version(
+                    self.stored, self.obj["metadata"]["resourceVersion"])
+                data = envelope.encode_message(self.obj) if spliced is None else spliced
             counted(form)
             cached = self._keep_one(key, data)
         return cached
@@ -190,9 +206,7 @@ class CacheEvent:
         the body after its leading kind and apiVersion (either order), else encoded once without them and kept."""
         body = self.body("json", counted)
         obj = self.obj
-        kind, api_version = orjson.dumps(obj.get("kind")), orjson.dumps(obj.get("apiVersion"))
-        for type_meta in (b'{"kind":' + kind + b',"apiVersion":' + api_version + b",",
-                          b'{"apiVersion":' + api_version + b',"kind":' + kind + b","):
+        for type_meta in _type_meta_openings(obj.get("kind"), obj.get("apiVersion")):
             if body.startswith(type_meta):
                 return memoryview(body)[len(type_meta):]
         key = (PLAIN, ITEM, False)
@@ -225,6 +239,11 @@ class CacheEvent:
                 if k[1] in (BODY, ITEM) or (k[1] == "ADDED" and not k[2] and k[0].projection == "partial")}
         if len(kept) < len(self._frames):
             self._keep(kept)
+
+    def retire(self) -> None:
+        """The event's object is no longer the current state: drop its frames and the stored value."""
+        self.drop_frames()
+        self.stored = None
 
     def drop_frames(self) -> int:
         """Drop every encoding (the event was superseded, left the window, or the budget is full); how many."""
