@@ -153,6 +153,14 @@ def test_an_int64_is_its_varint(generation: int) -> None:
     assert meta.decode(data).get("generation", 0) == generation
 
 
+def test_decoded_keys_come_in_the_schemas_order() -> None:
+    """Decoded objects list their keys as kube-apiserver's JSON does (Go's field order), not in field numbers."""
+    obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1", "metadata": {"name": "s"},
+           "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]}
+    decoded = envelope.decode(envelope.encode(obj))
+    assert list(decoded) == ["kind", "apiVersion", "metadata", "addressType", "endpoints", "ports"]
+
+
 def test_decoding_takes_fields_in_any_order_and_skips_unknown_ones() -> None:
     meta = message(OBJECT_META)
     name, namespace, labels = b"\x0a\x01n", b"\x1a\x02ns", meta.encode({"labels": {"a": "1"}})

@@ -138,7 +138,7 @@ def decode(data: bytes) -> Obj:
     found = _types().get((api_version, kind))
     if found is None:
         raise UnknownType(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
-    obj: Obj = {"apiVersion": api_version, "kind": kind}
+    obj: Obj = {"kind": kind, "apiVersion": api_version}  # TypeMeta as Go writes its JSON
     obj.update(found.decode(data, raw_start, raw_end))
     return obj
 

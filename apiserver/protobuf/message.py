@@ -59,7 +59,10 @@ class Message:
         fields = [_Field(number, name, child, name in node.always, namespace) for number, name, child in numbered]
         absent = {name: _zero(child) for _, name, child in numbered
                   if name in node.always and not isinstance(child, Object)}
-        source = _encoder_source(fields) + _decoder_source(fields, absent)
+        order = [name for name, child in node.properties.items() if child.proto]
+        if order != [name for _, name, _ in numbered]:  # JSON keys come in the schema's (Go's field) order
+            namespace["ORDER"] = tuple(order)
+        source = _encoder_source(fields) + _decoder_source(fields, absent, "ORDER" in namespace)
         exec(compile(source, f"<protobuf {node.ref or 'message'}>", "exec"), namespace)  # noqa: S102
         self.encode: Callable[[Obj], bytes] = namespace["encode"]
         self.encode_text: Callable[[Obj], str] = namespace["encode_text"]
@@ -258,11 +261,12 @@ def _decode_varint(field: _Field, key_size: int) -> list[str]:
             *_store(field, value, "x")]
 
 
-def _decoder_source(fields: list[_Field], absent: dict[str, Any]) -> str:
+def _decoder_source(fields: list[_Field], absent: dict[str, Any], reorder: bool) -> str:
     """`decode(d, pos, end)`. gogo writes fields in number order, so a first pass takes them in that order, one test
     each (a repeated field loops); a loop with one branch per key then reads whatever is left (fields out of order,
-    unknown ones). A value running past `end` leaves `pos` past it, which fails the message at its end (or an
-    IndexError does, past the data): no bounds test per field."""
+    unknown ones); `reorder`: the object's keys are then put in the schema's order (`ORDER`). A value running past
+    `end` leaves `pos` past it, which fails the message at its end (or an IndexError does, past the data): no
+    bounds test per field."""
     lines = ["def decode(d, pos=0, end=-1):", "    if end < 0:", "        end = len(d)", "    o = {}", "    try:"]
     for field in fields:
         key = varint(field.key)
@@ -287,7 +291,7 @@ def _decoder_source(fields: list[_Field], absent: dict[str, Any]) -> str:
     lines += ["    except IndexError:", "        EOF()", "    if pos != end:", "        EOF()"]
     for name, zero in absent.items():
         lines += [f"    if {name!r} not in o:", f"        o[{name!r}] = {zero!r}"]
-    lines.append("    return o")
+    lines.append("    return {k: o[k] for k in ORDER if k in o}" if reorder else "    return o")
     return "\n".join(lines) + "\n"
 
 
