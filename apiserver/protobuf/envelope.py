@@ -69,9 +69,16 @@ def _string(number: int, text: str) -> bytes:
 
 def unknown(api_version: str, kind: str, raw: bytes) -> bytes:
     """The enveloped bytes: prefix, then runtime.Unknown with empty contentEncoding and contentType."""
+    return b"".join((_unknown_head(api_version, kind, len(raw)), raw, _UNKNOWN_TAIL))
+
+
+def _unknown_head(api_version: str, kind: str, size: int) -> bytes:
+    """The envelope up to its raw message of `size` bytes."""
     type_meta = _string(1, api_version) + _string(2, kind)
-    return b"".join((PREFIX, b"\x0a", varint(len(type_meta)), type_meta, b"\x12", varint(len(raw)), raw,
-                     b"\x1a\x00\x22\x00"))
+    return b"".join((PREFIX, b"\x0a", varint(len(type_meta)), type_meta, b"\x12", varint(size)))
+
+
+_UNKNOWN_TAIL = b"\x1a\x00\x22\x00"
 
 
 def encode(obj: Obj) -> bytes:
@@ -91,10 +98,12 @@ def encode_message(obj: Obj) -> bytes:
 def encode_list(api_version: str, list_kind: str, metadata: Obj, items: list[bytes]) -> bytes:
     """A list whose items are already encoded messages (`encode_message`): its ListMeta, then each item as
     field 2 (every list message numbers metadata 1 and items 2, its only fields)."""
-    parts = [encode_message({"apiVersion": api_version, "kind": list_kind, "metadata": metadata})]
+    parts = [b"", encode_message({"apiVersion": api_version, "kind": list_kind, "metadata": metadata})]
     for item in items:
         parts += (b"\x12", varint(len(item)), item)
-    return unknown(api_version, list_kind, b"".join(parts))
+    parts[0] = _unknown_head(api_version, list_kind, sum(map(len, parts)))  # one copy of the items, not two
+    parts.append(_UNKNOWN_TAIL)
+    return b"".join(parts)
 
 
 def message_at_version(stored: bytes, resource_version: str) -> bytes | None:
