@@ -46,6 +46,12 @@ def time_text(data: bytes, pos: int, end: int) -> str | None:
             seconds = signed(value)
         else:
             pos = skip(data, pos, key & 7)
+    return _text_of(seconds)
+
+
+@lru_cache(maxsize=4096)
+def _text_of(seconds: int) -> str:
+    """RFC 3339 to the second (an object's times are few and repeat: creation, conditions, start)."""
     return time.strftime(_TIME_FORMAT, time.gmtime(seconds))
 
 
