@@ -128,7 +128,8 @@ def _skip(data: bytes, pos: int) -> int:
 
 
 _HELPERS: dict[str, Any] = {
-    "S": _SMALL_VARINTS, "V": _varint_text, "U": _utf8_field, "R": read_varint, "SK": _skip, "SKIP": skip, "EOF": _raise_eof,
+    "S": _SMALL_VARINTS, "V": _varint_text, "U": _utf8_field, "R": read_varint, "SK": _skip, "SKIP": skip,
+    "EOF": _raise_eof,
     "TIME": lru_cache(maxsize=4096)(lambda text: _text(values.time_field(text))), "TIME_READ": values.time_text,
     "IOS": lambda value: _text(int_or_string_field(value)), "IOS_READ": values.int_or_string,
     "FV1": lambda value: _text(values.fields_v1_field(value)), "FV1_READ": values.fields_v1,
@@ -232,7 +233,8 @@ def _store(field: _Field, value: str, test: str) -> list[str]:
 def _read_varint(name: str, key_size: int) -> list[str]:
     """Statements reading a varint into `name`; `pos` is at the field's key (of `key_size` bytes), or after it (0)."""
     at = f"pos + {key_size}" if key_size else "pos"
-    return [f"{name} = d[{at}]", f"if {name} < 128:", f"    pos += {key_size + 1}", "else:", f"    {name}, pos = R(d, {at})"]
+    return [f"{name} = d[{at}]", f"if {name} < 128:", f"    pos += {key_size + 1}", "else:",
+            f"    {name}, pos = R(d, {at})"]
 
 
 def _decode_length(field: _Field, key_size: int) -> list[str]:
