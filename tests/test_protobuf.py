@@ -150,6 +150,13 @@ def test_a_string_is_its_utf8_bytes_behind_their_length(name: str) -> None:
                                                                                         "labels": {name: name}}
 
 
+def test_a_map_is_one_entry_per_key_sorted() -> None:
+    """ObjectMeta's labels (field 11): entries {key = 1, value = 2} in key order, ASCII or not."""
+    meta = message(OBJECT_META)
+    data = meta.encode({"labels": {"b": "2", "é": "ü", "a": "1"}})
+    assert b"\x5a\x06\x0a\x01a\x12\x011\x5a\x06\x0a\x01b\x12\x012\x5a\x08\x0a\x02\xc3\xa9\x12\x02\xc3\xbc" in data
+
+
 @pytest.mark.parametrize("generation", [0, 1, 127, 128, 16_383, 16_384, 2**40, -1, -(2**63), 2**63 - 1])
 def test_an_int64_is_its_varint(generation: int) -> None:
     meta = message(OBJECT_META)

@@ -109,10 +109,10 @@ def _text(data: bytes) -> str:
 
 
 def _varint_text(value: int) -> str:
-    return _text(varint(value))
+    return _SMALL_VARINTS[value] if 0 <= value < 16384 else _text(varint(value))
 
 
-_SMALL_VARINTS = tuple(_text(varint(n)) for n in range(1 << 14))
+_SMALL_VARINTS: tuple[str, ...] = tuple(_text(varint(n)) for n in range(1 << 14))
 
 
 def _utf8_field(tag_text: str, value: str) -> str:
@@ -307,12 +307,18 @@ def _map(node: Map) -> tuple[Callable[[dict[str, Any]], str], FieldDecoder]:
                            always=("k", "v")))
     head = _text(tag(node.proto, LENGTH))
     encode_entry = entry.encode_text
+    strings = isinstance(node.values, String)
+    size = _varint_text
 
     def encode(values: dict[str, Any]) -> str:
         parts: list[str] = []
         for key in sorted(values):
-            data = encode_entry({"k": key, "v": values[key]})
-            parts += (head, _varint_text(len(data)), data)
+            value = values[key]
+            if strings and key.isascii() and value.__class__ is str and value.isascii():  # labels, annotations
+                data = "\n" + size(len(key)) + key + "\x12" + size(len(value)) + value
+            else:
+                data = encode_entry({"k": key, "v": value})
+            parts += (head, size(len(data)), data)
         return "".join(parts)
 
     def read(obj: Obj, name: str, data: bytes, pos: int, end: int) -> None:
