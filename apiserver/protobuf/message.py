@@ -307,7 +307,7 @@ def _map(node: Map) -> tuple[Callable[[dict[str, Any]], str], FieldDecoder]:
                            always=("k", "v")))
     head = _text(tag(node.proto, LENGTH))
     encode_entry = entry.encode_text
-    strings = isinstance(node.values, String)
+    strings = type(node.values) is String  # not a subclass written otherwise (a Go []byte, base64 in JSON)
     size = _varint_text
 
     def encode(values: dict[str, Any]) -> str:
