@@ -1484,7 +1484,7 @@ async def test_internal_error_keeps_serving(apiserver: RunningServer, http: aioh
         raise RuntimeError("boom")
 
     async with await guarded(apiserver, http, WEB1):
-        monkeypatch.setattr(rest, "render_list", boom)
+        monkeypatch.setattr(rest, "list_meta", boom)
         reply = await call(http, "GET", ES)
         assert_status(reply, 500, "InternalError", "Internal error occurred: boom", {"causes": [{"message": "boom"}]})
         monkeypatch.undo()

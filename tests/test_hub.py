@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -353,6 +354,66 @@ def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apise
         sent = sum(len(w.payload) for w in watches)
         assert delta(after, before, "apiserver_watch_events_sizes_sum") == sent
         assert delta(after, before, "apiserver_watch_events_total") == sum(len(w.events) for w in watches)
+
+    run(apiserver, body)
+
+
+async def fetch(api: Api, path: str, accept: str, method: str = "GET", body: Any = None,
+                query: dict[str, str] | None = None) -> bytes:
+    """The raw answer to one request with `accept`."""
+    url = api.url + path + (f"?{urlencode(query)}" if query else "")
+    data = None if body is None else json.dumps(body)
+    headers = {"Accept": accept, "Content-Type": "application/merge-patch+json"}
+    async with api.session.request(method, url, data=data, headers=headers) as response:
+        assert response.status in (200, 201), await response.text()
+        return await response.read()
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0)])
+def test_gets_lists_and_watches_encode_each_object_version_once(apiserver: RunningServer) -> None:
+    """LISTs and GETs in JSON and protobuf are made of the bodies the watch cache keeps per object version,
+    which its watch events wrap too: N objects cost N encodings per encoding, however often they are read."""
+    count = 12
+
+    async def body(api: Api) -> None:
+        for i in range(count):
+            await api.create(f"s{i:02}", ips=20)
+        before = await api.metrics()
+        for query in ({}, {"resourceVersion": "0"}, {}):  # consistent reads and "any" reads, from the cache
+            listed = await fetch(api, slices_path(), PROTOBUF, query=query)
+            as_json = await fetch(api, slices_path(), "application/json", query=query)
+            # the same bytes as encoding the list whole
+            assert listed == envelope.encode(json.loads(as_json))
+            assert as_json == orjson.dumps(json.loads(as_json))
+            assert [i["metadata"]["name"] for i in json.loads(as_json)["items"]] == [f"s{i:02}" for i in range(count)]
+            assert all("kind" not in item for item in json.loads(as_json)["items"])
+        for i in range(count):
+            got = await fetch(api, f"{slices_path()}/s{i:02}", PROTOBUF)
+            assert got == envelope.encode(json.loads(await fetch(api, f"{slices_path()}/s{i:02}", "*/*")))
+        watch = (await open_watches(apiserver, 1, "initial", headers={"Accept": PROTOBUF},
+                                    query={"resourceVersion": "0", "timeoutSeconds": "60"}))[0]
+        try:
+            await until(lambda: len(watch.events) == count, "the initial events")
+        finally:
+            await watch.close()
+        after = await api.metrics()
+        for encoding in (PROTOBUF, "application/json"):
+            assert delta(after, before, f"apiserver_watch_cache_encodings_total{{{encoding}}}") == count, encoding
+
+        # a dry run answers with the next content at the current resourceVersion: never from the cache
+        current = json.loads(await fetch(api, f"{slices_path()}/s00", "application/json"))
+        dry = envelope.decode(await fetch(api, f"{slices_path()}/s00", PROTOBUF, "PATCH",
+                                          {"metadata": {"labels": {"dry": "run"}}}, {"dryRun": "All"}))
+        assert dry["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+        assert dry["metadata"]["labels"]["dry"] == "run"
+        assert "dry" not in envelope.decode(await fetch(api, f"{slices_path()}/s00", PROTOBUF))["metadata"]["labels"]
+        # a new version is encoded once more
+        await api.patch("s00", {"metadata": {"annotations": {"n": "1"}}})
+        changed = await fetch(api, slices_path(), PROTOBUF)
+        assert envelope.decode(changed)["items"][0]["metadata"]["annotations"] == {"n": "1"}
+        await fetch(api, slices_path(), PROTOBUF, query={"resourceVersion": "0"})
+        again = await api.metrics()
+        assert delta(again, after, f"apiserver_watch_cache_encodings_total{{{PROTOBUF}}}") == 1
 
     run(apiserver, body)
 

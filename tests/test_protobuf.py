@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from apiserver.config import Config
+from apiserver.kinds.meta import OBJECT_META
 from apiserver.protobuf import envelope
+from apiserver.protobuf.message import message
+from apiserver.protobuf.values import ProtobufError
 from apiserver.testing import RunningServer
 from conformance.kube_apiserver import KubeAPIServer
 
@@ -118,6 +121,78 @@ def test_protobuf_and_json_are_the_same_object(ours: Client, plural: str) -> Non
     status, media, listed = ours(path)
     assert (status, media) == (200, PB)
     assert envelope.decode(listed)["kind"] == body["kind"] + "List"
+
+
+def _varint(value: int) -> bytes:
+    """A varint spelled out bit by bit, as the wire format defines it (negative: its 64-bit two's complement)."""
+    value &= (1 << 64) - 1
+    out = b""
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out += bytes((low | (0x80 if value else 0),))
+        if not value:
+            return out
+
+
+def _set(obj: Obj) -> Obj:
+    """The fields a decoded object has a value for (those its schema always shows are null when absent)."""
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+@pytest.mark.parametrize("name", ["a", "é" * 3, "x" * 127, "x" * 128, "ü" * 100, "y" * 20_000, "日本"])
+def test_a_string_is_its_utf8_bytes_behind_their_length(name: str) -> None:
+    """ObjectMeta's name is field 1: only its own bytes change with it, whatever its length or characters."""
+    meta = message(OBJECT_META)
+    rest = meta.encode({"name": "a"})[3:]
+    data = name.encode()
+    assert meta.encode({"name": name}) == b"\x0a" + _varint(len(data)) + data + rest
+    assert _set(meta.decode(meta.encode({"name": name, "labels": {name: name}}))) == {"name": name,
+                                                                                        "labels": {name: name}}
+
+
+def test_a_map_is_one_entry_per_key_sorted() -> None:
+    """ObjectMeta's labels (field 11): entries {key = 1, value = 2} in key order, ASCII or not."""
+    meta = message(OBJECT_META)
+    data = meta.encode({"labels": {"b": "2", "é": "ü", "a": "1"}})
+    assert b"\x5a\x06\x0a\x01a\x12\x011\x5a\x06\x0a\x01b\x12\x012\x5a\x08\x0a\x02\xc3\xa9\x12\x02\xc3\xbc" in data
+
+
+@pytest.mark.parametrize("generation", [0, 1, 127, 128, 16_383, 16_384, 2**40, -1, -(2**63), 2**63 - 1])
+def test_an_int64_is_its_varint(generation: int) -> None:
+    meta = message(OBJECT_META)
+    zero = meta.encode({})
+    data = meta.encode({"generation": generation})
+    assert data == zero.replace(b"\x38\x00", b"\x38" + _varint(generation))
+    assert meta.decode(data).get("generation", 0) == generation
+
+
+def test_decoded_keys_come_in_the_schemas_order() -> None:
+    """Decoded objects list their keys as kube-apiserver's JSON does (Go's field order), not in field numbers."""
+    obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1", "metadata": {"name": "s"},
+           "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]}
+    decoded = envelope.decode(envelope.encode(obj))
+    assert list(decoded) == ["kind", "apiVersion", "metadata", "addressType", "endpoints", "ports"]
+
+
+def test_decoding_takes_fields_in_any_order_and_skips_unknown_ones() -> None:
+    meta = message(OBJECT_META)
+    name, namespace, labels = b"\x0a\x01n", b"\x1a\x02ns", meta.encode({"labels": {"a": "1"}})
+    unknown = _varint(99 << 3) + _varint(300) + _varint(100 << 3 | 2) + b"\x03abc" + b"\x7d\x01\x02\x03\x04"
+    for data in (name + namespace + labels, namespace + unknown + labels + name, labels + name + namespace):
+        assert _set(meta.decode(data)) == {"name": "n", "namespace": "ns", "labels": {"a": "1"}}
+    assert _set(meta.decode(name + b"\x0a\x01m")) == {"name": "m"}  # the last value wins
+
+
+@pytest.mark.parametrize("cut", [1, 5, 20, 100])
+def test_truncated_messages_are_errors(cut: int) -> None:
+    obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "labels": {"a": "b" * 300}}}
+    data = envelope.encode(obj)
+    with pytest.raises(ProtobufError, match="unexpected EOF"):
+        envelope.decode(data[:-cut])
+    meta = message(OBJECT_META)
+    nested = meta.encode({"labels": {"a": "1"}})
+    with pytest.raises(ProtobufError, match="unexpected EOF"):  # the entry claims more than the labels field has
+        meta.decode(nested.replace(b"\x0a\x01a", b"\x0a\x09a"))
 
 
 def test_times_are_written_to_the_second() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from apiserver.cacher.cacher import Cacher
@@ -14,6 +15,8 @@ from apiserver.cacher.event import PLAIN, CacheEvent, FrameBudget, Obj
 from apiserver.cacher.watch_cache import TooOldError, WatchCache
 from apiserver.codec import decode, encode
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
+from apiserver.protobuf import envelope
+from loadtest.codecbench import endpoint_slice
 from storage import KeyValue, MemoryStorage
 
 PREFIX = "/registry/endpointslices/"
@@ -260,7 +263,9 @@ def test_a_superseded_event_drops_its_frames() -> None:
     cache.apply(updated)
     assert created.frame_bytes == 0 and list(cache.frames.holders) == []
     frame = encoded(updated)
-    assert cache.frames.bytes == len(frame) and list(cache.frames.holders) == [updated]
+    body = updated.body("json", lambda form: None)  # the frame wraps the object's body, kept with it
+    assert frame == b'{"type":"ADDED","object":' + body + b"}\n"
+    assert cache.frames.bytes == len(frame) + len(body) and list(cache.frames.holders) == [updated]
     cache.apply(event(3, 0.0, kind="DELETED"))
     assert cache.frames.bytes == 0 and updated.frame_bytes == 0
 
@@ -291,11 +296,64 @@ def test_the_frame_budget_drops_the_least_recently_charged_frames() -> None:
         cache.apply(e)
         frames.append(encoded(e))
         assert budget.bytes <= budget.limit
-    fit = budget.limit // len(frames[0])  # all frames have the same size
-    assert budget.bytes == sum(e.frame_bytes for e in events) == fit * len(frames[0])
+    size = events[-1].frame_bytes  # all events keep the same: a frame and the body it wraps
+    fit = budget.limit // size
+    assert budget.bytes == sum(e.frame_bytes for e in events) == fit * size
     assert [e.frame_bytes > 0 for e in events] == [False] * (50 - fit) + [True] * fit
-    assert budget.dropped == 50 - fit
+    assert budget.dropped == 2 * (50 - fit)  # a frame and a body each
     assert encoded(events[0]) == frames[0] and events[0].frame_bytes > 0  # encoded again, charged last
     assert events[50 - fit].frame_bytes == 0  # the least recently charged made room
     cache.replace([], 100)
     assert budget.bytes == 0 and not budget.holders
+
+
+def test_a_list_item_is_the_body_without_its_type_meta_or_encoded_once_without_it() -> None:
+    counts: list[str] = []
+    for leading in ({"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1"},
+                    {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice"}, {}):
+        e = event(1, 0.0)
+        e.obj = {**leading, **e.obj, "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1"}
+        item = bytes(e.json_item(lambda form: counts.append(form.encoding)))
+        assert b"{" + item == orjson.dumps({"metadata": e.obj["metadata"]})
+        assert bytes(e.json_item(lambda form: counts.append(form.encoding))) == item
+        assert counts == ["application/json"] * (1 if leading else 2)  # the body, and the item if not a slice of it
+        counts.clear()
+
+
+def _stored_protobuf(obj: Obj) -> bytes:
+    """A value as storage writes it in protobuf: the enveloped object without its resourceVersion."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return envelope.encode({**obj, "metadata": meta})
+
+
+def _read_protobuf(kv: KeyValue) -> Obj:
+    """A stored value read back, protobuf or JSON, as storage reads it."""
+    obj: Obj = envelope.decode(kv.value) if kv.value[:4] == envelope.PREFIX else orjson.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+@pytest.mark.parametrize("obj", [endpoint_slice(100), endpoint_slice(0), {
+    "kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": "default", "labels": {"a": "b"}},
+    "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"app": "web"}, "type": "ClusterIP"}}])
+def test_a_protobuf_body_is_spliced_from_the_stored_value(obj: Obj) -> None:
+    """With protobuf in storage, an event's protobuf body is the stored message with its resourceVersion set:
+    the bytes encoding the object read back makes."""
+    stored = _stored_protobuf(obj)
+    for rv in ("7", "123456789012"):
+        read = _read_protobuf(KeyValue("k", stored, int(rv), 1))
+        assert envelope.message_at_version(stored, rv) == envelope.encode_message(read)
+    assert envelope.message_at_version(orjson.dumps(obj), "7") is None
+    assert envelope.message_at_version(stored[:40], "7") is None
+
+
+def test_the_cacher_splices_protobuf_bodies_and_forgets_superseded_stored_values() -> None:
+    key = PREFIX + "default/web-abcde"
+    obj = endpoint_slice(10)
+    cacher = Cacher(ENDPOINTSLICE, MemoryStorage(), _read_protobuf, WatchCache())
+    cacher._apply("PUT", KeyValue(key, _stored_protobuf(obj), 5, 5))
+    first = cacher.cache.store[key]
+    assert first.stored is not None
+    assert first.body("protobuf", lambda form: None) == envelope.encode_message(first.obj)
+    cacher._apply("PUT", KeyValue(key, orjson.dumps(obj), 6, 5))  # JSON in storage: nothing to splice from
+    assert first.stored is None and cacher.cache.store[key].stored is None

@@ -28,6 +28,7 @@ from apiserver.cacher.meters import WatchMeters
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.cacher.watcher import Watcher
 from apiserver.kinds.base import Kind
+from apiserver.protobuf import envelope
 from storage import KeyValue, Storage, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ FLUSH_SLICE_SECONDS = 0.01  # longest run of writes before the loop serves anyth
 
 def _no_storage_watch() -> None:
     """Until a reflector feeds the cacher there is no storage watch to ask for progress or a relist."""
+
+
+def _protobuf(kv: KeyValue) -> bytes | None:
+    """The stored value if it is protobuf (the event's protobuf body is spliced from it), else None."""
+    return kv.value if kv.value[:4] == envelope.PREFIX else None
 
 
 class Cacher:
@@ -93,7 +99,7 @@ class Cacher:
             for kv in page.kvs:
                 obj = self._decode(kv)
                 if obj is not None:
-                    events.append(CacheEvent("ADDED", kv.key, kv.mod_revision, obj, None))
+                    events.append(CacheEvent("ADDED", kv.key, kv.mod_revision, obj, None, stored=_protobuf(kv)))
             if not page.more:
                 break
             start = page.kvs[-1].key + "\x00"
@@ -147,7 +153,7 @@ class Cacher:
             event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj, now)
         else:
             event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
-                               prev_obj, now)
+                               prev_obj, now, stored=_protobuf(kv))
         self.cache.apply(event)
         try:
             self.hub.dispatch(event)

@@ -6,6 +6,11 @@ the same form receives the same bytes: an event keeps the frames made for it, so
 serialization per form (encoding included) in use, not N. What events keep after their dispatch (the
 current state's ADDED frame for initial events, frames encoded for a replay) is charged to a FrameBudget,
 which drops the least recently charged past its byte limit.
+
+An event also keeps its object's own encodings ("bodies": the JSON, the protobuf message without its
+envelope), made at most once per object version: its watch frames in the object projection wrap them, and
+GET and LIST answers of that version (`apiserver.handlers.encoded`) are made of them, a list by joining its
+items' bodies. They are charged like frames and go with them: superseded, out of the window, over the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -71,6 +77,13 @@ class Form:
             return envelope.watch_event("ERROR", envelope.encode(status))
         return watch_frame("ERROR", orjson.dumps(status))
 
+    def wrap(self, event_type: str, obj: Obj, body: bytes) -> bytes:
+        """The frame of `obj` in the object projection, from its body (`CacheEvent.body`): as `encode` makes it."""
+        if self.serialization == "protobuf":
+            return envelope.watch_event(event_type, envelope.unknown(obj.get("apiVersion", ""), obj.get("kind", ""),
+                                                                     body))
+        return watch_frame(event_type, body)
+
     def encode(self, kind: Kind, event_type: str, obj: Obj) -> bytes:
         if self.serialization == "protobuf":
             shown = tables.partial_metadata(obj) if self.projection == "partial" else obj
@@ -85,7 +98,27 @@ class Form:
         return watch_frame(event_type, orjson.dumps(body))
 
 
+def list_item(obj: Obj) -> Obj:
+    """An item as a list carries it: without kind and apiVersion, which the list's own TypeMeta implies (as
+    kube-apiserver encodes the items of a typed list; watch events and single objects keep them)."""
+    item = dict(obj)
+    item.pop("kind", None)
+    item.pop("apiVersion", None)
+    return item
+
+
+@lru_cache(maxsize=256)
+def _type_meta_openings(kind: Any, api_version: Any) -> tuple[bytes, bytes]:
+    """How the JSON of an object opens with its kind and apiVersion, in either order."""
+    kind_json, version_json = orjson.dumps(kind), orjson.dumps(api_version)
+    return (b'{"kind":' + kind_json + b',"apiVersion":' + version_json + b",",
+            b'{"apiVersion":' + version_json + b',"kind":' + kind_json + b",")
+
+
 PLAIN = Form()
+PROTOBUF = Form(serialization="protobuf")
+BODY = ""  # the event type under which an event keeps its object's own encoding, no watch frame around it
+ITEM = "item"  # ... and its JSON as a list item (without kind and apiVersion), when not a slice of the body
 Counter = Callable[[Form], None]
 FRAME_BUDGET = 64 * 1024 * 1024
 
@@ -134,18 +167,61 @@ class CacheEvent:
     budget: FrameBudget | None = None  # set when the watch cache takes the event
     _frames: dict[tuple[Form, str, bool], bytes] = field(default_factory=dict)
     frame_bytes: int = 0
+    stored: bytes | None = None  # the value storage holds, when protobuf: the protobuf body is spliced from it
 
     def frame(self, kind: Kind, form: Form, event_type: str, use_prev: bool, counted: Counter) -> bytes:
-        """The frame of this event in `form` as `event_type`, encoded on first use and then shared."""
+        """The frame of this event in `form` as `event_type`, made on first use and then shared; in the object
+        projection it wraps the object's body."""
         key = (form, event_type, use_prev)
         cached = self._frames.get(key)
         if cached is None:
-            cached = self._frames[key] = self.encode(kind, form, event_type, use_prev)
-            counted(form)
-            self.frame_bytes += len(cached)
-            if self.budget is not None:
-                self.budget.charge(self, len(cached))
+            if form.projection == "object" and not use_prev:
+                frame = form.wrap(event_type, self.obj, self.body(form.serialization, counted))
+            else:
+                frame = self.encode(kind, form, event_type, use_prev)
+                counted(form)
+            cached = self._keep_one(key, frame)
         return cached
+
+    def body(self, serialization: Serialization, counted: Counter) -> bytes:
+        """The object's own encoding, made once (and counted) and then kept: JSON, or the protobuf message that
+        the envelope, a watch event or a list item wraps (spliced from the stored value when storage holds
+        protobuf: `envelope.message_at_version`)."""
+        form = PROTOBUF if serialization == "protobuf" else PLAIN
+        key = (form, BODY, False)
+        cached = self._frames.get(key)
+        if cached is None:
+            if serialization == "json":
+                data = orjson.dumps(self.obj)
+            else:
+                spliced = None if self.stored is None else envelope.message_at_version(
+                    self.stored, self.obj["metadata"]["resourceVersion"])
+                data = envelope.encode_message(self.obj) if spliced is None else spliced
+            counted(form)
+            cached = self._keep_one(key, data)
+        return cached
+
+    def json_item(self, counted: Counter) -> memoryview:
+        """The object's JSON as a list holds it (without kind and apiVersion), less its opening brace: a view of
+        the body after its leading kind and apiVersion (either order), else encoded once without them and kept."""
+        body = self.body("json", counted)
+        obj = self.obj
+        for type_meta in _type_meta_openings(obj.get("kind"), obj.get("apiVersion")):
+            if body.startswith(type_meta):
+                return memoryview(body)[len(type_meta):]
+        key = (PLAIN, ITEM, False)
+        cached = self._frames.get(key)
+        if cached is None:
+            cached = self._keep_one(key, orjson.dumps(list_item(obj)))
+            counted(PLAIN)
+        return memoryview(cached)[1:]
+
+    def _keep_one(self, key: tuple[Form, str, bool], data: bytes) -> bytes:
+        self._frames[key] = data
+        self.frame_bytes += len(data)
+        if self.budget is not None:
+            self.budget.charge(self, len(data))
+        return data
 
     def encode(self, kind: Kind, form: Form, event_type: str, use_prev: bool) -> bytes:
         """A fresh serialization, not cached (the per-watcher baseline uses this)."""
@@ -156,11 +232,18 @@ class CacheEvent:
         return {**self.prev, "metadata": {**self.prev["metadata"], "resourceVersion": str(self.rv)}}
 
     def forget_frames(self) -> None:
-        """Drop the encodings once dispatched; only the ADDED frame of the current state is kept
-        (not a Table row's: its Age cell is computed when it is sent)."""
-        kept = {k: v for k, v in self._frames.items() if k[1] == "ADDED" and not k[2] and k[0].projection != "table"}
+        """Drop the frames once dispatched; the bodies are kept, and the ADDED frame of the current state in
+        the PartialObjectMetadata projection (frames of objects are wrapped from bodies again at little cost; a
+        Table row's Age cell is computed when it is sent)."""
+        kept = {k: v for k, v in self._frames.items()
+                if k[1] in (BODY, ITEM) or (k[1] == "ADDED" and not k[2] and k[0].projection == "partial")}
         if len(kept) < len(self._frames):
             self._keep(kept)
+
+    def retire(self) -> None:
+        """The event's object is no longer the current state: drop its frames and the stored value."""
+        self.drop_frames()
+        self.stored = None
 
     def drop_frames(self) -> int:
         """Drop every encoding (the event was superseded, left the window, or the budget is full); how many."""

@@ -109,7 +109,8 @@ class WatchCollector(Collector):
         init = CounterMetricFamily("apiserver_init_events", "Counter of init events processed in watch cache.",
                                    labels=gr)
         encodings = CounterMetricFamily("apiserver_watch_cache_encodings",
-                                        "Serializations of watch events actually made, by encoding.",
+                                        "Serializations of watch-cache objects (GET, LIST, watch) and events actually "
+                                        "made, by encoding.",
                                         labels=[*gr, "encoding"])
         filters = CounterMetricFamily("apiserver_watch_cache_dispatch_filters",
                                       "Watch filters (groups of watchers sharing one) evaluated by dispatch.", labels=gr)

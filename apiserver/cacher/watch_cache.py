@@ -8,7 +8,7 @@ full and even the event a quarter from the newest end is older than that, it hal
 The store is kept in key order (a list or an initial-events watch reads a prefix's range, never
 sorts) and the window in revision order (a watch from a revision bisects it). Events charge the
 frames they keep to a FrameBudget; an event superseded in the store, or that leaves the window and is
-not the current state, drops its frames at once.
+not the current state, drops its frames (and the stored value it keeps) at once.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class WatchCache:
     def replace(self, events: list[CacheEvent], rv: int) -> None:
         """Reset to a full listing taken at `rv`; the window restarts there."""
         for old in (*self.store.values(), *self.history):
-            old.drop_frames()
+            old.retire()
         for event in events:
             event.budget = self.frames
         self.store = SortedDict((e.key, e) for e in events)
@@ -65,7 +65,7 @@ class WatchCache:
         if event.type != "DELETED":
             self.store[event.key] = event
         if superseded is not None:
-            superseded.drop_frames()
+            superseded.retire()
         if len(self.history) >= self.capacity:
             self._resize(event.received)
         if len(self.history) >= self.capacity:
@@ -91,7 +91,7 @@ class WatchCache:
         oldest = self.history.popleft()
         self.start_rv = oldest.rv
         if self.store.get(oldest.key) is not oldest:
-            oldest.drop_frames()
+            oldest.retire()
 
     def events_after(self, rv: int) -> list[CacheEvent]:
         """Every kept event newer than `rv`; TooOldError if some may have been dropped already."""

@@ -13,9 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from apiserver import errors, serializer, tables
+from apiserver.cacher.event import list_item
 from apiserver.decoding import apply_defaults, check_types, decode, go_json_kind
 from apiserver.deletion import DeleteOptions, parse_delete_options
-from apiserver.handlers import negotiation
+from apiserver.handlers import encoded, negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
@@ -44,9 +45,13 @@ def body_limit(app: web.Application) -> int:
 
 def respond(request: web.Request, body: Any, status: int = 200, output: Output | None = None) -> web.Response:
     output = output or negotiation.negotiate(request)
-    response = web.Response(body=output.dumps(body), status=status, content_type=output.content_type)
-    info = request[INFO]
-    negotiation.add_warnings(response, info.warnings)
+    return respond_encoded(request, output.dumps(body), output, status)
+
+
+def respond_encoded(request: web.Request, data: bytes, output: Output, status: int = 200) -> web.Response:
+    """A response of bytes already encoded in `output`'s form."""
+    response = web.Response(body=data, status=status, content_type=output.content_type)
+    negotiation.add_warnings(response, request[INFO].warnings)
     return response
 
 
@@ -64,11 +69,7 @@ def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
 
 
 def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
-    meta: Obj = {"resourceVersion": str(result.resource_version)}
-    if result.continue_token:
-        meta["continue"] = result.continue_token
-        if result.remaining is not None:
-            meta["remainingItemCount"] = result.remaining
+    meta = list_meta(result)
     if output.form == "table":
         tables.check_include_object(output.include_object)
         return tables.table(kind, result.items, meta, output.include_object, api_version=output.meta_api_version)
@@ -81,19 +82,19 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
             "items": [list_item(item) for item in result.items]}
 
 
+def list_meta(result: ListResult) -> Obj:
+    meta: Obj = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            meta["remainingItemCount"] = result.remaining
+    return meta
+
+
 def go_type(kind: Kind, suffix: str = "") -> str:
     """The internal Go type upstream names in conversion errors: `*discovery.EndpointSlice`, `*core.PodList`."""
     package = kind.group.split(".")[0] if kind.group else "core"
     return f"*{package}.{kind.kind}{suffix}"
-
-
-def list_item(obj: Obj) -> Obj:
-    """An item as a list carries it: without kind and apiVersion, which the list's own TypeMeta implies (as
-    kube-apiserver encodes the items of a typed list; watch events and single objects keep them)."""
-    item = dict(obj)
-    item.pop("kind", None)
-    item.pop("apiVersion", None)
-    return item
 
 
 def registry_for(request: web.Request, target: Target) -> Registry:
@@ -313,14 +314,23 @@ def finish_object(kind: Kind, obj: Obj) -> Obj:
 
 async def get(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, kind=target.kind)
-    obj = await registry_for(request, target).get(target.namespace, target.name)
+    registry = registry_for(request, target)
+    obj = await registry.get(target.namespace, target.name)
+    if encoded.served(output):
+        body = encoded.object_body(registry, obj, output)
+        if body is not None:
+            return respond_encoded(request, body, output)
     return respond(request, render_object(target.kind, obj, output), output=output)
 
 
 async def list_(request: web.Request, target: Target) -> web.StreamResponse:
     output = negotiation.negotiate(request, kind=target.kind)
     opts = parse_list_options(target.kind, request.query, watch=False)
-    result = await registry_for(request, target).list(target.namespace, opts)
+    registry = registry_for(request, target)
+    result = await registry.list(target.namespace, opts)
+    if encoded.served(output):
+        return respond_encoded(request, encoded.list_body(registry, target.kind, result, list_meta(result), output),
+                               output)
     return respond(request, render_list(target.kind, result, output), output=output)
 
 

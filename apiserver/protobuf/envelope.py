@@ -69,26 +69,95 @@ def _string(number: int, text: str) -> bytes:
 
 def unknown(api_version: str, kind: str, raw: bytes) -> bytes:
     """The enveloped bytes: prefix, then runtime.Unknown with empty contentEncoding and contentType."""
+    return b"".join((_unknown_head(api_version, kind, len(raw)), raw, _UNKNOWN_TAIL))
+
+
+def _unknown_head(api_version: str, kind: str, size: int) -> bytes:
+    """The envelope up to its raw message of `size` bytes."""
     type_meta = _string(1, api_version) + _string(2, kind)
-    return b"".join((PREFIX, b"\x0a", varint(len(type_meta)), type_meta, b"\x12", varint(len(raw)), raw,
-                     b"\x1a\x00\x22\x00"))
+    return b"".join((PREFIX, b"\x0a", varint(len(type_meta)), type_meta, b"\x12", varint(size)))
+
+
+_UNKNOWN_TAIL = b"\x1a\x00\x22\x00"
 
 
 def encode(obj: Obj) -> bytes:
     """An object (or list, Status, PartialObjectMetadata) in protobuf, typed by its apiVersion and kind."""
+    return unknown(obj.get("apiVersion", ""), obj.get("kind", ""), encode_message(obj))
+
+
+def encode_message(obj: Obj) -> bytes:
+    """The message of an object without the envelope: what `unknown` wraps, and what a list holds per item."""
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     found = _types().get((api_version, kind))
     if found is None:
         raise ProtobufError(f"no protobuf form for {api_version}, Kind={kind}")
-    return unknown(api_version, kind, found.encode(obj))
+    return found.encode(obj)
+
+
+def encode_list(api_version: str, list_kind: str, metadata: Obj, items: list[bytes]) -> bytes:
+    """A list whose items are already encoded messages (`encode_message`): its ListMeta, then each item as
+    field 2 (every list message numbers metadata 1 and items 2, its only fields)."""
+    parts = [b"", encode_message({"apiVersion": api_version, "kind": list_kind, "metadata": metadata})]
+    for item in items:
+        parts += (b"\x12", varint(len(item)), item)
+    parts[0] = _unknown_head(api_version, list_kind, sum(map(len, parts)))  # one copy of the items, not two
+    parts.append(_UNKNOWN_TAIL)
+    return b"".join(parts)
+
+
+def message_at_version(stored: bytes, resource_version: str) -> bytes | None:
+    """The message of a stored value (enveloped, written without metadata.resourceVersion, as storage writes
+    objects) with its resourceVersion set: what `encode_message` makes of the object read back from it, made by
+    splicing the version into its ObjectMeta (field 1; resourceVersion is ObjectMeta's field 6, written empty)
+    instead of encoding the object. None when the value is not laid out so (then encode)."""
+    try:
+        raw_start, raw_end, api_version, kind = _envelope(stored)
+        found = _types().get((api_version, kind))
+        metadata = found.node.properties.get("metadata") if found is not None else None
+        if metadata is None or metadata.proto != 1 or stored[raw_start] != 0x0A:
+            return None
+        size, meta_start = read_varint(stored, raw_start + 1)
+        meta_end = meta_start + size
+        if meta_end > raw_end:
+            return None
+        pos = meta_start
+        while pos < meta_end:
+            key, value_start = read_varint(stored, pos)
+            if key & 7 != 2:
+                return None  # ObjectMeta's fields before resourceVersion are all length-delimited
+            length, value_start = read_varint(stored, value_start)
+            if key == 0x32:
+                version = resource_version.encode()
+                meta = b"".join((stored[meta_start:pos], b"\x32", varint(len(version)), version,
+                                 stored[value_start + length:meta_end]))
+                return b"".join((b"\x0a", varint(len(meta)), meta, stored[meta_end:raw_end]))
+            if key > 0x32:
+                return None
+            pos = value_start + length
+    except (IndexError, ProtobufError):
+        return None
+    return None
 
 
 def decode(data: bytes) -> Obj:
     """The object of enveloped bytes, as its JSON form, with apiVersion and kind from the envelope."""
+    data = bytes(data)  # the messages' decoders slice bytes (a no-op for bytes)
+    raw_start, raw_end, api_version, kind = _envelope(data)
+    found = _types().get((api_version, kind))
+    if found is None:
+        raise UnknownType(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
+    obj: Obj = {"kind": kind, "apiVersion": api_version}  # TypeMeta as Go writes its JSON
+    obj.update(found.decode(data, raw_start, raw_end))
+    return obj
+
+
+def _envelope(data: bytes) -> tuple[int, int, str, str]:
+    """Where the raw message of enveloped bytes starts and ends, and the apiVersion and kind it names."""
     if not data.startswith(PREFIX):
         raise ProtobufError("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")
     api_version = kind = ""
-    raw = memoryview(b"")
+    raw_start = raw_end = 0
     pos, end = len(PREFIX), len(data)
     try:
         while pos < end:
@@ -99,16 +168,11 @@ def decode(data: bytes) -> Obj:
             if key == 0x0A:
                 api_version, kind = _type_meta(data, pos, pos + size)
             elif key == 0x12:
-                raw = memoryview(data)[pos:pos + size]
+                raw_start, raw_end = pos, pos + size
             pos += size
     except IndexError:
         raise ProtobufError("unexpected EOF") from None
-    found = _types().get((api_version, kind))
-    if found is None:
-        raise UnknownType(f"no kind \"{kind}\" is registered for version \"{api_version}\"")
-    obj: Obj = {"apiVersion": api_version, "kind": kind}
-    obj.update(found.decode(bytes(raw)))
-    return obj
+    return raw_start, raw_end, api_version, kind
 
 
 def _type_meta(data: bytes, pos: int, end: int) -> tuple[str, str]:

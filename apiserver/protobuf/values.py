@@ -38,14 +38,20 @@ def time_text(data: bytes, pos: int, end: int) -> str | None:
     """An empty message is Go's zero time (JSON null); anything else a time, to the second."""
     if pos == end:
         return None
-    seconds = 0
-    while pos < end:
-        key, pos = read_varint(data, pos)
+    return _time_of(data[pos:end])
+
+
+@lru_cache(maxsize=4096)
+def _time_of(message: bytes) -> str:
+    """The text of a Timestamp message (an object's times are few and repeat: creation, conditions, start)."""
+    seconds, pos = 0, 0
+    while pos < len(message):
+        key, pos = read_varint(message, pos)
         if key == 0x08:
-            value, pos = read_varint(data, pos)
+            value, pos = read_varint(message, pos)
             seconds = signed(value)
         else:
-            pos = skip(data, pos, key & 7)
+            pos = skip(message, pos, key & 7)
     return time.strftime(_TIME_FORMAT, time.gmtime(seconds))
 
 
