@@ -57,6 +57,16 @@ class Time(Schema):
 
 
 @dataclass(frozen=True)
+class MicroTime(Time):
+    """metav1.MicroTime: an RFC 3339 timestamp with microseconds."""
+
+
+@dataclass(frozen=True)
+class Quantity(IntOrString):
+    """resource.Quantity: a number with an SI suffix (`500m`, `1Gi`), written as a string, read from either form."""
+
+
+@dataclass(frozen=True)
 class Free(Schema):
     """Any JSON value, not checked (e.g. managedFields' fieldsV1)."""
 
@@ -83,6 +93,8 @@ class Object(Schema):
     serialised, such as a container's `resources`); `defaulter` fills the defaults that depend on other
     fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
     declared defaults of the node and of everything under it.
+    `embedded` are the Go structs embedded inline with a message of their own (a Volume's VolumeSource, numbered
+    by `proto`): their properties are also this node's (unnumbered here), as JSON flattens them.
     """
 
     properties: dict[str, Schema] = field(default_factory=dict)
@@ -92,6 +104,7 @@ class Object(Schema):
     always: tuple[str, ...] = ()
     default: dict[str, Any] | None = field(default=None, compare=False)
     defaulter: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
+    embedded: tuple[Object, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,149 @@
+"""Schema nodes built from upstream's API definitions, the data `python -m conformance.schemagen` writes here.
+
+Each `<group>_<version>.json` holds every type a served kind reaches, field by field as the Go types and
+kube-apiserver's OpenAPI documents give them: JSON name, protobuf number, Go pointer-ness, whether Go always
+serialises it, and the OpenAPI description, default, format and list/map/patch markers. `definition(name)`
+builds a type's Object node, and those of everything under it, on first use. What upstream adds in Go code
+(`SetDefaults_<Type>`) is behaviour: a kind's module registers it with `behave` before the type is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from apiserver.kinds.meta import OBJECT_META
+from apiserver.schema import (
+    Array,
+    Boolean,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    MicroTime,
+    Object,
+    Quantity,
+    Schema,
+    String,
+    Time,
+)
+
+JSON = dict[str, Any]
+CORE = "io.k8s.api.core.v1."
+META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+# The data file holding the types of each package, by the prefix of their OpenAPI names.
+FILES = {CORE: "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1", "io.k8s.api.apps.v1.": "apps_v1",
+         "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1", META: "meta_v1",
+         "io.k8s.apimachinery.": "meta_v1"}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What a type does beyond its fields: the defaulter upstream's `SetDefaults_<Type>` is, or a hand-written node
+    used instead of the generated one (`schema`)."""
+
+    defaulter: Callable[[dict[str, Any]], None] | None = None
+    schema: Object | None = None
+
+
+_BEHAVIOURS: dict[str, Behaviour] = {META + "ObjectMeta": Behaviour(schema=OBJECT_META)}  # until meta is generated
+_BUILT: dict[str, Object] = {}
+
+
+def behave(behaviours: Mapping[str, Behaviour]) -> None:
+    """Register the behaviour of types by name; a type already built or already given one is an error."""
+    for name, behaviour in behaviours.items():
+        if name in _BUILT or name in _BEHAVIOURS:
+            raise ValueError(f"{name} already has its schema or behaviour")
+        _BEHAVIOURS[name] = behaviour
+
+
+@cache
+def _types(file: str) -> JSON:
+    data: JSON = orjson.loads((Path(__file__).parent / f"{file}.json").read_bytes())
+    return data
+
+
+def _data(name: str) -> JSON:
+    prefix = next((p for p in FILES if name.startswith(p)), None)
+    if prefix is None or name not in (types := _types(FILES[prefix])):
+        raise KeyError(f"no upstream definition of {name}")
+    found: JSON = types[name]
+    return found
+
+
+def description(name: str) -> str:
+    """Upstream's description of type `name` (also of the scalar types: Time, Quantity, IntOrString…)."""
+    return str(_data(name).get("description", ""))
+
+
+def definition(name: str) -> Object:
+    """The Object node of upstream type `name` (`io.k8s.api.core.v1.Pod`), built once."""
+    node = _BUILT.get(name)
+    if node is None:
+        behaviour = _BEHAVIOURS.get(name, Behaviour())
+        node = _BUILT[name] = behaviour.schema or _build(name, _data(name), behaviour)
+    return node
+
+
+def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
+    properties: dict[str, Schema] = {}
+    always: list[str] = []
+    for field in data["fields"]:
+        node = _value(field["schema"])
+        if isinstance(node, Object) and field.get("always"):
+            node = replace(node, default={})  # a Go struct value: `{}` at least, as Go writes it
+        properties[field["name"]] = replace(node, proto=field.get("proto", 0), pointer=field.get("pointer", False))
+        if field.get("always"):
+            always.append(field["name"])
+    embedded = []
+    for inline in data.get("inline", ()):
+        struct = definition(inline["ref"])
+        embedded.append(replace(struct, proto=inline["proto"], pointer=False))
+        properties.update({key: replace(child, proto=0) for key, child in struct.properties.items()})
+    return Object(
+        ref=name,
+        description=data.get("description", ""),
+        properties=properties,
+        required=tuple(data.get("required", ())),
+        atomic=data.get("map_type") == "atomic",
+        always=tuple(always),
+        defaulter=behaviour.defaulter,
+        embedded=tuple(embedded),
+    )
+
+
+def _value(schema: JSON) -> Schema:
+    """The node of one value, from its Go kind and its OpenAPI markers."""
+    kind, description = schema["kind"], schema.get("description", "")
+    builder = _SCALARS.get(kind)
+    if builder is not None:
+        return builder(schema, description)
+    if kind == "struct":
+        return definition(schema["ref"])
+    if kind == "slice":
+        return Array(description, items=_value(schema["items"]), list_type=schema.get("list_type", "atomic"),
+                     map_keys=tuple(schema.get("map_keys", ())), merge_key=schema.get("merge_key", ""),
+                     patch_strategy=schema.get("patch_strategy", ""))
+    if kind == "map":
+        return Map(description, values=_value(schema["values"]), atomic=schema.get("map_type") == "atomic")
+    return Free(description)  # FieldsV1, RawExtension and interface values: any JSON
+
+
+_SCALARS: dict[str, Callable[[JSON, str], Schema]] = {
+    "string": lambda s, d: String(d, default=s.get("default"), enum=tuple(s.get("enum", ())),
+                                  format=s.get("format", "")),
+    "bytes": lambda s, d: String(d, format="byte"),
+    "int32": lambda s, d: Integer(d, format="int32", default=s.get("default")),
+    "int64": lambda s, d: Integer(d, format="int64", default=s.get("default")),
+    "bool": lambda s, d: Boolean(d, default=s.get("default")),
+    "time": lambda s, d: Time(d),
+    "microtime": lambda s, d: MicroTime(d),
+    "intorstring": lambda s, d: IntOrString(d),
+    "quantity": lambda s, d: Quantity(d),
+}
