@@ -14,32 +14,50 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterable
+from functools import cache
 
 import orjson
 
 from apiserver import openapi
 from apiserver.discovery import version_info
 from apiserver.kinds import group_versions
+from apiserver.kinds.upstream import description
 from apiserver.openapi import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
-from apiserver.schema import JSON, Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
+from apiserver.schema import (
+    JSON,
+    Array,
+    Boolean,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    MicroTime,
+    Object,
+    Quantity,
+    Schema,
+    String,
+    Time,
+)
 
 REF_PREFIX = "#/definitions/"
 TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.Time"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
-# Scalar types kube-apiserver publishes as definitions of their own, with the v2 schema of each.
-NAMED_SCALARS: dict[type[Schema], tuple[str, JSON]] = {
-    Time: (TIME, {
-        "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  "
-        "Wrappers are provided for many of the factory methods that the time package offers.",
-        "type": "string", "format": "date-time",
-    }),
-    IntOrString: (INT_OR_STRING, {
-        "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
-        "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for "
-        "example, a JSON field that can accept a name or number.",
-        "type": "string", "format": "int-or-string",
-    }),
-}
+MICRO_TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
+@cache
+def named_scalars() -> dict[type[Schema], tuple[str, JSON]]:
+    """The scalar types kube-apiserver publishes as definitions of their own, with the v2 schema of each."""
+    return {
+        Time: (TIME, {"description": description(TIME), "type": "string", "format": "date-time"}),
+        MicroTime: (MICRO_TIME, {"description": description(MICRO_TIME), "type": "string", "format": "date-time"}),
+        IntOrString: (INT_OR_STRING, {"description": description(INT_OR_STRING), "type": "string",
+                                      "format": "int-or-string"}),
+        Quantity: (QUANTITY, {"description": description(QUANTITY), "type": "string"}),
+    }
+
+
 UNSHARED_PARAMETERS = frozenset({"name", "dryRun", "fieldValidation"})
 FNV_OFFSET, FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
 SECURITY_DEFINITIONS = {
@@ -73,8 +91,9 @@ class Definitions:
         if isinstance(node, Object) and node.ref:
             return self.ref(node)
         out: JSON = {"description": node.description} if node.description else {}
-        if type(node) in NAMED_SCALARS:
-            name, definition = NAMED_SCALARS[type(node)]
+        scalars = named_scalars()
+        if type(node) in scalars:
+            name, definition = scalars[type(node)]
             return {**out, **self._named(name, definition)}
         return {**out, **self._inline(node)}
 

@@ -1,6 +1,6 @@
-"""core/v1 Pod: the fields an endpoints controller reads (labels, nodeName, podIPs, Ready, phase).
+"""core/v1 Pod: upstream's type, with the behaviour kube-apiserver's registry adds.
 
-The spec and its defaults are in `podspec`; the admission plugins that add tolerations and priority are in
+The spec's defaults are in `podspec`; the admission plugins that add tolerations and priority are in
 `apiserver.admission`. Status is the kubelet's: Pending with its QoS class on create, then only /status writes.
 """
 
@@ -11,9 +11,8 @@ from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
-from apiserver.kinds.meta import resource
-from apiserver.kinds.podspec import POD_SPEC
-from apiserver.schema import Array, Free, Object, String, Time
+from apiserver.kinds.podspec import default_pod
+from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.subresources.ephemeralcontainers import EPHEMERAL_CONTAINERS
 from apiserver.validation.field import ErrorList
 from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
@@ -25,63 +24,8 @@ def _condition_times(condition: Obj) -> None:
     condition.setdefault("lastTransitionTime", None)
 
 
-CONDITION = Object(
-    ref="io.k8s.api.core.v1.PodCondition",
-    description="PodCondition contains details for the current condition of this pod.",
-    required=("type", "status"),
-    always=("type", "status", "lastProbeTime", "lastTransitionTime"),
-    defaulter=_condition_times,
-    properties={
-        "type": String(description="Type is the type of the condition (e.g. Ready)."),
-        "status": String(description="Status is the status of the condition: True, False or Unknown."),
-        "lastProbeTime": Time(description="Last time we probed the condition."),
-        "lastTransitionTime": Time(description="Last time the condition transitioned from one status to another."),
-        "reason": String(description="Unique, one-word, CamelCase reason for the condition's last transition."),
-        "message": String(description="Human-readable message indicating details about last transition."),
-    },
-)
-
-POD_IP = Object(
-    ref="io.k8s.api.core.v1.PodIP",
-    description="PodIP represents a single IP address allocated to the pod.",
-    required=("ip",),
-    properties={"ip": String(description="IP is the IP address assigned to the pod")},
-)
-
-SCHEMA = resource(
-    "io.k8s.api.core.v1.Pod",
-    "Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled "
-    "onto hosts.",
-    spec=POD_SPEC,
-    status=Object(
-        ref="io.k8s.api.core.v1.PodStatus",
-        description="PodStatus represents information about the status of a pod.",
-        properties={
-            "phase": String(enum=("Failed", "Pending", "Running", "Succeeded", "Unknown"),
-                            description="The phase of a Pod is a simple, high-level summary of where the Pod is in "
-                            "its lifecycle."),
-            "conditions": Array(items=CONDITION, list_type="map", map_keys=("type",), merge_key="type",
-                                patch_strategy="merge", description="Current service state of pod."),
-            "hostIP": String(description="hostIP holds the IP address of the host to which the pod is assigned."),
-            "podIP": String(description="podIP address allocated to the pod."),
-            "podIPs": Array(items=POD_IP, list_type="map", map_keys=("ip",), merge_key="ip", patch_strategy="merge",
-                            description="podIPs holds the IP addresses allocated to the pod."),
-            "startTime": Time(description="RFC 3339 date and time at which the object was acknowledged by the Kubelet."),
-            "containerStatuses": Free(description="Statuses of containers in this pod."),
-            "reason": String(description="A brief CamelCase message indicating details about why the pod is in this "
-                             "state."),
-            "message": String(description="A human readable message indicating details about why the pod is in this "
-                              "condition."),
-            "qosClass": String(description="The Quality of Service (QOS) classification assigned to the pod."),
-            "nominatedNodeName": String(description="nominatedNodeName is set only when this pod preempts other pods "
-                                        "on the node, but it cannot schedule right away."),
-            "hostIPs": Free(description="hostIPs holds the IP addresses allocated to the host."),
-            "initContainerStatuses": Free(description="Statuses of init containers in this pod."),
-            "ephemeralContainerStatuses": Free(description="Statuses for any ephemeral containers that have run in "
-                                               "this pod."),
-        },
-    ),
-)
+behave({CORE + "Pod": Behaviour(defaulter=default_pod), CORE + "PodCondition": Behaviour(defaulter=_condition_times)})
+SCHEMA = definition(CORE + "Pod")
 
 
 class PodStrategy(Strategy):

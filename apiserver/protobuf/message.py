@@ -4,7 +4,9 @@ Each `Object` node with numbered properties (`proto=`) is a message. Encoding fo
 order; a Go pointer (`pointer=True`), a slice or a map is written only when set; every other field always, at
 its zero value when absent (an empty string, 0, an empty message); map entries sorted by key. Types map as
 upstream's: `Time` is metav1.Time (Timestamp{seconds, nanos}, nanos always 0, empty when zero),
-`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Free` a FieldsV1{Raw} holding JSON.
+`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Quantity` resource.Quantity{string}, `Free` a
+FieldsV1{Raw} holding JSON. A struct Go embeds inline (`Object.embedded`: a Volume's VolumeSource) is a message
+of its own under its number, written from the parent's JSON object and read back into it.
 
 Decoding gives the object as kube-apiserver's JSON shows it: a zero non-pointer field is left out unless its
 parent names it in `always`; absent lists and maps named there are null.
@@ -22,7 +24,7 @@ from typing import Any
 from apiserver.protobuf import values
 from apiserver.protobuf.values import ProtobufError, int_or_string_field, length_prefixed
 from apiserver.protobuf.wire import LENGTH, VARINT, read_varint, skip, tag, varint
-from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
+from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Quantity, Schema, String, Time
 
 Obj = dict[str, Any]
 # Reads the value at a position into the object under the name: (obj, name, data, pos, end of value) -> None.
@@ -51,6 +53,8 @@ class Message:
         namespace: dict[str, Any] = dict(_HELPERS)
         numbered = sorted((child.proto, name, child) for name, child in node.properties.items() if child.proto)
         fields = [_Field(number, name, child, name in node.always, namespace) for number, name, child in numbered]
+        fields += [_Field(struct.proto, "", struct, True, namespace) for struct in node.embedded]
+        fields.sort(key=lambda field: field.number)
         absent = {name: _zero(child) for _, name, child in numbered
                   if name in node.always and not isinstance(child, Object)}
         source = _encoder_source(fields) + _decoder_source(fields, absent)
@@ -63,8 +67,11 @@ def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("api
     """The properties under `node` without a field number (a kind is served in protobuf only if there are none),
     and the `Free` ones that are no FieldsV1 (they have no message to be written as)."""
     found = []
+    flattened = {name for struct in node.embedded for name in struct.properties}
+    for struct in node.embedded:
+        found += unnumbered(struct, path, ())
     for name, child in node.properties.items():
-        if name in skip_names:
+        if name in skip_names or name in flattened:
             continue
         if not child.proto or (isinstance(child, Free) and name != "fieldsV1"):
             found.append(path + name)
@@ -97,6 +104,7 @@ _HELPERS: dict[str, Any] = {
     "S": tuple(varint(n) for n in range(1 << 14)), "V": varint, "R": read_varint, "SK": skip, "EOF": _raise_eof,
     "TIME": values.time_field, "TIME_TEXT": values.time_text, "IOS": int_or_string_field,
     "IOS_VALUE": values.int_or_string, "FV1": values.fields_v1_field, "FV1_VALUE": values.fields_v1,
+    "QTY": values.quantity_field, "QTY_VALUE": values.quantity,
 }
 
 
@@ -109,7 +117,11 @@ class _Field:
         item = node.items if isinstance(node, Array) else node
         self.keep_zero = always or node.pointer
         self.helper = f"F{number}"
-        if isinstance(node, Map):
+        if not name:  # an embedded struct: its message is written from, and read into, the parent's object
+            self.kind = "embed"
+            sub = message(node)  # type: ignore[arg-type]
+            namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode, sub.decode
+        elif isinstance(node, Map):
             self.kind = "map"
             namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
         elif isinstance(item, String):
@@ -124,9 +136,8 @@ class _Field:
             namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode, sub.decode
         elif isinstance(item, (Time, IntOrString, Free)):
             self.kind = "fn"
-            helpers = {Time: ("TIME", "TIME_TEXT"), IntOrString: ("IOS", "IOS_VALUE"), Free: ("FV1", "FV1_VALUE")}
-            namespace[self.helper], namespace[self.helper + "_READ"] = (
-                namespace[h] for h in helpers[type(item)])
+            helpers = next(pair for kind, pair in _VALUE_HELPERS if isinstance(item, kind))
+            namespace[self.helper], namespace[self.helper + "_READ"] = (namespace[h] for h in helpers)
         else:
             raise TypeError(f"no protobuf form for {type(item).__name__}")
         self.wire_type = VARINT if self.kind in ("int", "bool") else LENGTH
@@ -138,8 +149,16 @@ class _Field:
         self.zero = None if zero is None else self.tag + zero
 
 
+# The helpers writing and reading the types that are no plain scalars (MicroTime is written as Time, to the second).
+_VALUE_HELPERS: tuple[tuple[type, tuple[str, str]], ...] = (
+    (Quantity, ("QTY", "QTY_VALUE")), (Time, ("TIME", "TIME_TEXT")), (IntOrString, ("IOS", "IOS_VALUE")),
+    (Free, ("FV1", "FV1_VALUE")))
+
+
 def _zero_payload(node: Schema) -> bytes | None:
     """The bytes of an absent non-pointer value: Go writes its zero value (the empty message of a struct)."""
+    if isinstance(node, Quantity):
+        return values.quantity_field("0")
     if isinstance(node, Object):
         return length_prefixed(message(node).encode({}))
     if isinstance(node, (String, Time, Integer, Boolean)):
@@ -162,6 +181,8 @@ def _encode_value(field: _Field, value: str) -> list[str]:
         return [f"a({true!r} if {value} else {false!r})"]
     if field.kind == "msg":
         return [f"b = {field.helper}({value})", "n = len(b)", f"a({short})"]
+    if field.kind == "embed":
+        return [f"b = {field.helper}(o)", "n = len(b)", f"a({short})"]
     if field.kind == "map":
         return [f"a({field.helper}({value}))"]
     return [f"a({tag_bytes} + {field.helper}({value}))"]
@@ -170,6 +191,9 @@ def _encode_value(field: _Field, value: str) -> list[str]:
 def _encoder_source(fields: list[_Field]) -> str:
     lines = ["def encode(o):", "    p = []", "    a = p.append", "    g = o.get"]
     for field in fields:
+        if field.kind == "embed":
+            lines += ["    " + line for line in _encode_value(field, "o")]
+            continue
         lines.append(f"    v = g({field.name!r})")
         lines.append("    if v is not None:")
         if field.repeated:
@@ -198,6 +222,8 @@ def _decode_length(field: _Field) -> list[str]:
         return _store(field, "d[pos:e].decode()", "x")
     if field.kind == "msg":
         return _store(field, f"{field.helper}_READ(d, pos, e)", "")
+    if field.kind == "embed":
+        return [f"o.update({field.helper}_READ(d, pos, e))"]
     if field.kind == "map":
         return [f"{field.helper}_READ(o, {field.name!r}, d, pos, e)"]
     return _store(field, f"{field.helper}_READ(d, pos, e)", "x is not None")

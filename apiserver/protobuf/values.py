@@ -102,3 +102,21 @@ def fields_v1_field(value: Any) -> bytes:
 @lru_cache(maxsize=4096)
 def time_field(text: str) -> bytes:
     return length_prefixed(time_payload(text))
+
+
+def quantity_field(value: int | str) -> bytes:
+    """resource.Quantity's message: {string = 1} holding its text."""
+    data = str(value).encode()
+    return length_prefixed(b"\x0a" + varint(len(data)) + data)
+
+
+def quantity(data: bytes, pos: int, end: int) -> str:
+    text = ""
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        if key == 0x0A:
+            size, pos = read_varint(data, pos)
+            text, pos = data[pos:pos + size].decode(), pos + size
+        else:
+            pos = skip(data, pos, key & 7)
+    return text
