@@ -72,6 +72,16 @@ class Free(Schema):
 
 
 @dataclass(frozen=True)
+class FieldsV1(Free):
+    """metav1.FieldsV1: a managedFields entry's field set, JSON held as bytes."""
+
+
+@dataclass(frozen=True)
+class RawExtension(Free):
+    """runtime.RawExtension: an embedded object of any kind, JSON held as bytes."""
+
+
+@dataclass(frozen=True)
 class Map(Schema):
     """A JSON object with arbitrary keys whose values all follow `values`; merged key by key, unless `atomic`
     (`+mapType=atomic`: owned and replaced as a unit by server-side apply)."""
@@ -93,6 +103,8 @@ class Object(Schema):
     serialised, such as a container's `resources`); `defaulter` fills the defaults that depend on other
     fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
     declared defaults of the node and of everything under it.
+    `unions` are upstream's `+union` markers (`x-kubernetes-unions`: a discriminator and the fields it selects).
+    `about` is what the parent says of this property (upstream's property description, besides the type's).
     `embedded` are the Go structs embedded inline with a message of their own (a Volume's VolumeSource, numbered
     by `proto`): their properties are also this node's (unnumbered here), as JSON flattens them.
     """
@@ -105,6 +117,8 @@ class Object(Schema):
     default: dict[str, Any] | None = field(default=None, compare=False)
     defaulter: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
     embedded: tuple[Object, ...] = field(default=(), compare=False)
+    about: str = field(default="", compare=False)
+    unions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -440,13 +440,17 @@ def test_schemas_carry_list_and_patch_semantics() -> None:
     assert owners["x-kubernetes-list-type"] == "map"
     assert owners["x-kubernetes-list-map-keys"] == ["uid"]
     assert (owners["x-kubernetes-patch-merge-key"], owners["x-kubernetes-patch-strategy"]) == ("uid", "merge")
-    assert schemas[meta + "ObjectMeta"]["properties"]["creationTimestamp"]["format"] == "date-time"
+    created = schemas[meta + "ObjectMeta"]["properties"]["creationTimestamp"]  # a named type, as upstream's
+    assert created["allOf"] == [{"$ref": f"#/components/schemas/{meta}Time"}] and created["description"]
+    assert schemas[meta + "Time"]["format"] == "date-time"
     for name in ("Status", "StatusDetails", "StatusCause", "ListMeta", "DeleteOptions", "Preconditions", "Patch",
                  "WatchEvent"):
         assert meta + name in schemas
-    port = openapi_v3("api/v1")["components"]["schemas"]["io.k8s.api.core.v1.ServicePort"]["properties"]
-    assert port["targetPort"]["x-kubernetes-int-or-string"] is True
-    assert port["targetPort"]["format"] == "int-or-string"
+    core = openapi_v3("api/v1")["components"]["schemas"]
+    int_or_string = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+    assert core["io.k8s.api.core.v1.ServicePort"]["properties"]["targetPort"]["allOf"] == [
+        {"$ref": f"#/components/schemas/{int_or_string}"}]
+    assert core[int_or_string]["format"] == "int-or-string"
 
 
 # Real kubectl against the handlers

@@ -35,7 +35,7 @@ MARKERS = {"description": "description", "default": "default", "enum": "enum", "
            "x-kubernetes-list-type": "list_type", "x-kubernetes-list-map-keys": "map_keys",
            "x-kubernetes-patch-merge-key": "merge_key", "x-kubernetes-patch-strategy": "patch_strategy",
            "x-kubernetes-map-type": "map_type"}
-# The apimachinery types with JSON and protobuf forms of their own: only their descriptions are kept.
+# The apimachinery types with JSON and protobuf forms of their own: their OpenAPI components are kept whole.
 SCALARS = ("io.k8s.apimachinery.pkg.apis.meta.v1.Time", "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime",
            "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1", "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
            "io.k8s.apimachinery.pkg.api.resource.Quantity", "io.k8s.apimachinery.pkg.runtime.RawExtension")
@@ -101,6 +101,8 @@ def describe(name: str, types: JSON, components: JSON, properties: JSON | None =
         fields.append(entry)
     data: JSON = {"fields": fields}
     data.update({key: component[key] for key in ("description", "required") if key in component})
+    if component.get("x-kubernetes-unions"):
+        data["unions"] = component["x-kubernetes-unions"]
     if component.get("x-kubernetes-map-type"):
         data["map_type"] = component["x-kubernetes-map-type"]
     if inline:
@@ -121,7 +123,7 @@ def generate(types: JSON, components: JSON) -> dict[str, str]:
         for described, data in describe(name, types, components).items():
             files.setdefault(FILES[prefix], {})[described] = data
     for name in SCALARS:
-        files["meta_v1"][name] = {"description": components[name]["description"]}
+        files["meta_v1"][name] = {"description": components[name]["description"], "openapi": components[name]}
     return {f"{file}.json": _lines(data) for file, data in files.items()}
 
 

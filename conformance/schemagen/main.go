@@ -25,7 +25,7 @@ var roots = []any{
 	corev1.Namespace{}, corev1.Service{}, corev1.Endpoints{}, corev1.Pod{}, corev1.ConfigMap{}, corev1.Secret{},
 	corev1.ServiceAccount{}, corev1.Event{}, corev1.Node{}, discoveryv1.EndpointSlice{}, appsv1.Deployment{},
 	appsv1.ReplicaSet{}, appsv1.StatefulSet{}, appsv1.DaemonSet{}, coordinationv1.Lease{}, eventsv1.Event{},
-	metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{},
+	metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
 }
 
 // special are the types with their own JSON and protobuf forms, not described field by field.

@@ -17,10 +17,10 @@ from typing import Any
 
 import orjson
 
-from apiserver.kinds.meta import OBJECT_META
 from apiserver.schema import (
     Array,
     Boolean,
+    FieldsV1,
     Free,
     Integer,
     IntOrString,
@@ -28,6 +28,7 @@ from apiserver.schema import (
     MicroTime,
     Object,
     Quantity,
+    RawExtension,
     Schema,
     String,
     Time,
@@ -51,7 +52,7 @@ class Behaviour:
     schema: Object | None = None
 
 
-_BEHAVIOURS: dict[str, Behaviour] = {META + "ObjectMeta": Behaviour(schema=OBJECT_META)}  # until meta is generated
+_BEHAVIOURS: dict[str, Behaviour] = {}
 _BUILT: dict[str, Object] = {}
 
 
@@ -82,6 +83,12 @@ def description(name: str) -> str:
     return str(_data(name).get("description", ""))
 
 
+def scalar_schema(name: str) -> JSON:
+    """Upstream's OpenAPI v3 component of a scalar type (Time, Quantity, IntOrString, FieldsV1, RawExtension)."""
+    schema: JSON = _data(name)["openapi"]
+    return schema
+
+
 def definition(name: str) -> Object:
     """The Object node of upstream type `name` (`io.k8s.api.core.v1.Pod`), built once."""
     node = _BUILT.get(name)
@@ -96,8 +103,10 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
     always: list[str] = []
     for field in data["fields"]:
         node = _value(field["schema"])
-        if isinstance(node, Object) and field.get("always"):
-            node = replace(node, default={})  # a Go struct value: `{}` at least, as Go writes it
+        if isinstance(node, Object):
+            node = replace(node, about=field["schema"].get("description", ""))
+            if field.get("always"):
+                node = replace(node, default={})  # a Go struct value: `{}` at least, as Go writes it
         properties[field["name"]] = replace(node, proto=field.get("proto", 0), pointer=field.get("pointer", False))
         if field.get("always"):
             always.append(field["name"])
@@ -115,6 +124,7 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         always=tuple(always),
         defaulter=behaviour.defaulter,
         embedded=tuple(embedded),
+        unions=tuple(data.get("unions", ())),
     )
 
 
@@ -132,7 +142,7 @@ def _value(schema: JSON) -> Schema:
                      patch_strategy=schema.get("patch_strategy", ""))
     if kind == "map":
         return Map(description, values=_value(schema["values"]), atomic=schema.get("map_type") == "atomic")
-    return Free(description)  # FieldsV1, RawExtension and interface values: any JSON
+    return Free(description)  # an interface value: any JSON
 
 
 _SCALARS: dict[str, Callable[[JSON, str], Schema]] = {
@@ -146,4 +156,6 @@ _SCALARS: dict[str, Callable[[JSON, str], Schema]] = {
     "microtime": lambda s, d: MicroTime(d),
     "intorstring": lambda s, d: IntOrString(d),
     "quantity": lambda s, d: Quantity(d),
+    "fieldsv1": lambda s, d: FieldsV1(d),
+    "raw": lambda s, d: RawExtension(d),
 }
