@@ -21,8 +21,8 @@ import orjson
 from apiserver import openapi
 from apiserver.discovery import version_info
 from apiserver.kinds import group_versions
+from apiserver.kinds.meta import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
 from apiserver.kinds.upstream import description
-from apiserver.openapi import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
 from apiserver.schema import (
     JSON,
     Array,

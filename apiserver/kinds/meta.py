@@ -6,6 +6,9 @@ from __future__ import annotations
 from apiserver.kinds.upstream import CORE, META, definition
 from apiserver.schema import Array, Object, Schema, String, numbered
 
+__all__ = ["CONDITION", "DELETE_OPTIONS", "LIST_META", "META", "OBJECT_META", "OBJECT_REFERENCE", "PATCH", "STATUS",
+           "WATCH_EVENT", "conditions", "creation_timestamp", "list_of", "resource"]
+
 OBJECT_META = definition(META + "ObjectMeta")
 OBJECT_REFERENCE = definition(CORE + "ObjectReference")
 CONDITION = definition(META + "Condition")
