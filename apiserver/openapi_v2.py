@@ -83,14 +83,11 @@ class Definitions:
         return {"$ref": REF_PREFIX + name}
 
     def field(self, node: Schema) -> JSON:
-        """The schema of a property, list item or map value.
-
-        A referenced object is a bare `$ref`: its one description is the definition's, and repeating it
-        here would make `explain` print it twice.
-        """
+        """The schema of a property, list item or map value: a referenced object is a `$ref`, beside the property's
+        own description (upstream's `about`) when it has one."""
         if isinstance(node, Object) and node.ref:
-            return self.ref(node)
-        out: JSON = {"description": node.description} if node.description else {}
+            return {**self.ref(node), "description": v2_description(node.about)} if node.about else self.ref(node)
+        out: JSON = {"description": v2_description(node.description)} if node.description else {}
         scalars = named_scalars()
         if type(node) in scalars:
             name, definition = scalars[type(node)]
@@ -124,7 +121,7 @@ class Definitions:
         raise TypeError(f"no OpenAPI v2 form for {type(node).__name__}")
 
     def _object(self, node: Object) -> JSON:
-        out: JSON = {"description": node.description} if node.description else {}
+        out: JSON = {"description": v2_description(node.description)} if node.description else {}
         out["type"] = "object"
         if node.required:
             out["required"] = list(node.required)
@@ -133,6 +130,11 @@ class Definitions:
         if node.atomic:
             out["x-kubernetes-map-type"] = "atomic"
         return out
+
+
+def v2_description(text: str) -> str:
+    """A description as v2 words it: without the list of enum values v3 appends."""
+    return text.split("\n\nPossible enum values:", 1)[0]
 
 
 def _undescribed(node: Schema) -> Schema:
