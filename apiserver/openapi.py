@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 
 from apiserver.kinds import group_versions
 from apiserver.kinds.base import Kind, Subresource
-from apiserver.kinds.meta import DELETE_OPTIONS, LIST_META, META, PATCH, STATUS, WATCH_EVENT
-from apiserver.kinds.upstream import scalar_schema
+from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
+from apiserver.kinds.upstream import definition, scalar_schema
 from apiserver.schema import (
     JSON,
     Array,
@@ -260,7 +260,8 @@ class Components:
             return self._object(node)
         if isinstance(node, Array):
             out: JSON = {"type": "array", "items": self.field(node.items, described=False)}
-            out["x-kubernetes-list-type"] = node.list_type
+            if node.list_type:
+                out["x-kubernetes-list-type"] = node.list_type
             if node.map_keys:
                 out["x-kubernetes-list-map-keys"] = list(node.map_keys)
             if node.merge_key:
@@ -318,19 +319,7 @@ def gvk(group: str, version: str, kind: str) -> JSON:
 
 def list_schema(kind: Kind) -> Object:
     """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
-    return Object(
-        ref=kind.schema.ref + "List",
-        description=f"{kind.list_kind} is a list of {kind.kind} objects.",
-        required=("items",),
-        properties={
-            "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
-                                 "object."),
-            "items": Array(items=kind.schema, description=f"items is the list of {kind.kind} objects."),
-            "kind": String(description="Kind is a string value representing the REST resource this object "
-                           "represents."),
-            "metadata": LIST_META,
-        },
-    )
+    return definition(kind.schema.ref + "List")
 
 
 # Paths and operations.

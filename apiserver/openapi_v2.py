@@ -101,7 +101,8 @@ class Definitions:
             out: JSON = {"type": "array", "items": self.field(_undescribed(node.items))}
             if node.map_keys:
                 out["x-kubernetes-list-map-keys"] = list(node.map_keys)
-            out["x-kubernetes-list-type"] = node.list_type
+            if node.list_type:
+                out["x-kubernetes-list-type"] = node.list_type
             if node.merge_key:
                 out["x-kubernetes-patch-merge-key"] = node.merge_key
             if node.patch_strategy:

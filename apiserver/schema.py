@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
-ListType = Literal["atomic", "set", "map"]
+ListType = Literal["atomic", "set", "map", ""]  # "": undeclared (atomic), as the items of a List kind
 
 
 @dataclass(frozen=True)

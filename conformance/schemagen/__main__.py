@@ -115,7 +115,7 @@ def generate(types: JSON, components: JSON) -> dict[str, str]:
     """The text of each data file, by file name."""
     files: dict[str, JSON] = {}
     for name in sorted(types):
-        if types[name] is None:
+        if types[name] is None or name not in components:  # an inline struct: described with its parent
             continue
         prefix = next((p for p in FILES if name.startswith(p)), None)
         if prefix is None:

@@ -20,11 +20,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// roots are the kinds (and the meta types operations name) whose types are described.
+// roots are the kinds, their lists and the meta types operations name: the types described.
 var roots = []any{
 	corev1.Namespace{}, corev1.Service{}, corev1.Endpoints{}, corev1.Pod{}, corev1.ConfigMap{}, corev1.Secret{},
 	corev1.ServiceAccount{}, corev1.Event{}, corev1.Node{}, discoveryv1.EndpointSlice{}, appsv1.Deployment{},
 	appsv1.ReplicaSet{}, appsv1.StatefulSet{}, appsv1.DaemonSet{}, coordinationv1.Lease{}, eventsv1.Event{},
+	corev1.NamespaceList{}, corev1.ServiceList{}, corev1.EndpointsList{}, corev1.PodList{}, corev1.ConfigMapList{},
+	corev1.SecretList{}, corev1.ServiceAccountList{}, corev1.EventList{}, corev1.NodeList{},
+	discoveryv1.EndpointSliceList{}, appsv1.DeploymentList{}, appsv1.ReplicaSetList{}, appsv1.StatefulSetList{},
+	appsv1.DaemonSetList{}, coordinationv1.LeaseList{}, eventsv1.EventList{},
 	metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
 }
 

@@ -137,7 +137,7 @@ def _value(schema: JSON) -> Schema:
     if kind == "struct":
         return definition(schema["ref"])
     if kind == "slice":
-        return Array(description, items=_value(schema["items"]), list_type=schema.get("list_type", "atomic"),
+        return Array(description, items=_value(schema["items"]), list_type=schema.get("list_type", ""),
                      map_keys=tuple(schema.get("map_keys", ())), merge_key=schema.get("merge_key", ""),
                      patch_strategy=schema.get("patch_strategy", ""))
     if kind == "map":
