@@ -11,12 +11,13 @@ kubernetes/kubernetes:api/openapi-spec/v3; the index and its hashes follow kube-
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from apiserver.kinds import group_versions
 from apiserver.kinds.base import Kind, Subresource
 from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
-from apiserver.kinds.upstream import definition, scalar_schema
+from apiserver.kinds.upstream import definition, scalar_schema, subresource_paths
 from apiserver.schema import (
     JSON,
     Array,
@@ -36,6 +37,7 @@ from apiserver.schema import (
 )
 
 REF_PREFIX = "#/components/schemas/"
+SCHEMA_REF = re.compile(re.escape(REF_PREFIX) + r"([\w.]+)")
 # The scalar types upstream names as components of their own.
 SCALAR_REFS: dict[type[Schema], str] = {
     Time: META + "Time", MicroTime: META + "MicroTime", FieldsV1: META + "FieldsV1",
@@ -48,8 +50,8 @@ PATCH_CONTENT_TYPES = (  # in the order OpenAPI v2 lists them (v3 sorts its cont
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
-RESPONSE_TYPES = ("application/json", "application/yaml")
-STREAM_TYPES = ("application/json", "application/json;stream=watch", "application/yaml")
+RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+STREAM_TYPES = (*RESPONSE_TYPES, "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch")
 
 # Query parameters, described as upstream words them; any not listed as boolean or integer is a string.
 
@@ -389,7 +391,13 @@ class _PathBuilder:
         if self.kind.namespaced and "list" in self.verbs:
             get = self._list(self._op_id("list", "ForAllNamespaces", namespaced=False), ())
             paths[f"{self.prefix}/{self.kind.plural}"] = {"get": get, "parameters": _query(LIST_PARAMS)}
-        return {path: _with_path_params(item) for path, item in paths.items() if item}
+        return {**{path: _with_path_params(item) for path, item in paths.items() if item}, **self.upstream_paths()}
+
+    def upstream_paths(self) -> dict[str, JSON]:
+        """The subresources that are no read or write of the kind (log, exec, eviction, proxy…), as upstream's
+        paths: their query parameters and bodies are the options and objects of upstream's types."""
+        return {path: item for sub in self.kind.subresources if not sub.of_parent
+                for path, item in subresource_paths(f"{self.item_path}/{sub.name}").items()}
 
     def _op_id(self, verb: str, suffix: str = "", collection: str = "", namespaced: bool = True) -> str:
         scope = "Namespaced" if namespaced and self.kind.namespaced else ""
@@ -554,6 +562,8 @@ def openapi_v3(group_version: str) -> JSON:
             gvk(group, version, kind.list_kind)
         ]
         paths.update(_PathBuilder(kind, prefix, tag, infix).build())
+    for name in sorted(set(SCHEMA_REF.findall(repr(paths))) - set(components.schemas)):  # Binding, Eviction
+        components.ref(definition(name))
 
     components.ref(PATCH)
     # Status belongs to core/v1 only; DeleteOptions and WatchEvent are registered in every group-version.

@@ -22,7 +22,7 @@ from apiserver import openapi
 from apiserver.discovery import version_info
 from apiserver.kinds import group_versions
 from apiserver.kinds.meta import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
-from apiserver.kinds.upstream import description
+from apiserver.kinds.upstream import definition, description
 from apiserver.schema import (
     JSON,
     Array,
@@ -156,9 +156,11 @@ def _parameter(v3: JSON) -> JSON:
 
 
 def _schema_ref(content: JSON) -> JSON:
-    """The one schema a v3 `content` map gives every media type, as a v2 reference."""
-    (ref,) = {media["schema"]["$ref"] for media in content.values()}
-    return {"$ref": REF_PREFIX + ref.removeprefix(openapi.REF_PREFIX)}
+    """The one schema a v3 `content` map gives every media type, as a v2 reference (or a plain schema: the
+    `type: string` of a connect operation or a log)."""
+    (schema,) = {orjson.dumps(media["schema"]) for media in content.values()}
+    ref = orjson.loads(schema).get("$ref")
+    return {"$ref": REF_PREFIX + ref.removeprefix(openapi.REF_PREFIX)} if ref else dict(orjson.loads(schema))
 
 
 def _produces(content: JSON) -> list[str]:
@@ -262,6 +264,9 @@ def openapi_v2() -> JSON:
                 gvk = [openapi.gvk(kind.group, kind.version, kind_name)]
                 definitions.schemas[node.ref]["x-kubernetes-group-version-kind"] = gvk
         paths.update({path: _path_item(item) for path, item in v3["paths"].items()})
+        for ref in openapi.SCHEMA_REF.findall(repr(v3["paths"])):  # the bodies of subresources: Binding, Eviction
+            if ref not in definitions.schemas and ref.startswith("io.k8s.api."):
+                definitions.ref(definition(ref))
 
     definitions.ref(PATCH)
     # Status belongs to core/v1; DeleteOptions and WatchEvent are registered in every group-version.

@@ -258,7 +258,9 @@ async def test_openapi_paths_of_subresources_that_read_and_write_their_parent(cl
     assert finalize["put"]["description"] == "replace finalize of the specified Namespace"
     assert [p["name"] for p in finalize["parameters"]] == ["dryRun", "fieldManager", "fieldValidation", "name",
                                                            "pretty"]
-    assert "/api/v1/namespaces/{namespace}/pods/{name}/log" not in paths  # a stream, not the object
+    log = paths["/api/v1/namespaces/{namespace}/pods/{name}/log"]["get"]  # upstream's: a stream, not the object
+    assert (log["operationId"], log["responses"]["200"]["content"]["text/plain"]) == (
+        "readCoreV1NamespacedPodLog", {"schema": {"type": "string"}})
 
 
 @pytest.mark.parametrize("path", ["/api", "/apis", "/api/v1", "/apis/discovery.k8s.io", "/apis/discovery.k8s.io/v1",

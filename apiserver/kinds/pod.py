@@ -7,6 +7,7 @@ The spec's defaults are in `podspec`; the admission plugins that add tolerations
 from __future__ import annotations
 
 import re
+import time
 from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
@@ -17,14 +18,7 @@ from apiserver.subresources.ephemeralcontainers import EPHEMERAL_CONTAINERS
 from apiserver.validation.field import ErrorList
 from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 
-
-def _condition_times(condition: Obj) -> None:
-    """The two timestamps of a condition are serialised as null when unset (no omitempty upstream)."""
-    condition.setdefault("lastProbeTime", None)
-    condition.setdefault("lastTransitionTime", None)
-
-
-behave({CORE + "Pod": Behaviour(defaulter=default_pod), CORE + "PodCondition": Behaviour(defaulter=_condition_times)})
+behave({CORE + "Pod": Behaviour(defaulter=default_pod)})
 SCHEMA = definition(CORE + "Pod")
 
 
@@ -35,10 +29,18 @@ class PodStrategy(Strategy):
     status_subresource = True
 
     def prepare_for_create(self, obj: Obj) -> None:
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+        spec = obj.get("spec") or {}
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
+        drop_disabled_fields(spec, None)
+        if spec.get("schedulingGates"):  # applySchedulingGatedCondition
+            obj["status"]["conditions"] = [{
+                "type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates"}]
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
+        drop_disabled_fields(obj.get("spec") or {}, old.get("spec") or {})
 
     def prepare_for_status_update(self, obj: Obj, old: Obj) -> None:
         """The kubelet's write: status and metadata as sent (but ownerReferences), the spec as stored."""
@@ -72,6 +74,19 @@ class PodStrategy(Strategy):
 
     def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
         return pod_warnings(obj, old)
+
+
+def _containers(spec: Obj) -> list[Obj]:
+    return [c for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or ()
+            if isinstance(c, dict)]
+
+
+def drop_disabled_fields(spec: Obj, old: Obj | None) -> None:
+    """DropDisabledPodFields for the feature gates off in 1.32: a container's resizePolicy (InPlacePodVerticalScaling)
+    is dropped unless the stored pod already uses it."""
+    if old is None or not any(c.get("resizePolicy") for c in _containers(old)):
+        for container in _containers(spec):
+            container.pop("resizePolicy", None)
 
 
 QOS_RESOURCES = ("cpu", "memory")

@@ -19,17 +19,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from apiserver.kinds import KINDS
 from conformance.kube_apiserver import KubeAPIServer
 
 JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "apiserver" / "kinds" / "upstream"
 DOCUMENTS = ("api/v1", "apis/discovery.k8s.io/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1",
-             "apis/events.k8s.io/v1")
+             "apis/events.k8s.io/v1", "apis/policy/v1")
 # The package prefixes of OpenAPI names and the data file their types go to.
 FILES = {"io.k8s.api.core.v1.": "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1",
          "io.k8s.api.apps.v1.": "apps_v1", "io.k8s.api.coordination.v1.": "coordination_v1",
-         "io.k8s.api.events.v1.": "events_v1", "io.k8s.apimachinery.pkg.apis.meta.v1.": "meta_v1"}
+         "io.k8s.api.events.v1.": "events_v1", "io.k8s.api.policy.v1.": "policy_v1",
+         "io.k8s.apimachinery.pkg.apis.meta.v1.": "meta_v1"}
 # The OpenAPI keys of a property kept, under shorter names.
 MARKERS = {"description": "description", "default": "default", "enum": "enum", "format": "format",
            "x-kubernetes-list-type": "list_type", "x-kubernetes-list-map-keys": "map_keys",
@@ -50,13 +52,36 @@ def go_types() -> JSON:
     return types
 
 
-def openapi_components(server: KubeAPIServer) -> JSON:
-    """The component schemas of the group-versions' OpenAPI v3 documents, from a real kube-apiserver."""
-    components: JSON = {}
+def openapi_documents(server: KubeAPIServer) -> dict[str, JSON]:
+    """The group-versions' OpenAPI v3 documents, from a real kube-apiserver."""
+    documents: dict[str, JSON] = {}
     for document in DOCUMENTS:
         with urllib.request.urlopen(server.request("/openapi/v3/" + document), context=server.ssl_context()) as reply:
-            components.update(json.load(reply)["components"]["schemas"])
-    return components
+            documents[document] = json.load(reply)
+    return documents
+
+
+def components(documents: dict[str, JSON]) -> JSON:
+    """The component schemas of all the documents."""
+    found: JSON = {}
+    for document in documents.values():
+        found.update(document["components"]["schemas"])
+    return found
+
+
+def subresource_paths(documents: dict[str, JSON]) -> JSON:
+    """The path items of the subresources served that are no read or write of the kind itself (pods/log,
+    pods/exec, pods/eviction, services/proxy…): their operations are upstream's, query parameters and all."""
+    paths = {name: item for document in documents.values() for name, item in document["paths"].items()}
+    found: JSON = {}
+    for kind in KINDS:
+        scope = "/namespaces/{namespace}" if kind.namespaced else ""
+        prefix = f"/{'apis/' + kind.group if kind.group else 'api'}/{kind.version}{scope}/{kind.plural}/{{name}}/"
+        for sub in kind.subresources:
+            if not sub.of_parent:
+                found.update({name: paths[name] for name in (prefix + sub.name, prefix + sub.name + "/{path}")
+                              if name in paths})
+    return dict(sorted(found.items()))
 
 
 def _ref(schema: JSON) -> str:
@@ -111,19 +136,20 @@ def describe(name: str, types: JSON, components: JSON, properties: JSON | None =
     return out
 
 
-def generate(types: JSON, components: JSON) -> dict[str, str]:
+def generate(types: JSON, documents: dict[str, JSON]) -> dict[str, str]:
     """The text of each data file, by file name."""
-    files: dict[str, JSON] = {}
+    schemas = components(documents)
+    files: dict[str, JSON] = {"paths": subresource_paths(documents)}
     for name in sorted(types):
-        if types[name] is None or name not in components:  # an inline struct: described with its parent
+        if types[name] is None or name not in schemas:  # an inline struct: described with its parent
             continue
         prefix = next((p for p in FILES if name.startswith(p)), None)
         if prefix is None:
             continue
-        for described, data in describe(name, types, components).items():
+        for described, data in describe(name, types, schemas).items():
             files.setdefault(FILES[prefix], {})[described] = data
     for name in SCALARS:
-        files["meta_v1"][name] = {"description": components[name]["description"], "openapi": components[name]}
+        files["meta_v1"][name] = {"description": schemas[name]["description"], "openapi": schemas[name]}
     return {f"{file}.json": _lines(data) for file, data in files.items()}
 
 
@@ -143,7 +169,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="compare with the committed data instead of writing")
     args = parser.parse_args()
     with KubeAPIServer() as server:
-        files = generate(go_types(), openapi_components(server))
+        files = generate(go_types(), openapi_documents(server))
     if args.check:
         for name in stale_files(files):
             print(f"{OUT / name} is not what upstream gives: run python -m conformance.schemagen", file=sys.stderr)

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -29,7 +30,7 @@ var roots = []any{
 	corev1.SecretList{}, corev1.ServiceAccountList{}, corev1.EventList{}, corev1.NodeList{},
 	discoveryv1.EndpointSliceList{}, appsv1.DeploymentList{}, appsv1.ReplicaSetList{}, appsv1.StatefulSetList{},
 	appsv1.DaemonSetList{}, coordinationv1.LeaseList{}, eventsv1.EventList{},
-	metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
+	corev1.Binding{}, policyv1.Eviction{}, metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
 }
 
 // special are the types with their own JSON and protobuf forms, not described field by field.

@@ -39,7 +39,8 @@ CORE = "io.k8s.api.core.v1."
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 # The data file holding the types of each package, by the prefix of their OpenAPI names.
 FILES = {CORE: "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1", "io.k8s.api.apps.v1.": "apps_v1",
-         "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1", META: "meta_v1",
+         "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1",
+         "io.k8s.api.policy.v1.": "policy_v1", META: "meta_v1",
          "io.k8s.apimachinery.": "meta_v1"}
 
 
@@ -83,6 +84,12 @@ def description(name: str) -> str:
     return str(_data(name).get("description", ""))
 
 
+def subresource_paths(prefix: str) -> dict[str, JSON]:
+    """Upstream's OpenAPI v3 path items under `prefix` (`/api/v1/namespaces/{namespace}/pods/{name}/log`, with its
+    `/{path}` form for proxies): the subresources that are no read or write of the kind itself."""
+    return {name: item for name, item in _types("paths").items() if name == prefix or name == prefix + "/{path}"}
+
+
 def scalar_schema(name: str) -> JSON:
     """Upstream's OpenAPI v3 component of a scalar type (Time, Quantity, IntOrString, FieldsV1, RawExtension)."""
     schema: JSON = _data(name)["openapi"]
@@ -101,10 +108,13 @@ def definition(name: str) -> Object:
 def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
     properties: dict[str, Schema] = {}
     always: list[str] = []
+    names = {field["name"] for field in data["fields"]}
     for field in data["fields"]:
         node = _value(field["schema"])
         if isinstance(node, Object):
             node = replace(node, about=field["schema"].get("description", ""))
+            if field["name"] == "metadata" and field.get("proto") == 1 and "apiVersion" in names:
+                node = replace(node, defaulter=None)  # a resource's own metadata: the registry fills it
             if field.get("always"):
                 node = replace(node, default={})  # a Go struct value: `{}` at least, as Go writes it
         properties[field["name"]] = replace(node, proto=field.get("proto", 0), pointer=field.get("pointer", False))
@@ -115,6 +125,8 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         struct = definition(inline["ref"])
         embedded.append(replace(struct, proto=inline["proto"], pointer=False))
         properties.update({key: replace(child, proto=0) for key, child in struct.properties.items()})
+    zeros = {field["name"]: GO_ZEROS[field["schema"]["kind"]] for field in data["fields"]
+             if field.get("always") and field["schema"]["kind"] in GO_ZEROS}
     return Object(
         ref=name,
         description=data.get("description", ""),
@@ -122,10 +134,25 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         required=tuple(data.get("required", ())),
         atomic=data.get("map_type") == "atomic",
         always=tuple(always),
-        defaulter=behaviour.defaulter,
+        defaulter=_with_zeros(zeros, behaviour.defaulter) if zeros else behaviour.defaulter,
         embedded=tuple(embedded),
         unions=tuple(data.get("unions", ())),
     )
+
+
+# What Go writes for an unset value of the types that marshal themselves and are never left out (a zero Time is
+# null, a zero Quantity "0"): the decoded object holds it, as kube-apiserver's JSON shows it.
+GO_ZEROS: dict[str, Any] = {"time": None, "microtime": None, "quantity": "0"}
+
+
+def _with_zeros(zeros: dict[str, Any], defaulter: Callable[[dict[str, Any]], None] | None,
+                ) -> Callable[[dict[str, Any]], None]:
+    def default(obj: dict[str, Any]) -> None:
+        for key, zero in zeros.items():
+            obj.setdefault(key, zero)
+        if defaulter is not None:
+            defaulter(obj)
+    return default
 
 
 def _value(schema: JSON) -> Schema:
