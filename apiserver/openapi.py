@@ -14,6 +14,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 
+import orjson
+
 from apiserver.kinds import group_versions
 from apiserver.kinds.base import Kind, Subresource
 from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
@@ -226,13 +228,17 @@ class Components:
 
     def __init__(self) -> None:
         self.schemas: dict[str, JSON] = {}
+        self._rendered: dict[str, dict[str, Schema]] = {}  # the properties each component was rendered from
 
     def ref(self, node: Object) -> JSON:
-        """Register `node` (and everything under it) and return a plain `$ref` to it."""
-        component = self._object(node)
-        existing = self.schemas.setdefault(node.ref, component)
-        if existing != component:
-            raise ValueError(f"two different schemas are named {node.ref}")
+        """Register `node` (and everything under it) and return a plain `$ref` to it. A type's uses share their
+        properties, so a component already rendered from the same ones is not rendered again."""
+        if self._rendered.get(node.ref) is not node.properties:
+            component = self._object(node)
+            existing = self.schemas.setdefault(node.ref, component)
+            if existing != component:
+                raise ValueError(f"two different schemas are named {node.ref}")
+            self._rendered[node.ref] = node.properties
         return {"$ref": REF_PREFIX + node.ref}
 
     def field(self, node: Schema, described: bool = True) -> JSON:
@@ -561,9 +567,11 @@ def openapi_v3(group_version: str) -> JSON:
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
             gvk(group, version, kind.list_kind)
         ]
-        paths.update(_PathBuilder(kind, prefix, tag, infix).build())
-    for name in sorted(set(SCHEMA_REF.findall(repr(paths))) - set(components.schemas)):  # Binding, Eviction
-        components.ref(definition(name))
+        builder = _PathBuilder(kind, prefix, tag, infix)
+        paths.update(builder.build())
+        bodies = SCHEMA_REF.findall(orjson.dumps(builder.upstream_paths()).decode())  # Binding, Eviction
+        for name in sorted(set(bodies) - set(components.schemas)):
+            components.ref(definition(name))
 
     components.ref(PATCH)
     # Status belongs to core/v1 only; DeleteOptions and WatchEvent are registered in every group-version.

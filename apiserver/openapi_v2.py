@@ -71,9 +71,14 @@ class Definitions:
 
     def __init__(self) -> None:
         self.schemas: dict[str, JSON] = {}
+        self._rendered: dict[str, dict[str, Schema]] = {}  # the properties each definition was rendered from
 
     def ref(self, node: Object) -> JSON:
-        """Register `node` (and everything under it) and return a `$ref` to it."""
+        """Register `node` (and everything under it) and return a `$ref` to it (rendered once per properties, as
+        `openapi.Components` does)."""
+        if self._rendered.get(node.ref) is node.properties:
+            return {"$ref": REF_PREFIX + node.ref}
+        self._rendered[node.ref] = node.properties
         return self._named(node.ref, self._object(node))
 
     def _named(self, name: str, definition: JSON) -> JSON:
@@ -264,7 +269,7 @@ def openapi_v2() -> JSON:
                 gvk = [openapi.gvk(kind.group, kind.version, kind_name)]
                 definitions.schemas[node.ref]["x-kubernetes-group-version-kind"] = gvk
         paths.update({path: _path_item(item) for path, item in v3["paths"].items()})
-        for ref in openapi.SCHEMA_REF.findall(repr(v3["paths"])):  # the bodies of subresources: Binding, Eviction
+        for ref in v3["components"]["schemas"]:  # the bodies of subresources: Binding, Eviction
             if ref not in definitions.schemas and ref.startswith("io.k8s.api."):
                 definitions.ref(definition(ref))
 
