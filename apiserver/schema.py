@@ -36,6 +36,11 @@ class String(Schema):
 
 
 @dataclass(frozen=True)
+class Bytes(String):
+    """A Go []byte: base64 text in JSON (`format: byte`), the raw bytes in protobuf."""
+
+
+@dataclass(frozen=True)
 class Integer(Schema):
     format: Literal["int32", "int64"] = "int32"
     default: int | None = None

@@ -4,8 +4,8 @@ Each `Object` node with numbered properties (`proto=`) is a message. Encoding fo
 order; a Go pointer (`pointer=True`), a slice or a map is written only when set; every other field always, at
 its zero value when absent (an empty string, 0, an empty message); map entries sorted by key. Types map as
 upstream's: `Time` is metav1.Time (Timestamp{seconds, nanos}, nanos always 0, empty when zero),
-`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Quantity` resource.Quantity{string}, `Free` a
-FieldsV1{Raw} holding JSON. A struct Go embeds inline (`Object.embedded`: a Volume's VolumeSource) is a message
+`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Quantity` resource.Quantity{string}, `MicroTime`
+a Timestamp to the microsecond, `Bytes` the bytes its base64 JSON holds, `Free` a FieldsV1{Raw} holding JSON. A struct Go embeds inline (`Object.embedded`: a Volume's VolumeSource) is a message
 of its own under its number, written from the parent's JSON object and read back into it.
 
 Decoding gives the object as kube-apiserver's JSON shows it: a zero non-pointer field is left out unless its
@@ -24,7 +24,21 @@ from typing import Any
 from apiserver.protobuf import values
 from apiserver.protobuf.values import ProtobufError, int_or_string_field, length_prefixed
 from apiserver.protobuf.wire import LENGTH, VARINT, read_varint, skip, tag, varint
-from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Quantity, Schema, String, Time
+from apiserver.schema import (
+    Array,
+    Boolean,
+    Bytes,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    MicroTime,
+    Object,
+    Quantity,
+    Schema,
+    String,
+    Time,
+)
 
 Obj = dict[str, Any]
 # Reads the value at a position into the object under the name: (obj, name, data, pos, end of value) -> None.
@@ -104,7 +118,8 @@ _HELPERS: dict[str, Any] = {
     "S": tuple(varint(n) for n in range(1 << 14)), "V": varint, "R": read_varint, "SK": skip, "EOF": _raise_eof,
     "TIME": values.time_field, "TIME_TEXT": values.time_text, "IOS": int_or_string_field,
     "IOS_VALUE": values.int_or_string, "FV1": values.fields_v1_field, "FV1_VALUE": values.fields_v1,
-    "QTY": values.quantity_field, "QTY_VALUE": values.quantity,
+    "QTY": values.quantity_field, "QTY_VALUE": values.quantity, "MTIME": values.micro_time_field,
+    "MTIME_TEXT": values.micro_time_text, "BYTES": values.bytes_field, "BYTES_TEXT": values.bytes_text,
 }
 
 
@@ -124,7 +139,7 @@ class _Field:
         elif isinstance(node, Map):
             self.kind = "map"
             namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
-        elif isinstance(item, String):
+        elif isinstance(item, String) and not isinstance(item, Bytes):
             self.kind = "str"
         elif isinstance(item, Integer):
             self.kind = "int"
@@ -134,7 +149,7 @@ class _Field:
             self.kind = "msg"
             sub = message(item)
             namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode, sub.decode
-        elif isinstance(item, (Time, IntOrString, Free)):
+        elif isinstance(item, (Time, IntOrString, Free, Bytes)):
             self.kind = "fn"
             helpers = next(pair for kind, pair in _VALUE_HELPERS if isinstance(item, kind))
             namespace[self.helper], namespace[self.helper + "_READ"] = (namespace[h] for h in helpers)
@@ -149,16 +164,18 @@ class _Field:
         self.zero = None if zero is None else self.tag + zero
 
 
-# The helpers writing and reading the types that are no plain scalars (MicroTime is written as Time, to the second).
+# The helpers writing and reading the types that are no plain scalars.
 _VALUE_HELPERS: tuple[tuple[type, tuple[str, str]], ...] = (
-    (Quantity, ("QTY", "QTY_VALUE")), (Time, ("TIME", "TIME_TEXT")), (IntOrString, ("IOS", "IOS_VALUE")),
-    (Free, ("FV1", "FV1_VALUE")))
+    (Quantity, ("QTY", "QTY_VALUE")), (MicroTime, ("MTIME", "MTIME_TEXT")), (Time, ("TIME", "TIME_TEXT")),
+    (IntOrString, ("IOS", "IOS_VALUE")), (Free, ("FV1", "FV1_VALUE")), (Bytes, ("BYTES", "BYTES_TEXT")))
 
 
 def _zero_payload(node: Schema) -> bytes | None:
     """The bytes of an absent non-pointer value: Go writes its zero value (the empty message of a struct)."""
     if isinstance(node, Quantity):
         return values.quantity_field("0")
+    if isinstance(node, Bytes):
+        return None  # a nil []byte is not written
     if isinstance(node, Object):
         return length_prefixed(message(node).encode({}))
     if isinstance(node, (String, Time, Integer, Boolean)):

@@ -21,6 +21,7 @@ import orjson
 from apiserver.schema import (
     Array,
     Boolean,
+    Bytes,
     FieldsV1,
     Free,
     Integer,
@@ -187,7 +188,7 @@ def _value(schema: JSON) -> Schema:
 _SCALARS: dict[str, Callable[[JSON, str], Schema]] = {
     "string": lambda s, d: String(d, default=s.get("default"), enum=tuple(s.get("enum", ())),
                                   format=s.get("format", "")),
-    "bytes": lambda s, d: String(d, format="byte"),
+    "bytes": lambda s, d: Bytes(d, format="byte"),
     "int32": lambda s, d: Integer(d, format="int32", default=s.get("default")),
     "int64": lambda s, d: Integer(d, format="int64", default=s.get("default")),
     "bool": lambda s, d: Boolean(d, default=s.get("default")),
