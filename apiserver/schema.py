@@ -1,6 +1,7 @@
 """Declarative schema nodes: the one description of a kind's fields.
 
-A kind's schema is a tree of these nodes. Everything that depends on the shape of an object is
+A kind's schema is a tree of these nodes, built from upstream's API definitions (`apiserver.kinds.upstream`: the
+Go types and OpenAPI documents of the release served). Everything that depends on the shape of an object is
 derived from it: OpenAPI v3 components, strict decoding (unknown fields, wrong types), defaulting,
 the list semantics used by strategic merge patch and server-side apply, and `kubectl explain`.
 """
