@@ -6,13 +6,13 @@ The spec's defaults are in `podspec`; the admission plugins that add tolerations
 
 from __future__ import annotations
 
-import re
 import time
 from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
 from apiserver.kinds.podspec import default_pod
+from apiserver.kinds.quantity import quantity
 from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.subresources.ephemeralcontainers import EPHEMERAL_CONTAINERS
 from apiserver.validation.field import ErrorList
@@ -90,19 +90,6 @@ def drop_disabled_fields(spec: Obj, old: Obj | None) -> None:
 
 
 QOS_RESOURCES = ("cpu", "memory")
-_SUFFIXES = {suffix: Decimal(base) ** exponent for suffix, base, exponent in (
-    ("", 10, 0), ("n", 10, -9), ("u", 10, -6), ("m", 10, -3), ("k", 10, 3), ("M", 10, 6), ("G", 10, 9),
-    ("T", 10, 12), ("P", 10, 15), ("E", 10, 18), ("Ki", 2, 10), ("Mi", 2, 20), ("Gi", 2, 30), ("Ti", 2, 40),
-    ("Pi", 2, 50), ("Ei", 2, 60))}
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(|[numkMGTPE]|[KMGTPE]i)")
-
-
-def quantity(value: object) -> Decimal:
-    """The amount a resource.Quantity (`500m`, `1Gi`, `2`) stands for; 0 for one that does not parse."""
-    found = _QUANTITY.fullmatch(str(value).strip())
-    return Decimal(found.group(1)) * _SUFFIXES[found.group(2)] if found else Decimal(0)
-
-
 def qos_class(spec: Obj) -> str:
     """The Quality of Service class (ComputePodQOS): BestEffort without cpu/memory requests or limits, Guaranteed
     when every container limits both and requests equal limits, Burstable otherwise."""

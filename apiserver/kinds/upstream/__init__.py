@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from apiserver.kinds.quantity import MILLI, canonical
 from apiserver.schema import (
     Array,
     Boolean,
@@ -131,6 +132,9 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         properties.update({key: _used(child, {"proto": 0}) for key, child in struct.properties.items()})
     zeros = {field["name"]: GO_ZEROS[field["schema"]["kind"]] for field in data["fields"]
              if field.get("always") and field["schema"]["kind"] in GO_ZEROS}
+    quantities = tuple(field["name"] for field in data["fields"] if field["schema"]["kind"] == "quantity")
+    lists = tuple(field["name"] for field in data["fields"]  # ResourceLists
+                  if field["schema"].get("values", {}).get("kind") == "quantity")
     return Object(
         ref=name,
         description=data.get("description", ""),
@@ -138,7 +142,8 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         required=tuple(data.get("required", ())),
         atomic=data.get("map_type") == "atomic",
         always=tuple(always),
-        defaulter=_with_zeros(zeros, behaviour.defaulter) if zeros else behaviour.defaulter,
+        defaulter=_as_go_writes(zeros, quantities, lists, behaviour.defaulter) if zeros or quantities or lists
+        else behaviour.defaulter,
         embedded=tuple(embedded),
         unions=tuple(data.get("unions", ())),
     )
@@ -158,11 +163,20 @@ def _used(node: S, changes: dict[str, Any]) -> S:
 GO_ZEROS: dict[str, Any] = {"time": None, "microtime": None, "quantity": "0"}
 
 
-def _with_zeros(zeros: dict[str, Any], defaulter: Callable[[dict[str, Any]], None] | None,
-                ) -> Callable[[dict[str, Any]], None]:
+def _as_go_writes(zeros: dict[str, Any], quantities: tuple[str, ...], lists: tuple[str, ...],
+                  defaulter: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None]:
+    """A type's defaulter preceded by what Go's decoding does to its values: unset times and quantities it always
+    writes are their zero, and quantities are in canonical form (`0.5` is `500m`), a ResourceList's rounded up to
+    the milli (SetDefaults_ResourceList, which every kind with one runs)."""
     def default(obj: dict[str, Any]) -> None:
         for key, zero in zeros.items():
             obj.setdefault(key, zero)
+        for key in quantities:
+            if obj.get(key) is not None:
+                obj[key] = canonical(obj[key]) or obj[key]
+        for key in lists:
+            if isinstance(found := obj.get(key), dict):
+                obj[key] = {name: canonical(value, MILLI) or value for name, value in found.items()}
         if defaulter is not None:
             defaulter(obj)
     return default
