@@ -105,17 +105,6 @@ def default_volume(volume: dict[str, Any]) -> None:
         volume["emptyDir"] = {}
 
 
-def _default_mode(source: dict[str, Any]) -> None:
-    """The file mode of secret, configMap, projected and downwardAPI volumes: 0644."""
-    if source.get("defaultMode") is None:
-        source["defaultMode"] = DEFAULT_MODE
-
-
-def _default_host_path(source: dict[str, Any]) -> None:
-    if source.get("type") is None:
-        source["type"] = ""
-
-
 behave({
     CORE + "PodSpec": Behaviour(defaulter=default_pod_spec),
     CORE + "Container": Behaviour(defaulter=default_container),
@@ -125,14 +114,14 @@ behave({
     CORE + "HTTPGetAction": Behaviour(defaulter=_constants({"path": "/", "scheme": "HTTP"})),
     CORE + "ObjectFieldSelector": Behaviour(defaulter=_constants({"apiVersion": "v1"})),
     CORE + "Volume": Behaviour(defaulter=default_volume),
-    CORE + "HostPathVolumeSource": Behaviour(defaulter=_default_host_path),
-    **{CORE + source: Behaviour(defaulter=_default_mode) for source in (
-        "SecretVolumeSource", "ConfigMapVolumeSource", "DownwardAPIVolumeSource", "ProjectedVolumeSource")},
-    CORE + "ServiceAccountTokenProjection": Behaviour(defaulter=_constants({"expirationSeconds": 3600},
-                                                                                    pointers=("expirationSeconds",))),
-    CORE + "PersistentVolumeClaimSpec": Behaviour(defaulter=_constants({"volumeMode": "Filesystem"},
-                                                                                pointers=("volumeMode",))),
+    CORE + "HostPathVolumeSource": Behaviour(defaulter=_constants({"type": ""}, pointers=("type",))),
+    **{CORE + source: Behaviour(defaulter=_constants({"defaultMode": DEFAULT_MODE}, pointers=("defaultMode",)))
+       for source in ("SecretVolumeSource", "ConfigMapVolumeSource", "DownwardAPIVolumeSource",
+                      "ProjectedVolumeSource")},
+    CORE + "ServiceAccountTokenProjection": Behaviour(
+        defaulter=_constants({"expirationSeconds": 3600}, pointers=("expirationSeconds",))),
+    CORE + "PersistentVolumeClaimSpec": Behaviour(
+        defaulter=_constants({"volumeMode": "Filesystem"}, pointers=("volumeMode",))),
 })
 
-POD_SPEC = definition(CORE + "PodSpec")
 CONTAINER = definition(CORE + "Container")
