@@ -44,17 +44,14 @@ META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 # The data file holding the types of each package, by the prefix of their OpenAPI names.
 FILES = {CORE: "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1", "io.k8s.api.apps.v1.": "apps_v1",
          "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1",
-         "io.k8s.api.policy.v1.": "policy_v1", META: "meta_v1",
-         "io.k8s.apimachinery.": "meta_v1"}
+         "io.k8s.api.policy.v1.": "policy_v1", "io.k8s.apimachinery.": "meta_v1"}
 
 
 @dataclass(frozen=True)
 class Behaviour:
-    """What a type does beyond its fields: the defaulter upstream's `SetDefaults_<Type>` is, or a hand-written node
-    used instead of the generated one (`schema`)."""
+    """What a type does beyond its fields: the defaulter upstream's `SetDefaults_<Type>` is."""
 
     defaulter: Callable[[dict[str, Any]], None] | None = None
-    schema: Object | None = None
 
 
 _BEHAVIOURS: dict[str, Behaviour] = {}
@@ -65,7 +62,7 @@ def behave(behaviours: Mapping[str, Behaviour]) -> None:
     """Register the behaviour of types by name; a type already built or already given one is an error."""
     for name, behaviour in behaviours.items():
         if name in _BUILT or name in _BEHAVIOURS:
-            raise ValueError(f"{name} already has its schema or behaviour")
+            raise ValueError(f"{name} is built already or has a behaviour")
         _BEHAVIOURS[name] = behaviour
 
 
@@ -105,7 +102,7 @@ def definition(name: str) -> Object:
     node = _BUILT.get(name)
     if node is None:
         behaviour = _BEHAVIOURS.get(name, Behaviour())
-        node = _BUILT[name] = behaviour.schema or _build(name, _data(name), behaviour)
+        node = _BUILT[name] = _build(name, _data(name), behaviour)
     return node
 
 
