@@ -11,136 +11,49 @@ kubernetes/kubernetes:api/openapi-spec/v3; the index and its hashes follow kube-
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
+
+import orjson
 
 from apiserver.kinds import group_versions
 from apiserver.kinds.base import Kind, Subresource
-from apiserver.kinds.meta import META
+from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
+from apiserver.kinds.upstream import definition, scalar_schema, subresource_paths
 from apiserver.schema import (
     JSON,
     Array,
     Boolean,
+    FieldsV1,
     Free,
     Integer,
     IntOrString,
     Map,
+    MicroTime,
     Object,
+    Quantity,
+    RawExtension,
     Schema,
     String,
     Time,
 )
 
 REF_PREFIX = "#/components/schemas/"
+SCHEMA_REF = re.compile(re.escape(REF_PREFIX) + r"([\w.]+)")
+# The scalar types upstream names as components of their own.
+SCALAR_REFS: dict[type[Schema], str] = {
+    Time: META + "Time", MicroTime: META + "MicroTime", FieldsV1: META + "FieldsV1",
+    IntOrString: "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+    Quantity: "io.k8s.apimachinery.pkg.api.resource.Quantity", RawExtension: "io.k8s.apimachinery.pkg.runtime.RawExtension",
+}
 PATCH_CONTENT_TYPES = (  # in the order OpenAPI v2 lists them (v3 sorts its content map)
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
-RESPONSE_TYPES = ("application/json", "application/yaml")
-STREAM_TYPES = ("application/json", "application/json;stream=watch", "application/yaml")
-
-# Meta types the operations refer to (ObjectMeta and its parts live in apiserver.kinds.meta).
-
-LIST_META = Object(
-    ref=META + "ListMeta",
-    description="ListMeta describes metadata that synthetic resources must have, including lists and various "
-    "status objects.",
-    properties={
-        "continue": String(description="continue may be set if the user set a limit on the number of items "
-                           "returned, and indicates that the server has more data available."),
-        "remainingItemCount": Integer(format="int64", description="remainingItemCount is the number of subsequent "
-                                      "items in the list which are not included in this list response."),
-        "resourceVersion": String(description="String that identifies the server's internal version of this object "
-                                  "that can be used by clients to determine when objects have changed."),
-        "selfLink": String(description="Deprecated: selfLink is a legacy read-only field that is no longer "
-                           "populated by the system."),
-    },
-)
-STATUS_CAUSE = Object(
-    ref=META + "StatusCause",
-    description="StatusCause provides more information about an api.Status failure, including cases when "
-    "multiple errors are encountered.",
-    properties={
-        "field": String(description="The field of the resource that has caused this error, as named by its JSON "
-                        "serialization."),
-        "message": String(description="A human-readable description of the cause of the error."),
-        "reason": String(description="A machine-readable description of the cause of the error."),
-    },
-)
-STATUS_DETAILS = Object(
-    ref=META + "StatusDetails",
-    description="StatusDetails is a set of additional properties that MAY be set by the server to provide "
-    "additional information about a response.",
-    properties={
-        "causes": Array(items=STATUS_CAUSE, description="The Causes array includes more details associated with "
-                        "the StatusReason failure."),
-        "group": String(description="The group attribute of the resource associated with the status StatusReason."),
-        "kind": String(description="The kind attribute of the resource associated with the status StatusReason."),
-        "name": String(description="The name attribute of the resource associated with the status StatusReason."),
-        "retryAfterSeconds": Integer(description="If specified, the time in seconds before the operation should "
-                                     "be retried."),
-        "uid": String(description="UID of the resource."),
-    },
-)
-STATUS = Object(
-    ref=META + "Status",
-    description="Status is a return value for calls that don't return other objects.",
-    properties={
-        "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
-                             "object."),
-        "code": Integer(description="Suggested HTTP return code for this status, 0 if not set."),
-        "details": STATUS_DETAILS,
-        "kind": String(description="Kind is a string value representing the REST resource this object represents."),
-        "message": String(description="A human-readable description of the status of this operation."),
-        "metadata": LIST_META,
-        "reason": String(description="A machine-readable description of why this operation is in the \"Failure\" "
-                         "status."),
-        "status": String(description="Status of the operation. One of: \"Success\" or \"Failure\"."),
-    },
-)
-PRECONDITIONS = Object(
-    ref=META + "Preconditions",
-    description="Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
-    properties={
-        "resourceVersion": String(description="Specifies the target ResourceVersion"),
-        "uid": String(description="Specifies the target UID."),
-    },
-)
-DELETE_OPTIONS = Object(
-    ref=META + "DeleteOptions",
-    description="DeleteOptions may be provided when deleting an API object.",
-    properties={
-        "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
-                             "object."),
-        "dryRun": Array(items=String(), description="When present, indicates that modifications should not be "
-                        "persisted. Valid values are: - All: all dry run stages will be processed"),
-        "gracePeriodSeconds": Integer(format="int64", description="The duration in seconds before the object "
-                                      "should be deleted."),
-        "kind": String(description="Kind is a string value representing the REST resource this object represents."),
-        "orphanDependents": Boolean(description="Deprecated: please use the PropagationPolicy."),
-        "preconditions": PRECONDITIONS,
-        "propagationPolicy": String(description="Whether and how garbage collection will be performed: 'Orphan', "
-                                    "'Background' or 'Foreground'."),
-    },
-)
-PATCH = Object(
-    ref=META + "Patch",
-    description="Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
-)
-RAW_EXTENSION = Object(
-    ref="io.k8s.apimachinery.pkg.runtime.RawExtension",
-    description="RawExtension is used to hold extensions in external versions.",
-)
-WATCH_EVENT = Object(
-    ref=META + "WatchEvent",
-    description="Event represents a single event to a watched resource.",
-    required=("type", "object"),
-    properties={
-        "object": RAW_EXTENSION,
-        "type": String(default=""),
-    },
-)
+RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+STREAM_TYPES = (*RESPONSE_TYPES, "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch")
 
 # Query parameters, described as upstream words them; any not listed as boolean or integer is a string.
 
@@ -315,32 +228,48 @@ class Components:
 
     def __init__(self) -> None:
         self.schemas: dict[str, JSON] = {}
+        self._rendered: dict[str, dict[str, Schema]] = {}  # the properties each component was rendered from
 
     def ref(self, node: Object) -> JSON:
-        """Register `node` (and everything under it) and return a plain `$ref` to it."""
-        component = self._object(node)
-        existing = self.schemas.setdefault(node.ref, component)
-        if existing != component:
-            raise ValueError(f"two different schemas are named {node.ref}")
+        """Register `node` (and everything under it) and return a plain `$ref` to it. A type's uses share their
+        properties, so a component already rendered from the same ones is not rendered again."""
+        if self._rendered.get(node.ref) is not node.properties:
+            component = self._object(node)
+            existing = self.schemas.setdefault(node.ref, component)
+            if existing != component:
+                raise ValueError(f"two different schemas are named {node.ref}")
+            self._rendered[node.ref] = node.properties
         return {"$ref": REF_PREFIX + node.ref}
 
     def field(self, node: Schema, described: bool = True) -> JSON:
-        """The schema of a property (`described`) or of list items / map values."""
+        """The schema of a property (`described`) or of list items / map values.
+
+        A named type is a `$ref`, wrapped in `allOf` (as upstream does) when it has siblings: the property's
+        description and, for a Go struct value, `default: {}`.
+        """
         if isinstance(node, Object) and node.ref:
-            # Upstream wraps references in allOf so that siblings such as `default` are allowed. A node has
-            # one description and the component carries it; repeating it here makes explain print it twice.
-            return {"allOf": [self.ref(node)], "default": {}}
-        out = self._inline(node)
-        if described and node.description:
-            out["description"] = node.description
-        return out
+            ref, about = self.ref(node), node.about
+        elif type(node) in SCALAR_REFS:
+            name = SCALAR_REFS[type(node)]
+            self.schemas.setdefault(name, scalar_schema(name))
+            ref, about = {"$ref": REF_PREFIX + name}, node.description
+        else:
+            out = self._inline(node)
+            if described and node.description:
+                out["description"] = node.description
+            return out
+        siblings: JSON = {"description": about} if described and about else {}
+        if isinstance(node, Object) and not node.pointer:
+            siblings["default"] = {}
+        return {"allOf": [ref], **siblings} if siblings else ref
 
     def _inline(self, node: Schema) -> JSON:
         if isinstance(node, Object):
             return self._object(node)
         if isinstance(node, Array):
             out: JSON = {"type": "array", "items": self.field(node.items, described=False)}
-            out["x-kubernetes-list-type"] = node.list_type
+            if node.list_type:
+                out["x-kubernetes-list-type"] = node.list_type
             if node.map_keys:
                 out["x-kubernetes-list-map-keys"] = list(node.map_keys)
             if node.merge_key:
@@ -387,6 +316,8 @@ class Components:
             out["required"] = list(node.required)
         if node.atomic:
             out["x-kubernetes-map-type"] = "atomic"
+        if node.unions:
+            out["x-kubernetes-unions"] = list(node.unions)
         return out
 
 
@@ -396,19 +327,7 @@ def gvk(group: str, version: str, kind: str) -> JSON:
 
 def list_schema(kind: Kind) -> Object:
     """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
-    return Object(
-        ref=kind.schema.ref + "List",
-        description=f"{kind.list_kind} is a list of {kind.kind} objects.",
-        required=("items",),
-        properties={
-            "apiVersion": String(description="APIVersion defines the versioned schema of this representation of an "
-                                 "object."),
-            "items": Array(items=kind.schema, description=f"items is the list of {kind.kind} objects."),
-            "kind": String(description="Kind is a string value representing the REST resource this object "
-                           "represents."),
-            "metadata": LIST_META,
-        },
-    )
+    return definition(kind.schema.ref + "List")
 
 
 # Paths and operations.
@@ -478,7 +397,13 @@ class _PathBuilder:
         if self.kind.namespaced and "list" in self.verbs:
             get = self._list(self._op_id("list", "ForAllNamespaces", namespaced=False), ())
             paths[f"{self.prefix}/{self.kind.plural}"] = {"get": get, "parameters": _query(LIST_PARAMS)}
-        return {path: _with_path_params(item) for path, item in paths.items() if item}
+        return {**{path: _with_path_params(item) for path, item in paths.items() if item}, **self.upstream_paths()}
+
+    def upstream_paths(self) -> dict[str, JSON]:
+        """The subresources that are no read or write of the kind (log, exec, eviction, proxy…), as upstream's
+        paths: their query parameters and bodies are the options and objects of upstream's types."""
+        return {path: item for sub in self.kind.subresources if not sub.of_parent
+                for path, item in subresource_paths(f"{self.item_path}/{sub.name}").items()}
 
     def _op_id(self, verb: str, suffix: str = "", collection: str = "", namespaced: bool = True) -> str:
         scope = "Namespaced" if namespaced and self.kind.namespaced else ""
@@ -642,7 +567,11 @@ def openapi_v3(group_version: str) -> JSON:
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
             gvk(group, version, kind.list_kind)
         ]
-        paths.update(_PathBuilder(kind, prefix, tag, infix).build())
+        builder = _PathBuilder(kind, prefix, tag, infix)
+        paths.update(builder.build())
+        bodies = SCHEMA_REF.findall(orjson.dumps(builder.upstream_paths()).decode())  # Binding, Eviction
+        for name in sorted(set(bodies) - set(components.schemas)):
+            components.ref(definition(name))
 
     components.ref(PATCH)
     # Status belongs to core/v1 only; DeleteOptions and WatchEvent are registered in every group-version.

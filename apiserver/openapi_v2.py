@@ -14,32 +14,50 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterable
+from functools import cache
 
 import orjson
 
 from apiserver import openapi
 from apiserver.discovery import version_info
 from apiserver.kinds import group_versions
-from apiserver.openapi import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
-from apiserver.schema import JSON, Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
+from apiserver.kinds.meta import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
+from apiserver.kinds.upstream import definition, description
+from apiserver.schema import (
+    JSON,
+    Array,
+    Boolean,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    MicroTime,
+    Object,
+    Quantity,
+    Schema,
+    String,
+    Time,
+)
 
 REF_PREFIX = "#/definitions/"
 TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.Time"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
-# Scalar types kube-apiserver publishes as definitions of their own, with the v2 schema of each.
-NAMED_SCALARS: dict[type[Schema], tuple[str, JSON]] = {
-    Time: (TIME, {
-        "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  "
-        "Wrappers are provided for many of the factory methods that the time package offers.",
-        "type": "string", "format": "date-time",
-    }),
-    IntOrString: (INT_OR_STRING, {
-        "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
-        "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for "
-        "example, a JSON field that can accept a name or number.",
-        "type": "string", "format": "int-or-string",
-    }),
-}
+MICRO_TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
+@cache
+def named_scalars() -> dict[type[Schema], tuple[str, JSON]]:
+    """The scalar types kube-apiserver publishes as definitions of their own, with the v2 schema of each."""
+    return {
+        Time: (TIME, {"description": description(TIME), "type": "string", "format": "date-time"}),
+        MicroTime: (MICRO_TIME, {"description": description(MICRO_TIME), "type": "string", "format": "date-time"}),
+        IntOrString: (INT_OR_STRING, {"description": description(INT_OR_STRING), "type": "string",
+                                      "format": "int-or-string"}),
+        Quantity: (QUANTITY, {"description": description(QUANTITY), "type": "string"}),
+    }
+
+
 UNSHARED_PARAMETERS = frozenset({"name", "dryRun", "fieldValidation"})
 FNV_OFFSET, FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
 SECURITY_DEFINITIONS = {
@@ -53,9 +71,14 @@ class Definitions:
 
     def __init__(self) -> None:
         self.schemas: dict[str, JSON] = {}
+        self._rendered: dict[str, dict[str, Schema]] = {}  # the properties each definition was rendered from
 
     def ref(self, node: Object) -> JSON:
-        """Register `node` (and everything under it) and return a `$ref` to it."""
+        """Register `node` (and everything under it) and return a `$ref` to it (rendered once per properties, as
+        `openapi.Components` does)."""
+        if self._rendered.get(node.ref) is node.properties:
+            return {"$ref": REF_PREFIX + node.ref}
+        self._rendered[node.ref] = node.properties
         return self._named(node.ref, self._object(node))
 
     def _named(self, name: str, definition: JSON) -> JSON:
@@ -65,16 +88,14 @@ class Definitions:
         return {"$ref": REF_PREFIX + name}
 
     def field(self, node: Schema) -> JSON:
-        """The schema of a property, list item or map value.
-
-        A referenced object is a bare `$ref`: its one description is the definition's, and repeating it
-        here would make `explain` print it twice.
-        """
+        """The schema of a property, list item or map value: a referenced object is a `$ref`, beside the property's
+        own description (upstream's `about`) when it has one."""
         if isinstance(node, Object) and node.ref:
-            return self.ref(node)
-        out: JSON = {"description": node.description} if node.description else {}
-        if type(node) in NAMED_SCALARS:
-            name, definition = NAMED_SCALARS[type(node)]
+            return {**self.ref(node), "description": v2_description(node.about)} if node.about else self.ref(node)
+        out: JSON = {"description": v2_description(node.description)} if node.description else {}
+        scalars = named_scalars()
+        if type(node) in scalars:
+            name, definition = scalars[type(node)]
             return {**out, **self._named(name, definition)}
         return {**out, **self._inline(node)}
 
@@ -85,7 +106,8 @@ class Definitions:
             out: JSON = {"type": "array", "items": self.field(_undescribed(node.items))}
             if node.map_keys:
                 out["x-kubernetes-list-map-keys"] = list(node.map_keys)
-            out["x-kubernetes-list-type"] = node.list_type
+            if node.list_type:
+                out["x-kubernetes-list-type"] = node.list_type
             if node.merge_key:
                 out["x-kubernetes-patch-merge-key"] = node.merge_key
             if node.patch_strategy:
@@ -105,7 +127,7 @@ class Definitions:
         raise TypeError(f"no OpenAPI v2 form for {type(node).__name__}")
 
     def _object(self, node: Object) -> JSON:
-        out: JSON = {"description": node.description} if node.description else {}
+        out: JSON = {"description": v2_description(node.description)} if node.description else {}
         out["type"] = "object"
         if node.required:
             out["required"] = list(node.required)
@@ -114,6 +136,11 @@ class Definitions:
         if node.atomic:
             out["x-kubernetes-map-type"] = "atomic"
         return out
+
+
+def v2_description(text: str) -> str:
+    """A description as v2 words it: without the list of enum values v3 appends."""
+    return text.split("\n\nPossible enum values:", 1)[0]
 
 
 def _undescribed(node: Schema) -> Schema:
@@ -134,9 +161,11 @@ def _parameter(v3: JSON) -> JSON:
 
 
 def _schema_ref(content: JSON) -> JSON:
-    """The one schema a v3 `content` map gives every media type, as a v2 reference."""
-    (ref,) = {media["schema"]["$ref"] for media in content.values()}
-    return {"$ref": REF_PREFIX + ref.removeprefix(openapi.REF_PREFIX)}
+    """The one schema a v3 `content` map gives every media type, as a v2 reference (or a plain schema: the
+    `type: string` of a connect operation or a log)."""
+    (schema,) = {orjson.dumps(media["schema"]) for media in content.values()}
+    ref = orjson.loads(schema).get("$ref")
+    return {"$ref": REF_PREFIX + ref.removeprefix(openapi.REF_PREFIX)} if ref else dict(orjson.loads(schema))
 
 
 def _produces(content: JSON) -> list[str]:
@@ -240,6 +269,9 @@ def openapi_v2() -> JSON:
                 gvk = [openapi.gvk(kind.group, kind.version, kind_name)]
                 definitions.schemas[node.ref]["x-kubernetes-group-version-kind"] = gvk
         paths.update({path: _path_item(item) for path, item in v3["paths"].items()})
+        for ref in v3["components"]["schemas"]:  # the bodies of subresources: Binding, Eviction
+            if ref not in definitions.schemas and ref.startswith("io.k8s.api."):
+                definitions.ref(definition(ref))
 
     definitions.ref(PATCH)
     # Status belongs to core/v1; DeleteOptions and WatchEvent are registered in every group-version.

@@ -1,6 +1,7 @@
 """Declarative schema nodes: the one description of a kind's fields.
 
-A kind's schema is a tree of these nodes. Everything that depends on the shape of an object is
+A kind's schema is a tree of these nodes, built from upstream's API definitions (`apiserver.kinds.upstream`: the
+Go types and OpenAPI documents of the release served). Everything that depends on the shape of an object is
 derived from it: OpenAPI v3 components, strict decoding (unknown fields, wrong types), defaulting,
 the list semantics used by strategic merge patch and server-side apply, and `kubectl explain`.
 """
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
-ListType = Literal["atomic", "set", "map"]
+ListType = Literal["atomic", "set", "map", ""]  # "": undeclared (atomic), as the items of a List kind
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class String(Schema):
 
 
 @dataclass(frozen=True)
+class Bytes(String):
+    """A Go []byte: base64 text in JSON (`format: byte`), the raw bytes in protobuf."""
+
+
+@dataclass(frozen=True)
 class Integer(Schema):
     format: Literal["int32", "int64"] = "int32"
     default: int | None = None
@@ -57,8 +63,28 @@ class Time(Schema):
 
 
 @dataclass(frozen=True)
+class MicroTime(Time):
+    """metav1.MicroTime: an RFC 3339 timestamp with microseconds."""
+
+
+@dataclass(frozen=True)
+class Quantity(IntOrString):
+    """resource.Quantity: a number with an SI suffix (`500m`, `1Gi`), written as a string, read from either form."""
+
+
+@dataclass(frozen=True)
 class Free(Schema):
     """Any JSON value, not checked (e.g. managedFields' fieldsV1)."""
+
+
+@dataclass(frozen=True)
+class FieldsV1(Free):
+    """metav1.FieldsV1: a managedFields entry's field set, JSON held as bytes."""
+
+
+@dataclass(frozen=True)
+class RawExtension(Free):
+    """runtime.RawExtension: an embedded object of any kind, JSON held as bytes."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +109,10 @@ class Object(Schema):
     serialised, such as a container's `resources`); `defaulter` fills the defaults that depend on other
     fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
     declared defaults of the node and of everything under it.
+    `unions` are upstream's `+union` markers (`x-kubernetes-unions`: a discriminator and the fields it selects).
+    `about` is what the parent says of this property (upstream's property description, besides the type's).
+    `embedded` are the Go structs embedded inline with a message of their own (a Volume's VolumeSource, numbered
+    by `proto`): their properties are also this node's (unnumbered here), as JSON flattens them.
     """
 
     properties: dict[str, Schema] = field(default_factory=dict)
@@ -92,6 +122,9 @@ class Object(Schema):
     always: tuple[str, ...] = ()
     default: dict[str, Any] | None = field(default=None, compare=False)
     defaulter: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
+    embedded: tuple[Object, ...] = field(default=(), compare=False)
+    about: str = field(default="", compare=False)
+    unions: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,6 @@ from apiserver.testing import RunningServer
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
 PLURALS = [kind.plural for kind in KINDS]
-PROTOBUF_PLURALS = [pytest.param(plural, marks=pytest.mark.xfail(
-    reason="the Pod schema is not complete: no protobuf form yet (issue 10)", strict=True)) if plural == "pods"
-    else plural for plural in PLURALS]
 
 
 @dataclass
@@ -98,7 +95,7 @@ def test_typed_crud_json(clientgo: GoTests, apiserver: RunningServer, plural: st
     run_go(clientgo, apiserver, f"TestCRUD/{plural}", "-content-type", "json")
 
 
-@pytest.mark.parametrize("plural", PROTOBUF_PLURALS)
+@pytest.mark.parametrize("plural", PLURALS)
 def test_typed_crud_protobuf(clientgo: GoTests, apiserver: RunningServer, plural: str) -> None:
     run_go(clientgo, apiserver, f"TestCRUD/{plural}", "-content-type", "protobuf")
 

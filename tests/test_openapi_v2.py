@@ -90,7 +90,7 @@ def test_every_kind_has_definitions_and_operations(document: dict[str, Any], kin
     assert definition["type"] == "object"
     assert definition["x-kubernetes-group-version-kind"] == [gvk(kind)]
     assert {"apiVersion", "kind", "metadata"} <= set(definition["properties"])
-    assert definition["properties"]["metadata"] == {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    assert definition["properties"]["metadata"]["$ref"] == "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
     listed = definitions[kind.schema.ref + "List"]
     assert listed["x-kubernetes-group-version-kind"] == [gvk(kind, kind.list_kind)]
     assert listed["properties"]["items"]["items"] == {"$ref": "#/definitions/" + kind.schema.ref}
@@ -148,7 +148,7 @@ def test_definitions_in_v2_dialect(document: dict[str, Any]) -> None:
         "description": slice_props["endpoints"]["description"], "type": "array",
         "items": {"$ref": "#/definitions/io.k8s.api.discovery.v1.Endpoint"}, "x-kubernetes-list-type": "atomic",
     }
-    assert slice_props["addressType"]["enum"] == ["FQDN", "IPv4", "IPv6"]
+    assert slice_props["addressType"]["description"].endswith("Represents a Fully Qualified Domain Name.")
     assert definitions["io.k8s.api.discovery.v1.EndpointPort"]["x-kubernetes-map-type"] == "atomic"
     meta = definitions["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]
     owners = {k: v for k, v in meta["ownerReferences"].items() if k != "description"}
@@ -172,13 +172,18 @@ def test_definitions_in_v2_dialect(document: dict[str, Any]) -> None:
 def test_parameters_shared_as_kube_openapi_names_them(document: dict[str, Any]) -> None:
     """The same parameter JSON gets the same `<name>-<hash>` as in kube-apiserver 1.32's document."""
     shared = document["parameters"]
-    assert sorted(shared) == [
-        "allowWatchBookmarks-HC2hJt-J", "body-2Y1dVQaQ", "body-78PwaGsr", "continue-QfD61s0i", "fieldManager-7c6nTn1T",
-        "fieldManager-Qy4HdaTW", "fieldSelector-xIcQKXFG", "force-tOGGb0Yi", "gracePeriodSeconds--K5HaBOS",
-        "ignoreStoreReadErrorWithClusterBreakingPotential-QbNkfIqj",
-        "labelSelector-5Zw57w4C", "limit-1NfNmdNH", "namespace-vgWSWtn3", "orphanDependents-uRB25kX5",
-        "pretty-tJGM1-ng", "propagationPolicy-6jk3prlO", "resourceVersion-5WAnf1kx", "resourceVersionMatch-t8XhRHeC",
-        "sendInitialEvents-rLXlEK_k", "timeoutSeconds-yvYezaOC", "watch-XNNPZGbK",
+    assert sorted(shared) == [  # the pods' log/exec/attach/proxy options are upstream's query parameters
+        "allowWatchBookmarks-HC2hJt-J", "body-2Y1dVQaQ", "body-78PwaGsr", "command-Py3eQybp", "container-1GeXxFDC",
+        "container-_Q-EJ3nR", "container-i5dOmRiM", "continue-QfD61s0i", "fieldManager-7c6nTn1T",
+        "fieldManager-Qy4HdaTW", "fieldSelector-xIcQKXFG", "follow-9OIXh_2R", "force-tOGGb0Yi",
+        "gracePeriodSeconds--K5HaBOS", "ignoreStoreReadErrorWithClusterBreakingPotential-QbNkfIqj",
+        "insecureSkipTLSVerifyBackend-gM00jVbe", "labelSelector-5Zw57w4C", "limit-1NfNmdNH", "limitBytes-zwd1RXuc",
+        "namespace-vgWSWtn3", "orphanDependents-uRB25kX5", "path-QCf0eosM", "path-oPbzgLUj", "path-z6Ciiujn",
+        "ports-91KROJmm", "pretty-tJGM1-ng", "previous-1jxDPu3y", "propagationPolicy-6jk3prlO",
+        "resourceVersion-5WAnf1kx", "resourceVersionMatch-t8XhRHeC", "sendInitialEvents-rLXlEK_k",
+        "sinceSeconds-vE2NLdnP", "stderr-26jJhFUR", "stderr-W_1TNlWc", "stdin-PSzNhyUC", "stdin-sEFnN3IS",
+        "stdout--EZLRwV1", "stdout-005YMKE6", "stream-l-48cgXv", "tailLines-9xQLWHMV", "timeoutSeconds-yvYezaOC",
+        "timestamps-c17fW1w_", "tty-g7MlET_l", "tty-s0flW37O", "watch-XNNPZGbK",
     ]
     assert {p["name"] for p in shared.values()}.isdisjoint({"name", "dryRun", "fieldValidation"})
     slices = document["paths"]["/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}"]
@@ -260,8 +265,9 @@ def document_json(doc: Any) -> dict[str, Any]:
     """A gnostic Document message back as the JSON document."""
     paths = {}
     for named in doc.paths.path:
-        item = {method: operation_json(getattr(named.value, method))
-                for method in ("get", "put", "post", "delete", "patch") if named.value.HasField(method)}
+        methods = ("get", "put", "post", "delete", "options", "head", "patch")
+        item = {method: operation_json(getattr(named.value, method)) for method in methods
+                if named.value.HasField(method)}
         paths[named.name] = {**item, "parameters": parameters_json(named.value.parameters)}
     security = doc.security_definitions.additional_properties
     return {

@@ -20,8 +20,8 @@ from apiserver.handlers import encoded, negotiation
 from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
+from apiserver.kinds.meta import DELETE_OPTIONS
 from apiserver.managedfields import manager_name
-from apiserver.openapi import DELETE_OPTIONS
 from apiserver.options import WriteOptions, parse_list_options, parse_write_options
 from apiserver.patch.apply import ApplyConflict, apply
 from apiserver.patch.errors import PatchError

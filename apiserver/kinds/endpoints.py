@@ -6,70 +6,19 @@ from typing import Any
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME, first_three
-from apiserver.kinds.meta import OBJECT_REFERENCE, resource
-from apiserver.schema import Array, Integer, Object, String, numbered
+from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.validation.endpoints import validate_endpoints, validate_endpoints_update
 from apiserver.validation.field import ErrorList
 
-ENDPOINT_ADDRESS = Object(
-    ref="io.k8s.api.core.v1.EndpointAddress",
-    atomic=True,
-    description="EndpointAddress is a tuple that describes single IP address.",
-    required=("ip",),
-    always=("ip",),
-    properties={
-        "ip": String(proto=1, description="The IP of this endpoint. May not be loopback, link-local or link-local multicast."),
-        "hostname": String(proto=3, description="The Hostname of this endpoint"),
-        "nodeName": String(proto=4, pointer=True, description="Optional: Node hosting this endpoint."),
-        "targetRef": numbered(OBJECT_REFERENCE, 2, pointer=True),
-    },
-)
 
-ENDPOINT_PORT = Object(
-    ref="io.k8s.api.core.v1.EndpointPort",
-    atomic=True,
-    description="EndpointPort is a tuple that describes a single port.",
-    required=("port",),
-    always=("port",),
-    properties={
-        "name": String(proto=1, description="The name of this port. Must be a DNS_LABEL. Optional only if one port is defined."),
-        "port": Integer(proto=2, description="The port number of the endpoint."),
-        "protocol": String(proto=3,
-            default="TCP",
-            enum=("SCTP", "TCP", "UDP"),
-            description="The IP protocol for this port. Must be UDP, TCP, or SCTP. Default is TCP.",
-        ),
-        "appProtocol": String(proto=4, pointer=True, description="The application protocol for this port."),
-    },
-)
+def _default_protocol(port: Obj) -> None:
+    """SetDefaults_Endpoints: a port's protocol is TCP unless set."""
+    if not port.get("protocol"):
+        port["protocol"] = "TCP"
 
-SUBSET = Object(
-    ref="io.k8s.api.core.v1.EndpointSubset",
-    description="EndpointSubset is a group of addresses with a common set of ports.",
-    properties={
-        "addresses": Array(proto=1,
-            items=ENDPOINT_ADDRESS,
-            description="IP addresses which offer the related ports that are marked as ready.",
-        ),
-        "notReadyAddresses": Array(proto=2,
-            items=ENDPOINT_ADDRESS,
-            description="IP addresses which offer the related ports but are not currently marked as ready.",
-        ),
-        "ports": Array(proto=3, items=ENDPOINT_PORT, description="Port numbers available on the related IP addresses."),
-    },
-)
 
-SCHEMA = resource(
-    "io.k8s.api.core.v1.Endpoints",
-    "Endpoints is a collection of endpoints that implement the actual service. Deprecated: this API is deprecated "
-    "in v1.33+. Use discovery.k8s.io/v1 EndpointSlice.",
-    subsets=Array(
-        proto=2,
-        items=SUBSET,
-        description="The set of all endpoints is the union of all subsets. Addresses are placed into subsets "
-        "according to the IPs they share.",
-    ),
-)
+behave({CORE + "EndpointPort": Behaviour(defaulter=_default_protocol)})
+SCHEMA = definition(CORE + "Endpoints")
 
 
 def _address_key(address: Obj) -> tuple[bytes, str]:

@@ -1,4 +1,4 @@
-"""discovery.k8s.io/v1 EndpointSlice: a bounded slice of a Service's endpoints."""
+"""discovery.k8s.io/v1 EndpointSlice: a bounded slice of a Service's endpoints (upstream's type)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any, ClassVar
 
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME, first_three
-from apiserver.kinds.meta import OBJECT_REFERENCE, resource
-from apiserver.schema import Array, Boolean, Integer, Map, Object, String, numbered
+from apiserver.kinds.upstream import Behaviour, behave, definition
 from apiserver.validation.endpointslice import (
     endpointslice_warnings,
     validate_endpointslice,
@@ -15,107 +14,18 @@ from apiserver.validation.endpointslice import (
 )
 from apiserver.validation.field import ErrorList
 
-FOR_ZONE = Object(
-    ref="io.k8s.api.discovery.v1.ForZone",
-    description="ForZone provides information about which zones should consume this endpoint.",
-    required=("name",),
-    properties={"name": String(proto=1, description="name represents the name of the zone.")},
-)
-FOR_NODE = Object(
-    ref="io.k8s.api.discovery.v1.ForNode",
-    description="ForNode provides information about which nodes should consume this endpoint.",
-    required=("name",),
-    properties={"name": String(proto=1, description="name represents the name of the node.")},
-)
+DISCOVERY = "io.k8s.api.discovery.v1."
 
-ENDPOINT = Object(
-    ref="io.k8s.api.discovery.v1.Endpoint",
-    description="Endpoint represents a single logical \"backend\" implementing a service.",
-    required=("addresses",),
-    always=("addresses", "conditions"),
-    properties={
-        "addresses": Array(proto=1,
-            items=String(),
-            list_type="set",
-            description="addresses of this endpoint. For EndpointSlices of addressType \"IPv4\" or \"IPv6\", the "
-            "values are IP addresses in canonical form. The syntax and semantics of other addressType values are not "
-            "defined. This must contain at least one address but no more than 100.",
-        ),
-        "conditions": Object(proto=2,
-            ref="io.k8s.api.discovery.v1.EndpointConditions",
-            description="conditions contains information about the current status of the endpoint.",
-            properties={
-                "ready": Boolean(proto=1, pointer=True,
-                    description="ready indicates that this endpoint is ready to receive traffic, according to "
-                    "whatever system is managing the endpoint. A nil value should be interpreted as \"true\"."
-                ),
-                "serving": Boolean(proto=2, pointer=True,
-                    description="serving indicates that this endpoint is able to receive traffic, according to "
-                    "whatever system is managing the endpoint. A nil value should be interpreted as \"true\"."
-                ),
-                "terminating": Boolean(proto=3, pointer=True,
-                    description="terminating indicates that this endpoint is terminating. A nil value should be "
-                    "interpreted as \"false\"."
-                ),
-            },
-        ),
-        "hostname": String(proto=3, pointer=True,
-            description="hostname of this endpoint. This field may be used by consumers of endpoints to distinguish "
-            "endpoints from each other (e.g. in DNS names). Must be a lowercase DNS (RFC 1123) label."
-        ),
-        "targetRef": numbered(OBJECT_REFERENCE, 4, pointer=True),
-        "deprecatedTopology": Map(proto=5,
-            values=String(),
-            description="deprecatedTopology contains topology information part of the v1beta1 API. It is cleared "
-            "on v1 writes.",
-        ),
-        "nodeName": String(proto=6, pointer=True, description="nodeName represents the name of the Node hosting this endpoint."),
-        "zone": String(proto=7, pointer=True, description="zone is the name of the Zone this endpoint exists in."),
-        "hints": Object(proto=8, pointer=True,
-            ref="io.k8s.api.discovery.v1.EndpointHints",
-            description="hints contains information associated with how an endpoint should be consumed.",
-            properties={
-                "forZones": Array(proto=1,
-                    items=FOR_ZONE,
-                    description="forZones indicates the zone(s) this endpoint should be consumed by when using "
-                    "topology aware routing. May contain a maximum of 8 entries.",
-                ),
-                "forNodes": Array(proto=2,
-                    items=FOR_NODE,
-                    description="forNodes indicates the node(s) this endpoint should be consumed by when using "
-                    "topology aware routing. May contain a maximum of 8 entries.",
-                ),
-            },
-        ),
-    },
-)
 
-ENDPOINT_PORT = Object(
-    ref="io.k8s.api.discovery.v1.EndpointPort",
-    atomic=True,
-    description="EndpointPort represents a Port used by an EndpointSlice",
-    properties={
-        "name": String(proto=1, pointer=True,
-            default="",
-            description="name represents the name of this port. All ports in an EndpointSlice must have a unique "
-            "name. If the EndpointSlice is derived from a Kubernetes service, this corresponds to the "
-            "Service.ports[].name.",
-        ),
-        "protocol": String(proto=2, pointer=True,
-            default="TCP",
-            enum=("SCTP", "TCP", "UDP"),
-            description="protocol represents the IP protocol for this port. Must be UDP, TCP, or SCTP. Default is TCP.",
-        ),
-        "port": Integer(proto=3, pointer=True,
-            description="port represents the port number of the endpoint. If the EndpointSlice is derived from a "
-            "Kubernetes service, this must be set to the service's target port."
-        ),
-        "appProtocol": String(proto=4, pointer=True,
-            description="The application protocol for this port. This is used as a hint for implementations to "
-            "offer richer behavior for protocols that they understand."
-        ),
-    },
-)
+def _default_port(port: Obj) -> None:
+    """SetDefaults_EndpointPort: a port without name or protocol gets "" and TCP."""
+    for key, value in (("name", ""), ("protocol", "TCP")):
+        if port.get(key) is None:
+            port[key] = value
+
+
+behave({DISCOVERY + "EndpointPort": Behaviour(defaulter=_default_port)})
+SCHEMA = definition(DISCOVERY + "EndpointSlice")
 
 ADDRESS_TYPE_DOC = (
     "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be "
@@ -129,18 +39,6 @@ PORTS_DOC = (
     "port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports."
 )
 ENDPOINTS_DOC = "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints."
-
-SCHEMA = resource(
-    "io.k8s.api.discovery.v1.EndpointSlice",
-    "EndpointSlice represents a set of service endpoints. Most EndpointSlices are created by the EndpointSlice "
-    "controller to represent the Pods selected by Service objects.",
-    required=("addressType", "endpoints"),
-    always=("addressType", "endpoints", "ports"),
-    addressType=String(proto=4, enum=("FQDN", "IPv4", "IPv6"), default="", description=ADDRESS_TYPE_DOC),
-    endpoints=Array(proto=2, items=ENDPOINT, description=ENDPOINTS_DOC),
-    ports=Array(proto=3, items=ENDPOINT_PORT, description=PORTS_DOC),
-)
-
 
 def _port_cell(port: Obj) -> object:
     if port.get("port") is not None:

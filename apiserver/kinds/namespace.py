@@ -1,53 +1,15 @@
-"""core/v1 Namespace: the cluster-scoped container of every other kind served here."""
+"""core/v1 Namespace (upstream's type): the cluster-scoped container of every other kind served here."""
 
 from __future__ import annotations
 
 from apiserver.kinds.base import STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
-from apiserver.kinds.meta import conditions, resource
-from apiserver.schema import Array, Object, String, Time
+from apiserver.kinds.upstream import CORE, definition
 from apiserver.validation.field import ErrorList
 from apiserver.validation.namespace import validate_namespace, validate_namespace_update
 from apiserver.validation.objectmeta import validate_finalizers, validate_kube_finalizer_name
 
-CONDITION = Object(
-    ref="io.k8s.api.core.v1.NamespaceCondition",
-    description="NamespaceCondition contains details about state of namespace.",
-    required=("type", "status"),
-    always=("type", "status", "lastTransitionTime"),
-    properties={
-        "type": String(proto=1, description="Type of namespace controller condition."),
-        "status": String(proto=2, description="Status of the condition, one of True, False, Unknown."),
-        "lastTransitionTime": Time(proto=4, description="Last time the condition transitioned from one status to another."),
-        "reason": String(proto=5, description="Unique, one-word, CamelCase reason for the condition's last transition."),
-        "message": String(proto=6, description="Human-readable message indicating details about last transition."),
-    },
-)
-
-SCHEMA = resource(
-    "io.k8s.api.core.v1.Namespace",
-    "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
-    spec=Object(
-        proto=2,
-        ref="io.k8s.api.core.v1.NamespaceSpec",
-        description="NamespaceSpec describes the attributes on a Namespace.",
-        properties={
-            "finalizers": Array(proto=1, items=String(), list_type="atomic", description="Finalizers is an opaque list of "
-                                "values that must be empty to permanently remove object from storage."),
-        },
-    ),
-    status=Object(
-        proto=3,
-        ref="io.k8s.api.core.v1.NamespaceStatus",
-        description="NamespaceStatus is information about the current status of a Namespace.",
-        properties={
-            "phase": String(proto=1, enum=("Active", "Terminating"), description="Phase is the current lifecycle phase of the "
-                            "namespace."),
-            "conditions": conditions(CONDITION, "Represents the latest available observations of a namespace's "
-                                     "current state.", proto=2),
-        },
-    ),
-)
+SCHEMA = definition(CORE + "Namespace")
 
 
 class NamespaceStrategy(Strategy):

@@ -1,87 +1,25 @@
-"""core/v1 Pod: the fields an endpoints controller reads (labels, nodeName, podIPs, Ready, phase).
+"""core/v1 Pod: upstream's type, with the behaviour kube-apiserver's registry adds.
 
-The spec and its defaults are in `podspec`; the admission plugins that add tolerations and priority are in
+The spec's defaults are in `podspec`; the admission plugins that add tolerations and priority are in
 `apiserver.admission`. Status is the kubelet's: Pending with its QoS class on create, then only /status writes.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
-from apiserver.kinds.meta import resource
-from apiserver.kinds.podspec import POD_SPEC
-from apiserver.schema import Array, Free, Object, String, Time
+from apiserver.kinds.podspec import default_pod
+from apiserver.kinds.quantity import quantity
+from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.subresources.ephemeralcontainers import EPHEMERAL_CONTAINERS
 from apiserver.validation.field import ErrorList
 from apiserver.validation.pod import pod_warnings, validate_pod, validate_pod_status_update, validate_pod_update
 
-
-def _condition_times(condition: Obj) -> None:
-    """The two timestamps of a condition are serialised as null when unset (no omitempty upstream)."""
-    condition.setdefault("lastProbeTime", None)
-    condition.setdefault("lastTransitionTime", None)
-
-
-CONDITION = Object(
-    ref="io.k8s.api.core.v1.PodCondition",
-    description="PodCondition contains details for the current condition of this pod.",
-    required=("type", "status"),
-    always=("type", "status", "lastProbeTime", "lastTransitionTime"),
-    defaulter=_condition_times,
-    properties={
-        "type": String(description="Type is the type of the condition (e.g. Ready)."),
-        "status": String(description="Status is the status of the condition: True, False or Unknown."),
-        "lastProbeTime": Time(description="Last time we probed the condition."),
-        "lastTransitionTime": Time(description="Last time the condition transitioned from one status to another."),
-        "reason": String(description="Unique, one-word, CamelCase reason for the condition's last transition."),
-        "message": String(description="Human-readable message indicating details about last transition."),
-    },
-)
-
-POD_IP = Object(
-    ref="io.k8s.api.core.v1.PodIP",
-    description="PodIP represents a single IP address allocated to the pod.",
-    required=("ip",),
-    properties={"ip": String(description="IP is the IP address assigned to the pod")},
-)
-
-SCHEMA = resource(
-    "io.k8s.api.core.v1.Pod",
-    "Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled "
-    "onto hosts.",
-    spec=POD_SPEC,
-    status=Object(
-        ref="io.k8s.api.core.v1.PodStatus",
-        description="PodStatus represents information about the status of a pod.",
-        properties={
-            "phase": String(enum=("Failed", "Pending", "Running", "Succeeded", "Unknown"),
-                            description="The phase of a Pod is a simple, high-level summary of where the Pod is in "
-                            "its lifecycle."),
-            "conditions": Array(items=CONDITION, list_type="map", map_keys=("type",), merge_key="type",
-                                patch_strategy="merge", description="Current service state of pod."),
-            "hostIP": String(description="hostIP holds the IP address of the host to which the pod is assigned."),
-            "podIP": String(description="podIP address allocated to the pod."),
-            "podIPs": Array(items=POD_IP, list_type="map", map_keys=("ip",), merge_key="ip", patch_strategy="merge",
-                            description="podIPs holds the IP addresses allocated to the pod."),
-            "startTime": Time(description="RFC 3339 date and time at which the object was acknowledged by the Kubelet."),
-            "containerStatuses": Free(description="Statuses of containers in this pod."),
-            "reason": String(description="A brief CamelCase message indicating details about why the pod is in this "
-                             "state."),
-            "message": String(description="A human readable message indicating details about why the pod is in this "
-                              "condition."),
-            "qosClass": String(description="The Quality of Service (QOS) classification assigned to the pod."),
-            "nominatedNodeName": String(description="nominatedNodeName is set only when this pod preempts other pods "
-                                        "on the node, but it cannot schedule right away."),
-            "hostIPs": Free(description="hostIPs holds the IP addresses allocated to the host."),
-            "initContainerStatuses": Free(description="Statuses of init containers in this pod."),
-            "ephemeralContainerStatuses": Free(description="Statuses for any ephemeral containers that have run in "
-                                               "this pod."),
-        },
-    ),
-)
+behave({CORE + "Pod": Behaviour(defaulter=default_pod)})
+SCHEMA = definition(CORE + "Pod")
 
 
 class PodStrategy(Strategy):
@@ -91,10 +29,18 @@ class PodStrategy(Strategy):
     status_subresource = True
 
     def prepare_for_create(self, obj: Obj) -> None:
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+        spec = obj.get("spec") or {}
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
+        drop_disabled_fields(spec, None)
+        if spec.get("schedulingGates"):  # applySchedulingGatedCondition
+            obj["status"]["conditions"] = [{
+                "type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates"}]
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
+        drop_disabled_fields(obj.get("spec") or {}, old.get("spec") or {})
 
     def prepare_for_status_update(self, obj: Obj, old: Obj) -> None:
         """The kubelet's write: status and metadata as sent (but ownerReferences), the spec as stored."""
@@ -130,20 +76,20 @@ class PodStrategy(Strategy):
         return pod_warnings(obj, old)
 
 
+def _containers(spec: Obj) -> list[Obj]:
+    return [c for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or ()
+            if isinstance(c, dict)]
+
+
+def drop_disabled_fields(spec: Obj, old: Obj | None) -> None:
+    """DropDisabledPodFields for the feature gates off in 1.32: a container's resizePolicy (InPlacePodVerticalScaling)
+    is dropped unless the stored pod already uses it."""
+    if old is None or not any(c.get("resizePolicy") for c in _containers(old)):
+        for container in _containers(spec):
+            container.pop("resizePolicy", None)
+
+
 QOS_RESOURCES = ("cpu", "memory")
-_SUFFIXES = {suffix: Decimal(base) ** exponent for suffix, base, exponent in (
-    ("", 10, 0), ("n", 10, -9), ("u", 10, -6), ("m", 10, -3), ("k", 10, 3), ("M", 10, 6), ("G", 10, 9),
-    ("T", 10, 12), ("P", 10, 15), ("E", 10, 18), ("Ki", 2, 10), ("Mi", 2, 20), ("Gi", 2, 30), ("Ti", 2, 40),
-    ("Pi", 2, 50), ("Ei", 2, 60))}
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(|[numkMGTPE]|[KMGTPE]i)")
-
-
-def quantity(value: object) -> Decimal:
-    """The amount a resource.Quantity (`500m`, `1Gi`, `2`) stands for; 0 for one that does not parse."""
-    found = _QUANTITY.fullmatch(str(value).strip())
-    return Decimal(found.group(1)) * _SUFFIXES[found.group(2)] if found else Decimal(0)
-
-
 def qos_class(spec: Obj) -> str:
     """The Quality of Service class (ComputePodQOS): BestEffort without cpu/memory requests or limits, Guaranteed
     when every container limits both and requests equal limits, Burstable otherwise."""

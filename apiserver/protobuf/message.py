@@ -4,7 +4,9 @@ Each `Object` node with numbered properties (`proto=`) is a message. Encoding fo
 order; a Go pointer (`pointer=True`), a slice or a map is written only when set; every other field always, at
 its zero value when absent (an empty string, 0, an empty message); map entries sorted by key. Types map as
 upstream's: `Time` is metav1.Time (Timestamp{seconds, nanos}, nanos always 0, empty when zero),
-`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Free` a FieldsV1{Raw} holding JSON.
+`IntOrString` intstr.IntOrString{type, intVal, strVal}, `Quantity` resource.Quantity{string}, `MicroTime`
+a Timestamp to the microsecond, `Bytes` the bytes its base64 JSON holds, `Free` a FieldsV1{Raw} holding JSON. A struct Go embeds inline (`Object.embedded`: a Volume's VolumeSource) is a message
+of its own under its number, written from the parent's JSON object and read back into it.
 
 Decoding gives the object as kube-apiserver's JSON shows it: a zero non-pointer field is left out unless its
 parent names it in `always`; absent lists and maps named there are null.
@@ -28,7 +30,21 @@ from typing import Any
 from apiserver.protobuf import values
 from apiserver.protobuf.values import ProtobufError, int_or_string_field, length_prefixed
 from apiserver.protobuf.wire import LENGTH, VARINT, read_varint, skip, tag, varint
-from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
+from apiserver.schema import (
+    Array,
+    Boolean,
+    Bytes,
+    Free,
+    Integer,
+    IntOrString,
+    Map,
+    MicroTime,
+    Object,
+    Quantity,
+    Schema,
+    String,
+    Time,
+)
 
 Obj = dict[str, Any]
 # Reads the value at a position into the object under the name: (obj, name, data, pos, end of value) -> None.
@@ -57,11 +73,13 @@ class Message:
         namespace: dict[str, Any] = dict(_HELPERS)
         numbered = sorted((child.proto, name, child) for name, child in node.properties.items() if child.proto)
         fields = [_Field(number, name, child, name in node.always, namespace) for number, name, child in numbered]
+        fields += [_Field(struct.proto, "", struct, True, namespace) for struct in node.embedded]
+        fields.sort(key=lambda field: field.number)
         absent = {name: _zero(child) for _, name, child in numbered
                   if name in node.always and not isinstance(child, Object)}
         order = [name for name, child in node.properties.items() if child.proto]
-        if order != [name for _, name, _ in numbered]:  # JSON keys come in the schema's (Go's field) order
-            namespace["ORDER"] = tuple(order)
+        if node.embedded or order != [name for _, name, _ in numbered]:  # JSON keys in the schema's (Go's) order
+            namespace["ORDER"] = tuple(node.properties)
         source = _encoder_source(fields) + _decoder_source(fields, absent, "ORDER" in namespace)
         exec(compile(source, f"<protobuf {node.ref or 'message'}>", "exec"), namespace)  # noqa: S102
         self.encode: Callable[[Obj], bytes] = namespace["encode"]
@@ -73,8 +91,11 @@ def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("api
     """The properties under `node` without a field number (a kind is served in protobuf only if there are none),
     and the `Free` ones that are no FieldsV1 (they have no message to be written as)."""
     found = []
+    flattened = {name for struct in node.embedded for name in struct.properties}
+    for struct in node.embedded:
+        found += unnumbered(struct, path, ())
     for name, child in node.properties.items():
-        if name in skip_names:
+        if name in skip_names or name in flattened:
             continue
         if not child.proto or (isinstance(child, Free) and name != "fieldsV1"):
             found.append(path + name)
@@ -133,6 +154,9 @@ _HELPERS: dict[str, Any] = {
     "TIME": lru_cache(maxsize=4096)(lambda text: _text(values.time_field(text))), "TIME_READ": values.time_text,
     "IOS": lambda value: _text(int_or_string_field(value)), "IOS_READ": values.int_or_string,
     "FV1": lambda value: _text(values.fields_v1_field(value)), "FV1_READ": values.fields_v1,
+    "QTY": lambda value: _text(values.quantity_field(value)), "QTY_READ": values.quantity,
+    "MTIME": lambda value: _text(values.micro_time_field(value)), "MTIME_READ": values.micro_time_text,
+    "BYTES": lambda value: _text(values.bytes_field(value)), "BYTES_READ": values.bytes_text,
 }
 
 
@@ -145,10 +169,14 @@ class _Field:
         item = node.items if isinstance(node, Array) else node
         self.keep_zero = always or node.pointer
         self.helper = f"F{number}"
-        if isinstance(node, Map):
+        if not name:  # an embedded struct: its message is written from, and read into, the parent's object
+            self.kind = "embed"
+            sub = message(node)  # type: ignore[arg-type]
+            namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode_text, sub.decode
+        elif isinstance(node, Map):
             self.kind = "map"
             namespace[self.helper], namespace[self.helper + "_READ"] = _map(node)
-        elif isinstance(item, String):
+        elif isinstance(item, String) and not isinstance(item, Bytes):
             self.kind = "str"
         elif isinstance(item, Integer):
             self.kind = "int"
@@ -158,9 +186,9 @@ class _Field:
             self.kind = "msg"
             sub = message(item)
             namespace[self.helper], namespace[self.helper + "_READ"] = sub.encode_text, sub.decode
-        elif isinstance(item, (Time, IntOrString, Free)):
+        elif isinstance(item, (Time, IntOrString, Free, Bytes)):
             self.kind = "fn"
-            helper = {Time: "TIME", IntOrString: "IOS", Free: "FV1"}[type(item)]
+            helper = next(name for kind, name in _VALUE_HELPERS if isinstance(item, kind))
             namespace[self.helper], namespace[self.helper + "_READ"] = namespace[helper], namespace[helper + "_READ"]
         else:
             raise TypeError(f"no protobuf form for {type(item).__name__}")
@@ -173,8 +201,17 @@ class _Field:
         self.zero = None if zero is None else self.tag + _text(zero)
 
 
+# The helpers writing and reading the types that are no plain scalars.
+_VALUE_HELPERS: tuple[tuple[type, str], ...] = (
+    (Quantity, "QTY"), (MicroTime, "MTIME"), (Time, "TIME"), (IntOrString, "IOS"), (Free, "FV1"), (Bytes, "BYTES"))
+
+
 def _zero_payload(node: Schema) -> bytes | None:
     """The bytes of an absent non-pointer value: Go writes its zero value (the empty message of a struct)."""
+    if isinstance(node, Quantity):
+        return values.quantity_field("0")
+    if isinstance(node, Bytes):
+        return None  # a nil []byte is not written
     if isinstance(node, Object):
         return length_prefixed(message(node).encode({}))
     if isinstance(node, (String, Time, Integer, Boolean)):
@@ -195,7 +232,7 @@ def _encode_value(field: _Field, value: str) -> list[str]:
         return [f"t += {tag_text} + (S[{value}] if 0 <= {value} < 16384 else V({value}))"]
     if field.kind == "bool":
         return [f"t += {field.tag + chr(1)!r} if {value} else {field.tag + chr(0)!r}"]
-    if field.kind == "msg":
+    if field.kind in ("msg", "embed"):  # an embedded struct's message is written from the object itself
         return [f"b = {field.helper}({value})", "n = len(b)", *prefixed, "t += b"]
     if field.kind == "map":
         return [f"t += {field.helper}({value})"]
@@ -207,6 +244,9 @@ def _encoder_source(fields: list[_Field]) -> str:
     `encode(o)`: its bytes."""
     lines = ["def encode_text(o):", "    t = ''", "    g = o.get"]
     for field in fields:
+        if field.kind == "embed":
+            lines += ["    " + line for line in _encode_value(field, "o")]
+            continue
         lines.append(f"    v = g({field.name!r})")
         lines.append("    if v is not None:")
         if field.repeated:
@@ -248,6 +288,8 @@ def _decode_length(field: _Field, key_size: int) -> list[str]:
             lines += ["if n:", f"    o[{field.name!r}] = d[pos:e].decode()"]
     elif field.kind == "msg":
         lines += _store(field, f"{field.helper}_READ(d, pos, e)", "")
+    elif field.kind == "embed":
+        lines.append(f"o.update({field.helper}_READ(d, pos, e))")
     elif field.kind == "map":
         lines.append(f"{field.helper}_READ(o, {field.name!r}, d, pos, e)")
     else:
@@ -293,7 +335,11 @@ def _decoder_source(fields: list[_Field], absent: dict[str, Any], reorder: bool)
     lines += ["    except IndexError:", "        EOF()", "    if pos != end:", "        EOF()"]
     for name, zero in absent.items():
         lines += [f"    if {name!r} not in o:", f"        o[{name!r}] = {zero!r}"]
-    lines.append("    return {k: o[k] for k in ORDER if k in o}" if reorder else "    return o")
+    if reorder:
+        lines += ["    r = {k: o[k] for k in ORDER if k in o}", "    if len(r) < len(o):", "        r.update(o)",
+                  "    return r"]
+    else:
+        lines.append("    return o")
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import time
 from datetime import datetime
@@ -108,3 +109,54 @@ def fields_v1_field(value: Any) -> bytes:
 @lru_cache(maxsize=4096)
 def time_field(text: str) -> bytes:
     return length_prefixed(time_payload(text))
+
+
+def quantity_field(value: int | str) -> bytes:
+    """resource.Quantity's message: {string = 1} holding its text."""
+    data = str(value).encode()
+    return length_prefixed(b"\x0a" + varint(len(data)) + data)
+
+
+def quantity(data: bytes, pos: int, end: int) -> str:
+    text = ""
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        if key == 0x0A:
+            size, pos = read_varint(data, pos)
+            text, pos = data[pos:pos + size].decode(), pos + size
+        else:
+            pos = skip(data, pos, key & 7)
+    return text
+
+
+def bytes_field(value: str) -> bytes:
+    """A Go []byte: its JSON is base64, its protobuf the bytes themselves."""
+    return length_prefixed(base64.b64decode(value))
+
+
+def bytes_text(data: bytes, pos: int, end: int) -> str:
+    return base64.b64encode(data[pos:end]).decode()
+
+
+def micro_time_field(text: str) -> bytes:
+    """metav1.MicroTime's message: Timestamp{seconds, nanos}, to the microsecond."""
+    stamp = datetime.fromisoformat(text)
+    return length_prefixed(b"\x08" + varint(calendar.timegm(stamp.utctimetuple())) + b"\x10" +
+                           varint(stamp.microsecond * 1000))
+
+
+def micro_time_text(data: bytes, pos: int, end: int) -> str | None:
+    """An empty message is the zero MicroTime (null); else RFC 3339 with six fractional digits, as Go writes it."""
+    if pos == end:
+        return None
+    seconds = nanos = 0
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        if key == 0x08:
+            value, pos = read_varint(data, pos)
+            seconds = signed(value)
+        elif key == 0x10:
+            nanos, pos = read_varint(data, pos)
+        else:
+            pos = skip(data, pos, key & 7)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}Z"

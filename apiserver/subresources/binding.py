@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from apiserver import errors
 from apiserver.kinds.base import Obj
-from apiserver.kinds.meta import OBJECT_REFERENCE, resource
+from apiserver.kinds.upstream import CORE, definition
 from apiserver.options import WriteOptions
 from apiserver.registry import Registry
 from apiserver.subresources.podcondition import guaranteed_update, update_condition
 from apiserver.validation.field import ErrorList, not_supported, required
 
-BINDING = resource(
-    "io.k8s.api.core.v1.Binding",
-    "Binding ties one object to another; for example, a pod is bound to a node by a scheduler.",
-    required=("target",),
-    target=OBJECT_REFERENCE,
-)
+BINDING = definition(CORE + "Binding")
 
 
 def validate_binding(binding: Obj) -> ErrorList:

@@ -11,19 +11,13 @@ from __future__ import annotations
 from apiserver import errors
 from apiserver.deletion import DeleteOptions, parse_delete_options
 from apiserver.kinds.base import Obj
-from apiserver.kinds.meta import resource
+from apiserver.kinds.upstream import definition
 from apiserver.options import WriteOptions
 from apiserver.registry import MAX_UPDATE_RETRIES, Registry
-from apiserver.schema import Free
 from apiserver.subresources.podcondition import guaranteed_update, update_condition
 
 API_VERSIONS = ("policy/v1", "policy/v1beta1")
-EVICTION = resource(
-    "io.k8s.api.policy.v1.Eviction",
-    "Eviction evicts a pod from its node subject to certain policies and safety constraints. This is a subresource "
-    "of Pod.  A request to cause such an eviction is created by POSTing to .../pods/<pod name>/evictions.",
-    deleteOptions=Free(description="DeleteOptions may be provided"),
-)
+EVICTION = definition("io.k8s.api.policy.v1.Eviction")
 
 
 async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOptions) -> None:

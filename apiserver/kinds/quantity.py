@@ -1,0 +1,68 @@
+"""resource.Quantity: the amount a quantity (`500m`, `1Gi`, `2`) stands for, and the canonical text Go writes for it.
+
+Go parses a quantity when it decodes an object and writes it back in canonical form: `0.5` is stored as `500m`,
+`1.5Gi` as `1536Mi`, `1000` as `1k`, `2e3` as `2e3`, precision below a nano (a milli in a ResourceList) rounded up.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_UP, Decimal, InvalidOperation
+
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL_SUFFIX = {exponent: suffix for suffix, exponent in _DECIMAL.items()}
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(|[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]+)")
+_NANO = Decimal("1e-9")
+MILLI = Decimal("1e-3")
+
+
+def _parse(value: object) -> tuple[Decimal, str] | None:
+    """The amount and the format (binary, decimal, exponent) of a quantity, or None for one that does not parse."""
+    found = _QUANTITY.fullmatch(str(value).strip())
+    if found is None:
+        return None
+    try:
+        number, suffix = Decimal(found.group(1)), found.group(2)
+    except InvalidOperation:
+        return None
+    if suffix in _BINARY:
+        return number * 1024 ** _BINARY[suffix], "binary"
+    if suffix[:1] in ("e", "E"):
+        return number.scaleb(int(suffix[1:])), "exponent"
+    return number.scaleb(_DECIMAL[suffix]), "decimal"
+
+
+def quantity(value: object) -> Decimal:
+    """The amount a quantity stands for; 0 for one that does not parse."""
+    parsed = _parse(value)
+    return parsed[0] if parsed else Decimal(0)
+
+
+def canonical(value: object, precision: Decimal = _NANO) -> str | None:
+    """The quantity as Go writes it (Quantity.CanonicalizeBytes), rounded up (away from zero) to `precision`, or
+    None when it does not parse. A ResourceList's quantities are rounded to the milli (SetDefaults_ResourceList)."""
+    parsed = _parse(value)
+    if parsed is None:
+        return None
+    amount, form = parsed
+    if amount.as_tuple().exponent < precision.as_tuple().exponent:  # type: ignore[operator]
+        amount = amount.quantize(precision, rounding=ROUND_UP)
+    if amount == 0:
+        return "0"
+    if form == "binary":
+        if -1024 < amount < 1024 or amount != amount.to_integral_value():
+            form = "decimal"
+        else:
+            whole, power = int(amount), 0
+            while whole % 1024 == 0 and power < 6:
+                whole, power = whole // 1024, power + 1
+            return f"{whole}{next(s for s, p in _BINARY.items() if p == power) if power else ''}"
+    sign, digits, exponent = amount.normalize().as_tuple()
+    mantissa = int("".join(map(str, digits))) * (-1 if sign else 1)
+    exponent = int(exponent)
+    shift = exponent % 3  # lower the exponent to a multiple of 3, keeping the mantissa whole
+    mantissa, exponent = mantissa * 10 ** shift, exponent - shift
+    if form == "decimal" and exponent in _DECIMAL_SUFFIX:
+        return f"{mantissa}{_DECIMAL_SUFFIX[exponent]}"
+    return f"{mantissa}e{exponent}" if exponent else str(mantissa)

@@ -1,0 +1,1 @@
+"""Generates the schema data of the served kinds from upstream's API definitions (see `__main__`)."""
