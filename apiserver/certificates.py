@@ -106,8 +106,10 @@ def _reusable(files: ServingFiles, names: list[str]) -> bool:
     try:
         ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
         cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
-        if not (files.key.exists() and files.ca_key.exists()):
-            return False
+        for key_file, owner in ((files.key, cert), (files.ca_key, ca)):
+            key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+            if key.public_key() != owner.public_key():
+                return False
         cert.verify_directly_issued_by(ca)
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (OSError, ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
