@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,12 @@ class ServingFiles:
 
 
 def serving_names(bind_address: str) -> list[str]:
-    """The SANs of a serving certificate for `bind_address`: it, `localhost` and 127.0.0.1 (and ::1)."""
+    """The SANs of a serving certificate for `bind_address`: it (the host's name for every address), `localhost`,
+    127.0.0.1 and ::1."""
     names = ["localhost", "127.0.0.1", "::1"]
-    if bind_address and bind_address not in names and bind_address not in ("0.0.0.0", "::"):
-        names.append(bind_address)
+    address = socket.gethostname() if bind_address in ("", "0.0.0.0", "::") else bind_address
+    if address and _canonical(address) not in names:
+        names.append(_canonical(address))
     return names
 
 

@@ -9,6 +9,7 @@ import base64
 import ipaddress
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from apiserver.certificates import ensure_serving_certificate
+from apiserver.certificates import ensure_serving_certificate, serving_names
 from apiserver.config import Config
 from apiserver.testing import free_port, run_server
 from tests.conftest import kubectl_binary
@@ -171,3 +172,9 @@ def test_the_kubeconfig_command_carries_the_same_ca_and_token(tmp_path: Path) ->
         certs / "ca.crt").read_bytes()
     assert config["users"] == [{"name": "admin", "user": {"token": config["users"][0]["user"]["token"]}}]
     assert config["users"][0]["user"]["token"] in (certs / "admin-token.csv").read_text()
+
+
+def test_serving_names_cover_the_bind_address_or_the_hosts_name() -> None:
+    assert serving_names("127.0.0.1") == ["localhost", "127.0.0.1", "::1"]
+    assert serving_names("10.1.2.3") == ["localhost", "127.0.0.1", "::1", "10.1.2.3"]
+    assert serving_names("0.0.0.0")[3:] == serving_names("::")[3:] == [socket.gethostname()]
