@@ -156,11 +156,17 @@ class RunningServer:
             self._thread.join(10)
 
     def api_client(self) -> Any:
-        """An official `kubernetes` client ApiClient for this server (needs the kubernetes package)."""
+        """An official `kubernetes` client ApiClient for this server (needs the kubernetes package), with its CA and
+        admin token when it generated them (`Config(secure=True)`)."""
         from kubernetes import client
 
         configuration = client.Configuration()
         configuration.host = self.url
+        if self.serving.ca_pem:
+            configuration.ssl_ca_cert = str(secure_serving.cert_dir(self.config) / "ca.crt")
+        if self.serving.token:
+            configuration.api_key = {"authorization": self.serving.token}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
         return client.ApiClient(configuration)
 
 

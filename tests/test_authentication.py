@@ -255,6 +255,8 @@ def test_the_official_client_with_a_token(server: RunningServer) -> None:
         assert created.metadata.managed_fields[0].manager.startswith("OpenAPI-Generator")
     finally:
         api.close()
+    with server.api_client() as admin:  # the pytest plugin's client of a secure server: its CA and admin token
+        assert client.CoreV1Api(admin).read_namespace("n").metadata.name == "n"
     configuration = client.Configuration()
     configuration.host, configuration.ssl_ca_cert = server.url, str(server.config.cert_dir) + "/ca.crt"
     configuration.api_key, configuration.api_key_prefix = {"authorization": "wrong"}, {"authorization": "Bearer"}
