@@ -297,6 +297,11 @@ def test_an_authorizer_that_denies_answers_upstreams_403(setup: Setup) -> None:
                                                          "cluster or you do not have permission to call it\n"))
 
 
+def test_anonymous_requests_can_be_turned_off(setup: Setup) -> None:
+    with run_server(setup.config(authorization_mode="AlwaysDeny", anonymous_auth=False), setup.directory) as server:
+        assert (call(server, "/metrics").status, call(server, "/metrics", token=ADMIN_TOKEN).status) == (401, 200)
+
+
 @pytest.mark.parametrize(("method", "path", "query", "expected"), [
     # (verb, namespace, resource, subresource, name) as upstream's RequestInfoFactory reads them; None: non-resource
     ("GET", "/api/v1/namespaces", {}, ("list", "", "namespaces", "", "")),
