@@ -47,12 +47,18 @@ def check(config: Config) -> None:
         raise ServingError("--client-ca-file needs TLS: --secure or --tls-cert-file/--tls-private-key-file")
     if config.controllers and serves_tls(config):
         raise ServingError("--controllers run against plain HTTP only (they send no credentials yet)")
-    if not serves_tls(config) and not is_loopback(config.bind_address) and not config.insecure_allow_remote:
-        raise ServingError(
-            f"refusing to serve plain HTTP on {config.bind_address or 'every address'}: anyone who can reach it "
-            "could read and write everything. Serve TLS with authentication (--secure, or --tls-cert-file and "
-            "--tls-private-key-file with --token-auth-file or --client-ca-file), bind a loopback address, or pass "
-            "--insecure-allow-remote to do it anyway")
+    if is_loopback(config.bind_address) or config.insecure_allow_remote:
+        return
+    advice = ("Serve TLS with authentication (--secure, or --tls-cert-file and --tls-private-key-file with "
+              "--token-auth-file or --client-ca-file), bind a loopback address, or pass --insecure-allow-remote to do "
+              "it anyway")
+    where = config.bind_address or "every address"
+    if not serves_tls(config):
+        raise ServingError(f"refusing to serve plain HTTP on {where}: anyone who can reach it could read and write "
+                           f"everything (and see the tokens sent). {advice}")
+    if not (config.secure or config.token_auth_file or config.client_ca_file):
+        raise ServingError(f"refusing to serve on {where} without authentication: anyone who can reach it could read "
+                           f"and write everything. {advice}")
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography import x509
 
+from apiserver import secure_serving
 from apiserver.certificates import ensure_serving_certificate, serving_names
 from apiserver.config import Config
 from apiserver.testing import free_port, run_server
@@ -148,6 +150,18 @@ def test_plain_http_beyond_loopback_needs_insecure_allow_remote(address: str) ->
                           "--kubeconfig", ""], check=False, capture_output=True, text=True, timeout=30)
     assert run.returncode == 1
     assert f"refusing to serve plain HTTP on {address}" in run.stderr and "--insecure-allow-remote" in run.stderr
+
+
+def test_tls_beyond_loopback_needs_authentication(tmp_path: Path) -> None:
+    own = ensure_serving_certificate(tmp_path, "127.0.0.1")
+    run = subprocess.run([sys.executable, "-m", "apiserver", "--bind-address", "0.0.0.0", "--port", str(free_port()),
+                          "--kubeconfig", "", "--tls-cert-file", str(own.cert), "--tls-private-key-file", str(own.key)],
+                         check=False, capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1 and "refusing to serve on 0.0.0.0 without authentication" in run.stderr
+    allowed = Config(bind_address="0.0.0.0", tls_cert_file=str(own.cert), tls_private_key_file=str(own.key))
+    for flags in ({"token_auth_file": "tokens.csv"}, {"client_ca_file": "ca.crt"}, {"insecure_allow_remote": True}):
+        secure_serving.check(replace(allowed, **flags))
+    secure_serving.check(Config(bind_address="0.0.0.0", secure=True))
 
 
 @pytest.mark.parametrize(("flags", "message"), [
