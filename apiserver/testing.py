@@ -176,6 +176,8 @@ def run_server(config: Config | None = None, directory: Path | None = None) -> I
     config = replace(config or Config(), bind_address="127.0.0.1", port=free_port(), kubeconfig="")
     with tempfile.TemporaryDirectory(prefix="slice-apiserver-") as tmp:
         base = directory or Path(tmp)
+        if config.secure and not config.cert_dir:  # certificates and token of this server, not the user's state
+            config = replace(config, cert_dir=str(base / "certs"))
         server = RunningServer(config, base / "kubeconfig")
         write_kubeconfig(server.kubeconfig, server.url, server.serving.ca_pem, server.serving.token)
         started = time.perf_counter()

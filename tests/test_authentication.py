@@ -347,6 +347,16 @@ def test_a_bad_token_file_stops_the_server_with_a_message(tmp_path: Path) -> Non
     assert "must have at least 3 columns (token, user name, user uid), found 2" in run.stderr
 
 
+def test_the_pytest_plugin_serves_tls_with_certificates_of_its_own(tmp_path: Path) -> None:
+    from kubernetes import client
+
+    with run_server(Config(compaction_interval=0, secure=True), tmp_path) as server:
+        assert server.url.startswith("https://") and server.config.cert_dir == str(tmp_path / "certs")
+        with server.api_client() as api:
+            review = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+        assert review.status.user_info.username == "admin"
+
+
 def test_without_credentials_configured_every_request_is_the_unsecured_superuser() -> None:
     """The plain-HTTP loopback default authenticates nobody: whoever talks to it is `system:unsecured`, in
     `system:masters` (upstream's old insecure port)."""
