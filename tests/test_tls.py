@@ -192,3 +192,27 @@ def test_serving_names_cover_the_bind_address_or_the_hosts_name() -> None:
     assert serving_names("127.0.0.1") == ["localhost", "127.0.0.1", "::1"]
     assert serving_names("10.1.2.3") == ["localhost", "127.0.0.1", "::1", "10.1.2.3"]
     assert serving_names("0.0.0.0")[3:] == serving_names("::")[3:] == [socket.gethostname()]
+
+
+def test_watches_stream_over_tls(tmp_path: Path) -> None:
+    """The watch writer writes its frames to the connection's transport itself: over TLS that is the TLS transport,
+    and a burst of several megabytes of initial events (JSON and protobuf) arrives whole."""
+    from kubernetes import client, watch
+
+    from loadtest.slices import endpoint_slice
+
+    with run_server(Config(compaction_interval=0, secure=True), tmp_path) as server, server.api_client() as api:
+        discovery = client.DiscoveryV1Api(api)
+        for i in range(60):
+            discovery.create_namespaced_endpoint_slice("default", endpoint_slice(f"s{i}", 100))
+        names = [e["object"].metadata.name for e in watch.Watch().stream(
+            discovery.list_namespaced_endpoint_slice, "default", resource_version="0", timeout_seconds=1)]
+        assert sorted(names) == sorted(f"s{i}" for i in range(60))
+        context = ssl.create_default_context(cafile=tmp_path / "certs" / "ca.crt")
+        request = urllib.request.Request(
+            server.url + "/apis/discovery.k8s.io/v1/endpointslices?watch=1&resourceVersion=0&timeoutSeconds=1",
+            headers={"Authorization": f"Bearer {server.serving.token}",
+                     "Accept": "application/vnd.kubernetes.protobuf;stream=watch"})
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            body = answer.read()
+        assert body.count(b"ADDED") == 60 and len(body) > 60 * 5_000
