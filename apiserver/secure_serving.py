@@ -8,11 +8,14 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apiserver.authentication.tokenfile import ensure_admin_token
-from apiserver.certificates import ServingFiles, ensure_serving_certificate
 from apiserver.config import Config
 from apiserver.kubeconfig import default_path
+
+if TYPE_CHECKING:
+    from apiserver.certificates import ServingFiles
 
 ADMIN_TOKEN_FILE = "admin-token.csv"  # the admin token --secure generates, in upstream's token file format
 
@@ -79,6 +82,8 @@ def prepare(config: Config) -> SecureServing:
     token = ensure_admin_token(directory / ADMIN_TOKEN_FILE)
     if config.tls_cert_file:
         return SecureServing(server_context(config), None, token)
+    from apiserver.certificates import ensure_serving_certificate  # cryptography takes ~25 ms to import: only here
+
     files = ensure_serving_certificate(directory, config.bind_address)
     return SecureServing(server_context(config, files), files.ca_cert.read_bytes(), token)
 

@@ -6,12 +6,12 @@ request (upstream's union.NewFailOnError), even if anonymous requests are allowe
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from apiserver.authentication.user import ANONYMOUS_USER, UserInfo
-from apiserver.authentication.x509 import user_from_certificate
 
 
 class AuthenticationError(Exception):
@@ -21,14 +21,16 @@ class AuthenticationError(Exception):
 @dataclass
 class Authenticator:
     tokens: dict[str, UserInfo] = field(default_factory=dict)
-    client_certificates: bool = False  # the TLS layer verifies client certificates against --client-ca-file
+    # the user of a client certificate (DER) the TLS layer verified against --client-ca-file; None: not asked for
+    certificate_user: Callable[[bytes], UserInfo | None] | None = None
     anonymous: bool = False
 
     def authenticate(self, request: web.Request) -> UserInfo | None:
         """The request's user, None if unauthenticated and anonymous requests are not allowed; raises
         AuthenticationError for a credential that was not recognised."""
-        if self.client_certificates:
-            user = self._certificate_user(request)
+        if self.certificate_user is not None:
+            der = self._peer_certificate(request)
+            user = self.certificate_user(der) if der else None
             if user is not None:
                 return user.with_authenticated_group()
         header = request.headers.get("Authorization", "").strip()
@@ -43,10 +45,9 @@ class Authenticator:
         return ANONYMOUS_USER if self.anonymous else None
 
     @staticmethod
-    def _certificate_user(request: web.Request) -> UserInfo | None:
+    def _peer_certificate(request: web.Request) -> bytes | None:
         transport = request.transport
         tls = transport.get_extra_info("ssl_object") if transport is not None else None
         if not isinstance(tls, (ssl.SSLObject, ssl.SSLSocket)):
             return None
-        der = tls.getpeercert(binary_form=True)
-        return user_from_certificate(der) if der else None
+        return tls.getpeercert(binary_form=True)

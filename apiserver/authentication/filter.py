@@ -47,7 +47,12 @@ def authenticator_for(config: Config) -> Authenticator | None:
         log.warning("AnonymousAuth is not allowed with the AlwaysAllow authorizer. Resetting AnonymousAuth to false. "
                     "You should use a different authorizer")
         anonymous = False
-    return Authenticator(tokens, bool(config.client_ca_file), anonymous)
+    certificate_user: Callable[[bytes], UserInfo | None] | None = None
+    if config.client_ca_file:  # imported when asked for: cryptography takes ~25 ms to import
+        from apiserver.authentication.x509 import user_from_certificate
+
+        certificate_user = user_from_certificate
+    return Authenticator(tokens, certificate_user, anonymous)
 
 
 def with_authentication(authenticator: Authenticator) -> Middleware:
