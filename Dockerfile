@@ -19,4 +19,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
 ENTRYPOINT ["slice-apiserver"]
-CMD ["--bind-address", "0.0.0.0", "--port", "8080", "--kubeconfig", ""]
+CMD ["--bind-address", "0.0.0.0", "--insecure-allow-remote", "--port", "8080", "--kubeconfig", ""]

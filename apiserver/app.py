@@ -22,6 +22,7 @@ from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
+from apiserver.handler_chain import install_filters
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
 from apiserver.handlers.resolve import Target, resolve, verb_of
@@ -251,6 +252,7 @@ def create_app(config: Config) -> web.Application:
     debug.setup(app)
     if config.enable_fault_injection:
         fault_injection.setup(app)
+    install_filters(app)  # authentication and authorization of every request (middlewares); SelfSubjectReview
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

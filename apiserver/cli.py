@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +14,10 @@ import uvloop
 import yaml
 from aiohttp import web
 
+from apiserver import secure_serving
 from apiserver.app import create_app
+from apiserver.authentication.tokenfile import read_token_file
+from apiserver.authorization.authorizer import parse_modes
 from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
@@ -76,6 +80,28 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--service-node-port-range", default=defaults.service_node_port_range,
                       help="ports from which NodePort and LoadBalancer Services get node ports, low-high inclusive "
                       "(default %(default)s)")
+    secure = root.add_argument_group("secure serving and authentication")
+    secure.add_argument("--secure", action="store_true",
+                        help="serve TLS with a CA, serving certificate and admin token generated in --cert-dir "
+                        "(reused while valid); the kubeconfig written carries the CA and the token")
+    secure.add_argument("--cert-dir", default=str(default_path().parent),
+                        help="where --secure keeps its certificates and token file (default %(default)s)")
+    secure.add_argument("--tls-cert-file", default="", help="serving certificate (PEM, with its chain)")
+    secure.add_argument("--tls-private-key-file", default="", help="private key of --tls-cert-file (PEM)")
+    secure.add_argument("--insecure-allow-remote", action="store_true",
+                        help="allow plain HTTP on a non-loopback --bind-address (no authentication: anyone who "
+                        "reaches it can do anything)")
+    secure.add_argument("--client-ca-file", default="",
+                        help="authenticate client certificates signed by these CAs (CommonName: user, Organization: "
+                        "groups)")
+    secure.add_argument("--token-auth-file", default="",
+                        help='authenticate bearer tokens of this CSV file: token,user,uid,"group1,group2"')
+    secure.add_argument("--anonymous-auth", type=_boolean, default=defaults.anonymous_auth, metavar="true|false",
+                        help="requests without credentials are system:anonymous (default %(default)s; off under "
+                        "AlwaysAllow, as upstream)")
+    secure.add_argument("--authorization-mode", default=defaults.authorization_mode,
+                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny; members of "
+                        "system:masters are always allowed (default %(default)s)")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -108,24 +134,30 @@ def config_from(args: argparse.Namespace) -> Config:
         enable_fault_injection=args.enable_fault_injection,
         service_cluster_ip_range=args.service_cluster_ip_range,
         service_node_port_range=args.service_node_port_range,
+        secure=args.secure, cert_dir=args.cert_dir, tls_cert_file=args.tls_cert_file,
+        tls_private_key_file=args.tls_private_key_file, insecure_allow_remote=args.insecure_allow_remote,
+        client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file, anonymous_auth=args.anonymous_auth,
+        authorization_mode=args.authorization_mode,
     )
 
 
-def server_url(config: Config) -> str:
-    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{config.port}"
+def _boolean(value: str) -> bool:
+    """A Go-style boolean flag value."""
+    if value.lower() in ("true", "1", "t"):
+        return True
+    if value.lower() in ("false", "0", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {value!r}")
 
 
-async def serve(config: Config, verbose: bool = False) -> None:
+async def serve(config: Config, serving: secure_serving.SecureServing, verbose: bool = False) -> None:
     runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
     await runner.setup()
-    site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096)
+    site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096, ssl_context=serving.ssl_context)
     await site.start()
-    url = server_url(config)
+    url = secure_serving.server_url(config)
     if config.kubeconfig:
-        path = write_kubeconfig(config.kubeconfig, url)
+        path = write_kubeconfig(config.kubeconfig, url, serving.ca_pem, serving.token)
         log.info("kubeconfig written to %s", path)
     log.info("serving on %s (storage %s)", url, config.storage_url())
     try:
@@ -146,15 +178,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from(args)
-    if args.command == "kubeconfig":
-        server = args.server or server_url(config)
-        if args.output:
-            print(write_kubeconfig(args.output, server))
-        else:
-            sys.stdout.write(yaml.safe_dump(kubeconfig(server), sort_keys=False))
-        return
+    try:
+        if args.command != "kubeconfig":
+            secure_serving.check(config)
+        serving = secure_serving.prepare(config)
+        if args.command == "kubeconfig":
+            server = args.server or secure_serving.server_url(config)
+            if args.output:
+                print(write_kubeconfig(args.output, server, serving.ca_pem, serving.token))
+            else:
+                text = yaml.safe_dump(kubeconfig(server, ca_pem=serving.ca_pem, token=serving.token), sort_keys=False)
+                sys.stdout.write(text)
+            return
+        parse_modes(config.authorization_mode)
+        if config.token_auth_file:
+            read_token_file(config.token_auth_file)  # a missing or malformed token file stops the server here
+    except (OSError, ValueError, ssl.SSLError) as err:
+        sys.exit(f"slice-apiserver: {err}")
     tune_gc()
     try:
-        uvloop.run(serve(config, args.verbose))
+        uvloop.run(serve(config, serving, args.verbose))
     except KeyboardInterrupt:
         pass

@@ -31,6 +31,16 @@ class Config:
     enable_fault_injection: bool = False  # serve /debug/faults (apiserver/faults.py)
     service_cluster_ip_range: str = "10.0.0.0/24"  # kube-apiserver's default (--service-cluster-ip-range)
     service_node_port_range: str = "30000-32767"  # --service-node-port-range
+    # secure serving and authentication (apiserver/secure_serving.py, apiserver/authentication)
+    secure: bool = False  # TLS with a CA, serving certificate and admin token generated in cert_dir
+    cert_dir: str = ""  # "": the state directory of the default kubeconfig
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    insecure_allow_remote: bool = False  # plain HTTP on a non-loopback address
+    client_ca_file: str = ""
+    token_auth_file: str = ""
+    anonymous_auth: bool = True
+    authorization_mode: str = "AlwaysAllow"
 
     def media_type(self) -> str:
         """The media type objects are stored in: the one asked for, else protobuf on etcd as kube-apiserver

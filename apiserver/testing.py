@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import uvloop
 from aiohttp import web
 
+from apiserver import secure_serving
 from apiserver.app import create_app
 from apiserver.config import Config
 from apiserver.faults import FAULTS, Faults
@@ -107,7 +108,8 @@ class RunningServer:
 
     def __init__(self, config: Config, kubeconfig: Path) -> None:
         self.config = config
-        self.url = f"http://127.0.0.1:{config.port}"
+        self.serving = secure_serving.prepare(config)
+        self.url = f"{'https' if self.serving.ssl_context else 'http'}://127.0.0.1:{config.port}"
         self.kubeconfig = kubeconfig
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -130,7 +132,8 @@ class RunningServer:
         try:
             self._runner = web.AppRunner(create_app(self.config), handler_cancellation=True, access_log=None)
             await self._runner.setup()
-            await web.TCPSite(self._runner, self.config.bind_address, self.config.port).start()
+            await web.TCPSite(self._runner, self.config.bind_address, self.config.port,
+                              ssl_context=self.serving.ssl_context).start()
         except BaseException as err:
             self._error = err
             self._ready.set()
@@ -153,11 +156,17 @@ class RunningServer:
             self._thread.join(10)
 
     def api_client(self) -> Any:
-        """An official `kubernetes` client ApiClient for this server (needs the kubernetes package)."""
+        """An official `kubernetes` client ApiClient for this server (needs the kubernetes package), with its CA and
+        admin token when it generated them (`Config(secure=True)`)."""
         from kubernetes import client
 
         configuration = client.Configuration()
         configuration.host = self.url
+        if self.serving.ca_pem:
+            configuration.ssl_ca_cert = str(secure_serving.cert_dir(self.config) / "ca.crt")
+        if self.serving.token:
+            configuration.api_key = {"authorization": self.serving.token}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
         return client.ApiClient(configuration)
 
 
@@ -167,8 +176,10 @@ def run_server(config: Config | None = None, directory: Path | None = None) -> I
     config = replace(config or Config(), bind_address="127.0.0.1", port=free_port(), kubeconfig="")
     with tempfile.TemporaryDirectory(prefix="slice-apiserver-") as tmp:
         base = directory or Path(tmp)
-        kubeconfig = write_kubeconfig(base / "kubeconfig", f"http://127.0.0.1:{config.port}")
-        server = RunningServer(config, kubeconfig)
+        if config.secure and not config.cert_dir:  # certificates and token of this server, not the user's state
+            config = replace(config, cert_dir=str(base / "certs"))
+        server = RunningServer(config, base / "kubeconfig")
+        write_kubeconfig(server.kubeconfig, server.url, server.serving.ca_pem, server.serving.token)
         started = time.perf_counter()
         server.start()
         server.start_seconds = time.perf_counter() - started  # type: ignore[attr-defined]

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from apiserver.cli import parser
+from apiserver import secure_serving
+from apiserver.cli import config_from, parser
 from apiserver.controllers.__main__ import parser as controllers_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ def test_apiserver_command_parses_and_points_at_etcd(name: str, capsys: pytest.C
     args = parse(service["command"], capsys)
     assert args.command is None  # serve, not a subcommand
     assert args.bind_address == "0.0.0.0"  # reachable through the published port
+    secure_serving.check(config_from(args))  # plain HTTP beyond loopback, allowed explicitly (published on loopback)
     assert args.kubeconfig == ""  # nothing to write inside the container
     assert args.storage == "etcd"
     servers = [url.strip() for url in args.etcd_servers.split(",")]
@@ -103,4 +105,5 @@ def test_dockerfile_default_command_parses(capsys: pytest.CaptureFixture[str]) -
     assert entrypoint == ["slice-apiserver"]
     args = parse(command, capsys)
     assert args.bind_address == "0.0.0.0" and args.port == HEALTHCHECK_PORT
+    secure_serving.check(config_from(args))
     assert text.startswith("#") and "FROM python:3.11-slim AS base" in text

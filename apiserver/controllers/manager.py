@@ -147,7 +147,7 @@ def in_process(config: Config) -> Callable[[web.Application], AsyncIterator[None
     """A cleanup context for the server's app: run `config.controllers` against the server once it listens."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        from apiserver.cli import server_url  # imported here: cli imports the app, which imports this module
+        from apiserver.secure_serving import server_url  # imported here: it imports the config, as this module
 
         manager = ControllerManager(server_url(config), config.controllers, config.max_endpoints_per_slice,
                                     config.endpoints_truncation)

@@ -1,0 +1,24 @@
+"""The filters every request passes before the API's handlers (upstream's DefaultBuildHandlerChain): authentication,
+then authorization, each a middleware installed only when the flags ask for it; and the reviews they answer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from apiserver.authentication import selfsubjectreview
+from apiserver.authentication.filter import authenticator_for, with_authentication
+from apiserver.authorization.authorizer import new_authorizer, parse_modes
+from apiserver.authorization.filter import with_authorization
+from apiserver.state import CONFIG
+
+
+def install_filters(app: web.Application) -> None:
+    """Authenticate every request as the app's Config asks, then authorize it; serve SelfSubjectReview."""
+    config = app[CONFIG]
+    authenticator = authenticator_for(config)
+    if authenticator is not None:
+        app.middlewares.append(with_authentication(authenticator))
+    authorizer = new_authorizer(parse_modes(config.authorization_mode))
+    if authorizer is not None:
+        app.middlewares.append(with_authorization(authorizer))
+    selfsubjectreview.setup(app)

@@ -1,0 +1,120 @@
+"""Secure serving, as kube-apiserver's SecureServingOptions: TLS with `--tls-cert-file`/`--tls-private-key-file`,
+or with a CA and serving certificate generated in `--cert-dir` (`--secure`); client certificates verified against
+`--client-ca-file`. Plain HTTP is for loopback: elsewhere it needs `--insecure-allow-remote`."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from apiserver.authentication.tokenfile import ensure_admin_token
+from apiserver.config import Config
+from apiserver.kubeconfig import default_path
+
+if TYPE_CHECKING:
+    from apiserver.certificates import ServingFiles
+
+ADMIN_TOKEN_FILE = "admin-token.csv"  # the admin token --secure generates, in upstream's token file format
+
+
+class ServingError(ValueError):
+    """Flags that cannot be served as given."""
+
+
+def cert_dir(config: Config) -> Path:
+    """Where generated certificates and the admin token live: `--cert-dir`, by default the state directory."""
+    return Path(config.cert_dir) if config.cert_dir else default_path().parent
+
+
+def serves_tls(config: Config) -> bool:
+    return config.secure or bool(config.tls_cert_file)
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def check(config: Config) -> None:
+    """Refuse flags that make no sense or expose the API unprotected: raises ServingError with the reason."""
+    if bool(config.tls_cert_file) != bool(config.tls_private_key_file):
+        raise ServingError("--tls-cert-file and --tls-private-key-file go together")
+    if config.client_ca_file and not serves_tls(config):
+        raise ServingError("--client-ca-file needs TLS: --secure or --tls-cert-file/--tls-private-key-file")
+    if config.controllers and serves_tls(config):
+        raise ServingError("--controllers run against plain HTTP only (they send no credentials yet)")
+    if is_loopback(config.bind_address) or config.insecure_allow_remote:
+        return
+    advice = ("Serve TLS with authentication (--secure, or --tls-cert-file and --tls-private-key-file with "
+              "--token-auth-file or --client-ca-file), bind a loopback address, or pass --insecure-allow-remote to do "
+              "it anyway")
+    where = config.bind_address or "every address"
+    if not serves_tls(config):
+        raise ServingError(f"refusing to serve plain HTTP on {where}: anyone who can reach it could read and write "
+                           f"everything (and see the tokens sent). {advice}")
+    if not (config.secure or config.token_auth_file or config.client_ca_file):
+        raise ServingError(f"refusing to serve on {where} without authentication: anyone who can reach it could read "
+                           f"and write everything. {advice}")
+
+
+@dataclass(frozen=True)
+class SecureServing:
+    """What the server serves with: its TLS context (None for plain HTTP), and for a kubeconfig the CA that signed
+    the serving certificate and the admin token, when --secure generated them."""
+
+    ssl_context: ssl.SSLContext | None
+    ca_pem: bytes | None = None
+    token: str = ""
+
+
+def prepare(config: Config) -> SecureServing:
+    """Generate (or reuse) what --secure needs in --cert-dir, and build the TLS context."""
+    if not config.secure:
+        return SecureServing(server_context(config))
+    directory = cert_dir(config)
+    token = ensure_admin_token(directory / ADMIN_TOKEN_FILE)
+    if config.tls_cert_file:
+        return SecureServing(server_context(config), None, token)
+    from apiserver.certificates import ensure_serving_certificate  # cryptography takes ~25 ms to import: only here
+
+    files = ensure_serving_certificate(directory, config.bind_address)
+    return SecureServing(server_context(config, files), files.ca_cert.read_bytes(), token)
+
+
+def server_context(config: Config, generated: ServingFiles | None = None) -> ssl.SSLContext | None:
+    """The server's TLS context (None for plain HTTP): the --tls-cert-file, else the `generated` certificate."""
+    if not serves_tls(config):
+        return None
+    if config.tls_cert_file:
+        cert, key = Path(config.tls_cert_file), Path(config.tls_private_key_file)
+    else:
+        assert generated is not None, "--secure: prepare() generates the serving certificate"
+        cert, key = generated.cert, generated.key
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(cert, key)
+    if config.client_ca_file:
+        context.load_verify_locations(cafile=config.client_ca_file)
+        context.verify_mode = ssl.CERT_OPTIONAL  # a client without a certificate may still use a token
+    return context
+
+
+def admin_token_file(config: Config) -> Path | None:
+    """The token file of the admin token --secure generates (None without --secure)."""
+    return cert_dir(config) / ADMIN_TOKEN_FILE if config.secure else None
+
+
+def server_url(config: Config) -> str:
+    """The URL clients reach the server at: a wildcard bind address is reached on 127.0.0.1."""
+    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if serves_tls(config) else 'http'}://{host}:{config.port}"
