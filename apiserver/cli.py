@@ -17,6 +17,8 @@ from apiserver.app import create_app
 from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
+from apiserver.filters import serving
+from apiserver.filters.timeout import parse_duration
 from apiserver.kubeconfig import default_path, kubeconfig, write_kubeconfig
 
 log = logging.getLogger("apiserver")
@@ -76,6 +78,15 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--service-node-port-range", default=defaults.service_node_port_range,
                       help="ports from which NodePort and LoadBalancer Services get node ports, low-high inclusive "
                       "(default %(default)s)")
+    root.add_argument("--request-timeout", type=parse_duration, default=defaults.request_timeout,
+                      help="the longest a request that is not long-running (a watch) may take, a Go duration "
+                      "(default 1m0s)")
+    root.add_argument("--max-requests-inflight", type=int, default=defaults.max_requests_inflight,
+                      help="read-only requests in flight at once, past which a 429 answers; long-running requests "
+                      "are not counted; 0: no limit (default %(default)s)")
+    root.add_argument("--max-mutating-requests-inflight", type=int, default=defaults.max_mutating_requests_inflight,
+                      help="mutating requests in flight at once, past which a 429 answers; 0: no limit "
+                      "(default %(default)s)")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -108,6 +119,9 @@ def config_from(args: argparse.Namespace) -> Config:
         enable_fault_injection=args.enable_fault_injection,
         service_cluster_ip_range=args.service_cluster_ip_range,
         service_node_port_range=args.service_node_port_range,
+        request_timeout=args.request_timeout,
+        max_requests_inflight=args.max_requests_inflight,
+        max_mutating_requests_inflight=args.max_mutating_requests_inflight,
     )
 
 
@@ -119,7 +133,7 @@ def server_url(config: Config) -> str:
 
 
 async def serve(config: Config, verbose: bool = False) -> None:
-    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
+    runner = serving.Runner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
     await runner.setup()
     site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096)
     await site.start()
