@@ -14,7 +14,6 @@ from apiserver.handlers.resolve import Target, resolve, verb_of
 LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
 READ_ONLY_VERBS = frozenset({"get", "list", "watch"})
-CLASS = "apiserver.filters.request_class"
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,9 @@ class RequestClass:
     @property
     def mutating(self) -> bool:
         return self.verb not in READ_ONLY_VERBS
+
+
+CLASS: web.RequestKey[RequestClass] = web.RequestKey("request_class", RequestClass)
 
 
 def classify(request: web.Request) -> RequestClass:
@@ -43,11 +45,10 @@ def _classify(request: web.Request) -> RequestClass:
         try:
             target = resolve(f"{group}/{match['version']}" if group else match["version"], match["tail"])
             verb = verb_of(request, target)
-        except errors.StatusError:
-            target = None
-        else:
             return RequestClass(verb, target, verb in LONG_RUNNING_VERBS
                                 or target.subresource in LONG_RUNNING_SUBRESOURCES)
+        except errors.StatusError:
+            pass
         # upstream's RequestInfo still names a verb for requests the handler will refuse
         verb = "get" if request.method in ("GET", "HEAD") else request.method.lower()
         return RequestClass(verb, None, False)

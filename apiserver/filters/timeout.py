@@ -82,10 +82,14 @@ async def request_timeout(request: web.Request, handler: Callable[[web.Request],
     deadline = asyncio.timeout(limit)
     try:
         async with deadline:
-            return await handler(request)
-    except TimeoutError:
+            response = await handler(request)
+    except Exception:
         if not deadline.expired():
             raise
+    else:
+        # a handler that swallowed the cancellation answers late: the timeout still wins, as upstream's does
+        if not deadline.expired() or response.prepared:
+            return response
     return await timed_out(request, request.app[METRICS])
 
 
