@@ -262,3 +262,14 @@ def test_invalid_go_durations(text: str, message: str) -> None:
     with pytest.raises(ValueError) as err:
         parse_duration(text)
     assert str(err.value) == message
+
+
+def test_idle_kept_alive_connection_closes() -> None:
+    """Go's IdleTimeout (90 s; here 1 s): a kept-alive connection with no next request is closed."""
+    config = Config(compaction_interval=0, idle_timeout=1.0, read_header_timeout=5.0)
+    with run_server(config) as server, socket.create_connection(("127.0.0.1", server.config.port), timeout=10) as c:
+        c.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        started = time.monotonic()
+        assert answer(c) == b""
+        assert 0.9 < time.monotonic() - started < 3
