@@ -193,6 +193,9 @@ def test_requested_timeout(apiserver: RunningServer) -> None:
     """`?timeout=` shortens the request timeout (never lengthens it); an invalid one is a 400 as upstream's."""
     received, took = raw(apiserver, post_head(1000).replace(b" HTTP", b"?timeout=500ms HTTP") + b"{")
     assert received.endswith(b"\r\n\r\n" + TIMEOUT_BODY) and took < 1.5
+    started = time.monotonic()  # a list waiting for the cache is cut short too
+    assert call(apiserver, "GET", SLOW_READ + "&timeout=500ms")[:3:2] == (504, TIMEOUT_BODY)
+    assert time.monotonic() - started < 1.5
     assert call(apiserver, "GET", SLICES + "?timeout=1h")[0] == 200
     code, _, body = call(apiserver, "GET", SLICES + "?timeout=bogus")
     assert (code, json.loads(body)["message"]) == (
