@@ -22,6 +22,7 @@ from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
+from apiserver.filters import maxinflight, timeout
 from apiserver.handler_chain import install_filters
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
@@ -50,8 +51,6 @@ VERBS: dict[str, Verb] = {
     "delete": rest.delete,
     "deletecollection": rest.delete_collection,
 }
-METRIC_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
-                "delete": "DELETE", "deletecollection": "DELETECOLLECTION"}
 
 
 def status_response(request: web.Request, err: errors.StatusError) -> web.Response:
@@ -93,7 +92,7 @@ async def api_middleware(request: web.Request, handler: Callable[[web.Request], 
         response = status_response(request, errors.internal(str(err)))
     if info.verb:
         metrics = request.app[METRICS]
-        labels = (METRIC_VERBS.get(info.verb, info.verb.upper()), "All" if info.dry_run else "", info.group,
+        labels = (metrics.verb_label(info.verb), "All" if info.dry_run else "", info.group,
                   info.version, info.resource, info.subresource, info.scope, "apiserver")
         metrics.requests.labels(*labels, str(response.status)).inc()
         metrics.request_duration.labels(*labels).observe(time.perf_counter() - start)
@@ -242,6 +241,8 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
+    timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot
+    maxinflight.setup(app)
     app.cleanup_ctx.append(storage_context)
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))

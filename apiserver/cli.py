@@ -21,6 +21,8 @@ from apiserver.authorization.authorizer import parse_modes
 from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
+from apiserver.filters import serving
+from apiserver.filters.timeout import parse_duration
 from apiserver.kubeconfig import default_path, kubeconfig, write_kubeconfig
 
 log = logging.getLogger("apiserver")
@@ -102,6 +104,15 @@ def parser() -> argparse.ArgumentParser:
     secure.add_argument("--authorization-mode", default=defaults.authorization_mode,
                         help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny; members of "
                         "system:masters are always allowed (default %(default)s)")
+    root.add_argument("--request-timeout", type=parse_duration, default=defaults.request_timeout,
+                      help="the longest a request that is not long-running (a watch) may take, a Go duration "
+                      "(default 1m0s)")
+    root.add_argument("--max-requests-inflight", type=int, default=defaults.max_requests_inflight,
+                      help="read-only requests in flight at once, past which a 429 answers; long-running requests "
+                      "are not counted; 0: no limit (default %(default)s)")
+    root.add_argument("--max-mutating-requests-inflight", type=int, default=defaults.max_mutating_requests_inflight,
+                      help="mutating requests in flight at once, past which a 429 answers; 0: no limit "
+                      "(default %(default)s)")
     root.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = root.add_subparsers(dest="command")
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
@@ -138,6 +149,9 @@ def config_from(args: argparse.Namespace) -> Config:
         tls_private_key_file=args.tls_private_key_file, insecure_allow_remote=args.insecure_allow_remote,
         client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file, anonymous_auth=args.anonymous_auth,
         authorization_mode=args.authorization_mode,
+        request_timeout=args.request_timeout,
+        max_requests_inflight=args.max_requests_inflight,
+        max_mutating_requests_inflight=args.max_mutating_requests_inflight,
     )
 
 
@@ -150,14 +164,14 @@ def _boolean(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {value!r}")
 
 
-async def serve(config: Config, serving: secure_serving.SecureServing, verbose: bool = False) -> None:
-    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
+async def serve(config: Config, secure: secure_serving.SecureServing, verbose: bool = False) -> None:
+    runner = serving.Runner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
     await runner.setup()
-    site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096, ssl_context=serving.ssl_context)
+    site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096, ssl_context=secure.ssl_context)
     await site.start()
     url = secure_serving.server_url(config)
     if config.kubeconfig:
-        path = write_kubeconfig(config.kubeconfig, url, serving.ca_pem, serving.token)
+        path = write_kubeconfig(config.kubeconfig, url, secure.ca_pem, secure.token)
         log.info("kubeconfig written to %s", path)
     log.info("serving on %s (storage %s)", url, config.storage_url())
     try:
@@ -181,13 +195,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command != "kubeconfig":
             secure_serving.check(config)
-        serving = secure_serving.prepare(config)
+        secure = secure_serving.prepare(config)
         if args.command == "kubeconfig":
             server = args.server or secure_serving.server_url(config)
             if args.output:
-                print(write_kubeconfig(args.output, server, serving.ca_pem, serving.token))
+                print(write_kubeconfig(args.output, server, secure.ca_pem, secure.token))
             else:
-                text = yaml.safe_dump(kubeconfig(server, ca_pem=serving.ca_pem, token=serving.token), sort_keys=False)
+                text = yaml.safe_dump(kubeconfig(server, ca_pem=secure.ca_pem, token=secure.token), sort_keys=False)
                 sys.stdout.write(text)
             return
         parse_modes(config.authorization_mode)
@@ -197,6 +211,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"slice-apiserver: {err}")
     tune_gc()
     try:
-        uvloop.run(serve(config, serving, args.verbose))
+        uvloop.run(serve(config, secure, args.verbose))
     except KeyboardInterrupt:
         pass

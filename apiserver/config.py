@@ -41,6 +41,11 @@ class Config:
     token_auth_file: str = ""
     anonymous_auth: bool = True
     authorization_mode: str = "AlwaysAllow"
+    request_timeout: float = 60.0  # --request-timeout: every request but the long-running ones
+    max_requests_inflight: int = 400  # --max-requests-inflight: read-only requests at once (0: no limit)
+    max_mutating_requests_inflight: int = 200  # --max-mutating-requests-inflight (0: no limit)
+    read_header_timeout: float = 32.0  # upstream's Go server's ReadHeaderTimeout (no flag)
+    idle_timeout: float = 90.0  # its IdleTimeout for kept-alive connections (no flag)
 
     def media_type(self) -> str:
         """The media type objects are stored in: the one asked for, else protobuf on etcd as kube-apiserver

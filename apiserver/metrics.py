@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REQUEST_LABELS = ("verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component")
+# the verb label of each Kubernetes verb (upstream's CanonicalVerb and cleanVerb)
+METRIC_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT", "patch": "PATCH",
+                "delete": "DELETE", "deletecollection": "DELETECOLLECTION"}
 DURATION_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30,
                     45, 60)
 
@@ -43,3 +46,23 @@ class Metrics:
             ("group", "version", "resource", "subresource", "removed_release"),
             registry=self.registry,
         )
+        self.current_inflight = Gauge(
+            "apiserver_current_inflight_requests",
+            "Maximal number of currently used inflight request limit of this apiserver per request kind in last "
+            "second.",
+            ("request_kind",),
+            registry=self.registry,
+        )
+        for kind in ("mutating", "readOnly"):
+            self.current_inflight.labels(kind).set(0)
+        self.terminations = Counter(
+            "apiserver_request_terminations_total",
+            "Number of requests which apiserver terminated in self-defense.",
+            ("verb", "group", "version", "resource", "subresource", "scope", "component", "code"),
+            registry=self.registry,
+        )
+
+    @staticmethod
+    def verb_label(verb: str) -> str:
+        """The `verb` label of a Kubernetes verb."""
+        return METRIC_VERBS.get(verb, verb.upper())

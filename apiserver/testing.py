@@ -20,6 +20,7 @@ from apiserver import secure_serving
 from apiserver.app import create_app
 from apiserver.config import Config
 from apiserver.faults import FAULTS, Faults
+from apiserver.filters import serving
 from apiserver.kubeconfig import write_kubeconfig
 
 T = TypeVar("T")
@@ -130,7 +131,7 @@ class RunningServer:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         try:
-            self._runner = web.AppRunner(create_app(self.config), handler_cancellation=True, access_log=None)
+            self._runner = serving.Runner(create_app(self.config), handler_cancellation=True, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, self.config.bind_address, self.config.port,
                               ssl_context=self.serving.ssl_context).start()

@@ -14,7 +14,10 @@ sends each request while a probe GETs /readyz every 10 ms: the slowest probe ans
 event loop was blocked, and the rise of the server's peak RSS (VmHWM, reset through /proc/PID/clear_refs
 before each request) what the request cost in memory. It prints one line per request, the worst, the
 same numbers for a plain GET as a baseline, and the invariant: at most 100 ms blocked, 64 MB per request.
-`NEAR_LIMITS` adds the costliest requests the caps let through.
+`NEAR_LIMITS` adds the costliest requests the caps let through. `RAW` are requests on a bare socket (headers
+past Go's 1 MiB, bodies that never end, connections that never finish their headers), each with the start of
+kube-apiserver's answer; the command runs those answered within the request timeout (it starts the server
+with --request-timeout=2s).
 """
 
 from __future__ import annotations
@@ -212,6 +215,44 @@ NEAR_LIMITS = [
 ]
 
 
+@dataclass(frozen=True)
+class RawHostile:
+    """A hostile request sent on a bare socket, and how kube-apiserver's answer starts (b"": it closes the
+    connection without one, after its header-read timeout)."""
+
+    name: str
+    data: bytes
+    answer: bytes
+
+
+OK, TOO_LARGE, TIMED_OUT = b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 431 Request Header Fields Too Large\r\n", \
+    b"HTTP/1.1 504 Gateway Timeout\r\n"
+
+
+def _get(path: str, headers: bytes = b"") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + headers + b"\r\n"
+
+
+def _post(framing: bytes, body: bytes) -> bytes:
+    return (f"POST {SLICES} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n".encode()
+            + framing + b"\r\n" + body)
+
+
+RAW = [
+    RawHostile("label-selector-800-terms", _get(SLICES + "?labelSelector=" + ",".join(f"k{i}=v{i}" for i in range(800))),
+               OK),
+    RawHostile("header-1MB", _get("/readyz", b"X-Big: " + b"a" * 1_048_576 + b"\r\n"), OK),
+    RawHostile("headers-20000", _get("/readyz", b"".join(b"X-H%d: v\r\n" % i for i in range(20000))), OK),
+    RawHostile("header-1.1MB", _get("/readyz", b"X-Big: " + b"a" * 1_100_000 + b"\r\n"), TOO_LARGE),
+    RawHostile("headers-1100x1KB", _get("/readyz", b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(1100))),
+               TOO_LARGE),
+    RawHostile("body-shorter-than-content-length", _post(b"Content-Length: 1000\r\n", b'{"apiVersion"'), TIMED_OUT),
+    RawHostile("chunked-body-never-ends", _post(b"Transfer-Encoding: chunked\r\n", b'5\r\n{"api\r\n'), TIMED_OUT),
+    RawHostile("idle-connection", b"", b""),
+    RawHostile("header-trickle", b"GET /readyz HTTP/1.1\r\nHost: x\r\n", b""),
+]
+
+
 def expected_message(hostile: Hostile, stored: dict[str, object]) -> str:
     """The message, with the target's uid and resourceVersion filled in where a precondition shows them."""
     meta = stored["metadata"]
@@ -280,6 +321,34 @@ async def measure(session: aiohttp.ClientSession, url: str, pid: int, name: str,
     return Cost(name, code, len(answer), seconds, blocked, max(0, peak - before) / 1e6)
 
 
+async def send_raw(url: str, data: bytes) -> bytes:
+    """Send `data` on a fresh connection; everything received until the server closes it."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+async def measure_raw(url: str, pid: int, hostile: RawHostile) -> Cost:
+    """measure() for a request on a bare socket."""
+    before = _reset_peak(pid)
+    done = asyncio.Event()
+    async with aiohttp.ClientSession() as probe_session:
+        probe = asyncio.create_task(_probe(probe_session, url, done))
+        await asyncio.sleep(2 * PROBE_EVERY)
+        started = time.perf_counter()
+        answer = await send_raw(url, hostile.data)
+        seconds = time.perf_counter() - started
+        await asyncio.sleep(2 * PROBE_EVERY)
+        done.set()
+        blocked = await probe
+    code = int(answer.split(b" ", 2)[1]) if answer else 0
+    return Cost(hostile.name, code, len(answer), seconds, blocked, max(0, _status(pid, "VmHWM") - before) / 1e6)
+
+
 async def ensure_target(session: aiohttp.ClientSession, url: str) -> None:
     async with session.get(url + SLICE) as response:
         if response.status == 200:
@@ -307,6 +376,9 @@ async def run(url: str, pid: int, only: str) -> int:
             await ensure_target(session, url)
             costs.append(await measure(session, url, pid, hostile.name, hostile.method, hostile.path,
                                        hostile.body, hostile.content_type))
+        for raw in RAW:
+            if raw.answer and (not only or only in raw.name):  # unanswered ones take the 32 s header timeout
+                costs.append(await measure_raw(url, pid, raw))
     print(f"{'request':34} {'code':>4} {'answer B':>9} {'took ms':>8} {'blocked ms':>10} {'RSS +MB':>8}")
     for cost in [baseline, *costs]:
         print(f"{cost.name:34} {cost.code:4} {cost.answer_bytes:9} {cost.seconds * 1000:8.1f} "
@@ -333,7 +405,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen([sys.executable, "-m", "apiserver", "--port", str(port), "--kubeconfig", "",
-                                    *shlex.split(args.server_args)], stdout=subprocess.DEVNULL, stderr=log)
+                                    "--request-timeout=2s", *shlex.split(args.server_args)], stdout=subprocess.DEVNULL, stderr=log)
         try:
             code = uvloop.run(run(f"http://127.0.0.1:{port}", process.pid, args.only))
         finally:

@@ -19,8 +19,20 @@ from typing import Any
 import pytest
 
 from apiserver import httplog
-from apiserver.testing import RunningServer
-from loadtest.hostile import CORPUS, NEAR_LIMITS, SERVICES, SLICE, SLICES, Hostile, expected_message, target_slice
+from apiserver.config import Config
+from apiserver.testing import RunningServer, run_server
+from loadtest.hostile import (
+    CORPUS,
+    NEAR_LIMITS,
+    RAW,
+    SERVICES,
+    SLICE,
+    SLICES,
+    Hostile,
+    RawHostile,
+    expected_message,
+    target_slice,
+)
 
 
 def call(server: RunningServer, method: str, path: str, body: bytes | None = None,
@@ -168,3 +180,23 @@ def test_malformed_request_filter_counts_what_it_held_back() -> None:
                                  "(2 more not logged in the last 0.05s)")
     other = record(None)
     assert gate.filter(other) and other.levelno == logging.ERROR
+
+
+@pytest.mark.parametrize("hostile", RAW, ids=[hostile.name for hostile in RAW])
+def test_raw_hostile_request(hostile: RawHostile) -> None:
+    """Oversized headers, bodies that never end, headers that never come: answered (or closed) as kube-apiserver
+    does, within its timeouts (here --request-timeout=2s and a 1 s header-read timeout), nothing stored changed."""
+    config = Config(compaction_interval=0, request_timeout=2.0, read_header_timeout=1.0)
+    with run_server(config) as server:
+        assert call(server, "POST", SLICES, json.dumps(target_slice()).encode())[0] == 201
+        before = stored(server)
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.config.port), timeout=10) as connection:
+            connection.sendall(hostile.data)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        assert answer.startswith(hostile.answer) and bool(answer) == bool(hostile.answer), answer[:200]
+        assert time.monotonic() - started < 4
+        assert call(server, "GET", "/readyz") == (200, b"ok")
+        assert stored(server) == before

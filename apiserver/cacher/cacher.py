@@ -210,8 +210,9 @@ class Cacher:
             if remaining <= 0:
                 return False
             self.request_progress()
-            try:
-                await asyncio.wait_for(self._fresh.wait(), remaining)
+            try:  # not wait_for: on 3.11 it swallows a cancellation that comes as the event is set
+                async with asyncio.timeout(remaining):
+                    await self._fresh.wait()
             except TimeoutError:
                 return False
         return True
