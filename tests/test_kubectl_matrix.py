@@ -286,7 +286,6 @@ def test_explain_fields(kubectl: Kubectl) -> None:
     assert re.search(r"^  image\t<string>$", out, re.MULTILINE)
 
 
-@pytest.mark.xfail(strict=True, reason="EndpointSlice descriptions are not yet v1.32's (complete schemas)")
 def test_explain_endpoint_descriptions_as_kube_apiserver(kubectl: Kubectl) -> None:
     out = kubectl("explain", "endpointslices.endpoints").stdout
     assert "  conditions\t<EndpointConditions>\n    conditions contains information about the current status of " \
@@ -294,7 +293,6 @@ def test_explain_endpoint_descriptions_as_kube_apiserver(kubectl: Kubectl) -> No
     assert "    addresses of this endpoint. The contents of this field are interpreted\n" in out
 
 
-@pytest.mark.xfail(strict=True, reason="Pod field descriptions are not yet complete (complete Pod schema)")
 def test_explain_pod_field_as_kube_apiserver(kubectl: Kubectl) -> None:
     out = kubectl("explain", "pods.spec.dnsPolicy").stdout
     assert "FIELD: dnsPolicy <string>" in out

@@ -144,10 +144,7 @@ BODIES = {"namespaces": namespace, "services": service, "endpoints": endpoints, 
 KEYS = {"namespaces": "/registry/namespaces/{name}", "services": "/registry/services/specs/interop/{name}",
         "endpoints": "/registry/services/endpoints/interop/{name}",
         "endpointslices": "/registry/endpointslices/interop/{name}", "pods": "/registry/pods/interop/{name}"}
-POD_SCHEMA = "our Pod has no protobuf form until its schema is complete: a Pod kube-apiserver stores does not decode"
-CASES = [pytest.param(plural, writer, id=f"{plural}-by-{writer}",
-                      marks=[pytest.mark.xfail(strict=True, reason=POD_SCHEMA)] if (plural, writer) == ("pods", "kube")
-                      else [])
+CASES = [pytest.param(plural, writer, id=f"{plural}-by-{writer}")
          for plural in ("namespaces", "services", "endpoints", "endpointslices", "pods") for writer in ("ours", "kube")]
 
 
