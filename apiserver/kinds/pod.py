@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
+from apiserver.kinds.podgates import drop_disabled_fields
 from apiserver.kinds.podspec import default_pod
 from apiserver.kinds.quantity import quantity
 from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
@@ -73,20 +74,16 @@ class PodStrategy(Strategy):
         return validate_pod_update(obj, old)
 
     def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
-        return pod_warnings(obj, old)
+        """GetWarningsForPod: on an update, only the warnings the stored Pod did not have already."""
+        found = pod_warnings(obj, old) + _empty_projections(obj)
+        return [w for w in found if w not in _empty_projections(old)] if old is not None else found
 
 
-def _containers(spec: Obj) -> list[Obj]:
-    return [c for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or ()
-            if isinstance(c, dict)]
-
-
-def drop_disabled_fields(spec: Obj, old: Obj | None) -> None:
-    """DropDisabledPodFields for the feature gates off in 1.32: a container's resizePolicy (InPlacePodVerticalScaling)
-    is dropped unless the stored pod already uses it."""
-    if old is None or not any(c.get("resizePolicy") for c in _containers(old)):
-        for container in _containers(spec):
-            container.pop("resizePolicy", None)
+def _empty_projections(obj: Obj) -> list[str]:
+    """A projected volume's source that is empty (as one is whose only source a disabled feature dropped)."""
+    return [f'volume "{volume.get("name", "")}" (Projected) has no sources provided'
+            for volume in (obj.get("spec") or {}).get("volumes") or () if isinstance(volume, dict)
+            for source in (volume.get("projected") or {}).get("sources") or () if source == {}]
 
 
 QOS_RESOURCES = ("cpu", "memory")
