@@ -13,6 +13,10 @@ _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _DECIMAL_SUFFIX = {exponent: suffix for suffix, exponent in _DECIMAL.items()}
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(|[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]+)")
+# What Go's parser reads as a number and a suffix before it looks the suffix up (parseQuantityString)
+_GO_SHAPE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eEinumkKMGTP]*[-+]?[0-9]*")
+FORMAT_WRONG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+SUFFIX_WRONG = "unable to parse quantity's suffix"
 _NANO = Decimal("1e-9")
 MILLI = Decimal("1e-3")
 
@@ -31,6 +35,13 @@ def _parse(value: object) -> tuple[Decimal, str] | None:
     if suffix[:1] in ("e", "E"):
         return number.scaleb(int(suffix[1:])), "exponent"
     return number.scaleb(_DECIMAL[suffix]), "decimal"
+
+
+def parse_error(text: str) -> str | None:
+    """Go's error (ParseQuantity's) for text that is no quantity, or None when it is one."""
+    if _parse(text) is not None:
+        return None
+    return SUFFIX_WRONG if _GO_SHAPE.fullmatch(text.strip()) else FORMAT_WRONG
 
 
 def quantity(value: object) -> Decimal:
