@@ -374,7 +374,8 @@ def _pod(limits: Any, **spec: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("value", "error"), [
     ("abc", FORMAT_WRONG), ("1Gb", FORMAT_WRONG), ("", FORMAT_WRONG), (True, FORMAT_WRONG),
-    ({"a": 1}, FORMAT_WRONG), ("1iK", "unable to parse quantity's suffix"), ("500m", None), (2, None), (1.5, None)])
+    ({"a": 1}, FORMAT_WRONG), ("1iK", "unable to parse quantity's suffix"), ("500m", None), (2, None), (1.5, None),
+    ("+", None), (".", None), ("Ki", None)])  # Go reads a number without digits as 0
 def test_quantities_go_cannot_parse_are_refused(value: Any, error: str | None) -> None:
     """Quantity.UnmarshalJSON parses a string's text or the JSON of any other value (kube-apiserver's messages)."""
     assert decode(_pod({"cpu": value}), POD_SCHEMA, "Pod")[0] == error

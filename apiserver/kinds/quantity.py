@@ -12,9 +12,10 @@ from decimal import ROUND_UP, Decimal, InvalidOperation
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _DECIMAL_SUFFIX = {exponent: suffix for suffix, exponent in _DECIMAL.items()}
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(|[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]+)")
+# Go's parser reads a number without digits ("+", ".", even none before a suffix: "Ki") as 0
+_QUANTITY = re.compile(r"([+-]?[0-9]*\.?[0-9]*)(|[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]+)")
 # What Go's parser reads as a number and a suffix before it looks the suffix up (parseQuantityString)
-_GO_SHAPE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eEinumkKMGTP]*[-+]?[0-9]*")
+_GO_SHAPE = re.compile(r"[+-]?[0-9]*\.?[0-9]*[eEinumkKMGTP]*[-+]?[0-9]*")
 FORMAT_WRONG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 SUFFIX_WRONG = "unable to parse quantity's suffix"
 _NANO = Decimal("1e-9")
@@ -23,11 +24,13 @@ MILLI = Decimal("1e-3")
 
 def _parse(value: object) -> tuple[Decimal, str] | None:
     """The amount and the format (binary, decimal, exponent) of a quantity, or None for one that does not parse."""
-    found = _QUANTITY.fullmatch(str(value).strip())
+    text = str(value).strip()
+    found = _QUANTITY.fullmatch(text) if text else None  # ParseQuantity refuses only the empty string whole
     if found is None:
         return None
     try:
-        number, suffix = Decimal(found.group(1)), found.group(2)
+        digits = found.group(1)
+        number, suffix = Decimal(digits if any(c.isdigit() for c in digits) else 0), found.group(2)
     except InvalidOperation:
         return None
     if suffix in _BINARY:
@@ -41,7 +44,7 @@ def parse_error(text: str) -> str | None:
     """Go's error (ParseQuantity's) for text that is no quantity, or None when it is one."""
     if _parse(text) is not None:
         return None
-    return SUFFIX_WRONG if _GO_SHAPE.fullmatch(text.strip()) else FORMAT_WRONG
+    return SUFFIX_WRONG if text.strip() and _GO_SHAPE.fullmatch(text.strip()) else FORMAT_WRONG
 
 
 def quantity(value: object) -> Decimal:
