@@ -11,6 +11,7 @@ import pytest
 from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, decode, go_json_kind, prune_unknown
 from apiserver.gojson import syntax_error
 from apiserver.kinds.pod import SCHEMA as POD_SCHEMA
+from apiserver.kinds.quantity import canonical
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
 from apiserver.serializer import may_repeat_keys, strict_errors
 
@@ -386,3 +387,11 @@ def test_a_bad_quantity_wins_over_an_earlier_type_error() -> None:
     assert check_types(_pod({"cpu": "1.2.3"}, activeDeadlineSeconds="x"), POD_SCHEMA, "Pod") == FORMAT_WRONG
     assert check_types(_pod({"cpu": "1"}, activeDeadlineSeconds="x"), POD_SCHEMA, "Pod") == (
         "json: cannot unmarshal string into Go struct field PodSpec.spec.activeDeadlineSeconds of type int64")
+
+
+@pytest.mark.parametrize(("text", "written"), [
+    ("5.", "5."), ("+5", "+5"), ("05", "05"), ("1.0", "1"), ("2E3", "2E3"), ("1E", "1E"), ("1Ki", "1Ki"),
+    ("1000m", "1"), ("0.5", "500m"), ("1.5e3", "1500"), ("+", "0"), ("Ki", "0"), ("2000", "2k")])
+def test_quantities_are_written_back_as_go_writes_them(text: str, written: str) -> None:
+    """ParseQuantity keeps the text it deems canonical and Go writes the rest anew (kube-apiserver's answers)."""
+    assert canonical(text) == written

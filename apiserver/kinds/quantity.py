@@ -35,9 +35,9 @@ def _parse(value: object) -> tuple[Decimal, str] | None:
         return None
     if suffix in _BINARY:
         return number * 1024 ** _BINARY[suffix], "binary"
-    if suffix[:1] in ("e", "E"):
-        return number.scaleb(int(suffix[1:])), "exponent"
-    return number.scaleb(_DECIMAL[suffix]), "decimal"
+    if suffix in _DECIMAL:  # `E` alone is exa
+        return number.scaleb(_DECIMAL[suffix]), "decimal"
+    return number.scaleb(int(suffix[1:])), "exponent"
 
 
 def parse_error(text: str) -> str | None:
@@ -53,12 +53,35 @@ def quantity(value: object) -> Decimal:
     return parsed[0] if parsed else Decimal(0)
 
 
+_GO_PARTS = re.compile(r"[+-]?0*([0-9]*)(?:\.([0-9]*))?(.*)")
+
+
+def _kept_as_written(text: str, lowest: int) -> bool:
+    """ParseQuantity's fast path keeps the text as written when it deems it canonical: a whole number of
+    thousandths, thousands… (no `000` ending it, no leading zero: `5.`, `+5`, `10m`, `2E3`), or a binary amount
+    not a multiple of 8 (`1Ki`); rounding below `lowest` (the milli in a ResourceList) writes it anew."""
+    num, denom, suffix = _GO_PARTS.fullmatch(text).groups()  # type: ignore[union-attr]
+    num, denom = num or "0", denom or ""
+    if suffix in _BINARY:
+        exponent = 10 * _BINARY[suffix]
+        whole = int(num)
+        return (not denom and 15 - len(num) - int(exponent * 3 / 10) - 1 >= 0
+                and whole << exponent < 2 ** 63 and whole & 7 != 0)
+    exponent = int(suffix[1:]) if suffix[:1] in ("e", "E") and suffix[1:] else _DECIMAL.get(suffix, 0)
+    scale, shifted = exponent - len(denom), num + denom
+    return (18 - len(num) - len(denom) >= 0 and scale >= max(-9, lowest) and int(shifted) < 2 ** 63
+            and scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0")
+
+
 def canonical(value: object, precision: Decimal = _NANO) -> str | None:
     """The quantity as Go writes it (Quantity.CanonicalizeBytes), rounded up (away from zero) to `precision`, or
     None when it does not parse. A ResourceList's quantities are rounded to the milli (SetDefaults_ResourceList)."""
     parsed = _parse(value)
     if parsed is None:
         return None
+    text = str(value).strip()
+    if _kept_as_written(text, int(precision.as_tuple().exponent)):
+        return text
     amount, form = parsed
     if amount.as_tuple().exponent < precision.as_tuple().exponent:  # type: ignore[operator]
         amount = amount.quantize(precision, rounding=ROUND_UP)
