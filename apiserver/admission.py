@@ -8,6 +8,10 @@ fields these plugins set belong to no manager. Two of its default plugins shape 
 - Priority: on create, `spec.priority` from the pod's PriorityClass (0 and PreemptLowerPriority without one, as
   with no default class) and its preemptionPolicy; on update the stored values are kept.
 
+RuntimeClass, last, refuses a Pod naming a RuntimeClass (this server serves none, as a cluster where none
+exists) and, validating after the registry's validation, one that sets `overhead` without a RuntimeClass that
+defines it.
+
 This server serves no PriorityClasses: the two built-in ones (`system-cluster-critical`,
 `system-node-critical`) are known, any other name is forbidden as on a cluster where it does not exist. Other
 kinds and subresources pass unchanged.
@@ -34,7 +38,24 @@ def admit(kind: Kind, obj: Obj, old: Obj | None) -> None:
         return
     spec = obj.setdefault("spec", {})
     default_toleration_seconds(spec)
-    priority(spec, (old or {}).get("spec"), obj["metadata"].get("name", ""))
+    name = obj["metadata"].get("name", "")
+    priority(spec, (old or {}).get("spec"), name)
+    runtime_class(spec, name)
+
+
+def validate(kind: Kind, obj: Obj) -> None:
+    """Run the validating plugins on a create or an update of the main resource, after the registry validated it."""
+    if kind.group or kind.plural != "pods":
+        return
+    if (obj.get("spec") or {}).get("overhead") is not None:  # no RuntimeClass, so none defines an overhead
+        raise _forbidden(obj["metadata"].get("name", ""),
+                         "pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead")
+
+
+def runtime_class(spec: Obj, name: str) -> None:
+    """RuntimeClass: the class a Pod names must exist; none does here."""
+    if spec.get("runtimeClassName") is not None:
+        raise _forbidden(name, f'pod rejected: RuntimeClass "{spec["runtimeClassName"]}" not found')
 
 
 def default_toleration_seconds(spec: Obj) -> None:

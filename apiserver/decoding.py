@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Schema, String, Time
+from apiserver.kinds.quantity import parse_error
+from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Quantity, Schema, String, Time
 
 # sigs.k8s.io/json keeps at most this many strict errors per body.
 MAX_STRICT_ERRORS = 100
@@ -93,40 +94,59 @@ def check_types(obj: dict[str, Any], schema: Object, kind_name: str) -> str | No
     keys omitted) and the Go type. kube-apiserver answers it with 400, prefixed on create and update
     by `<Kind> in version "<version>" cannot be handled as a <Kind>: `. `null` is accepted anywhere;
     unknown fields are not looked at (they are `prune_unknown`'s concern).
+
+    A quantity that does not parse is ParseQuantity's error (`quantities must match the regular expression…`),
+    and it wins over a type error found before it: Go stops at it, where it only notes a type error and goes on.
     """
-    return _check(obj, schema, kind_name, [])
+    found: list[str] = []
+    try:
+        _check(obj, schema, kind_name, [], found)
+    except _BadQuantity as err:
+        return str(err)
+    return found[0] if found else None
 
 
-def _check(value: Any, node: Schema, struct: str, fields: list[str]) -> str | None:
+class _BadQuantity(Exception):
+    """A quantity Go cannot parse: its UnmarshalJSON fails, which ends the decoding."""
+
+
+def _check(value: Any, node: Schema, struct: str, fields: list[str], found: list[str]) -> None:
+    """Add each type error to `found` (Go notes the first and goes on past the value); raise a bad quantity."""
     if value is None or isinstance(node, Free):
-        return None
+        return
     if isinstance(node, Object):
         if not isinstance(value, dict):
-            return _mismatch(go_json_kind(value), _go_type(node), struct, fields)
+            found.append(_mismatch(go_json_kind(value), _go_type(node), struct, fields))
+            return
         name = node.ref.rsplit(".", 1)[-1] if node.ref and fields else struct
         for key, item in value.items():
             child = node.properties.get(key)
-            error = _check(item, child, name, [*fields, key]) if child is not None else None
-            if error:
-                return error
-        return None
+            if child is not None:
+                _check(item, child, name, [*fields, key], found)
+        return
     if isinstance(node, Map) and isinstance(value, dict):
         items, child = list(value.values()), node.values
     elif isinstance(node, Array) and isinstance(value, list):
         items, child = value, node.items
     elif isinstance(node, (Map, Array)):
-        return _mismatch(go_json_kind(value), _go_type(node), struct, fields)
+        found.append(_mismatch(go_json_kind(value), _go_type(node), struct, fields))
+        return
     else:
-        return _check_scalar(value, node, struct, fields)
-    for item in items:
-        error = _check(item, child, struct, fields)
+        error = _check_scalar(value, node, struct, fields)
         if error:
-            return error
-    return None
+            found.append(error)
+        return
+    for item in items:
+        _check(item, child, struct, fields, found)
 
 
 def _check_scalar(value: Any, node: Schema, struct: str, fields: list[str]) -> str | None:
     kind = go_json_kind(value)
+    if isinstance(node, Quantity):
+        error = _quantity_error(value)
+        if error:
+            raise _BadQuantity(error)
+        return None
     if isinstance(node, (String, Time)):
         return None if kind == "string" else _mismatch(kind, "string", struct, fields)
     if isinstance(node, Boolean):
@@ -337,6 +357,20 @@ def _integer_slot(node: Integer | IntOrString) -> _Slot:
     return frozenset((int, str, _NULL) if isinstance(node, IntOrString) else (int, _NULL)), walk
 
 
+def _quantity_error(value: Any) -> str | None:
+    """Go's error for a JSON value decoded as a Quantity: its text (a string's without the quotes) must parse."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return parse_error(text)
+
+
+def _quantity_slot(_node: Quantity) -> _Slot:
+    def walk(value: Any) -> None:
+        if _quantity_error(value):
+            raise _Unusual
+
+    return _Anything(), walk
+
+
 def _scalar_slot(node: Schema) -> _Slot:
     """Strings, timestamps and booleans; any other node (`Free`) accepts everything."""
     if isinstance(node, (String, Time)):
@@ -352,4 +386,5 @@ _SLOT_BUILDERS: dict[type, Callable[[Any], _Slot]] = {
     Map: _map_slot,
     Integer: _integer_slot,
     IntOrString: _integer_slot,
+    Quantity: _quantity_slot,
 }

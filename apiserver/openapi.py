@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
+from apiserver.discovery import release
 from apiserver.kinds import group_versions
 from apiserver.kinds.base import Kind, Subresource
 from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
@@ -546,6 +547,16 @@ def _operation_infix(group: str, version: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in words) + version[:1].upper() + version[1:]
 
 
+def _resource_list_path(tag: str, infix: str) -> JSON:
+    """The group-version's own path (`/apis/<group>/<version>/`): its APIResourceList."""
+    schema = {"schema": {"$ref": f"#/components/schemas/{META}APIResourceList"}}
+    return {"get": {"tags": [tag], "description": "get available resources", "operationId": f"get{infix}APIResources",
+                    "responses": {"200": {"description": "OK", "content": {
+                        media: schema for media in ("application/json", "application/vnd.kubernetes.protobuf",
+                                                    "application/yaml")}},
+                        "401": {"description": "Unauthorized"}}}}
+
+
 def openapi_v3(group_version: str) -> JSON:
     """The OpenAPI v3 document for one group-version ("api/v1" or "apis/<group>/<version>").
 
@@ -573,20 +584,27 @@ def openapi_v3(group_version: str) -> JSON:
         for name in sorted(set(bodies) - set(components.schemas)):
             components.ref(definition(name))
 
+    paths[prefix + "/"] = _resource_list_path(tag, infix)
     components.ref(PATCH)
     # Status belongs to core/v1 only; DeleteOptions and WatchEvent are registered in every group-version.
     shared = [("", "v1"), (group, version)] if group else [("", "v1")]
-    for meta, gvs in ((STATUS, [("", "v1")]), (DELETE_OPTIONS, shared), (WATCH_EVENT, shared)):
+    for meta, gvs in ((STATUS, [("", "v1")]), (DELETE_OPTIONS, shared), (WATCH_EVENT, shared),
+                      (definition(META + "APIResourceList"), [("", "v1")])):
         components.ref(meta)
         name = meta.ref.rsplit(".", 1)[1]
         components.schemas[meta.ref]["x-kubernetes-group-version-kind"] = [gvk(g, v, name) for g, v in gvs]
 
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "unversioned"},
+        "info": {"title": "Kubernetes", "version": "{}.{}".format(*release())},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(components.schemas.items()))},
+        "components": {"schemas": dict(sorted(components.schemas.items())), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+# Every v3 document names the bearer token kube-apiserver accepts (its v2 document's securityDefinitions).
+SECURITY_SCHEMES = {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication",
+                                    "name": "authorization", "in": "header"}}
 
 
 def document_hash(data: bytes) -> str:

@@ -96,7 +96,7 @@ MESSAGES: dict[str, tuple[tuple[str, int, str, bool], ...]] = {
 # The messages whose fields are alternatives (`oneof oneof` in gnostic's file).
 ONEOF = frozenset({"AdditionalPropertiesItem", "NonBodyParameter", "Parameter", "ParametersItem", "ResponseValue",
                    "SchemaItem", "SecurityDefinitionsItem"})
-PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+PLAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/, -]*[A-Za-z0-9._/,-])?")  # no ": " or " #" in it
 NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+|0o[0-7]+")
 YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
 SCALARS = {
@@ -107,11 +107,16 @@ SCALARS = {
 }
 
 
-def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
-    file = descriptor_pb2.FileDescriptorProto(name="openapiv2/OpenAPIv2.proto", package=PACKAGE, syntax="proto3")
-    for name, fields in MESSAGES.items():
+Fields = tuple[tuple[str, int, str, bool], ...]
+
+
+def file_descriptor(path: str, package: str, messages: Mapping[str, Fields],
+                    oneof: frozenset[str]) -> descriptor_pb2.FileDescriptorProto:
+    """A proto3 file of `messages` (name -> fields) in `package`; the fields of those in `oneof` are alternatives."""
+    file = descriptor_pb2.FileDescriptorProto(name=path, package=package, syntax="proto3")
+    for name, fields in messages.items():
         message = file.message_type.add(name=name)
-        if name in ONEOF:
+        if name in oneof:
             message.oneof_decl.add(name="oneof")
         for field_name, number, kind, repeated in fields:
             field = message.field.add(name=field_name, number=number, json_name=field_name)
@@ -120,8 +125,8 @@ def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
                 field.type = SCALARS[kind]
             else:
                 field.type = field.TYPE_MESSAGE
-                field.type_name = f".{PACKAGE}.{kind}"
-            if name in ONEOF:
+                field.type_name = f".{package}.{kind}"
+            if name in oneof:
                 field.oneof_index = 0
     return file
 
@@ -136,39 +141,44 @@ def message_class(name: str) -> type[Message]:
 @functools.cache
 def _pool() -> descriptor_pool.DescriptorPool:
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(_file_descriptor())
+    pool.Add(file_descriptor("openapiv2/OpenAPIv2.proto", PACKAGE, MESSAGES, ONEOF))
     return pool
 
 
 def _scalar(value: Any) -> str:
-    """A scalar as yaml.v3 writes it: plain when that reads back as the same string, else double-quoted."""
+    """A scalar as yaml.v3 writes it: double-quoted when plain it would read back as another type (`"true"`,
+    `"1"`, `""`), else plain when it may be, else single-quoted (`'*'`)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
     text = str(value)
-    if PLAIN.fullmatch(text) and text.lower() not in YAML_WORDS and not NUMBER.fullmatch(text):
+    if not text or text.lower() in YAML_WORDS or NUMBER.fullmatch(text):  # it would read back as another type
+        return json.dumps(text)
+    if PLAIN.fullmatch(text):
         return text
-    return json.dumps(text)
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _yaml(value: Any) -> str:
+def yaml_text(value: Any) -> str:
     """A value as gnostic stores it in an `Any`: YAML text as yaml.v3 writes it.
 
-    The values of the extensions and enums this server writes are scalars, lists of scalars, maps of
-    scalars and lists of such maps (`x-kubernetes-group-version-kind`); anything deeper is an error.
+    The values of the extensions and enums this server writes are scalars, lists of scalars, maps and lists
+    of maps (`x-kubernetes-group-version-kind`, `x-kubernetes-unions`); a map in a map is indented by two.
     """
     if isinstance(value, dict):
-        return "".join(f"{key}: {_scalar(item)}\n" for key, item in value.items())
+        return "".join(f"{key}:\n" + "".join(f"  {line}\n" for line in yaml_text(item).splitlines())
+                       if isinstance(item, dict) and item else f"{key}: {_scalar(item)}\n"
+                       for key, item in value.items())
     if isinstance(value, list):
         if all(isinstance(item, dict) for item in value):
-            return "".join("- " + _yaml(item).replace("\n", "\n  ").removesuffix("  ") for item in value)
+            return "".join("- " + yaml_text(item).replace("\n", "\n  ").removesuffix("  ") for item in value)
         return "".join(f"- {_scalar(item)}\n" for item in value)
     return _scalar(value) + "\n"
 
 
 def _any(value: Any) -> Message:
-    return message_class("Any")(yaml=_yaml(value))
+    return message_class("Any")(yaml=yaml_text(value))
 
 
 def _extensions(obj: JSON) -> list[Message]:

@@ -268,7 +268,8 @@ def openapi_v2() -> JSON:
             for node, kind_name in named:
                 gvk = [openapi.gvk(kind.group, kind.version, kind_name)]
                 definitions.schemas[node.ref]["x-kubernetes-group-version-kind"] = gvk
-        paths.update({path: _path_item(item) for path, item in v3["paths"].items()})
+        # the resources' paths (not the group-version's own, which has no parameters: v2 does not list it here)
+        paths.update({path: _path_item(item) for path, item in v3["paths"].items() if "parameters" in item})
         for ref in v3["components"]["schemas"]:  # the bodies of subresources: Binding, Eviction
             if ref not in definitions.schemas and ref.startswith("io.k8s.api."):
                 definitions.ref(definition(ref))

@@ -199,6 +199,7 @@ class Registry:
         errs = self.strategy.validate(obj)
         if errs:
             raise errors.invalid(self.kind, meta.get("name", ""), errs)
+        admission.validate(self.kind, obj)
         opts.warnings += self.strategy.warnings(obj, None)
         self.strategy.canonicalize(obj)
         obj = self._ordered(obj)
@@ -352,6 +353,8 @@ class Registry:
         errs = strategy.validate_update(obj, current)
         if errs:
             raise errors.invalid(self.kind, meta["name"], errs)
+        if not subresource:
+            admission.validate(self.kind, obj)
         opts.warnings += self.strategy.warnings(obj, current)
         self.strategy.canonicalize(obj)
         meta["resourceVersion"] = old_meta["resourceVersion"]

@@ -10,6 +10,8 @@ import pytest
 
 from apiserver.decoding import MAX_STRICT_ERRORS, apply_defaults, check_types, decode, go_json_kind, prune_unknown
 from apiserver.gojson import syntax_error
+from apiserver.kinds.pod import SCHEMA as POD_SCHEMA
+from apiserver.kinds.quantity import canonical
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, String, Time
 from apiserver.serializer import may_repeat_keys, strict_errors
 
@@ -361,3 +363,35 @@ def test_huge_json_integers_keep_their_text() -> None:
         "ports": Array(items=Object(ref="io.k8s.api.core.v1.ServicePort", properties={"port": Integer()}))})})
     assert check_types(obj, schema, "Service") == (
         "json: cannot unmarshal number " + "9" * 5000 + " into Go struct field ServicePort.spec.ports.port of type int32")
+
+
+FORMAT_WRONG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def _pod(limits: Any, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {**spec, "containers": [{"name": "c", "image": "nginx", "resources": {"limits": limits}}]}}
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ("abc", FORMAT_WRONG), ("1Gb", FORMAT_WRONG), ("", FORMAT_WRONG), (True, FORMAT_WRONG),
+    ({"a": 1}, FORMAT_WRONG), ("1iK", "unable to parse quantity's suffix"), ("500m", None), (2, None), (1.5, None),
+    ("+", None), (".", None), ("Ki", None)])  # Go reads a number without digits as 0
+def test_quantities_go_cannot_parse_are_refused(value: Any, error: str | None) -> None:
+    """Quantity.UnmarshalJSON parses a string's text or the JSON of any other value (kube-apiserver's messages)."""
+    assert decode(_pod({"cpu": value}), POD_SCHEMA, "Pod")[0] == error
+
+
+def test_a_bad_quantity_wins_over_an_earlier_type_error() -> None:
+    """Go notes a type error and decodes on; a quantity's error ends the decoding and is the one returned."""
+    assert check_types(_pod({"cpu": "1.2.3"}, activeDeadlineSeconds="x"), POD_SCHEMA, "Pod") == FORMAT_WRONG
+    assert check_types(_pod({"cpu": "1"}, activeDeadlineSeconds="x"), POD_SCHEMA, "Pod") == (
+        "json: cannot unmarshal string into Go struct field PodSpec.spec.activeDeadlineSeconds of type int64")
+
+
+@pytest.mark.parametrize(("text", "written"), [
+    ("5.", "5."), ("+5", "+5"), ("05", "05"), ("1.0", "1"), ("2E3", "2E3"), ("1E", "1E"), ("1Ki", "1Ki"),
+    ("1000m", "1"), ("0.5", "500m"), ("1.5e3", "1500"), ("+", "0"), ("Ki", "0"), ("2000", "2k")])
+def test_quantities_are_written_back_as_go_writes_them(text: str, written: str) -> None:
+    """ParseQuantity keeps the text it deems canonical and Go writes the rest anew (kube-apiserver's answers)."""
+    assert canonical(text) == written

@@ -30,7 +30,7 @@ OBJECTS: dict[str, tuple[str, Obj]] = {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "w", "port": 81,
                                                                              "targetPort": "web"}],
-                 "selector": {"app": "web"}}}),
+                 "selector": {"app": "web"}, "sessionAffinity": "ClientIP"}}),
     "endpoints": ("/api/v1/namespaces/NS/endpoints", {
         "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"},
         "subsets": [{"addresses": [{"ip": "10.0.0.1", "nodeName": "n1",
@@ -334,3 +334,22 @@ def test_same_bytes_as_kube_apiserver(ours: Client, theirs: Client, plural: str)
 def test_same_status_bytes_as_kube_apiserver(ours: Client, theirs: Client) -> None:
     path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/nope"
     assert ours(path) == theirs(path)
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+def test_partial_object_metadata_list_bytes_as_kube_apiserver(ours: Client, theirs: Client, version: str) -> None:
+    """meta.k8s.io/v1beta1's PartialObjectMetadataList numbers items 1 and metadata 2, v1's the other way round:
+    kube-apiserver's bytes are our encoding of its JSON, and ours decode to the same list."""
+    namespace = f"pb-{uuid.uuid4().hex[:6]}"
+    create_all(ours, namespace, ["endpointslices"])
+    create_all(theirs, namespace, ["endpointslices"])
+    path = placed("endpointslices", namespace)[0]
+    as_list = f";as=PartialObjectMetadataList;g=meta.k8s.io;v={version}"
+    their_json = json.loads(theirs(path, accept="application/json" + as_list)[2])
+    status, media, their_bytes = theirs(path, accept=PB + as_list)
+    assert (status, media, envelope.encode(their_json)) == (200, PB, their_bytes)
+    status, media, our_bytes = ours(path, accept=PB + as_list)
+    assert (status, media) == (200, PB)
+    ours_list, their_list = envelope.decode(our_bytes), envelope.decode(their_bytes)
+    assert ours_list["apiVersion"] == their_list["apiVersion"] == f"meta.k8s.io/{version}"
+    assert [normalised(item) for item in ours_list["items"]] == [normalised(item) for item in their_list["items"]]

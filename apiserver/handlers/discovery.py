@@ -3,7 +3,9 @@
 Every document is built from the kinds and serialized once in each encoding asked for (JSON, YAML, protobuf);
 later requests only pick bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
 OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
-immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304.
+immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304. A v3
+document is served as JSON or, when the Accept header ranks it first, as gnostic's protobuf (built on first
+request, with the JSON form's hash); an Accept naming neither is an empty 406.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from aiohttp import web
 
 from apiserver import discovery, discovery_types, errors, openapi
 from apiserver.handlers import negotiation
-from apiserver.handlers.openapi_v2 import OpenAPIV2
+from apiserver.handlers.openapi_v2 import OpenAPIV2, content_type
 from apiserver.kinds import group_versions
 from apiserver.schema import JSON
 
 JSON_TYPE = "application/json"
 INDEX_TYPE = "text/plain; charset=utf-8"  # kube-openapi serves the /openapi/v3 index so
+V3_PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v3.v1.0+protobuf"
+# handler3's accepted (type, subtype) pairs, in its order, and the Content-Type each is answered with
+V3_ACCEPTED = (
+    ("application", "json", JSON_TYPE),
+    ("application", "com.github.proto-openapi.spec.v3.v1.0+protobuf", V3_PROTOBUF_TYPE),
+    ("application", "com.github.proto-openapi.spec.v3@v1.0+protobuf", V3_PROTOBUF_TYPE),
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,6 +129,15 @@ class OpenAPIV3:
         self.hashes = {name: openapi.document_hash(body) for name, body in self.documents.items()}
         self.index = _dumps(openapi.openapi_v3_index(self.documents))
         self.index_etag = f'"{openapi.document_hash(self.index)}"'
+        self.protobuf: dict[str, bytes] = {}
+
+    def protobuf_body(self, name: str) -> bytes:
+        """The document as gnostic's v3 message, converted from the JSON bytes (their key order) once."""
+        if name not in self.protobuf:
+            from apiserver.openapi_v3_proto import to_message  # the protobuf runtime, only once a client asks
+
+            self.protobuf[name] = to_message(orjson.loads(self.documents[name])).SerializeToString()
+        return self.protobuf[name]
 
     async def handle_index(self, request: web.Request) -> web.Response:
         headers = {"ETag": self.index_etag}
@@ -132,6 +150,9 @@ class OpenAPIV3:
         body = self.documents.get(name)
         if body is None:
             return web.Response(status=404)  # kube-openapi's empty 404
+        media_type = content_type(request.headers.get("Accept") or "*/*", V3_ACCEPTED)
+        if media_type is None:
+            return web.Response(status=406, headers={"Vary": "Accept"})
         current = self.hashes[name]
         requested = request.query.get("hash", "")
         if requested and requested != current:
@@ -146,6 +167,8 @@ class OpenAPIV3:
             headers["Cache-Control"] = "no-cache, private"
         if _not_modified(request, etag):
             return web.Response(status=304, headers=headers)
+        if media_type == V3_PROTOBUF_TYPE:
+            return web.Response(body=self.protobuf_body(name), headers={"Content-Type": media_type, **headers})
         return _json(body, headers=headers)
 
 

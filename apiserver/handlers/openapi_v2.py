@@ -67,10 +67,10 @@ def _clauses(accept: str) -> list[_Clause]:
     return sorted(clauses, key=lambda c: (-c.q, c.type == "*", c.subtype == "*"))
 
 
-def content_type(accept: str) -> str | None:
-    """The Content-Type to answer `accept` with, or None (406)."""
+def content_type(accept: str, accepted: tuple[tuple[str, str, str], ...] = ACCEPTED) -> str | None:
+    """The Content-Type to answer `accept` with (of the `accepted` (type, subtype, answer)s), or None (406)."""
     for clause in _clauses(accept):
-        for kind, subtype, answer in ACCEPTED:
+        for kind, subtype, answer in accepted:
             if clause.type in (kind, "*") and clause.subtype in (subtype, "*"):
                 return answer
     return None

@@ -177,7 +177,11 @@ async def read_object(request: web.Request, kind: Kind, opts: WriteOptions) -> O
     media = negotiation.media_type(request)
     if media == envelope.MEDIA_TYPE:
         obj = protobuf_body(body, kind)
-        decode(obj, kind.schema, kind.kind)  # its defaults: a protobuf body has no unknown fields and no type errors
+        # its defaults: a protobuf body has no unknown fields and no type errors, but a quantity may not parse
+        mismatch, _ = decode(obj, kind.schema, kind.kind)
+        if mismatch:
+            raise errors.bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                                     f"{mismatch}")
         return finish_object(kind, obj)
     if media not in serializer.YAML_TYPES and media not in ("application/json", "", *negotiation.PATCH_TYPES):
         raise errors.unsupported_media_type(media, negotiation.ACCEPTED)

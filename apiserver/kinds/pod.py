@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME, since
+from apiserver.kinds.podgates import drop_disabled_fields
 from apiserver.kinds.podspec import default_pod
 from apiserver.kinds.quantity import quantity
 from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
@@ -73,20 +74,38 @@ class PodStrategy(Strategy):
         return validate_pod_update(obj, old)
 
     def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
-        return pod_warnings(obj, old)
+        """GetWarningsForPod on create (of its checks, the name, empty projections and fractional byte values);
+        none on update, as upstream skips them on that frequent path."""
+        if old is not None:
+            return []
+        spec = obj.get("spec") or {}
+        return pod_warnings(obj, old) + _empty_projections(spec) + _fractional_bytes(spec)
 
 
-def _containers(spec: Obj) -> list[Obj]:
-    return [c for key in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(key) or ()
-            if isinstance(c, dict)]
+def _empty_projections(spec: Obj) -> list[str]:
+    """A projected volume's source that is empty (as one is whose only source a disabled feature dropped)."""
+    return [f'volume "{volume.get("name", "")}" (Projected) has no sources provided'
+            for volume in spec.get("volumes") or () if isinstance(volume, dict)
+            for source in (volume.get("projected") or {}).get("sources") or () if source == {}]
 
 
-def drop_disabled_fields(spec: Obj, old: Obj | None) -> None:
-    """DropDisabledPodFields for the feature gates off in 1.32: a container's resizePolicy (InPlacePodVerticalScaling)
-    is dropped unless the stored pod already uses it."""
-    if old is None or not any(c.get("resizePolicy") for c in _containers(old)):
-        for container in _containers(spec):
-            container.pop("resizePolicy", None)
+def _fractional_bytes(spec: Obj) -> list[str]:
+    """Memory and ephemeral storage amounts that are not whole bytes: of the overhead, then of each container
+    (init containers first), memory's limit and request before ephemeral storage's."""
+    groups: list[list[tuple[str, object]]] = [[("spec.overhead", spec.get("overhead"))]]
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for index, container in enumerate(spec.get(key) or ()):
+            resources = (container.get("resources") if isinstance(container, dict) else None) or {}
+            groups.append([(f"spec.{key}[{index}].resources.{part}", resources.get(part))
+                           for part in ("limits", "requests")])
+    found = []
+    for group in groups:
+        for resource in ("memory", "ephemeral-storage"):
+            for path, amounts in group:
+                value = amounts.get(resource) if isinstance(amounts, dict) else None
+                if value is not None and quantity(value) % 1:
+                    found.append(f'{path}[{resource}]: fractional byte value "{value}" is invalid, must be an integer')
+    return found
 
 
 QOS_RESOURCES = ("cpu", "memory")

@@ -9,6 +9,7 @@ from apiserver.validation.field import ErrorList
 from apiserver.validation.service import validate_service, validate_service_update
 
 SCHEMA = definition(CORE + "Service")
+CLIENT_IP_TIMEOUT = 10800  # DefaultClientIPServiceAffinitySeconds: three hours
 
 
 class ServiceStrategy(Strategy):
@@ -24,15 +25,26 @@ class ServiceStrategy(Strategy):
             spec = obj["spec"] = {}
         spec["type"] = spec.get("type") or "ClusterIP"
         spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
+        if spec["sessionAffinity"] == "None":
+            spec.pop("sessionAffinityConfig", None)
+        elif spec["sessionAffinity"] == "ClientIP" and _client_ip_timeout(spec) is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": CLIENT_IP_TIMEOUT}}
         for port in spec.get("ports") or ():
             if isinstance(port, dict) and port.get("targetPort") in (None, 0, ""):
                 port["targetPort"] = port.get("port")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            spec.setdefault("externalTrafficPolicy", "Cluster")
+        accessible = spec["type"] in ("NodePort", "LoadBalancer") or (spec["type"] == "ClusterIP" and spec.get("externalIPs"))
+        if accessible and not spec.get("externalTrafficPolicy"):
+            spec["externalTrafficPolicy"] = "Cluster"
+        if spec["type"] in ("ClusterIP", "NodePort", "LoadBalancer") and spec.get("internalTrafficPolicy") is None:
+            spec["internalTrafficPolicy"] = "Cluster"
         if spec["type"] == "LoadBalancer":
-            spec.setdefault("allocateLoadBalancerNodePorts", True)
-        if spec["type"] != "ExternalName":
-            spec.setdefault("internalTrafficPolicy", "Cluster")
+            if spec.get("allocateLoadBalancerNodePorts") is None:
+                spec["allocateLoadBalancerNodePorts"] = True
+            status = obj.get("status")
+            ingress = (status.get("loadBalancer") or {}).get("ingress") if isinstance(status, dict) else None
+            for point in ingress if isinstance(ingress, list) else ():
+                if isinstance(point, dict) and point.get("ip") and point.get("ipMode") is None:
+                    point["ipMode"] = "VIP"  # the LoadBalancerIPMode gate, on by default since 1.30
 
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"loadBalancer": {}}
@@ -62,6 +74,13 @@ class ServiceStrategy(Strategy):
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         return validate_service_update(obj, old)
+
+
+def _client_ip_timeout(spec: Obj) -> object:
+    """sessionAffinityConfig.clientIP.timeoutSeconds, or None when any part of the path is unset."""
+    config = spec.get("sessionAffinityConfig")
+    client_ip = config.get("clientIP") if isinstance(config, dict) else None
+    return client_ip.get("timeoutSeconds") if isinstance(client_ip, dict) else None
 
 
 def needs_cluster_ip(spec: Obj) -> bool:

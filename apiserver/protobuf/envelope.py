@@ -14,21 +14,16 @@ from typing import Any
 
 from apiserver.kinds import KINDS
 from apiserver.kinds.base import Kind
-from apiserver.kinds.meta import DELETE_OPTIONS, META, OBJECT_META, STATUS, list_of
+from apiserver.kinds.meta import DELETE_OPTIONS, PARTIAL_OBJECT_METADATA, PARTIAL_OBJECT_METADATA_LISTS, STATUS, list_of
 from apiserver.protobuf.message import Message, message, unnumbered
 from apiserver.protobuf.values import ProtobufError
 from apiserver.protobuf.wire import read_varint, varint
-from apiserver.schema import Object, String, numbered
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 WATCH_MEDIA_TYPE = MEDIA_TYPE + ";stream=watch"
 PREFIX = b"k8s\x00"
 META_VERSIONS = ("meta.k8s.io/v1", "meta.k8s.io/v1beta1")
 Obj = dict[str, Any]
-
-PARTIAL_OBJECT_METADATA = Object(ref=META + "PartialObjectMetadata", properties={
-    "apiVersion": String(), "kind": String(), "metadata": numbered(OBJECT_META, 1)})
-
 
 class UnknownType(ProtobufError):
     """An envelope naming a type without a protobuf form here."""
@@ -54,10 +49,9 @@ def _types() -> dict[tuple[str, str], Message]:
             types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
         types[kind.api_version, "DeleteOptions"] = message(DELETE_OPTIONS)
     types["v1", "Status"] = message(STATUS)
-    partial_list = list_of(PARTIAL_OBJECT_METADATA, META + "PartialObjectMetadataList")
     for version in META_VERSIONS:
         types[version, "PartialObjectMetadata"] = message(PARTIAL_OBJECT_METADATA)
-        types[version, "PartialObjectMetadataList"] = message(partial_list)
+        types[version, "PartialObjectMetadataList"] = message(PARTIAL_OBJECT_METADATA_LISTS[version])
         types[version, "DeleteOptions"] = message(DELETE_OPTIONS)
     return types
 
