@@ -7,6 +7,7 @@ from aiohttp import web
 
 from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
+from apiserver.authorization import reviews
 from apiserver.authorization.authorizer import new_authorizer, parse_modes
 from apiserver.authorization.filter import with_authorization
 from apiserver.rbac.aggregation import rbac_context
@@ -22,5 +23,6 @@ def install_filters(app: web.Application) -> None:
     authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
+    reviews.setup(app, authorizer)
     selfsubjectreview.setup(app)
     app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation

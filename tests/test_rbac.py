@@ -156,3 +156,35 @@ def test_validation_and_immutable_role_ref(server: RunningServer) -> None:
     assert body["message"] == ('ClusterRoleBinding.rbac.authorization.k8s.io "b" is invalid: roleRef: Invalid value: '
                                'rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"edit"}: '
                                'cannot change roleRef')
+
+
+def test_auth_can_i(server: RunningServer) -> None:
+    assert kubectl(server, BOB, "auth", "can-i", "create", "endpointslices").stdout.strip() == "no"
+    assert kubectl(server, ADMIN, "auth", "can-i", "create", "endpointslices").stdout.strip() == "yes"
+    bind(server, "vera-edit", "edit", {"kind": "User", "name": "vera"}, namespace="default")
+    assert kubectl(server, VIEWER, "auth", "can-i", "create", "services", "-n", "default").stdout.strip() == "yes"
+    assert kubectl(server, VIEWER, "auth", "can-i", "delete", "services", "-n", "other").stdout.strip() == "no"
+    # upstream's edit lets read EndpointSlices, not write them (the controller writes them)
+    assert kubectl(server, VIEWER, "auth", "can-i", "create", "endpointslices", "-n", "default").stdout.strip() == "no"
+    status, review = call(server, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", VIEWER, "POST",
+                          {"spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}})
+    assert status == 201
+    assert review["status"] == {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "vera-edit/default" of '
+                                'ClusterRole "edit" to User "vera"'}
+
+
+def test_auth_can_i_list(server: RunningServer) -> None:
+    lines = kubectl(server, BOB, "auth", "can-i", "--list").stdout.splitlines()
+    assert lines[0].split() == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
+    assert any(line.split()[:2] == ["selfsubjectaccessreviews.authorization.k8s.io", "[]"] for line in lines)
+    assert any(line.split()[:1] == ["[/version]"] for line in lines)
+    admin = kubectl(server, ADMIN, "auth", "can-i", "--list").stdout.splitlines()
+    assert any(line.split() == ["*.*", "[]", "[]", "[*]"] for line in admin)
+
+
+def test_subject_access_review_needs_rights(server: RunningServer) -> None:
+    review = {"spec": {"user": "bob", "resourceAttributes": {"verb": "list", "resource": "pods"}}}
+    status, body = call(server, "/apis/authorization.k8s.io/v1/subjectaccessreviews", BOB, "POST", review)
+    assert status == 403
+    status, body = call(server, "/apis/authorization.k8s.io/v1/subjectaccessreviews", ADMIN, "POST", review)
+    assert (status, body["status"]) == (201, {"allowed": False})

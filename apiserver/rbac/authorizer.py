@@ -30,6 +30,17 @@ def applies_to(subject: Obj, user: UserInfo, namespace: str) -> bool:
     return False
 
 
+def describe(binding: Obj, subject: Obj) -> str:
+    """`ClusterRoleBinding "b" of ClusterRole "r" to Group "g"` (upstream's binding describers)."""
+    meta, ref = binding["metadata"], binding.get("roleRef") or {}
+    namespace = meta.get("namespace", "")
+    kind, name = subject.get("kind", ""), subject.get("name", "")
+    if kind == "ServiceAccount":
+        name = f"{name}/{subject.get('namespace') or namespace}"
+    what = f'RoleBinding "{meta["name"]}/{namespace}"' if namespace else f'ClusterRoleBinding "{meta["name"]}"'
+    return f'{what} of {ref.get("kind", "")} "{ref.get("name", "")}" to {kind} "{name}"'
+
+
 class RBACAuthorizer:
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -45,13 +56,14 @@ class RBACAuthorizer:
         return found.obj if found is not None else None
 
     def rule_sets(self, user: UserInfo, namespace: str) -> Iterator[tuple[list[Rule] | None, str]]:
-        """The rules of each binding applying to the user in `namespace` (cluster bindings first), None with the
-        error when its role does not exist (upstream's VisitRulesFor)."""
+        """The rules of each binding applying to the user in `namespace` (cluster bindings first) with the binding
+        described, or None with the error when its role does not exist (upstream's VisitRulesFor)."""
         bindings = [("", b) for b in self._objects("clusterrolebindings")]
         if namespace:
             bindings += [(namespace, b) for b in self._objects("rolebindings", namespace)]
         for ns, binding in bindings:
-            if not any(applies_to(s, user, ns) for s in binding.get("subjects") or ()):
+            subject = next((s for s in binding.get("subjects") or () if applies_to(s, user, ns)), None)
+            if subject is None:
                 continue
             ref = binding.get("roleRef") or {}
             role = self._role(ref.get("kind", ""), ns, ref.get("name", ""))
@@ -59,15 +71,15 @@ class RBACAuthorizer:
                 what = "clusterrole" if ref.get("kind") == "ClusterRole" else "role"
                 yield None, f'{what}.rbac.authorization.k8s.io "{ref.get("name", "")}" not found'
             else:
-                yield list(role.get("rules") or []), ""
+                yield list(role.get("rules") or []), describe(binding, subject)
 
     def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
         errors = []
-        for rules, error in self.rule_sets(attributes.user, attributes.namespace):
+        for rules, text in self.rule_sets(attributes.user, attributes.namespace):
             if rules is None:
-                errors.append(error)
+                errors.append(text)
             elif any(rule_allows(attributes, rule) for rule in rules):
-                return Decision.ALLOW, ""
+                return Decision.ALLOW, f"RBAC: allowed by {text}"
         if not errors:
             return Decision.NO_OPINION, ""
         return Decision.NO_OPINION, "RBAC: " + (errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]")
