@@ -17,6 +17,7 @@ from apiserver.handlers import negotiation, rest
 from apiserver.kinds.upstream import definition
 from apiserver.protobuf import envelope
 from apiserver.protobuf.message import message
+from apiserver.protobuf.values import ProtobufError
 from apiserver.validation.field import ErrorList, invalid, required
 
 GROUP_VERSION = "authorization.k8s.io/v1"
@@ -31,7 +32,7 @@ async def read_review(request: web.Request, kind: str) -> Obj:
     if negotiation.media_type(request) == envelope.MEDIA_TYPE:
         try:
             api_version, sent_kind, raw = envelope.unwrap(await rest.read_body(request))
-        except envelope.ProtobufError as err:
+        except ProtobufError as err:
             raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind}): {err}") from None
         obj: Obj = {"kind": sent_kind, "apiVersion": api_version,
                     **message(definition(TYPES + kind)).decode(raw, 0, len(raw))}

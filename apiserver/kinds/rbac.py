@@ -7,6 +7,7 @@ from __future__ import annotations
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.upstream import definition
+from apiserver.schema import Object
 from apiserver.validation.field import ErrorList
 from apiserver.validation.objectmeta import validate_object_meta_update
 from apiserver.validation.rbac import validate_binding, validate_binding_update, validate_role
@@ -50,8 +51,8 @@ def _subjects(kind: str) -> Column:
 
 
 def _binding_columns(kind: str) -> tuple[Column, ...]:
-    schema = definition(RBAC + kind)
-    role = Column(name="Role", description=schema.properties["roleRef"].about,
+    role_ref = definition(RBAC + kind).properties["roleRef"]
+    role = Column(name="Role", description=role_ref.about if isinstance(role_ref, Object) else "",
                   cell=lambda o: f"{o.get('roleRef', {}).get('kind', '')}/{o.get('roleRef', {}).get('name', '')}")
     scope = "roleBinding" if kind == "RoleBinding" else "clusterRoleBinding"
     return (NAME, role, AGE, *(Column(name=c.name, priority=1, cell=c.cell, description=f"{c.name} in the {scope}")
