@@ -1,10 +1,13 @@
 """The filters every request passes before the API's handlers (upstream's DefaultBuildHandlerChain): authentication,
-then authorization, each a middleware installed only when the flags ask for it; and the reviews they answer."""
+then auditing, then authorization, each a middleware installed only when the flags ask for it; the reviews they
+answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
+served, as upstream)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from apiserver import audit
 from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
 from apiserver.authorization import reviews
@@ -20,6 +23,7 @@ def install_filters(app: web.Application) -> None:
     authenticator = authenticator_for(config)
     if authenticator is not None:
         app.middlewares.append(with_authentication(authenticator))
+    audit.setup(app, config)
     authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))

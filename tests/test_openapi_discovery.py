@@ -205,7 +205,7 @@ async def test_discovery_details_as_kube_apiserver_writes_them(client: Client) -
     assert namespaces["verbs"] == ["create", "delete", "get", "list", "patch", "update", "watch"]
     assert (await get_json(client, "/api", ACCEPT_V2))["items"][0]["metadata"] == {"creationTimestamp": None}
     assert (await get_json(client, "/apis", ACCEPT_V2))["items"][0]["metadata"] == {
-        "name": "discovery.k8s.io", "creationTimestamp": None}
+        "name": "rbac.authorization.k8s.io", "creationTimestamp": None}
 
 
 # The core group's subresources as kube-apiserver v1.32 lists them: (name, kind, group/version if other, verbs).

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from apiserver import errors
+from apiserver.audit import DECISION
 from apiserver.authentication.filter import user_of
 from apiserver.authorization.authorizer import Attributes, Authorizer, Decision
 from apiserver.authorization.request_info import attributes
@@ -23,6 +24,7 @@ def with_authorization(authorizer: Authorizer) -> Middleware:
     async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
         asked = attributes(user_of(request), request.method, request.path, request.query)
         decision, reason = authorizer.authorize(asked)
+        request[DECISION] = ("allow" if decision is Decision.ALLOW else "forbid", reason)
         if decision is not Decision.ALLOW:
             log.debug("forbidden: %s (%s)", asked, reason)
             return forbidden_response(request, forbidden(asked, reason))
