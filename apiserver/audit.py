@@ -125,9 +125,10 @@ def with_audit(audit_log: AuditLog) -> Middleware:
 def complete(audit_log: AuditLog, request: web.Request, event: Event, status: Event) -> None:
     """The ResponseComplete event: the RequestReceived one with the response status and the authorizer's word."""
     decision, reason = request.get(DECISION, ("allow", ""))
-    done = {**event, "stage": "ResponseComplete", "responseStatus": status}
-    done.pop("stageTimestamp")
-    done["stageTimestamp"] = timestamp(datetime.datetime.now(datetime.UTC))
+    done = {key: value for key, value in event.items() if not key.endswith("Timestamp")}
+    done.update(stage="ResponseComplete", responseStatus=status,
+                requestReceivedTimestamp=event["requestReceivedTimestamp"],
+                stageTimestamp=timestamp(datetime.datetime.now(datetime.UTC)))
     done["annotations"] = {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}
     audit_log.write(done)
 

@@ -45,6 +45,9 @@ def test_metadata_events_of_allowed_and_forbidden_requests(tmp_path: Path) -> No
     received, listed, _, forbidden = written
     assert list(received) == ["kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user",
                               "sourceIPs", "userAgent", "objectRef", "requestReceivedTimestamp", "stageTimestamp"]
+    assert list(listed) == ["kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user",
+                            "sourceIPs", "userAgent", "objectRef", "responseStatus", "requestReceivedTimestamp",
+                            "stageTimestamp", "annotations"]
     assert received["auditID"] == listed["auditID"] == answers[0]
     assert forbidden["auditID"] == answers[1]
     assert (received["apiVersion"], received["level"], received["verb"]) == ("audit.k8s.io/v1", "Metadata", "list")
