@@ -188,3 +188,35 @@ def test_subject_access_review_needs_rights(server: RunningServer) -> None:
     assert status == 403
     status, body = call(server, "/apis/authorization.k8s.io/v1/subjectaccessreviews", ADMIN, "POST", review)
     assert (status, body["status"]) == (201, {"allowed": False})
+
+
+def test_escalation_prevention(server: RunningServer) -> None:
+    assert call(server, "/api/v1/namespaces", method="POST", body={"metadata": {"name": "team"}})[0] == 201
+    bind(server, "bob-admin", "admin", {"kind": "User", "name": "bob"}, namespace="team")
+    roles, bindings = f"{RBAC_V1}/namespaces/team/roles", f"{RBAC_V1}/namespaces/team/rolebindings"
+    held = {"metadata": {"name": "pods-reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    assert eventually(lambda: call(server, roles, BOB, "POST", held)[0] == 201)
+    more = {"metadata": {"name": "nodes-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]}
+    status, body = call(server, roles, BOB, "POST", more)
+    assert status == 403
+    assert body["message"] == (
+        'roles.rbac.authorization.k8s.io "nodes-reader" is forbidden: user "bob" (groups=["system:authenticated"]) is '
+        'attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["nodes"], '
+        'Verbs:["get" "list"]}')
+    view = {"metadata": {"name": "vera-view"}, "subjects": [{"kind": "User", "name": "vera",
+                                                             "apiGroup": "rbac.authorization.k8s.io"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}}
+    assert call(server, bindings, BOB, "POST", view)[0] == 201
+    admin = {**view, "metadata": {"name": "vera-admin"}, "roleRef": {**view["roleRef"], "name": "cluster-admin"}}
+    status, body = call(server, bindings, BOB, "POST", admin)
+    assert status == 403
+    assert body["message"].startswith('rolebindings.rbac.authorization.k8s.io "vera-admin" is forbidden: user "bob" '
+                                      '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not '
+                                      "currently held:\n")
+    # with `bind` on cluster-admin (and nothing else of it) the binding is allowed
+    binder = {"metadata": {"name": "binder"}, "rules": [{"apiGroups": ["rbac.authorization.k8s.io"],
+              "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["cluster-admin"]}]}
+    assert call(server, f"{RBAC_V1}/clusterroles", method="POST", body=binder)[0] == 201
+    bind(server, "bob-binder", "binder", {"kind": "User", "name": "bob"})
+    assert call(server, bindings, BOB, "POST", admin)[0] == 201

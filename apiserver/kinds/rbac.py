@@ -7,6 +7,7 @@ from __future__ import annotations
 from apiserver.kinds.base import Column, Kind, Obj, Strategy
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.upstream import definition
+from apiserver.rbac.escalation import check_binding, check_role
 from apiserver.schema import Object
 from apiserver.validation.field import ErrorList
 from apiserver.validation.objectmeta import validate_object_meta_update
@@ -19,23 +20,36 @@ CREATED_AT = Column(name="Created At", type="date", description=AGE.description,
 
 
 class RoleStrategy(Strategy):
+    """Validation after escalation prevention (a 403 when the writer may not grant the rules)."""
+
     def __init__(self, namespaced: bool) -> None:
         self.namespaced = namespaced
+        self.plural = "roles" if namespaced else "clusterroles"
 
     def validate(self, obj: Obj) -> ErrorList:
+        check_role(self.plural, obj)
         return validate_role(obj, self.namespaced)
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        check_role(self.plural, obj)
         errs = validate_role(obj, self.namespaced)
         errs.extend(validate_object_meta_update(obj["metadata"], old["metadata"]))
         return errs
 
 
-class BindingStrategy(RoleStrategy):
+class BindingStrategy(Strategy):
+    """Validation after escalation prevention (a 403 when the writer may neither bind the role nor holds its rules)."""
+
+    def __init__(self, namespaced: bool) -> None:
+        self.namespaced = namespaced
+        self.plural = "rolebindings" if namespaced else "clusterrolebindings"
+
     def validate(self, obj: Obj) -> ErrorList:
+        check_binding(self.plural, obj)
         return validate_binding(obj, self.namespaced)
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        check_binding(self.plural, obj)
         return validate_binding_update(obj, old, self.namespaced)
 
 

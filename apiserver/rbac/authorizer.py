@@ -49,7 +49,8 @@ class RBACAuthorizer:
         registry = self.app[REGISTRIES][plural]
         return registry.cacher.cache.snapshot(registry.list_prefix(namespace) if namespace else "")
 
-    def _role(self, kind: str, namespace: str, name: str) -> Obj | None:
+    def role_of(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """The Role (in `namespace`) or ClusterRole a roleRef names, None if there is none."""
         plural, ns = ("clusterroles", "") if kind == "ClusterRole" else ("roles", namespace)
         registry = self.app[REGISTRIES][plural]
         found = registry.cacher.cache.store.get(registry.key(ns, name))
@@ -66,7 +67,7 @@ class RBACAuthorizer:
             if subject is None:
                 continue
             ref = binding.get("roleRef") or {}
-            role = self._role(ref.get("kind", ""), ns, ref.get("name", ""))
+            role = self.role_of(ref.get("kind", ""), ns, ref.get("name", ""))
             if role is None:
                 what = "clusterrole" if ref.get("kind") == "ClusterRole" else "role"
                 yield None, f'{what}.rbac.authorization.k8s.io "{ref.get("name", "")}" not found'
