@@ -220,3 +220,16 @@ def test_escalation_prevention(server: RunningServer) -> None:
     assert call(server, f"{RBAC_V1}/clusterroles", method="POST", body=binder)[0] == 201
     bind(server, "bob-binder", "binder", {"kind": "User", "name": "bob"})
     assert call(server, bindings, BOB, "POST", admin)[0] == 201
+
+
+def test_review_validation_and_order_as_upstream(server: RunningServer) -> None:
+    path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    status, body = call(server, path, BOB, "POST", {"spec": {}})
+    assert (status, body["message"]) == (422, ('.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid '
+                                         'value: "null": exactly one of nonResourceAttributes or resourceAttributes '
+                                         "must be specified"))
+    status, body = call(server, path, BOB, "POST", {"spec": {"resourceAttributes": {
+        "resource": "pods", "verb": "get", "namespace": "team"}}})
+    assert list(body) == ["kind", "apiVersion", "metadata", "spec", "status"]
+    assert list(body["spec"]["resourceAttributes"]) == ["namespace", "verb", "resource"]
+    assert body["status"] == {"allowed": False}

@@ -18,7 +18,8 @@ from apiserver.kinds.upstream import definition
 from apiserver.protobuf import envelope
 from apiserver.protobuf.message import message
 from apiserver.protobuf.values import ProtobufError
-from apiserver.validation.field import ErrorList, invalid, required
+from apiserver.schema import Object, Schema
+from apiserver.validation.field import ErrorList, Pointer, invalid
 
 GROUP_VERSION = "authorization.k8s.io/v1"
 TYPES = "io.k8s.api.authorization.v1."
@@ -54,17 +55,12 @@ def validate_attributes(spec: Obj) -> ErrorList:
     errs = ErrorList()
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if resource is not None and non_resource is not None:
-        errs.append(invalid("spec.nonResourceAttributes", envelope_value(non_resource),
+        errs.append(invalid("spec.nonResourceAttributes", Pointer(non_resource),
                             "cannot be specified in combination with resourceAttributes"))
-    if resource is None and non_resource is None:
-        errs.append(required("spec.resourceAttributes",
-                             "exactly one of nonResourceAttributes or resourceAttributes must be specified"))
+    if resource is None and non_resource is None:  # upstream names the (nil) nonResourceAttributes as the value
+        errs.append(invalid("spec.resourceAttributes", "null",
+                            "exactly one of nonResourceAttributes or resourceAttributes must be specified"))
     return errs
-
-
-def envelope_value(attributes: Obj) -> str:
-    return "&authorization.NonResourceAttributes{" + ", ".join(
-        f"{k[0].upper()}{k[1:]}:{attributes.get(k, '')!r}" for k in ("path", "verb")) + "}"
 
 
 def attributes_of(user: UserInfo, spec: Obj) -> Attributes:
@@ -114,11 +110,27 @@ def rules_of(authorizer: Authorizer | None, user: UserInfo, namespace: str) -> O
     return status
 
 
-def _invalid(kind: str, errs: ErrorList) -> errors.StatusError:
-    """422 `<Kind>.authorization.k8s.io "" is invalid: …` (a review has no name)."""
-    details = {"group": "authorization.k8s.io", "kind": kind, "causes": errs.causes()}
-    return errors.StatusError(422, "Invalid", f'{kind}.authorization.k8s.io "" is invalid: {errs.aggregate()}',
-                              details)
+def _invalid(errs: ErrorList) -> errors.StatusError:
+    """422 `.authorization.k8s.io "" is invalid: …`: upstream names the review by its TypeMeta, empty once decoded,
+    and by its name, which it has none of."""
+    details = {"group": "authorization.k8s.io", "causes": errs.causes()}
+    return errors.StatusError(422, "Invalid", f'.authorization.k8s.io "" is invalid: {errs.aggregate()}', details)
+
+
+def answered(review: Obj, status: Obj) -> Obj:
+    """The review as upstream writes it back: TypeMeta, metadata, spec, then the status."""
+    spec = definition(TYPES + review["kind"]).properties["spec"]
+    return {"kind": review["kind"], "apiVersion": review["apiVersion"], "metadata": review["metadata"],
+            "spec": in_go_order(review["spec"], spec), "status": status}
+
+
+def in_go_order(value: Any, node: Schema) -> Any:
+    """`value` with the keys of its objects in the order of the Go struct's fields, as Go writes it back."""
+    if not isinstance(value, dict) or not isinstance(node, Object):
+        return value
+    known = [key for key in node.properties if key in value]
+    return {**{key: in_go_order(value[key], node.properties[key]) for key in known},
+            **{key: item for key, item in value.items() if key not in node.properties}}
 
 
 def handlers(authorizer: Authorizer | None) -> dict[str, Callable[[web.Request], Any]]:
@@ -126,9 +138,9 @@ def handlers(authorizer: Authorizer | None) -> dict[str, Callable[[web.Request],
         review = await read_review(request, "SelfSubjectAccessReview")
         errs = validate_attributes(review["spec"])
         if errs:
-            raise _invalid("SelfSubjectAccessReview", errs)
-        review["status"] = decide(authorizer, attributes_of(user_of(request), review["spec"]))
-        return rest.respond(request, review, 201)
+            raise _invalid(errs)
+        status = decide(authorizer, attributes_of(user_of(request), review["spec"]))
+        return rest.respond(request, answered(review, status), 201)
 
     async def self_subject_rules_review(request: web.Request) -> web.StreamResponse:
         review = await read_review(request, "SelfSubjectRulesReview")
@@ -146,11 +158,10 @@ def handlers(authorizer: Authorizer | None) -> dict[str, Callable[[web.Request],
         if not spec.get("user") and not spec.get("groups"):
             errs.append(invalid("spec.user", spec.get("user", ""), "at least one of user or group must be specified"))
         if errs:
-            raise _invalid("SubjectAccessReview", errs)
+            raise _invalid(errs)
         user = UserInfo(spec.get("user", ""), spec.get("uid", ""), tuple(spec.get("groups") or ()),
                         {k: tuple(v) for k, v in (spec.get("extra") or {}).items()})
-        review["status"] = decide(authorizer, attributes_of(user, spec))
-        return rest.respond(request, review, 201)
+        return rest.respond(request, answered(review, decide(authorizer, attributes_of(user, spec))), 201)
 
     return {"selfsubjectaccessreviews": self_subject_access_review,
             "selfsubjectrulesreviews": self_subject_rules_review,
