@@ -233,3 +233,38 @@ def test_review_validation_and_order_as_upstream(server: RunningServer) -> None:
     assert list(body) == ["kind", "apiVersion", "metadata", "spec", "status"]
     assert list(body["spec"]["resourceAttributes"]) == ["namespace", "verb", "resource"]
     assert body["status"] == {"allowed": False}
+
+
+def test_anonymous_requests_see_public_info_only(server: RunningServer) -> None:
+    context = ssl.create_default_context(cadata=server.serving.ca_pem.decode())
+    with urllib.request.urlopen(server.url + "/version", context=context) as reply:
+        assert reply.status == 200
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(server.url + "/api/v1/namespaces", context=context)
+    assert json.loads(denied.value.read())["message"] == (
+        'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" at the '
+        "cluster scope")
+
+
+def test_apply_and_watch_roles(server: RunningServer, tmp_path: Path) -> None:
+    manifest = tmp_path / "role.yaml"
+    manifest.write_text("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: default}\n"
+                        "rules:\n- apiGroups: ['']\n  resources: [pods]\n  verbs: [get]\n")
+    assert kubectl(server, ADMIN, "apply", "-f", str(manifest)).returncode == 0
+    assert kubectl(server, ADMIN, "apply", "--server-side", "-f", str(manifest)).returncode == 0
+    _, role = call(server, f"{RBAC_V1}/namespaces/default/roles/r")
+    assert role["rules"] == [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]
+    _, roles = call(server, f"{RBAC_V1}/namespaces/default/roles")
+    version = roles["metadata"]["resourceVersion"]
+    call(server, f"{RBAC_V1}/namespaces/default/roles/r", method="DELETE")
+    context = ssl.create_default_context(cadata=server.serving.ca_pem.decode())
+    request = urllib.request.Request(
+        f"{server.url}{RBAC_V1}/namespaces/default/roles?watch=1&resourceVersion={version}&timeoutSeconds=1",
+        headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(request, context=context) as reply:
+        events = [json.loads(line) for line in reply.read().splitlines()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("DELETED", "r")]
+    wide = kubectl(server, ADMIN, "get", "clusterrolebindings", "cluster-admin", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    assert wide[1].split()[:2] == ["cluster-admin", "ClusterRole/cluster-admin"]
+    assert wide[1].split()[3] == "system:masters"
