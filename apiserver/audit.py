@@ -1,5 +1,6 @@
 """Auditing as kube-apiserver's with `--audit-log-path` and a policy of one Metadata-level rule: every request authenticated (or anonymous)
-writes an audit.k8s.io/v1 Event at RequestReceived and at ResponseComplete (who, what, from where, the authorizer's
+writes an audit.k8s.io/v1 Event at RequestReceived, ResponseStarted (long-running ones: watches) and
+ResponseComplete (who, what, from where, the authorizer's
 decision and the response's status; no bodies), one JSON a line, the file rotated past `--audit-log-maxsize`
 megabytes as upstream's log backend (lumberjack) does. A response not yet started carries its `Audit-Id`."""
 
@@ -20,10 +21,12 @@ from apiserver import errors
 from apiserver.authentication.filter import user_of
 from apiserver.authorization.request_info import attributes
 from apiserver.config import Config
+from apiserver.filters.longrunning import classify
 
 log = logging.getLogger(__name__)
 AUDIT_ID = "Audit-Id"
 DECISION: web.RequestKey[tuple[str, str]] = web.RequestKey("authorization decision", tuple)
+STARTED: web.RequestKey[dict[str, Any]] = web.RequestKey("audit event of a long-running request", dict)
 MEGABYTE = 1024 * 1024
 Event = dict[str, Any]
 
@@ -31,6 +34,19 @@ Event = dict[str, Any]
 def timestamp(when: datetime.datetime) -> str:
     """metav1.MicroTime's JSON: RFC 3339 with microseconds, UTC."""
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+GO_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"), ("\u2028".encode(), b"\\u2028"),
+              ("\u2029".encode(), b"\\u2029"))
+
+
+def go_escaped(data: bytes) -> bytes:
+    """JSON as Go's encoding/json writes it: <, >, & and the line and paragraph separators escaped (they occur only
+    in strings, so replacing the bytes is enough)."""
+    for raw, escaped in GO_ESCAPES:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
 
 
 class AuditLog:
@@ -47,7 +63,7 @@ class AuditLog:
         self.size = self.file.tell()
 
     def write(self, event: Event) -> None:
-        line = orjson.dumps(event) + b"\n"
+        line = go_escaped(orjson.dumps(event)) + b"\n"
         if self.size and self.size + len(line) > self.max_bytes:
             self.rotate()
         self.file.write(line)
@@ -105,6 +121,8 @@ def with_audit(audit_log: AuditLog) -> Middleware:
         audit_id = str(uuid.uuid4())
         event = new_event(request, audit_id, datetime.datetime.now(datetime.UTC))
         audit_log.write(event)
+        if classify(request).long_running:
+            request[STARTED] = event
         try:
             response = await handler(request)
         except errors.StatusError as err:
@@ -122,11 +140,13 @@ def with_audit(audit_log: AuditLog) -> Middleware:
     return audit
 
 
-def complete(audit_log: AuditLog, request: web.Request, event: Event, status: Event) -> None:
-    """The ResponseComplete event: the RequestReceived one with the response status and the authorizer's word."""
+def complete(audit_log: AuditLog, request: web.Request, event: Event, status: Event,
+             stage: str = "ResponseComplete") -> None:
+    """The ResponseComplete (or a long-running request's ResponseStarted) event: the RequestReceived one with the
+    response status and the authorizer's word."""
     decision, reason = request.get(DECISION, ("allow", ""))
     done = {key: value for key, value in event.items() if not key.endswith("Timestamp")}
-    done.update(stage="ResponseComplete", responseStatus=status,
+    done.update(stage=stage, responseStatus=status,
                 requestReceivedTimestamp=event["requestReceivedTimestamp"],
                 stageTimestamp=timestamp(datetime.datetime.now(datetime.UTC)))
     done["annotations"] = {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}
@@ -141,6 +161,13 @@ def setup(app: web.Application, config: Config) -> AuditLog | None:
 
     async def close(app: web.Application) -> None:
         audit_log.close()
+    async def started(request: web.Request, response: web.StreamResponse) -> None:
+        """A long-running request's ResponseStarted, as its headers go out."""
+        event = request.pop(STARTED, None)
+        if event is not None:
+            complete(audit_log, request, event, {"metadata": {}, "code": response.status}, "ResponseStarted")
+            response.headers[AUDIT_ID] = event["auditID"]
     app.on_cleanup.append(close)
+    app.on_response_prepare.append(started)
     app.middlewares.append(with_audit(audit_log))
     return audit_log

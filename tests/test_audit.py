@@ -39,6 +39,15 @@ def test_metadata_events_of_allowed_and_forbidden_requests(tmp_path: Path) -> No
                     answers.append(reply.headers["Audit-Id"])
             except urllib.error.HTTPError as err:
                 answers.append(err.headers["Audit-Id"])
+        request = urllib.request.Request(server.url + "/api/v1/namespaces?watch=1&timeoutSeconds=1",
+                                         headers={"Authorization": f"Bearer {ADMIN}", "User-Agent": "audit-watch"})
+        with urllib.request.urlopen(request, context=context) as reply:
+            reply.read()
+    assert "/api/v1/namespaces?watch=1\\u0026timeoutSeconds=1" in log.read_text()  # Go's JSON escapes &
+    watched = [e for e in events(log) if e["userAgent"] == "audit-watch"]
+    assert [(e["stage"], e["verb"], e.get("responseStatus")) for e in watched] == [
+        ("RequestReceived", "watch", None), ("ResponseStarted", "watch", {"metadata": {}, "code": 200}),
+        ("ResponseComplete", "watch", {"metadata": {}, "code": 200})]
     written = [e for e in events(log) if e["userAgent"] == "audit-test"]
     assert [(e["stage"], e["user"]["username"]) for e in written] == [
         ("RequestReceived", "admin"), ("ResponseComplete", "admin"), ("RequestReceived", "bob"), ("ResponseComplete", "bob")]
