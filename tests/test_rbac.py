@@ -197,13 +197,13 @@ def test_escalation_prevention(server: RunningServer) -> None:
     held = {"metadata": {"name": "pods-reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
     assert eventually(lambda: call(server, roles, BOB, "POST", held)[0] == 201)
     more = {"metadata": {"name": "nodes-reader"},
-            "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]}
+            "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "escalate"]}]}
     status, body = call(server, roles, BOB, "POST", more)
     assert status == 403
-    assert body["message"] == (
+    assert body["message"] == (  # only what is missing, compacted by group and resource
         'roles.rbac.authorization.k8s.io "nodes-reader" is forbidden: user "bob" (groups=["system:authenticated"]) is '
         'attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["nodes"], '
-        'Verbs:["get" "list"]}')
+        'Verbs:["get" "list" "escalate"]}\n{APIGroups:[""], Resources:["pods"], Verbs:["escalate"]}')
     view = {"metadata": {"name": "vera-view"}, "subjects": [{"kind": "User", "name": "vera",
                                                              "apiGroup": "rbac.authorization.k8s.io"}],
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}}

@@ -14,7 +14,7 @@ from apiserver.authentication.user import MASTERS, UserInfo
 from apiserver.authorization.authorizer import Attributes, Authorizer, Decision
 from apiserver.kinds.base import Obj
 from apiserver.rbac.authorizer import RBACAuthorizer
-from apiserver.rbac.rules import Rule, covers
+from apiserver.rbac.rules import Rule, uncovered
 
 GROUP = "rbac.authorization.k8s.io"
 FULL_AUTHORITY: list[Rule] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
@@ -44,6 +44,23 @@ def compact_string(rule: Rule) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def compact(rules: list[Rule]) -> list[Rule]:
+    """Rules of one group and resource (and at most one name) merged into one with all their verbs (CompactRules)."""
+    merged: dict[tuple[str, str, str], Rule] = {}
+    others: list[Rule] = []
+    for rule in rules:
+        groups, resources, names = rule.get("apiGroups") or [], rule.get("resources") or [], rule.get("resourceNames")
+        if rule.get("nonResourceURLs") or len(groups) != 1 or len(resources) != 1 or len(names or ()) > 1:
+            others.append(rule)
+            continue
+        key = (groups[0], resources[0], names[0] if names else "")
+        if key in merged:
+            merged[key]["verbs"] = [*merged[key]["verbs"], *rule.get("verbs", ())]
+        else:
+            merged[key] = dict(rule)
+    return others + list(merged.values())
+
+
 def _forbidden(plural: str, name: str, message: str) -> errors.StatusError:
     return errors.StatusError(403, "Forbidden", f'{plural}.{GROUP} "{name}" is forbidden: {message}',
                               {"name": name, "group": GROUP, "kind": plural})
@@ -57,12 +74,12 @@ def _allowed(requester: Requester, verb: str, plural: str, namespace: str, name:
 def confirm_no_escalation(requester: Requester, namespace: str, rules: list[Rule]) -> str:
     """"" when the requester holds every rule, else upstream's message naming the rules missing."""
     owned, failures = requester.resolver.rules_for(requester.user, namespace)
-    missing = [rule for rule in rules if not covers(owned, rule)]
+    missing = compact(uncovered(owned, rules))
     if not missing:
         return ""
     groups = "[" + " ".join(f'"{g}"' for g in requester.user.groups) + "]"
     text = (f'user "{requester.user.name}" (groups={groups}) is attempting to grant RBAC permissions not currently '
-            "held:\n" + "\n".join(sorted(compact_string(rule) for rule in missing)))
+            "held:\n" + "\n".join(sorted({compact_string(rule) for rule in missing})))
     if failures:
         text += f"; resolution errors: [{', '.join(failures)}]"
     return text

@@ -45,17 +45,35 @@ def rule_allows(attributes: Attributes, rule: Rule) -> bool:
             and (not names or attributes.name in names))
 
 
+def breakdown(rule: Rule) -> list[Rule]:
+    """The rule as atoms of one group, resource, verb (and resource name), or one URL and verb (BreakdownRule)."""
+    atoms: list[Rule] = []
+    names = rule.get("resourceNames") or ()
+    for group in rule.get("apiGroups") or ():
+        for resource in rule.get("resources") or ():
+            for verb in rule.get("verbs") or ():
+                base = {"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+                atoms.extend([{**base, "resourceNames": [name]} for name in names] if names else [base])
+    atoms.extend({"nonResourceURLs": [url], "verbs": [verb]}
+                 for url in rule.get("nonResourceURLs") or () for verb in rule.get("verbs") or ())
+    return atoms
+
+
+def uncovered(owned: list[Rule], wanted: list[Rule]) -> list[Rule]:
+    """The atoms of `wanted` that no rule of `owned` covers (upstream's validation.Covers)."""
+    return [atom for rule in wanted for atom in breakdown(rule) if not any(_atom_covered(r, atom) for r in owned)]
+
+
 def covers(owned: list[Rule], wanted: Rule) -> bool:
-    """Whether the rules `owned` allow everything `wanted` allows (upstream's validation.Covers), rule by rule
-    broken down to one verb, group, resource and name or URL."""
-    verbs = wanted.get("verbs") or ()
-    urls = wanted.get("nonResourceURLs") or ()
-    if urls:
-        return all(any(_has(r.get("verbs"), v) and _url_covered(r, u) for r in owned) for v in verbs for u in urls)
-    names = wanted.get("resourceNames") or [""]
-    return all(any(_resource_rule_covers(r, v, g, res, n) for r in owned)
-               for v in verbs for g in wanted.get("apiGroups") or () for res in wanted.get("resources") or ()
-               for n in names)
+    return not uncovered(owned, [wanted])
+
+
+def _atom_covered(rule: Rule, atom: Rule) -> bool:
+    verb = atom["verbs"][0]
+    if "nonResourceURLs" in atom:
+        return _has(rule.get("verbs"), verb) and _url_covered(rule, atom["nonResourceURLs"][0])
+    name = (atom.get("resourceNames") or [""])[0]
+    return _resource_rule_covers(rule, verb, atom["apiGroups"][0], atom["resources"][0], name)
 
 
 def _url_covered(rule: Rule, url: str) -> bool:
