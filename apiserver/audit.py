@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from apiserver import errors
-from apiserver.authentication.filter import user_of
+from apiserver.authentication.filter import USER, user_of
 from apiserver.authorization.request_info import attributes
 from apiserver.config import Config
 from apiserver.filters.longrunning import classify
@@ -153,8 +153,32 @@ def complete(audit_log: AuditLog, request: web.Request, event: Event, status: Ev
     audit_log.write(done)
 
 
+def with_failed_authentication_audit(audit_log: AuditLog) -> Middleware:
+    """Before authentication: a request it refuses (401) is one ResponseStarted event without a user, as upstream's
+    WithFailedAuthenticationAudit writes it."""
+    @web.middleware
+    async def audit_failure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        received = datetime.datetime.now(datetime.UTC)
+        try:
+            return await handler(request)
+        except errors.StatusError as err:
+            if err.code == 401 and USER not in request:
+                event = new_event(request, str(uuid.uuid4()), received)
+                event["user"] = {}
+                event.pop("stageTimestamp")
+                event.update(stage="ResponseStarted",
+                             responseStatus=response_status(err.code, orjson.dumps(err.to_status())),
+                             requestReceivedTimestamp=event.pop("requestReceivedTimestamp"),
+                             stageTimestamp=timestamp(datetime.datetime.now(datetime.UTC)))
+                audit_log.write(event)
+            raise
+
+    return audit_failure
+
+
 def setup(app: web.Application, config: Config) -> AuditLog | None:
-    """The audit middleware (to run after authentication, before authorization) if `--audit-log-path` is set."""
+    """The audit log of `--audit-log-path` (None without one), closed with the app; the filters install its
+    middlewares (`with_failed_authentication_audit` before authentication, `with_audit` after it)."""
     if not config.audit_log_path:
         return None
     audit_log = AuditLog(config.audit_log_path, config.audit_log_maxsize, config.audit_log_maxbackup)
@@ -169,5 +193,4 @@ def setup(app: web.Application, config: Config) -> AuditLog | None:
             response.headers[AUDIT_ID] = event["auditID"]
     app.on_cleanup.append(close)
     app.on_response_prepare.append(started)
-    app.middlewares.append(with_audit(audit_log))
     return audit_log

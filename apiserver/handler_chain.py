@@ -21,9 +21,13 @@ def install_filters(app: web.Application) -> None:
     """Authenticate every request as the app's Config asks, then authorize it; serve SelfSubjectReview."""
     config = app[CONFIG]
     authenticator = authenticator_for(config)
+    audit_log = audit.setup(app, config)
     if authenticator is not None:
+        if audit_log is not None:
+            app.middlewares.append(audit.with_failed_authentication_audit(audit_log))
         app.middlewares.append(with_authentication(authenticator))
-    audit.setup(app, config)
+    if audit_log is not None:
+        app.middlewares.append(audit.with_audit(audit_log))
     authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))

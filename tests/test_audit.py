@@ -39,6 +39,12 @@ def test_metadata_events_of_allowed_and_forbidden_requests(tmp_path: Path) -> No
                     answers.append(reply.headers["Audit-Id"])
             except urllib.error.HTTPError as err:
                 answers.append(err.headers["Audit-Id"])
+        request = urllib.request.Request(server.url + "/api/v1/namespaces/default", headers={
+            "Authorization": "Bearer wrong", "User-Agent": "audit-401"})
+        try:
+            urllib.request.urlopen(request, context=context)
+        except urllib.error.HTTPError as err:
+            assert err.code == 401
         request = urllib.request.Request(server.url + "/api/v1/namespaces?watch=1&timeoutSeconds=1",
                                          headers={"Authorization": f"Bearer {ADMIN}", "User-Agent": "audit-watch"})
         with urllib.request.urlopen(request, context=context) as reply:
@@ -48,6 +54,11 @@ def test_metadata_events_of_allowed_and_forbidden_requests(tmp_path: Path) -> No
     assert [(e["stage"], e["verb"], e.get("responseStatus")) for e in watched] == [
         ("RequestReceived", "watch", None), ("ResponseStarted", "watch", {"metadata": {}, "code": 200}),
         ("ResponseComplete", "watch", {"metadata": {}, "code": 200})]
+    refused = [e for e in events(log) if e["userAgent"] == "audit-401"]
+    assert [(e["stage"], e["user"], e["responseStatus"]) for e in refused] == [
+        ("ResponseStarted", {}, {"metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized",
+                                 "code": 401})]
+    assert list(refused[0])[-3:] == ["responseStatus", "requestReceivedTimestamp", "stageTimestamp"]
     written = [e for e in events(log) if e["userAgent"] == "audit-test"]
     assert [(e["stage"], e["user"]["username"]) for e in written] == [
         ("RequestReceived", "admin"), ("ResponseComplete", "admin"), ("RequestReceived", "bob"), ("ResponseComplete", "bob")]
