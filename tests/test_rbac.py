@@ -268,3 +268,17 @@ def test_apply_and_watch_roles(server: RunningServer, tmp_path: Path) -> None:
     assert wide[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
     assert wide[1].split()[:2] == ["cluster-admin", "ClusterRole/cluster-admin"]
     assert wide[1].split()[3] == "system:masters"
+
+
+@pytest.mark.parametrize(("modes", "code"), [("RBAC,AlwaysAllow", 200), ("RBAC", 403), ("AlwaysAllow,RBAC", 200)])
+def test_modes_are_asked_in_order(tmp_path: Path, modes: str, code: int) -> None:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(f"{BOB},bob,bob-uid\n")
+    config = Config(compaction_interval=0, token_auth_file=str(tokens), authorization_mode=modes)
+    with run_server(config, tmp_path) as running:
+        request = urllib.request.Request(running.url + "/api/v1/namespaces", headers={"Authorization": f"Bearer {BOB}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert reply.status == code
+        except urllib.error.HTTPError as err:
+            assert err.code == code
