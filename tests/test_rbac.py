@@ -282,3 +282,18 @@ def test_modes_are_asked_in_order(tmp_path: Path, modes: str, code: int) -> None
                 assert reply.status == code
         except urllib.error.HTTPError as err:
             assert err.code == code
+
+
+def test_subresource_wildcards_as_upstream(server: RunningServer) -> None:
+    """`*/log` covers pods/log; `pods/*` covers no subresource, in authorization and in escalation checks."""
+    role = {"metadata": {"name": "logs"}, "rules": [{"apiGroups": [""], "resources": ["*/log"], "verbs": ["get"]},
+                                                    {"apiGroups": [""], "resources": ["pods/*"], "verbs": ["list"]}]}
+    assert call(server, f"{RBAC_V1}/clusterroles", method="POST", body=role)[0] == 201
+    bind(server, "bob-logs", "logs", {"kind": "User", "name": "bob"})
+    review = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+    def allowed(verb: str, subresource: str) -> bool:
+        attributes = {"verb": verb, "resource": "pods", "subresource": subresource, "namespace": "default"}
+        return bool(call(server, review, BOB, "POST", {"spec": {"resourceAttributes": attributes}})[1]["status"]["allowed"])
+    assert allowed("get", "log")
+    assert not allowed("list", "log")

@@ -112,10 +112,9 @@ def check_binding(plural: str, binding: Obj) -> None:
     if _allowed(requester, "bind", role_plural, namespace, ref.get("name", "")):
         return
     role = requester.resolver.role_of(ref.get("kind", ""), namespace, ref.get("name", ""))
-    if role is None:  # the listers' NotFound, which names the resource in the singular
-        singular = role_plural[:-1]
-        raise errors.StatusError(404, "NotFound", f'{singular}.{GROUP} "{ref.get("name", "")}" not found',
-                                 {"name": ref.get("name", ""), "group": GROUP, "kind": singular})
+    if role is None:  # upstream's NotFound names the role but the resource written (the binding's)
+        raise errors.StatusError(404, "NotFound", f'{plural}.{GROUP} "{ref.get("name", "")}" not found',
+                                 {"name": ref.get("name", ""), "group": GROUP, "kind": plural})
     message = confirm_no_escalation(requester, namespace, list(role.get("rules") or ()))
     if message:
         raise _forbidden(plural, name, message)

@@ -1,5 +1,6 @@
-"""PolicyRule matching (upstream's rbac.RuleAllows): verbs, API groups, resources (`pods/status`, `*/status`,
-`pods/*`, `*`), resource names and non-resource URLs (exact, or a prefix ending in `*`)."""
+"""PolicyRule matching (upstream's rbac.RuleAllows): verbs, API groups, resources (`pods/status`, `*/status`, `*`),
+resource names and non-resource URLs (exact, or a prefix ending in `*`); and whether rules cover others, for
+escalation checks (upstream's validation.Covers)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def resource_matches(rule: Rule, resource: str, subresource: str) -> bool:
     for allowed in rule.get("resources") or ():
         if allowed in (ALL, combined):
             return True
-        if subresource and (allowed == f"*/{subresource}" or allowed == f"{resource}/*"):
+        if subresource and allowed == f"*/{subresource}":  # `pods/*` is no wildcard upstream
             return True
     return False
 
@@ -88,8 +89,8 @@ def _resource_rule_covers(rule: Rule, verb: str, group: str, resource: str, name
         return False
     owned_resources = rule.get("resources") or ()
     if ALL not in owned_resources and resource not in owned_resources:
-        base, _, sub = resource.partition("/")
-        if not sub or not (f"*/{sub}" in owned_resources or f"{base}/*" in owned_resources):
+        _, _, sub = resource.partition("/")  # `*/sub` covers a subresource; `pods/*` covers none (resourceCoversAll)
+        if not sub or f"*/{sub}" not in owned_resources:
             return False
     names = rule.get("resourceNames") or ()
     return not names or (bool(name) and name in names)
