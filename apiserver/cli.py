@@ -102,8 +102,15 @@ def parser() -> argparse.ArgumentParser:
                         help="requests without credentials are system:anonymous (default %(default)s; off under "
                         "AlwaysAllow, as upstream)")
     secure.add_argument("--authorization-mode", default=defaults.authorization_mode,
-                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny; members of "
+                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, RBAC; members of "
                         "system:masters are always allowed (default %(default)s)")
+    secure.add_argument("--audit-log-path", default=defaults.audit_log_path,
+                        help="write audit.k8s.io/v1 events of every request (Metadata level) to this file, one JSON "
+                        "a line")
+    secure.add_argument("--audit-log-maxsize", type=int, default=defaults.audit_log_maxsize,
+                        help="megabytes of audit log before it is rotated (default %(default)s)")
+    secure.add_argument("--audit-log-maxbackup", type=int, default=defaults.audit_log_maxbackup,
+                        help="rotated audit logs kept (default %(default)s: all)")
     root.add_argument("--request-timeout", type=parse_duration, default=defaults.request_timeout,
                       help="the longest a request that is not long-running (a watch) may take, a Go duration "
                       "(default 1m0s)")
@@ -149,6 +156,9 @@ def config_from(args: argparse.Namespace) -> Config:
         tls_private_key_file=args.tls_private_key_file, insecure_allow_remote=args.insecure_allow_remote,
         client_ca_file=args.client_ca_file, token_auth_file=args.token_auth_file, anonymous_auth=args.anonymous_auth,
         authorization_mode=args.authorization_mode,
+        audit_log_path=args.audit_log_path,
+        audit_log_maxsize=args.audit_log_maxsize,
+        audit_log_maxbackup=args.audit_log_maxbackup,
         request_timeout=args.request_timeout,
         max_requests_inflight=args.max_requests_inflight,
         max_mutating_requests_inflight=args.max_mutating_requests_inflight,

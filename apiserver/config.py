@@ -41,6 +41,9 @@ class Config:
     token_auth_file: str = ""
     anonymous_auth: bool = True
     authorization_mode: str = "AlwaysAllow"
+    audit_log_path: str = ""  # --audit-log-path: audit.k8s.io/v1 events at Metadata level, one JSON a line
+    audit_log_maxsize: int = 100  # --audit-log-maxsize: megabytes before the log is rotated (0: lumberjack's 100)
+    audit_log_maxbackup: int = 0  # --audit-log-maxbackup: rotated files kept (0: all)
     request_timeout: float = 60.0  # --request-timeout: every request but the long-running ones
     max_requests_inflight: int = 400  # --max-requests-inflight: read-only requests at once (0: no limit)
     max_mutating_requests_inflight: int = 200  # --max-mutating-requests-inflight (0: no limit)

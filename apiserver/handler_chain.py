@@ -1,14 +1,19 @@
 """The filters every request passes before the API's handlers (upstream's DefaultBuildHandlerChain): authentication,
-then authorization, each a middleware installed only when the flags ask for it; and the reviews they answer."""
+then auditing, then authorization, each a middleware installed only when the flags ask for it; the reviews they
+answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
+served, as upstream)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from apiserver import audit
 from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
+from apiserver.authorization import reviews
 from apiserver.authorization.authorizer import new_authorizer, parse_modes
 from apiserver.authorization.filter import with_authorization
+from apiserver.rbac.aggregation import rbac_context
 from apiserver.state import CONFIG
 
 
@@ -16,9 +21,16 @@ def install_filters(app: web.Application) -> None:
     """Authenticate every request as the app's Config asks, then authorize it; serve SelfSubjectReview."""
     config = app[CONFIG]
     authenticator = authenticator_for(config)
+    audit_log = audit.setup(app, config)
     if authenticator is not None:
+        if audit_log is not None:
+            app.middlewares.append(audit.with_failed_authentication_audit(audit_log))
         app.middlewares.append(with_authentication(authenticator))
-    authorizer = new_authorizer(parse_modes(config.authorization_mode))
+    if audit_log is not None:
+        app.middlewares.append(audit.with_audit(audit_log))
+    authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
+    reviews.setup(app, authorizer)
     selfsubjectreview.setup(app)
+    app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation

@@ -133,6 +133,9 @@ def test_operations_worded_as_the_installer_words_them(document: dict[str, Any])
         "/api/v1/namespaces/{name}": "Status", "/api/v1/namespaces/{namespace}/endpoints/{name}": "Status",
         "/api/v1/namespaces/{namespace}/pods/{name}": "Pod", "/api/v1/namespaces/{namespace}/services/{name}": "Service",
         slices + "/{name}": "Status",
+        **{f"/apis/rbac.authorization.k8s.io/v1/{scope}{plural}/{{name}}": "Status"
+           for scope, plural in (("", "clusterrolebindings"), ("", "clusterroles"),
+                                 ("namespaces/{namespace}/", "rolebindings"), ("namespaces/{namespace}/", "roles"))},
     }
     assert paths["/api/v1/watch/namespaces/{name}"]["get"]["description"] == (
         "watch changes to an object of kind Namespace. deprecated: use the 'watch' parameter with a list operation "

@@ -168,7 +168,7 @@ def test_tls_beyond_loopback_needs_authentication(tmp_path: Path) -> None:
     (("--client-ca-file", "ca.crt"), "--client-ca-file needs TLS"),
     (("--tls-cert-file", "x.crt"), "--tls-cert-file and --tls-private-key-file go together"),
     (("--secure", "--controllers", "endpointslice"), "--controllers run against plain HTTP only"),
-    (("--authorization-mode", "RBAC,Nope"), "authorization-mode 'RBAC' is not a valid mode"),
+    (("--authorization-mode", "RBAC,Nope"), "authorization-mode 'Nope' is not a valid mode"),
 ])
 def test_flags_that_cannot_be_served_stop_with_a_message(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
     run = subprocess.run([sys.executable, "-m", "apiserver", "--port", str(free_port()), "--kubeconfig", "",

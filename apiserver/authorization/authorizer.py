@@ -1,6 +1,6 @@
 """authorizer.Attributes and the authorizers of `--authorization-mode`: a chain asked in order, the first
 decision that is not "no opinion" wins (upstream's union), `system:masters` allowed before any of them.
-RBAC joins as one more mode: an object with `authorize(attributes)`."""
+RBAC (apiserver/rbac) reads the app's roles and bindings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from aiohttp import web
 
 from apiserver.authentication.user import MASTERS, UserInfo
 
@@ -81,7 +83,14 @@ class Union:
         return Decision.NO_OPINION, "\n".join(reasons)
 
 
-MODES: dict[str, Callable[[], Authorizer]] = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny}
+def _rbac(app: web.Application) -> Authorizer:
+    from apiserver.rbac.authorizer import RBACAuthorizer  # imports the kinds, which import this module's users
+
+    return RBACAuthorizer(app)
+
+
+MODES: dict[str, Callable[[web.Application], Authorizer]] = {
+    "AlwaysAllow": lambda app: AlwaysAllow(), "AlwaysDeny": lambda app: AlwaysDeny(), "RBAC": _rbac}
 
 
 def parse_modes(value: str) -> tuple[str, ...]:
@@ -97,9 +106,9 @@ def parse_modes(value: str) -> tuple[str, ...]:
     return modes
 
 
-def new_authorizer(modes: Sequence[str]) -> Authorizer | None:
+def new_authorizer(modes: Sequence[str], app: web.Application) -> Authorizer | None:
     """The request authorizer of these modes; None when every request is allowed (AlwaysAllow first: nothing to
     ask, so nothing is installed)."""
     if modes[0] == "AlwaysAllow":
         return None
-    return Union([PrivilegedGroups(), *(MODES[mode]() for mode in modes)])
+    return Union([PrivilegedGroups(), *(MODES[mode](app) for mode in modes)])

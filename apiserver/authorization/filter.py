@@ -9,8 +9,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from apiserver import errors
+from apiserver.audit import DECISION
 from apiserver.authentication.filter import user_of
-from apiserver.authorization.authorizer import Attributes, Authorizer, Decision
+from apiserver.authorization.authorizer import Attributes, Authorizer, Decision, Union
 from apiserver.authorization.request_info import attributes
 from apiserver.handlers import negotiation
 from apiserver.validation.field import go_quote
@@ -19,13 +20,22 @@ log = logging.getLogger(__name__)
 
 
 def with_authorization(authorizer: Authorizer) -> Middleware:
+    from apiserver.rbac.authorizer import RBACAuthorizer  # the kinds import this package
+    from apiserver.rbac.escalation import REQUESTER, Requester
+
+    members = authorizer.authorizers if isinstance(authorizer, Union) else (authorizer,)
+    resolver = next((member for member in members if isinstance(member, RBACAuthorizer)), None)
+
     @web.middleware
     async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
         asked = attributes(user_of(request), request.method, request.path, request.query)
         decision, reason = authorizer.authorize(asked)
+        request[DECISION] = ("allow" if decision is Decision.ALLOW else "forbid", reason)
         if decision is not Decision.ALLOW:
             log.debug("forbidden: %s (%s)", asked, reason)
             return forbidden_response(request, forbidden(asked, reason))
+        if resolver is not None:  # who writes roles and bindings, for escalation prevention
+            REQUESTER.set(Requester(asked.user, authorizer, resolver))
         return await handler(request)
 
     return authorize

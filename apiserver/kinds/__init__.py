@@ -7,9 +7,12 @@ from apiserver.kinds.endpoints import ENDPOINTS
 from apiserver.kinds.endpointslice import ENDPOINTSLICE
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.kinds.pod import POD
+from apiserver.kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
 from apiserver.kinds.service import SERVICE
 
-KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, ENDPOINTSLICE)
+# groups in kube-apiserver's order (by group priority: rbac.authorization.k8s.io before discovery.k8s.io)
+KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, CLUSTER_ROLE_BINDING, CLUSTER_ROLE, ROLE_BINDING, ROLE,
+                           ENDPOINTSLICE)
 
 
 def group_versions() -> dict[str, list[Kind]]:

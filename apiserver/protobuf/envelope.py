@@ -201,3 +201,9 @@ def decode_watch_event(event: bytes) -> tuple[str, Obj]:
             raw_size, start = read_varint(value, 1)
             raw = value[start:start + raw_size]
     return event_type, decode(raw)
+
+
+def unwrap(data: bytes) -> tuple[str, str, bytes]:
+    """The apiVersion, kind and raw message of enveloped bytes (for a type decoded by its own message)."""
+    raw_start, raw_end, api_version, kind = _envelope(bytes(data))
+    return api_version, kind, bytes(data)[raw_start:raw_end]

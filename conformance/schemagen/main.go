@@ -17,7 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -31,6 +33,10 @@ var roots = []any{
 	discoveryv1.EndpointSliceList{}, appsv1.DeploymentList{}, appsv1.ReplicaSetList{}, appsv1.StatefulSetList{},
 	appsv1.DaemonSetList{}, coordinationv1.LeaseList{}, eventsv1.EventList{},
 	corev1.Binding{}, policyv1.Eviction{}, metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
+	rbacv1.Role{}, rbacv1.ClusterRole{}, rbacv1.RoleBinding{}, rbacv1.ClusterRoleBinding{}, rbacv1.RoleList{},
+	rbacv1.ClusterRoleList{}, rbacv1.RoleBindingList{}, rbacv1.ClusterRoleBindingList{},
+	authorizationv1.SelfSubjectAccessReview{}, authorizationv1.SelfSubjectRulesReview{},
+	authorizationv1.SubjectAccessReview{}, authorizationv1.LocalSubjectAccessReview{},
 }
 
 // special are the types with their own JSON and protobuf forms, not described field by field.
