@@ -27,9 +27,9 @@ from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 400)), derandomize=True,
+settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), derandomize=True,
                           database=None, print_blob=True, **_COMMON)
-settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 5000)), **_COMMON)
+settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FUZZ, SENTINEL, TARGET_NAMESPACE = "fuzz", "sentinel", "fuzz-target"
@@ -233,7 +233,7 @@ def examples(draw: st.DrawFn) -> tuple[str, str, str, bytes | None, str]:
     else:
         method, path = "GET", base if verb == "list" else f"{base}/{name}"
     query = draw(st.dictionaries(st.sampled_from(list(QUERY)),
-                                 st.sampled_from(sum(QUERY.values(), [])) | st.text(max_size=8), max_size=3))
+                                 st.sampled_from([value for values in QUERY.values() for value in values]) | st.text(max_size=8), max_size=3))
     if content_type == PATCH_TYPES["apply"]:
         query.setdefault("fieldManager", "fuzz")
     if query:

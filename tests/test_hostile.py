@@ -231,10 +231,10 @@ def test_warnings_past_4096_characters_are_cut_short(apiserver: RunningServer) -
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"kind": [1, None, "80"]}, "couldn't get version/kind; json parse error: json: cannot unmarshal array into Go "
-                                "struct field .kind of type string"),
-    ({"apiVersion": [1]}, "couldn't get version/kind; json parse error: json: cannot unmarshal array into Go struct "
-                          "field .apiVersion of type string"),
+    ({"kind": [1, None, "80"]}, ("couldn't get version/kind; json parse error: json: cannot unmarshal array into Go "
+                                 "struct field .kind of type string")),
+    ({"apiVersion": [1]}, ("couldn't get version/kind; json parse error: json: cannot unmarshal array into Go struct "
+                           "field .apiVersion of type string")),
     ({"kind": "Foo"}, 'no kind "Foo" is registered for version "meta.k8s.io/v1" in scheme "pkg/runtime/scheme.go:100"'),
 ])
 def test_delete_options_kind_that_is_not_a_string(apiserver: RunningServer, target: dict[str, Any],
