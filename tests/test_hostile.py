@@ -245,3 +245,13 @@ def test_delete_options_kind_that_is_not_a_string(apiserver: RunningServer, targ
     assert (code, json.loads(body)) == (500, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                               "status": "Failure", "message": message, "code": 500})
     assert stored(apiserver) == before
+
+
+def test_delete_options_dry_run_with_null(apiserver: RunningServer, target: dict[str, Any]) -> None:
+    """`"dryRun": [null]` raised a TypeError (500); Go decodes the null as "", which is not a supported value."""
+    for dry_run, shown in (([None], '""'), (["All", None], '"All", ""')):
+        code, body = call(apiserver, "DELETE", SLICE, json.dumps({"dryRun": dry_run}).encode())
+        message = (f'DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{{{shown}}}: '
+                   'supported values: "All"')
+        assert (code, json.loads(body)["message"]) == (422, message)
+    assert call(apiserver, "GET", SLICE)[0] == 200
