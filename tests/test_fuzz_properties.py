@@ -27,7 +27,7 @@ from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), derandomize=True,
+settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1000")), derandomize=True,
                           database=None, print_blob=True, **_COMMON)
 settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
