@@ -13,12 +13,12 @@ three exact walkers (`check_types`, `prune_unknown`, `apply_defaults`), which wo
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 from apiserver.kinds.quantity import parse_error
 from apiserver.schema import Array, Boolean, Free, Integer, IntOrString, Map, Object, Quantity, Schema, String, Time
+from apiserver.validation.field import go_quote
 
 # sigs.k8s.io/json keeps at most this many strict errors per body.
 MAX_STRICT_ERRORS = 100
@@ -74,7 +74,7 @@ def _prune(value: Any, node: Schema, path: str, found: list[str]) -> None:
             child_path = f"{path}.{key}" if path else key
             if child is None:
                 del value[key]
-                found.append(f"unknown field {json.dumps(child_path, ensure_ascii=False)}")
+                found.append(f"unknown field {go_quote(child_path)}")  # %q, as upstream's strict decoder
             else:
                 _prune(value[key], child, child_path, found)
     elif isinstance(node, Map) and isinstance(value, dict):

@@ -61,7 +61,7 @@ def parse_delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     if orphan is not None:
         options.orphan = orphan if isinstance(orphan, bool) else parse_bool(orphan)
     if body is not None:  # a body replaces the query altogether, its dryRun too
-        dry_run: list[str] = body.get("dryRun") or []
+        dry_run: list[str] = ["" if item is None else item for item in body.get("dryRun") or []]  # null: Go's ""
     else:
         dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else []
     if "dryRun" in source:

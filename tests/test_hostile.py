@@ -200,3 +200,58 @@ def test_raw_hostile_request(hostile: RawHostile) -> None:
         assert time.monotonic() - started < 4
         assert call(server, "GET", "/readyz") == (200, b"ok")
         assert stored(server) == before
+
+
+# Found by the fuzzers (tests/test_fuzz_properties.py, tests/test_schemathesis.py), answered as kube-apiserver v1.32.13.
+
+def post_with_warnings(server: RunningServer, body: dict[str, Any]) -> tuple[int, list[str]]:
+    request = urllib.request.Request(server.url + SLICES + "?dryRun=All", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.headers.get_all("Warning") or []
+
+
+def test_unknown_field_names_with_control_characters_are_quoted(apiserver: RunningServer) -> None:
+    """An unknown field named "\\x7f" put the raw byte in a Warning header, which aiohttp refuses: the connection
+    was dropped without an answer. Upstream quotes the name as Go's %q and escapes the header's quotes; "\u00e9" goes
+    as its UTF-8 bytes (which http.client reads as latin-1)."""
+    body = {**target_slice(), "\x7f": 1, "a\\b": 2, "\u00e9": 3}
+    assert post_with_warnings(apiserver, body) == (201, ['299 - "unknown field \\"\\\\x7f\\""',
+                                                         '299 - "unknown field \\"a\\\\\\\\b\\""',
+                                                         '299 - "unknown field \\"\u00c3\u00a9\\""'])
+    assert call(apiserver, "GET", "/readyz") == (200, b"ok")
+
+
+def test_warnings_past_4096_characters_are_cut_short(apiserver: RunningServer) -> None:
+    """As upstream's warning recorder: past 4 Ki characters every warning is cut to 256 and no more are added."""
+    body: dict[str, Any] = {**target_slice(), **{f"{i:02d}" + "x" * 298: 1 for i in range(20)}}
+    code, warnings = post_with_warnings(apiserver, body)
+    assert (code, len(warnings), {len(warning) for warning in warnings}) == (201, 16, {265})
+    assert warnings[0].startswith('299 - "unknown field \\"00xxx') and warnings[-1].startswith('299 - "unknown field \\"15')
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"kind": [1, None, "80"]}, ("couldn't get version/kind; json parse error: json: cannot unmarshal array into Go "
+                                 "struct field .kind of type string")),
+    ({"apiVersion": [1]}, ("couldn't get version/kind; json parse error: json: cannot unmarshal array into Go struct "
+                           "field .apiVersion of type string")),
+    ({"kind": "Foo"}, 'no kind "Foo" is registered for version "meta.k8s.io/v1" in scheme "pkg/runtime/scheme.go:100"'),
+])
+def test_delete_options_kind_that_is_not_a_string(apiserver: RunningServer, target: dict[str, Any],
+                                                  options: dict[str, Any], message: str) -> None:
+    """A DeleteOptions `kind` that is a list was printed as a Python list; upstream's untyped 500 names its JSON type."""
+    before = stored(apiserver)
+    code, body = call(apiserver, "DELETE", SLICE, json.dumps(options).encode())
+    assert (code, json.loads(body)) == (500, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                              "status": "Failure", "message": message, "code": 500})
+    assert stored(apiserver) == before
+
+
+def test_delete_options_dry_run_with_null(apiserver: RunningServer, target: dict[str, Any]) -> None:
+    """`"dryRun": [null]` raised a TypeError (500); Go decodes the null as "", which is not a supported value."""
+    for dry_run, shown in (([None], '""'), (["All", None], '"All", ""')):
+        code, body = call(apiserver, "DELETE", SLICE, json.dumps({"dryRun": dry_run}).encode())
+        message = (f'DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{{{shown}}}: '
+                   'supported values: "All"')
+        assert (code, json.loads(body)["message"]) == (422, message)
+    assert call(apiserver, "GET", SLICE)[0] == 200

@@ -13,6 +13,7 @@ kind without one passes protobuf clauses over, as if they were not there: client
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -214,10 +215,42 @@ def negotiate(request: web.Request, watch: bool = False, kind: Kind | None = Non
     return output
 
 
+WARNINGS_TOTAL_RUNES = 4 * 1024  # past this many characters in all, every warning is cut to WARNING_RUNES
+WARNING_RUNES = 256
+
+
+def _headerable(text: str) -> bool:
+    """Valid UTF-8 without control characters: what net.NewWarningHeader accepts (the rest are dropped)."""
+    return not any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
+def warning_texts(warnings: list[str]) -> list[str]:
+    """The warnings kube-apiserver's recorder writes: distinct, non-empty, without control characters; once they
+    pass 4 Ki characters in all, each (earlier ones too) cut to 256 and no more added past 4 Ki again."""
+    recorded: list[str] = []
+    written, truncating, texts = 0, False, []
+    for text in dict.fromkeys(warnings):
+        if not text or (truncating and written >= WARNINGS_TOTAL_RUNES):
+            continue
+        recorded.append(text)
+        if truncating:
+            text = text[:WARNING_RUNES]
+        if not _headerable(text):
+            continue
+        if written + len(text) <= WARNINGS_TOTAL_RUNES or truncating:
+            written += len(text)
+            texts.append(text)
+            continue
+        truncating = True
+        texts = [cut for cut in (item[:WARNING_RUNES] for item in recorded) if _headerable(cut)]
+        written = sum(map(len, texts))
+    return texts
+
+
 def add_warnings(response: web.StreamResponse, warnings: list[str]) -> None:
-    """One `Warning: 299 - "<text>"` header per warning, as kube-apiserver sends them (kubectl prints each)."""
-    for warning in warnings:
-        response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+    """One `Warning: 299 - "<text>"` header per warning_texts() (kubectl prints each), quoted as upstream."""
+    for text in warning_texts(warnings):
+        response.headers.add("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
 
 def media_type(request: web.Request) -> str:

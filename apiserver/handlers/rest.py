@@ -222,9 +222,14 @@ async def delete_options_body(request: web.Request) -> Obj | None:
     if not isinstance(options, dict):
         raise errors.untyped(500, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
                                   f"{go_json_kind(options)} into Go value of type {serializer.FIND_KIND_TYPE}")
+    for field in ("apiVersion", "kind"):
+        if options.get(field) is not None and not isinstance(options[field], str):
+            raise errors.untyped(500, f"couldn't get version/kind; json parse error: json: cannot unmarshal "
+                                      f"{go_json_kind(options[field])} into Go struct field .{field} of type string")
     if options.get("kind") not in (None, "", "DeleteOptions"):
-        raise errors.untyped(500, f'no kind {go_quote(str(options["kind"]))} is registered for version '
-                                  f'{go_quote(str(options.get("apiVersion") or ""))} in scheme "pkg/runtime/scheme.go:100"')
+        version = options.get("apiVersion") or "meta.k8s.io/v1"
+        raise errors.untyped(500, f'no kind {go_quote(options["kind"])} is registered for version '
+                                  f'{go_quote(version)} in scheme "pkg/runtime/scheme.go:100"')
     mismatch = check_types(options, DELETE_OPTIONS, "DeleteOptions")
     if mismatch:
         raise errors.untyped(500, mismatch)
