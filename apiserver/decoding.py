@@ -13,6 +13,7 @@ three exact walkers (`check_types`, `prune_unknown`, `apply_defaults`), which wo
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
