@@ -130,6 +130,7 @@ class Cacher:
         for event in events:
             self._apply(event.type, event.kv)
         self.cache.rv = max(self.cache.rv, revision)
+        self.hub.progress(self.cache.rv)
         self._schedule_flush()
         self._notify_fresh()
 

@@ -280,6 +280,14 @@ class Hub:
                         groups += pinned.values()
         return groups
 
+    def progress(self, rv: int) -> None:
+        """Every event up to `rv` has been dispatched (a progress notification, other resources' events): watchers
+        that start at or before it join their groups."""
+        if rv > self.rv:
+            self.rv = rv
+            if self.waiting:
+                self._admit_waiting(rv + 1)
+
     def _admit_waiting(self, rv: int) -> None:
         """Watchers whose start revision is now behind the cache join their groups (before this event)."""
         ready = [w for w in self.waiting if w[0].after < rv]

@@ -54,7 +54,9 @@ def aggregated_rules(role: Obj, roles: list[Obj]) -> list[Obj]:
     return rules
 
 
-async def sync(registry: Registry) -> None:
+async def sync(registry: Registry) -> int:
+    """Bring every aggregated ClusterRole's rules up to date; the revision of the last write (0: none)."""
+    written = 0
     roles = registry.cacher.cache.snapshot()
     for role in roles:
         if not role.get("aggregationRule"):
@@ -69,9 +71,21 @@ async def sync(registry: Registry) -> None:
                 raise errors.not_found(registry.kind, name)
             return {**copy.deepcopy(current), "rules": copy.deepcopy(rules) or None}
         try:
-            await registry.update("", name, mutate, WriteOptions())
+            updated, _ = await registry.update("", name, mutate, WriteOptions())
+            written = int(updated["metadata"]["resourceVersion"])
         except errors.StatusError as err:
             log.info("aggregating ClusterRole %s: %s", name, err)
+    return written
+
+
+async def settle(registry: Registry, rounds: int = 5) -> None:
+    """Aggregate until nothing changes (admin aggregates edit, which aggregates view), each round on a cache that
+    has seen the last: at start-up, so the server is ready with its roles aggregated and writes nothing after."""
+    for _ in range(rounds):
+        written = await sync(registry)
+        if not written:
+            return
+        await registry.cacher.wait_fresh(written)
 
 
 async def run(registry: Registry) -> None:
@@ -85,8 +99,12 @@ async def run(registry: Registry) -> None:
 
 async def rbac_context(app: web.Application) -> AsyncIterator[None]:
     """After storage is open: the bootstrap policy, then the aggregation controller while the server runs."""
-    await bootstrap(app[REGISTRIES])
-    task = asyncio.create_task(run(app[REGISTRIES]["clusterroles"]), name="clusterrole aggregation")
+    roles = app[REGISTRIES]["clusterroles"]
+    written = await bootstrap(app[REGISTRIES])
+    if written:
+        await roles.cacher.wait_fresh(written)
+    await settle(roles)
+    task = asyncio.create_task(run(roles), name="clusterrole aggregation")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -48,24 +48,30 @@ def reconciled(current: Obj, wanted: Obj, key: str) -> Obj:
     return obj
 
 
-async def ensure(registry: Registry, wanted: Obj, key: str) -> None:
+async def ensure(registry: Registry, wanted: Obj, key: str) -> int:
+    """Create `wanted` or reconcile the stored object with it; the revision written (0: nothing written)."""
     name = wanted["metadata"]["name"]
     try:
         current = await registry.get("", name)
     except errors.StatusError:
-        await registry.create("", copy.deepcopy(wanted), WriteOptions())
+        created = await registry.create("", copy.deepcopy(wanted), WriteOptions())
         log.info("created %s %s", registry.kind.kind, name)
-        return
+        return int(created["metadata"]["resourceVersion"])
     if (current["metadata"].get("annotations") or {}).get(AUTOUPDATE) == "false":
-        return
+        return 0
     updated = reconciled(current, wanted, key)
-    if updated != current:
-        await registry.update("", name, lambda _: copy.deepcopy(updated), WriteOptions())
-        log.info("reconciled %s %s", registry.kind.kind, name)
+    if updated == current:
+        return 0
+    stored, _ = await registry.update("", name, lambda _: copy.deepcopy(updated), WriteOptions())
+    log.info("reconciled %s %s", registry.kind.kind, name)
+    return int(stored["metadata"]["resourceVersion"])
 
 
-async def bootstrap(registries: dict[str, Registry]) -> None:
+async def bootstrap(registries: dict[str, Registry]) -> int:
+    """Create or reconcile the bootstrap ClusterRoles and bindings; the revision of the last ClusterRole written."""
+    written = 0
     for role in policy()["clusterRoles"]:
-        await ensure(registries["clusterroles"], role, "rules")
+        written = max(written, await ensure(registries["clusterroles"], role, "rules"))
     for binding in policy()["clusterRoleBindings"]:
         await ensure(registries["clusterrolebindings"], binding, "subjects")
+    return written
