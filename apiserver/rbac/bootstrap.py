@@ -54,9 +54,15 @@ async def ensure(registry: Registry, wanted: Obj, key: str) -> int:
     try:
         current = await registry.get("", name)
     except errors.StatusError:
-        created = await registry.create("", copy.deepcopy(wanted), WriteOptions())
-        log.info("created %s %s", registry.kind.kind, name)
-        return int(created["metadata"]["resourceVersion"])
+        try:
+            created = await registry.create("", copy.deepcopy(wanted), WriteOptions())
+        except errors.StatusError as err:
+            if err.code != 409:  # another replica created it first: reconcile theirs
+                raise
+            current = await registry.get("", name)
+        else:
+            log.info("created %s %s", registry.kind.kind, name)
+            return int(created["metadata"]["resourceVersion"])
     if (current["metadata"].get("annotations") or {}).get(AUTOUPDATE) == "false":
         return 0
     updated = reconciled(current, wanted, key)
