@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
 
@@ -83,7 +84,10 @@ def test_openapi_operations(server: tuple[RunningServer, dict[str, bytes]], grou
     assert len(operations) > 5
     for operation in operations:
         for mode in GenerationMode:  # data that fits the document, then data that does not
-            given(case=operation.as_strategy(mode))(_SETTINGS(lambda case: run_case(server, case)))()
+            try:
+                given(case=operation.as_strategy(mode))(_SETTINGS(lambda case: run_case(server, case)))()
+            except Unsatisfiable:  # nothing to vary (a path without parameters has no negative case)
+                continue
 
 
 def test_readyz_and_sentinel_after_the_runs(server: tuple[RunningServer, dict[str, bytes]]) -> None:
