@@ -8,7 +8,9 @@ failure branch, and a per-call deadline. The mapping is one to one:
 - create is a txn ``mod_revision(key) == 0`` then put; update and a conditional delete compare the
   expected mod_revision; on a lost comparison the failure branch reads the current kv;
 - watches are gRPC Watch streams from a revision, one stream per watch, without ``prev_kv`` (each value
-  crosses the wire once); ``request_progress`` is a WatchProgressRequest on the stream (etcd >= 3.4);
+  crosses the wire once); ``request_progress`` is a WatchProgressRequest on the stream, whose answer
+  advances the stream's revision only on an etcd that sends it after pending events (``watch_progress``:
+  3.4.31+, 3.5.13+, from the Maintenance Status version, as kube-apiserver checks);
 - ``compact_turn`` is kube-apiserver's compactor: a txn on the version of ``compact_rev_key`` (outside any
   prefix: compaction is etcd-wide), then put and compact;
 - keys: the interface's ``/registry/...`` keys live under the etcd prefix (``--etcd-prefix``), so
@@ -55,6 +57,7 @@ CHANNEL_OPTIONS = {
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
 _TOO_LARGE = "request is too large"
+PROGRESS_FIXED = ((3, 4, 31), (3, 5, 13))  # etcd releases whose progress notifications follow pending events
 COMPACT_REV_KEY = b"compact_rev_key"  # kube-apiserver's key, shared by every server on this etcd
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
@@ -72,6 +75,16 @@ def parse_url(url: str) -> tuple[list[str], str]:
         raise ValueError(f"no etcd endpoints in {url!r}")
     prefix = ("/" + path).rstrip("/") if slash else REGISTRY
     return endpoints, prefix or REGISTRY
+
+
+def progress_ordered(version: str) -> bool:
+    """Whether etcd ``version`` ("3.5.16") answers a progress request after the events it has pending."""
+    try:
+        release = tuple(int(part) for part in version.split("-")[0].split(".")[:3])
+    except ValueError:
+        return False
+    old, new = PROGRESS_FIXED
+    return old <= release < (3, 5) or release >= new
 
 
 def _target(endpoints: list[str]) -> str:
@@ -133,8 +146,9 @@ class EtcdWatch:
                 if response.events:
                     self.revision = max(self.revision, response.events[-1].kv.mod_revision)
                     return [self._store._event(e) for e in response.events]
-                if not response.created:  # a progress notification
-                    self.revision = max(self.revision, response.header.revision)
+                if not response.created:  # a progress notification: a wake-up where etcd may send it early
+                    if self._store._progress_ordered:
+                        self.revision = max(self.revision, response.header.revision)
                     return []
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -181,7 +195,9 @@ class EtcdStorage:
         self._channel: grpc.aio.Channel | None = None
         self._kv: Any = None
         self._watch: Any = None
+        self._maintenance: Any = None
         self._watches: set[EtcdWatch] = set()
+        self._progress_ordered: bool | None = None  # known once watch_progress asked etcd
         self._closed = False
 
     async def get(self, key: str) -> tuple[int, KeyValue | None]:
@@ -251,6 +267,12 @@ class EtcdStorage:
         revision: int = response.header.revision
         return revision
 
+    async def watch_progress(self) -> bool:
+        if self._progress_ordered is None:
+            status = await self._call(self._stubs()[2].Status, rpc.StatusRequest(), "")
+            self._progress_ordered = progress_ordered(status.version)
+        return self._progress_ordered
+
     async def compact(self, revision: int) -> None:
         await self._call(self._stubs()[0].Compact, rpc.CompactionRequest(revision=revision), "")
 
@@ -283,14 +305,15 @@ class EtcdStorage:
         if len(key.encode()) + len(value) > self.max_request_bytes:
             raise TooLargeError(key)
 
-    def _stubs(self) -> tuple[Any, Any]:
-        """The KV and Watch stubs, on a channel opened at first use (in the running loop)."""
+    def _stubs(self) -> tuple[Any, Any, Any]:
+        """The KV, Watch and Maintenance stubs, on a channel opened at first use (in the running loop)."""
         if self._closed:
             raise UnavailableError("storage is closed")
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(_target(self.endpoints), options=list(CHANNEL_OPTIONS.items()))
             self._kv, self._watch = rpc.KVStub(self._channel), rpc.WatchStub(self._channel)
-        return self._kv, self._watch
+            self._maintenance = rpc.MaintenanceStub(self._channel)
+        return self._kv, self._watch, self._maintenance
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any, key: str) -> T:
         """One unary call with the deadline, its errors translated to storage errors."""

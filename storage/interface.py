@@ -48,8 +48,9 @@ class WatchStream(Protocol):
 
     ``revision`` is the store revision the stream is known complete up to: the last event's, or that of
     a progress notification, which is an empty batch. ``request_progress`` asks for one (etcd's
-    RequestWatchProgress): it arrives after every event up to the store's revision at the time of asking,
-    so a consumer learns that writes outside its prefix happened without seeing them."""
+    RequestWatchProgress): where the store supports it (``Storage.watch_progress``) it arrives after every
+    event up to the store's revision at the time of asking, so a consumer learns that writes outside its
+    prefix happened without seeing them; elsewhere the empty batch is a wake-up and ``revision`` stays."""
 
     revision: int
 
@@ -90,6 +91,11 @@ class Storage(Protocol):
 
     async def current_revision(self) -> int:
         """The revision of the latest write (1 for a new, empty store)."""
+
+    async def watch_progress(self) -> bool:
+        """Whether ``request_progress`` proves a watch complete up to the store's revision (kube-apiserver's
+        RequestWatchProgress check: etcd 3.4.31+ or 3.5.13+; before them etcd may answer ahead of events it
+        has yet to send). Without it consistent reads go to storage, as upstream delegates them."""
 
     async def compact(self, revision: int) -> None:
         """Forget history before ``revision``: reads and watches at >= revision keep working.

@@ -187,6 +187,9 @@ class MemoryStorage:
         self._check_open()
         return self._revision
 
+    async def watch_progress(self) -> bool:
+        return True
+
     async def compact(self, revision: int) -> None:
         self._check_open()
         if revision > self._revision:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from apiserver.testing import RunningServer
+from conformance.kube_apiserver import kube_etcd_binary
 from storage.etcd_process import EtcdProcess, etcd_binary
 
 pytest_plugins = ["conformance.pytest_plugin"]
@@ -35,6 +36,17 @@ def etcd() -> Iterator[EtcdProcess]:
     if etcd_binary() is None:
         pytest.skip("etcd is not installed: apt-get install etcd-server (.ci/run does), or set $ETCD")
     with EtcdProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def kube_etcd() -> Iterator[EtcdProcess]:
+    """The etcd release kube-apiserver requires (3.5.16: ordered progress notifications), built by
+    scripts/build-kube-apiserver; Debian's etcd-server (the `etcd` fixture) is 3.4.23, whose are not."""
+    binary = kube_etcd_binary()
+    if binary is None:
+        pytest.skip("kube-apiserver's etcd is not built: scripts/build-kube-apiserver (.ci/run does)")
+    with EtcdProcess(binary=binary) as process:
         yield process
 
 

@@ -330,7 +330,8 @@ def test_serializations_per_form_not_per_watcher(apiserver: RunningServer, apise
             await close_all(watches)
 
         for group in (plain, table, partial, protobuf):
-            assert len({bytes(w.payload) for w in group}) == 1
+            if group is not table or apiserver_config.watch_encode_cache:  # uncached, each Table has its own AGE
+                assert len({bytes(w.payload) for w in group}) == 1
             assert all(len(w.events) == updates for w in group)
         assert plain[0].events[0]["object"]["kind"] == "EndpointSlice"
         assert [e["object"] for e in protobuf[0].events] == [e["object"] for e in plain[0].events]

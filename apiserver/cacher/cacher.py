@@ -70,6 +70,7 @@ class Cacher:
         self.bookmark_interval = bookmark_interval
         self.request_progress: Callable[[], None] = _no_storage_watch  # set by the reflector
         self.request_relist: Callable[[], None] = _no_storage_watch  # set by the reflector
+        self.watch_progress = True  # storage's progress notifications are ordered (set by the reflector)
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._next_flush = 0.0
@@ -202,15 +203,17 @@ class Cacher:
         self._fresh = asyncio.Event()
 
     async def wait_fresh(self, rv: int, timeout: float = FRESH_TIMEOUT) -> bool:
-        """Wait until the cache is ready and has seen revision `rv`, asking storage for progress
-        meanwhile (writes outside the prefix advance it only that way); False if not within `timeout`."""
+        """Wait until the cache is ready and has seen revision `rv`, asking storage for progress meanwhile
+        where it answers in order (writes outside the registry advance it only that way); False if not
+        within `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not (self.ready.is_set() and self.cache.rv >= rv):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            self.request_progress()
+            if self.watch_progress:
+                self.request_progress()
             try:  # not wait_for: on 3.11 it swallows a cancellation that comes as the event is set
                 async with asyncio.timeout(remaining):
                     await self._fresh.wait()
@@ -220,10 +223,21 @@ class Cacher:
 
     async def wait_consistent(self, timeout: float = FRESH_TIMEOUT) -> bool:
         """Wait until the cache has caught up with storage's current revision (a consistent read); False at
-        once while the cache is not ready (being relisted): the caller reads storage instead."""
-        if not self.ready.is_set():
+        once while the cache is not ready (being relisted) or storage cannot prove it caught up (progress
+        notifications out of order): the caller reads storage instead, as upstream delegates the list."""
+        if not self.ready.is_set() or not self.watch_progress:
             return False
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
+
+    async def wait_watch_start(self, send_initial_events: bool | None) -> bool:
+        """Before a watch without a resourceVersion: catch up with storage as a consistent read does. Where
+        storage cannot prove that (progress out of order), upstream's rules: a legacy watch starts from the
+        cache as it is, one with sendInitialEvents waits for the cache's events to reach storage's revision."""
+        if self.watch_progress:
+            return await self.wait_consistent()
+        if send_initial_events is None:
+            return self.ready.is_set()
+        return await self.wait_fresh(await self.storage.current_revision())
 
     # Fault injection (apiserver/faults.py): a stalled cache.
 

@@ -51,6 +51,12 @@ class Reflector:
 
     async def start(self) -> None:
         """List every cacher (storage errors propagate: the server does not start), then watch."""
+        progress = await self.storage.watch_progress()
+        if not progress:
+            log.warning("storage answers progress requests ahead of pending events (etcd before 3.4.31 or 3.5.13):"
+                        " consistent lists read storage instead of the watch cache")
+        for cacher in self.cachers.values():
+            cacher.watch_progress = progress
         await self._list_all()
         self._spawn()
 

@@ -136,7 +136,7 @@ class Controller(ABC):
             candidates.update(self.services.by_index(SELECTOR_INDEX, term))
         for key in sorted(candidates):
             selector = candidates[key]["spec"]["selector"]
-            if any(matches(selector, l) for l in labels):
+            if any(matches(selector, each) for each in labels):
                 self.queue.add(key)
 
     def pods_for(self, service: Obj) -> list[Obj]:

@@ -84,7 +84,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         if initial and not await cacher.wait_fresh(requested):
             raise errors.StatusError(504, "Timeout", f"Timeout: Too large resource version: {requested}, "
                                      f"current: {cacher.cache.rv}")
-    elif not rv and initial and not await cacher.wait_consistent():
+    elif not rv and initial and not await cacher.wait_watch_start(opts.send_initial_events):
         raise errors.StatusError(504, "Timeout", "Timeout: the watch cache did not catch up with storage",
                                  {"retryAfterSeconds": 1})
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
