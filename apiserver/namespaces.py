@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import copy
 
-from apiserver import codec, deletion, errors
+from apiserver import deletion, errors
 from apiserver.deletion import DeleteOptions
 from apiserver.discovery import GIT_VERSION
+from apiserver.guaranteed_update import Current, Keep, Outcome, Put, Remove
 from apiserver.kinds.base import Kind, Obj
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.options import ListOptions, WriteOptions
@@ -51,20 +52,26 @@ class NamespaceRegistry(Registry):
 
     async def delete(self, namespace: str, name: str, options: DeleteOptions,
                      opts: WriteOptions) -> tuple[Obj, bool]:
-        """Mark the namespace Terminating (the answer, as kube-apiserver's), then finalize it in-process."""
-        _, kv = await self.storage.get(self.key("", name))
-        if kv is None:
-            raise errors.not_found(NAMESPACE, name)
-        current = codec.decode(kv)
-        self._check_preconditions(current, options.preconditions)
-        if current["metadata"].get("deletionTimestamp"):
-            return current, False
-        marked = terminating(current, options)
-        if opts.dry_run:
-            return marked, False
-        marked = await self._store(kv, marked)
+        """Mark the namespace Terminating (the answer, as kube-apiserver's), then finalize it in-process. A namespace
+        already terminating is answered as it is while its spec.finalizers remain, else deleted as any object."""
+
+        async def try_mark(current: Current) -> Outcome:
+            if current.obj is None:
+                raise errors.not_found(NAMESPACE, name)
+            self._check_preconditions(current.obj, options.preconditions)
+            if current.obj["metadata"].get("deletionTimestamp"):
+                return Keep(current.obj)
+            marked = terminating(current.obj, options)
+            return Keep(marked) if opts.dry_run else Put(marked)
+
+        outcome = await self.guaranteed_update(self.key("", name), try_mark)
+        if isinstance(outcome, Keep):
+            if outcome.obj["metadata"].get("deletionTimestamp") and not (outcome.obj.get("spec") or {}).get(
+                    "finalizers") and not opts.dry_run:
+                return await super().delete(namespace, name, options, opts)
+            return outcome.obj, False
         await self._finalize(name)
-        return marked, False
+        return outcome.obj, False
 
     async def _finalize(self, name: str) -> None:
         """The namespace controller's work: delete the contents, then the namespace unless finalizers of others
@@ -72,18 +79,24 @@ class NamespaceRegistry(Registry):
         everything = ListOptions()
         for registry in self.namespaced.values():
             await registry.delete_collection(name, everything, DeleteOptions(grace_period=0), WriteOptions())
-        _, kv = await self.storage.get(self.key("", name))
-        if kv is None:
-            return
-        current = codec.decode(kv)
-        meta = current["metadata"]
-        others = [f for f in meta.get("finalizers") or () if f not in (deletion.ORPHAN, deletion.FOREGROUND)]
-        if not others:
-            await self._remove("", name, current, kv.key, kv.mod_revision)
-            return
-        current["spec"]["finalizers"] = []
-        meta["finalizers"] = others
-        await self._store(kv, current)
+
+        async def try_finalize(current: Current) -> Outcome:
+            if current.obj is None:
+                raise errors.not_found(NAMESPACE, name)
+            meta = current.obj["metadata"]
+            others = [f for f in meta.get("finalizers") or () if f not in (deletion.ORPHAN, deletion.FOREGROUND)]
+            if not others:
+                return Remove(current.obj)
+            finalized = current.copy()
+            finalized["spec"]["finalizers"] = []
+            finalized["metadata"]["finalizers"] = others
+            return Put(finalized)
+
+        try:
+            await self.guaranteed_update(self.key("", name), try_finalize)
+        except errors.StatusError as err:
+            if err.code != 404:
+                raise
 
 
 def terminating(namespace: Obj, options: DeleteOptions) -> Obj:

@@ -16,21 +16,23 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
+
 from apiserver import admission, codec, deletion, errors
 from apiserver.allocator import Allocation
 from apiserver.cacher.cacher import Cacher
 from apiserver.continuetoken import continue_start, encode_continue, resume_key
 from apiserver.deletion import DeleteOptions
+from apiserver.guaranteed_update import Current, Keep, Outcome, Put, Raced, Remove, TryUpdate, guaranteed_update
 from apiserver.kinds.base import Kind, Obj
 from apiserver.managedfields import update_managed_fields
 from apiserver.names import generate_name
 from apiserver.options import ListOptions, WriteOptions, parse_rv
 from apiserver.validation.field import go_quote
 from apiserver.validation.objectmeta import forbid_new_finalizers
-from storage import KeyValue, Storage, StorageError
+from storage import Storage, StorageError
 
 MAX_NAME_ATTEMPTS = 8
-MAX_UPDATE_RETRIES = 16
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink")
 
 # Mutation applied by update and patch to the current object (None when absent); returns the new one.
@@ -258,54 +260,63 @@ class Registry:
         subresource: str = "",
         allow_create: bool = False,
     ) -> tuple[Obj, bool]:
-        """Read-modify-write (GuaranteedUpdate): apply `mutate` to the current object and store the result
-        if it changed, retrying on a revision race. Returns (object, created)."""
-        for _ in range(MAX_UPDATE_RETRIES):
-            try:
-                _, kv = await self.storage.get(self.key(namespace, name))
-            except StorageError as err:
-                raise errors.from_storage(err, self.kind, name, "get") from None
-            current = codec.decode(kv) if kv is not None else None
-            if current is None and not allow_create:
+        """Apply `mutate` to the current object and store the result if it changed (through `guaranteed_update`, so
+        a lost race re-runs `mutate` on the object that won). Returns (object, created)."""
+        created = False
+
+        async def try_update(current: Current) -> Outcome:
+            nonlocal created
+            if current.obj is None and not allow_create:
                 raise errors.not_found(self.kind, name)
-            result = mutate(codec.decode_again(kv, current) if kv is not None and current is not None else None)
+            result = mutate(current.copy() if current.obj is not None else None)
             obj = await result if isinstance(result, Awaitable) else result
             self._check_name(obj, name)
-            if current is None:
+            if current.obj is None:
                 if subresource:
                     raise errors.not_found(self.kind, name)
                 obj["metadata"].pop("resourceVersion", None)
-                return await self.create(namespace, obj, opts), True
-            assert kv is not None
+                try:
+                    created_obj = await self.create(namespace, obj, opts)
+                except errors.StatusError as err:
+                    if err.reason == "AlreadyExists":  # created meanwhile: update it instead
+                        raise Raced from None
+                    raise
+                created = True
+                return Keep(created_obj)
             wanted_rv = obj["metadata"].get("resourceVersion")
             if wanted_rv and not str(wanted_rv).isdigit():
                 raise errors.untyped(500, f'strconv.ParseUint: parsing {go_quote(str(wanted_rv))}: invalid syntax')
-            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+            if wanted_rv and wanted_rv != current.obj["metadata"]["resourceVersion"]:
                 raise errors.conflict(self.kind, name)
-            new = self._prepare_update(namespace, obj, current, opts, subresource)
-            if _comparable(new) == _comparable(current):
-                return current, False
-            if _emptied_finalizers(new, current):
-                if not opts.dry_run:
-                    await self._remove(namespace, name, copy.deepcopy(new), kv.key, kv.mod_revision)
-                return new, False
-            allocation = await self.allocate(new, current, opts.dry_run)
-            if opts.dry_run:
-                return new, False
-            try:
-                rv = await self.storage.update(kv.key, self.encode(new), kv.mod_revision)
-            except BaseException as err:
-                await allocation.revert()
-                if not isinstance(err, StorageError):
-                    raise
-                status = errors.from_storage(err, self.kind, name, "update")
-                if status.reason == "Conflict" and not wanted_rv:
-                    continue
-                raise status from None
-            await allocation.commit()
-            new["metadata"]["resourceVersion"] = str(rv)
-            return new, False
-        raise errors.conflict(self.kind, name)
+            new = self._prepare_update(namespace, obj, current.obj, opts, subresource)
+            if _comparable(new) == _comparable(current.obj):
+                return Keep(current.obj)
+            if _emptied_finalizers(new, current.obj):
+                # the answer is the object as sent, with the stored resourceVersion
+                return Keep(new) if opts.dry_run else Remove(copy.deepcopy(new), given=new)
+            allocation = await self.allocate(new, current.obj, opts.dry_run)
+            return Keep(new) if opts.dry_run else Put(new, allocation)
+
+        outcome = await self.guaranteed_update(self.key(namespace, name), try_update)
+        return outcome.answer, created
+
+    async def guaranteed_update(self, key: str, try_update: TryUpdate, start: Current | None = None) -> Outcome:
+        """`guaranteed_update` on this kind from `start`, else from the watch cache's copy of the object when it has
+        one (upstream's Cacher passes it down the same way), releasing what a removed object held."""
+        outcome = await guaranteed_update(self, key, try_update, start or self._suggestion(key))
+        if isinstance(outcome, Remove):
+            await self.removed(outcome.obj)
+        return outcome
+
+    def _suggestion(self, key: str) -> Current | None:
+        event = self.cacher.cache.store.get(key)
+        if event is None:
+            return None
+        # a private copy: strategies may share parts of the old object with the new one
+        return Current(key, orjson.loads(orjson.dumps(event.obj)), event.rv, fresh=False)
+
+    async def removed(self, obj: Obj) -> None:
+        """Called once `obj` was removed from storage: free what it held (a Service's addresses and ports)."""
 
     @staticmethod
     def _check_name(obj: Obj, name: str) -> None:
@@ -365,29 +376,35 @@ class Registry:
     async def delete(self, namespace: str, name: str, options: DeleteOptions,
                      opts: WriteOptions) -> tuple[Obj, bool]:
         """Delete now, or mark for deletion (graceful deletion, finalizers) as `deletion.plan` says. Returns the
-        object as last stored (or as it would be with dryRun) and whether it was removed."""
-        for _ in range(MAX_UPDATE_RETRIES):
-            try:
-                _, kv = await self.storage.get(self.key(namespace, name))
-            except StorageError as err:
-                raise errors.from_storage(err, self.kind, name, "get") from None
-            if kv is None:
+        object as last stored (or as it would be with dryRun) and whether it was removed.
+
+        A plan that both writes and removes (a grace period of 0, a garbage-collector finalizer dropped) writes
+        first, then removes the object written, as upstream's updateForGracefulDeletionAndFinalizers and Delete."""
+        key = self.key(namespace, name)
+        written = 0  # the revision this delete wrote: its preconditions held for it
+        then_remove = False
+
+        async def try_delete(current: Current) -> Outcome:
+            nonlocal then_remove
+            if current.obj is None:
                 raise errors.not_found(self.kind, name)
-            current = codec.decode(kv)
-            self._check_preconditions(current, options.preconditions)
-            planned = deletion.plan(self.strategy, current, options)
-            if planned.pending or opts.dry_run:
-                return planned.obj, planned.remove
-            try:
-                obj = await self._store(kv, planned.obj) if planned.write else planned.obj
-                if not planned.remove:
-                    return obj, False
-                revision = int(obj["metadata"]["resourceVersion"]) if planned.write else kv.mod_revision
-                return await self._remove(namespace, name, obj, kv.key, revision), True
-            except errors.StatusError as err:
-                if err.reason != "Conflict":
-                    raise
-        raise errors.conflict(self.kind, name)
+            if current.revision != written:
+                self._check_preconditions(current.obj, options.preconditions)
+            planned = deletion.plan(self.strategy, current.obj, options)
+            then_remove = planned.remove
+            if planned.pending or opts.dry_run or not (planned.write or planned.remove):
+                return Keep(planned.obj)
+            return Put(planned.obj) if planned.write else Remove(planned.obj)
+
+        start = None
+        while True:
+            outcome = await self.guaranteed_update(key, try_delete, start)
+            if isinstance(outcome, Remove):
+                return outcome.obj, True
+            if isinstance(outcome, Keep) or not then_remove:
+                return outcome.obj, then_remove and bool(opts.dry_run)
+            written = int(outcome.obj["metadata"]["resourceVersion"])
+            start = Current(key, outcome.obj, written, fresh=True)
 
     def _check_preconditions(self, current: Obj, preconditions: Obj) -> None:
         meta = current["metadata"]
@@ -401,24 +418,6 @@ class Registry:
             raise errors.conflict(self.kind, name, by_kind=True, why=(
                 f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record "
                 f"({meta.get('resourceVersion')}). The object might have been modified"))
-
-    async def _store(self, kv: KeyValue, obj: Obj) -> Obj:
-        """Write `obj` over `kv` if it is still the current revision (no strategy, no validation)."""
-        try:
-            rv = await self.storage.update(kv.key, self.encode(obj), kv.mod_revision)
-        except StorageError as err:
-            raise errors.from_storage(err, self.kind, obj["metadata"]["name"], "update") from None
-        obj["metadata"]["resourceVersion"] = str(rv)
-        return obj
-
-    async def _remove(self, namespace: str, name: str, obj: Obj, key: str, revision: int) -> Obj:
-        """Remove `key` if still at `revision`; `obj` (its last state) is returned with the deletion's revision."""
-        try:
-            deleted, _ = await self.storage.delete(key, revision)
-        except StorageError as err:
-            raise errors.from_storage(err, self.kind, name, "delete") from None
-        obj["metadata"]["resourceVersion"] = str(deleted)  # as upstream: the deletion's revision
-        return obj
 
     async def delete_collection(self, namespace: str, list_opts: ListOptions, options: DeleteOptions,
                                 opts: WriteOptions) -> builtins.list[Obj]:

@@ -204,11 +204,9 @@ class ServiceRegistry(Registry):
         if ports:
             await self.ports.change((), 0, release=ports)
 
-    async def _remove(self, namespace: str, name: str, obj: Obj, key: str, revision: int) -> Obj:
-        removed = await super()._remove(namespace, name, obj, key, revision)
+    async def removed(self, obj: Obj) -> None:
         spec = obj.get("spec") or {}
         await self.release(self._indexes(_held_ips(spec)), self._port_indexes(_held_ports(spec)))
-        return removed
 
     async def bootstrap(self, secure_port: int) -> None:
         """Repair the allocation records from the stored Services (marking what they hold; never freeing, so a

@@ -389,3 +389,24 @@ async def test_built_in_namespaces_own_their_defaulted_label_as_kube_apiserver(h
         ("kube-apiserver-v1.32.13", "Update")]
     assert owned(namespace) == {"kube-apiserver-v1.32.13": {
         "f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}}
+
+
+async def test_a_controller_applies_the_status_of_a_service_a_client_created(http: aiohttp.ClientSession) -> None:
+    """A plain POST owns what the client sent: neither the allocated clusterIP nor status, so a load-balancer
+    controller's apply to /status takes status.loadBalancer without a conflict, and the creator's later apply of
+    its spec does not conflict with the controller either."""
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "lb"}, "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "9.9.9.9"}]}}}
+    created = await send(http, "POST", SVC, body, manager="creator")
+    assert "f:status" not in owned(created)["creator"] and "f:clusterIP" not in owned(created)["creator"]["f:spec"]
+    status = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+              "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}
+    applied = await send(http, "PATCH", SVC + "/lb/status", status, manager="lb-controller", content_type=APPLY)
+    assert applied["status"]["loadBalancer"] == {"ingress": [{"ip": "1.2.3.4", "ipMode": "VIP"}]}
+    assert owned(applied)["lb-controller/status"] == {"f:status": {"f:loadBalancer": {"f:ingress": {}}}}
+    spec = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+            "spec": {**body["spec"], "clusterIP": created["spec"]["clusterIP"]}}
+    reapplied = await send(http, "PATCH", SVC + "/lb", spec, manager="creator-apply", content_type=APPLY)
+    assert reapplied["status"] == applied["status"]
+    assert "f:status" not in owned(reapplied)["creator-apply"]

@@ -13,11 +13,12 @@ from apiserver.deletion import DeleteOptions, parse_delete_options
 from apiserver.kinds.base import Obj
 from apiserver.kinds.upstream import definition
 from apiserver.options import WriteOptions
-from apiserver.registry import MAX_UPDATE_RETRIES, Registry
+from apiserver.registry import Registry
 from apiserver.subresources.podcondition import guaranteed_update, update_condition
 
 API_VERSIONS = ("policy/v1", "policy/v1beta1")
 EVICTION = definition("io.k8s.api.policy.v1.Eviction")
+RETRIES = 20  # upstream's EvictionsRetry steps, for the resourceVersion precondition it sets itself
 
 
 async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOptions) -> None:
@@ -27,7 +28,7 @@ async def evict(pods: Registry, namespace: str, eviction: Obj, opts: WriteOption
     if options.dry_run is not None:
         opts.dry_run = options.dry_run
     retry = not options.preconditions.get("resourceVersion")
-    for _ in range(MAX_UPDATE_RETRIES):
+    for _ in range(RETRIES):
         pod = await pods.get(namespace, name)
         meta = pod["metadata"]
         if retry and (pod.get("status") or {}).get("phase") == "Pending" and not meta.get("deletionTimestamp"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from apiserver import codec, errors
+from apiserver import errors
+from apiserver.guaranteed_update import Current, Keep, Outcome, Put
 from apiserver.kinds.base import Obj
-from apiserver.registry import MAX_UPDATE_RETRIES, Registry, now
-from storage import StorageError
+from apiserver.registry import Registry, now
 
 
 def update_condition(status: Obj, kind: str, value: str, reason: str = "", message: str = "") -> None:
@@ -29,24 +29,15 @@ def update_condition(status: Obj, kind: str, value: str, reason: str = "", messa
 
 async def guaranteed_update(pods: Registry, namespace: str, name: str, change: Callable[[Obj], None],
                             dry_run: bool = False) -> Obj:
-    """A write of kube-apiserver's own to a pod (GuaranteedUpdate: no strategy, no managedFields entry): `change`
-    the latest pod, store it unless nothing changed, retrying on a revision race. Returns the pod as stored."""
-    for _ in range(MAX_UPDATE_RETRIES):
-        _, kv = await pods.storage.get(pods.key(namespace, name))
-        if kv is None:
+    """A write of kube-apiserver's own to a pod (no strategy, no managedFields entry): `change` the latest pod and
+    store it unless nothing changed. Returns the pod as stored."""
+
+    async def try_change(current: Current) -> Outcome:
+        if current.obj is None:
             raise errors.not_found(pods.kind, name)
-        current = codec.decode(kv)
-        pod = codec.decode_again(kv, current)
+        pod = current.copy()
         change(pod)
-        if dry_run or pod == current:
-            return pod
-        try:
-            rv = await pods.storage.update(kv.key, pods.encode(pod), kv.mod_revision)
-        except StorageError as err:
-            status = errors.from_storage(err, pods.kind, name, "update")
-            if status.reason == "Conflict":
-                continue
-            raise status from None
-        pod["metadata"]["resourceVersion"] = str(rv)
-        return pod
-    raise errors.conflict(pods.kind, name)
+        return Keep(pod) if dry_run or pod == current.obj else Put(pod)
+
+    outcome = await pods.guaranteed_update(pods.key(namespace, name), try_change)
+    return outcome.answer
