@@ -20,6 +20,7 @@ from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
+from apiserver.lifecycle import lifecycle_context
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
 from apiserver.filters import maxinflight, timeout
@@ -187,7 +188,6 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
             assert namespaces is not None, "namespaces are listed first"
             registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable, media_type)
     assert namespaces is not None
-    namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced}
     app[REGISTRIES] = registries
     collector = WatchCollector([r.cacher.meters for r in registries.values()],
                                {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
@@ -244,6 +244,7 @@ def create_app(config: Config) -> web.Application:
     timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot
     maxinflight.setup(app)
     app.cleanup_ctx.append(storage_context)
+    app.cleanup_ctx.append(lifecycle_context)  # the garbage collector and the namespace controller
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))
     app.on_shutdown.append(close_watches)

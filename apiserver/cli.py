@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--controllers", type=parse_controllers, default=defaults.controllers,
                       help="comma-separated controllers to run in-process against this server: endpointslice, "
                       "endpoints (default: none)")
+    root.add_argument("--no-garbage-collector", dest="garbage_collector", action="store_false",
+                      help="run no garbage collector: dependents of deleted owners stay (as envtest)")
+    root.add_argument("--no-namespace-controller", dest="namespace_controller", action="store_false",
+                      help="run no namespace controller: deleted namespaces stay Terminating (as envtest)")
     root.add_argument("--max-endpoints-per-slice", type=int, default=defaults.max_endpoints_per_slice,
                       help="endpoints per EndpointSlice written by the endpointslice controller, 1..1000 "
                       "(default %(default)s)")
@@ -147,6 +151,8 @@ def config_from(args: argparse.Namespace) -> Config:
         compaction_interval=args.compaction_interval,
         kubeconfig=args.kubeconfig,
         controllers=args.controllers,
+        garbage_collector=args.garbage_collector,
+        namespace_controller=args.namespace_controller,
         max_endpoints_per_slice=args.max_endpoints_per_slice,
         endpoints_truncation=args.endpoints_truncation,
         enable_fault_injection=args.enable_fault_injection,

@@ -26,6 +26,8 @@ class Config:
     compaction_interval: float = 300.0  # --etcd-compaction-interval
     kubeconfig: str = ""
     controllers: tuple[str, ...] = ()  # run in-process against this server: "endpointslice", "endpoints"
+    garbage_collector: bool = True  # ownerReferences cascade (apiserver/lifecycle); False: as envtest
+    namespace_controller: bool = True  # deleted namespaces are emptied and removed; False: they stay Terminating
     max_endpoints_per_slice: int = 100
     endpoints_truncation: bool = True
     enable_fault_injection: bool = False  # serve /debug/faults (apiserver/faults.py)

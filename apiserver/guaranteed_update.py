@@ -43,13 +43,21 @@ class Current:
     revision: int
     fresh: bool
     kv: KeyValue | None = None  # the stored value, when read from storage
+    encoded: bytes | None = None  # the object in JSON, when suggested
+
+    @classmethod
+    def suggested(cls, key: str, obj: Obj, revision: int) -> Current:
+        """A state from a shared copy (the watch cache's), taken privately: strategies may share parts of the old
+        object with the new one, and the cache's must not change."""
+        encoded = orjson.dumps(obj)
+        return cls(key, orjson.loads(encoded), revision, fresh=False, encoded=encoded)
 
     def copy(self) -> Obj:
         """A private copy of the object for a decision to change (it must exist)."""
         assert self.obj is not None
         if self.kv is not None:
             return codec.decode_again(self.kv, self.obj)
-        copied: Obj = orjson.loads(orjson.dumps(self.obj))
+        copied: Obj = orjson.loads(self.encoded if self.encoded is not None else orjson.dumps(self.obj))
         return copied
 
 

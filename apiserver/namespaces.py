@@ -1,10 +1,9 @@
-"""Namespace lifecycle: admission of writes into namespaces, the built-in namespaces, and deletion.
+"""Namespace lifecycle in the API: admission of writes into namespaces, the built-in namespaces, and deletion.
 
 Writes into a missing namespace get 404 and into a terminating one 403, as the NamespaceLifecycle
 admission plugin answers. Deleting a namespace marks it Terminating (the DELETE answers that, as
-kube-apiserver does), deletes everything in it (each deletion is a DELETED watch event) and then
-removes the namespace itself: the work the namespace controller does, done before the request
-returns so nothing stays stuck in Terminating. Pods in it are deleted without grace period.
+kube-apiserver does); the namespace controller (`apiserver.lifecycle.namespace`) then deletes everything
+in it and finalizes it, which removes it.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ import copy
 from apiserver import deletion, errors
 from apiserver.deletion import DeleteOptions
 from apiserver.discovery import GIT_VERSION
-from apiserver.guaranteed_update import Current, Keep, Outcome, Put, Remove
+from apiserver.guaranteed_update import Current, Keep, Outcome, Put
 from apiserver.kinds.base import Kind, Obj
 from apiserver.kinds.namespace import NAMESPACE
-from apiserver.options import ListOptions, WriteOptions
+from apiserver.options import WriteOptions
 from apiserver.registry import Registry, now
 
 BUILT_IN = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -25,9 +24,7 @@ BOOTSTRAP_MANAGER = f"kube-apiserver-{GIT_VERSION}"  # the manager kube-apiserve
 
 
 class NamespaceRegistry(Registry):
-    """The Namespace registry, with cascading deletion over the namespaced registries."""
-
-    namespaced: dict[str, Registry]
+    """The Namespace registry: NamespaceLifecycle admission and the namespace's own deletion rules."""
 
     async def check_writable(self, namespace: str, kind: Kind, name: str) -> None:
         """NamespaceLifecycle on a create of `kind` `name`: 404 for a missing namespace, 403 for a terminating one."""
@@ -52,8 +49,9 @@ class NamespaceRegistry(Registry):
 
     async def delete(self, namespace: str, name: str, options: DeleteOptions,
                      opts: WriteOptions) -> tuple[Obj, bool]:
-        """Mark the namespace Terminating (the answer, as kube-apiserver's), then finalize it in-process. A namespace
-        already terminating is answered as it is while its spec.finalizers remain, else deleted as any object."""
+        """Mark the namespace Terminating (the answer, as kube-apiserver's); the namespace controller then deletes
+        its contents and finalizes it. One already terminating is answered as it is while its spec.finalizers
+        remain, else deleted as any object (as upstream's namespace REST)."""
 
         async def try_mark(current: Current) -> Outcome:
             if current.obj is None:
@@ -65,38 +63,15 @@ class NamespaceRegistry(Registry):
             return Keep(marked) if opts.dry_run else Put(marked)
 
         outcome = await self.guaranteed_update(self.key("", name), try_mark)
-        if isinstance(outcome, Keep):
-            if outcome.obj["metadata"].get("deletionTimestamp") and not (outcome.obj.get("spec") or {}).get(
-                    "finalizers") and not opts.dry_run:
-                return await super().delete(namespace, name, options, opts)
-            return outcome.obj, False
-        await self._finalize(name)
-        return outcome.obj, False
+        obj = outcome.obj
+        if isinstance(outcome, Keep) and obj["metadata"].get("deletionTimestamp") and not opts.dry_run \
+                and not (obj.get("spec") or {}).get("finalizers"):
+            return await super().delete(namespace, name, options, opts)
+        return obj, False
 
-    async def _finalize(self, name: str) -> None:
-        """The namespace controller's work: delete the contents, then the namespace unless finalizers of others
-        remain (the garbage collector's `orphan`/`foregroundDeletion` would go at once: it has no dependents)."""
-        everything = ListOptions()
-        for registry in self.namespaced.values():
-            await registry.delete_collection(name, everything, DeleteOptions(grace_period=0), WriteOptions())
-
-        async def try_finalize(current: Current) -> Outcome:
-            if current.obj is None:
-                raise errors.not_found(NAMESPACE, name)
-            meta = current.obj["metadata"]
-            others = [f for f in meta.get("finalizers") or () if f not in (deletion.ORPHAN, deletion.FOREGROUND)]
-            if not others:
-                return Remove(current.obj)
-            finalized = current.copy()
-            finalized["spec"]["finalizers"] = []
-            finalized["metadata"]["finalizers"] = others
-            return Put(finalized)
-
-        try:
-            await self.guaranteed_update(self.key("", name), try_finalize)
-        except errors.StatusError as err:
-            if err.code != 404:
-                raise
+    def deletes_on_update(self, new: Obj, current: Obj) -> bool:
+        """Only once its spec.finalizers are gone too (upstream's ShouldDeleteNamespaceDuringUpdate)."""
+        return not (new.get("spec") or {}).get("finalizers") and super().deletes_on_update(new, current)
 
 
 def terminating(namespace: Obj, options: DeleteOptions) -> Obj:

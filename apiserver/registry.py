@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import orjson
-
 from apiserver import admission, codec, deletion, errors
 from apiserver.allocator import Allocation
 from apiserver.cacher.cacher import Cacher
@@ -291,7 +289,7 @@ class Registry:
             new = self._prepare_update(namespace, obj, current.obj, opts, subresource)
             if _comparable(new) == _comparable(current.obj):
                 return Keep(current.obj)
-            if _emptied_finalizers(new, current.obj):
+            if self.deletes_on_update(new, current.obj):
                 # the answer is the object as sent, with the stored resourceVersion
                 return Keep(new) if opts.dry_run else Remove(copy.deepcopy(new), given=new)
             allocation = await self.allocate(new, current.obj, opts.dry_run)
@@ -312,8 +310,14 @@ class Registry:
         event = self.cacher.cache.store.get(key)
         if event is None:
             return None
-        # a private copy: strategies may share parts of the old object with the new one
-        return Current(key, orjson.loads(orjson.dumps(event.obj)), event.rv, fresh=False)
+        return Current.suggested(key, event.obj, event.rv)
+
+    def deletes_on_update(self, new: Obj, current: Obj) -> bool:
+        """Whether an update removes the object (upstream's ShouldDeleteDuringUpdate): it leaves no finalizers on an
+        object marked for deletion with no grace period running. The update's answer is the object as sent."""
+        meta = current["metadata"]
+        return bool(meta.get("deletionTimestamp")) and not meta.get("deletionGracePeriodSeconds") \
+            and not new["metadata"].get("finalizers")
 
     async def removed(self, obj: Obj) -> None:
         """Called once `obj` was removed from storage: free what it held (a Service's addresses and ports)."""
@@ -441,11 +445,3 @@ def _comparable(obj: Obj) -> Obj:
         return obj
     entries = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in fields]
     return {**obj, "metadata": {**obj["metadata"], "managedFields": entries}}
-
-
-def _emptied_finalizers(new: Obj, current: Obj) -> bool:
-    """An update that leaves no finalizers on an object marked for deletion with no grace period deletes it (the
-    update's answer is the object as sent, with the stored resourceVersion)."""
-    meta = current["metadata"]
-    return bool(meta.get("deletionTimestamp")) and not meta.get("deletionGracePeriodSeconds") \
-        and not new["metadata"].get("finalizers")

@@ -4,8 +4,8 @@
 
 Starts a fresh etcd and one `python -m apiserver` on it, then PUTs one `--endpoints`-endpoint EndpointSlice
 `--writes` times through the API, one at a time, and reads etcd's own counters before and after:
-`etcd_network_client_grpc_sent_bytes_total` (every byte etcd sent to its gRPC clients: the update's read of
-the current object, its transaction's answer, and every watch stream's events) and the number of watchers
+`etcd_network_client_grpc_sent_bytes_total` (every byte etcd sent to its gRPC clients: a read of the current
+object when the update does not start from the watch cache's copy, its transaction's answer, and every watch stream's events) and the number of watchers
 and watch streams. Prints bytes per write and the same in units of the stored value's size (in the server's
 default storage media type on etcd, protobuf).
 """

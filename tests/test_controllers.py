@@ -250,7 +250,8 @@ async def test_service_deletion_removes_slices_and_endpoints(api: Api, start: St
     assert await api.slices("web") == []
     async with api.session.get(f"{api.url}/api/v1/namespaces/{NS}/endpoints/web") as response:
         assert response.status == 404
-    assert manager.counts()["endpointslice"]["delete"] == 3 and manager.counts()["endpoints"]["delete"] == 1
+    # the slices (owned by the Service) go with the server's garbage collector or the controller, whichever is first
+    assert manager.counts()["endpointslice"]["delete"] <= 3 and manager.counts()["endpoints"]["delete"] == 1
 
 
 async def test_controller_started_late_cleans_up_and_catches_up(api: Api, start: Start) -> None:

@@ -77,6 +77,9 @@ class Cacher:
         self._fresh = asyncio.Event()
         self._held: list[tuple[list[WatchEvent], int]] | None = None  # batches held while paused (fault injection)
         self.ready = asyncio.Event()
+        # in-process observers of every change (the garbage collector, the namespace controller): called after the
+        # cache took the event; they must not block (they queue work)
+        self.listeners: list[Callable[[CacheEvent], None]] = []
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
@@ -157,6 +160,11 @@ class Cacher:
             event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
                                prev_obj, now, stored=_protobuf(kv))
         self.cache.apply(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a listener of %s failed on %s", self.kind.plural, event.key)
         try:
             self.hub.dispatch(event)
         except Exception:

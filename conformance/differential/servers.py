@@ -23,7 +23,8 @@ def our_server(storage: str = "memory", etcd: EtcdProcess | None = None) -> Iter
             if etcd is None:
                 etcd = stack.enter_context(EtcdProcess())
             url = etcd.storage_url(f"/{uuid.uuid4().hex}/registry")
-        server = stack.enter_context(run_server(Config(storage=url)))
+        # kube-apiserver alone runs no controllers: neither do we here
+        server = stack.enter_context(run_server(Config(storage=url, garbage_collector=False, namespace_controller=False)))
         yield Target(f"ours ({storage})", server.url)
 
 
