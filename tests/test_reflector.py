@@ -86,14 +86,15 @@ def names(reply: dict[str, Any]) -> list[str]:
 def test_a_value_that_does_not_decode_relists_the_cache(etcd: EtcdProcess, server: RunningServer,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     """Upstream's behaviour: the watch error closes the watchers, the cache relists (skipping the value),
-    it is logged and counted, and the resource keeps working: creates, consistent lists, watches."""
+    it is logged and counted, and the resource keeps working: creates, lists from the cache, watches. (A list
+    from etcd, which consistent lists are on etcd 3.4.23, fails on the value with a 500, as upstream's.)"""
     rv_a = create(server, "a")
     with caplog.at_level(logging.ERROR), open_watch(server, rv_a) as watch:
         write_directly(etcd.storage_url(), GARBAGE, b"not json")
         assert watch.readline() == b""  # its watchers were closed
     assert "/registry/endpointslices/default/garbage" in caplog.text and "does not decode" in caplog.text
     rv_b = create(server, "b")
-    status, reply = request(server, "GET", SLICES)
+    status, reply = request(server, "GET", f"{SLICES}?resourceVersion={rv_b}&resourceVersionMatch=NotOlderThan")
     assert status == 200, reply
     assert names(reply) == ["a", "b"] and int(reply["metadata"]["resourceVersion"]) >= rv_b
     with open_watch(server, rv_b) as watch:
@@ -125,7 +126,7 @@ def test_a_value_that_does_not_decode_while_paused_relists_on_resume(etcd: EtcdP
             break
         time.sleep(0.1)
     assert status == 200 and "[+]watch-cache endpointslices ok" in text, text
-    status, reply = request(server, "GET", SLICES)
+    status, reply = request(server, "GET", f"{SLICES}?resourceVersion={rv_b}&resourceVersionMatch=NotOlderThan")
     assert status == 200 and names(reply) == ["a", "b"], reply
     with open_watch(server, rv_b) as watch:
         rv_c = create(server, "c")
