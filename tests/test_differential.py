@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from apiserver.config import Config
 from apiserver.testing import run_server
 from conformance.differential import wire
 from conformance.differential.client import Target
@@ -23,6 +22,7 @@ from conformance.differential.protobuf import Protobuf, Reader
 from conformance.differential.report import render, share, summary
 from conformance.differential.runner import Outcome, run_corpus
 from conformance.differential.scenario import Scenario, load_corpus
+from conformance.differential.servers import ours
 from storage.etcd_process import EtcdProcess
 
 # Share of the corpus's requests answered identically by kube-apiserver v1.32 and us: raise it as differences
@@ -34,7 +34,7 @@ RATCHET = 99.5  # 855/858 measured (ours runs without its garbage collector and 
 
 @pytest.fixture
 def memory_server() -> Iterator[Target]:
-    with run_server(Config(storage="memory://")) as server:
+    with run_server(ours("memory://")) as server:
         yield Target("ours (memory)", server.url)
 
 
@@ -170,7 +170,7 @@ def test_pending_scenarios_are_reported_but_not_in_the_share() -> None:
 
 
 def test_ours_on_memory_and_on_etcd_answer_identically(memory_server: Target, etcd: EtcdProcess) -> None:
-    with run_server(Config(storage=etcd.storage_url(f"/{uuid.uuid4().hex}/registry"))) as server:
+    with run_server(ours(etcd.storage_url(f"/{uuid.uuid4().hex}/registry"))) as server:
         outcomes = asyncio.run(run_corpus(load_corpus(), memory_server, Target("ours (etcd)", server.url)))
     report = render(outcomes, "ours (memory)", "ours (etcd)")
     assert share(outcomes) == 100.0, report

@@ -23,8 +23,7 @@ def our_server(storage: str = "memory", etcd: EtcdProcess | None = None) -> Iter
             if etcd is None:
                 etcd = stack.enter_context(EtcdProcess())
             url = etcd.storage_url(f"/{uuid.uuid4().hex}/registry")
-        # kube-apiserver alone runs no controllers: neither do we here
-        server = stack.enter_context(run_server(Config(storage=url, garbage_collector=False, namespace_controller=False)))
+        server = stack.enter_context(run_server(ours(url)))
         yield Target(f"ours ({storage})", server.url)
 
 
@@ -49,3 +48,9 @@ def kube_apiserver() -> Iterator[Target]:
         raise RuntimeError("kube-apiserver is not available: build it first (see the README)")
     with launcher.KubeAPIServer() as server:
         yield Target("kube-apiserver", server.url, {"Authorization": f"Bearer {server.token}"})
+
+
+def ours(storage: str) -> Config:
+    """Our server as the differential compares it: kube-apiserver runs alone, so ours runs without its garbage
+    collector and namespace controller."""
+    return Config(storage=storage, garbage_collector=False, namespace_controller=False)
