@@ -154,6 +154,37 @@ async def test_foreground_deletion_waits_for_blocking_dependents(http: aiohttp.C
     await eventually(lambda: gone(http, SERVICES.format(ns="default") + "/fg"))
 
 
+async def test_foreground_deletion_cascades_in_the_foreground_through_dependents_with_dependents(
+        http: aiohttp.ClientSession) -> None:
+    """A → B → C, all blocking: B, which has a dependent, is deleted in the foreground too; C goes first, then B,
+    then A; a watch sees them go in that order."""
+    slices = SLICES.format(ns="default")
+    a = await ok(http, "POST", SERVICES.format(ns="default"), service_body("a-fg"))
+    b = await ok(http, "POST", slices, slice_body("b-fg", ownerReferences=[owner_ref(a, block=True)]))
+    await ok(http, "POST", PODS.format(ns="default"), pod_body("c-fg", ownerReferences=[owner_ref(b, block=True)]))
+    marked = await ok(http, "DELETE", SERVICES.format(ns="default") + "/a-fg", propagationPolicy="Foreground")
+    rv = marked["metadata"]["resourceVersion"]
+    await eventually(lambda: gone(http, SERVICES.format(ns="default") + "/a-fg"))
+    assert await gone(http, slices + "/b-fg") and await gone(http, PODS.format(ns="default") + "/c-fg")
+    order: list[str] = []
+    async with http.get("/api/v1/pods", params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "1"}) as w:
+        order += [json.loads(line)["object"]["metadata"]["name"] async for line in w.content
+                  if json.loads(line)["type"] == "DELETED"]
+    async with http.get("/apis/discovery.k8s.io/v1/endpointslices",
+                        params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "1"}) as w:
+        events = [json.loads(line) async for line in w.content]
+    b_marked = next(e for e in events if e["type"] == "MODIFIED")["object"]["metadata"]
+    assert b_marked["finalizers"] == ["foregroundDeletion"] and order == ["c-fg"]
+
+
+async def test_namespace_deleted_with_orphan_propagation_goes(http: aiohttp.ClientSession) -> None:
+    await ok(http, "POST", "/api/v1/namespaces", {"metadata": {"name": "orphaning"}})
+    await ok(http, "POST", SLICES.format(ns="orphaning"), slice_body("s"))
+    marked = await ok(http, "DELETE", "/api/v1/namespaces/orphaning", propagationPolicy="Orphan")
+    assert marked["metadata"]["finalizers"] == ["orphan"]
+    await eventually(lambda: gone(http, "/api/v1/namespaces/orphaning"))
+
+
 async def test_foreground_deletion_without_dependents_completes(http: aiohttp.ClientSession) -> None:
     await ok(http, "POST", SLICES.format(ns="default"), slice_body("lonely"))
     await ok(http, "DELETE", SLICES.format(ns="default") + "/lonely", propagationPolicy="Foreground")

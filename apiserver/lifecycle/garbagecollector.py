@@ -54,17 +54,22 @@ class GarbageCollector:
 
     def __init__(self, registries: dict[str, Registry]) -> None:
         self.registries = registries
-        self.by_kind = {(r.kind.group, r.kind.kind): r for r in registries.values()}
+        self.by_kind: dict[tuple[str, str], Registry] = {}  # (group, kind) → its registry, filled by `attach`
         self.dependents: dict[str, set[Node]] = {}  # owner uid → its dependents
         self.queue: WorkQueue[Node] = WorkQueue()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         for registry in self.registries.values():
-            registry.cacher.listeners.append(functools.partial(self._changed, registry))
+            self.attach(registry)
         self.resync()
         self._tasks = worker.start("garbage collector", self.queue, self.sync, WORKERS)
         self._tasks.append(asyncio.create_task(self._resync_periodically(), name="garbage collector resync"))
+
+    def attach(self, registry: Registry) -> None:
+        """Follow a registry (those registered after `start` too: a custom resource's); it must be in `registries`."""
+        self.by_kind[(registry.kind.group, registry.kind.kind)] = registry
+        registry.cacher.listeners.append(functools.partial(self._changed, registry))
 
     async def stop(self) -> None:
         self.queue.close()

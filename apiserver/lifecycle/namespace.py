@@ -27,6 +27,7 @@ from apiserver.registry import Mutation, Registry, now
 MANAGER = "kube-controller-manager"  # the field manager its User-Agent gives
 FINALIZER = "kubernetes"
 RESYNC_SECONDS = 5.0  # a namespace with content left is synced again at least this often
+RESYNC_PERIOD = 30.0  # every terminating namespace is queued again this often
 WORKERS = 2
 
 CONTENT_REMAINING = "NamespaceContentRemaining"
@@ -55,12 +56,27 @@ class NamespaceController:
     def start(self) -> None:
         self.namespaces.cacher.listeners.append(self._namespace_changed)
         for registry in self._contents():
-            registry.cacher.listeners.append(self._content_changed)
+            self.attach(registry)
+        self.resync()
+        self._tasks = worker.start("namespace controller", self.queue, self.sync, WORKERS)
+        self._tasks.append(asyncio.create_task(self._resync_periodically(), name="namespace controller resync"))
+
+    def attach(self, registry: Registry) -> None:
+        """Follow the changes of a namespaced kind registered after `start` (a custom resource's): its objects are
+        deleted with the others in any case, since every pass reads the current registries."""
+        registry.cacher.listeners.append(self._content_changed)
+
+    def resync(self) -> None:
+        """Queue every terminating namespace the cache holds (changes a relisted cache did not tell are caught up)."""
         for namespace in self.namespaces.cacher.cache.snapshot():
             if namespace["metadata"].get("deletionTimestamp"):
                 self.terminating.add(namespace["metadata"]["name"])
                 self.queue.add(namespace["metadata"]["name"])
-        self._tasks = worker.start("namespace controller", self.queue, self.sync, WORKERS)
+
+    async def _resync_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_PERIOD)
+            self.resync()
 
     async def stop(self) -> None:
         self.queue.close()
