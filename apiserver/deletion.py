@@ -8,9 +8,9 @@ written; it is then removed at once unless finalizers remain (the object is mark
 grace period 0, generation bumped) or the grace period is still running (a kubelet would finish it). `plan`
 computes that, without I/O; the registry carries it out.
 
-This server runs no garbage collector and no kubelet, as kube-apiserver alone: an object with the
-`foregroundDeletion` or `orphan` finalizer stays until a client removes the finalizer, and a pod on a node stays
-until deleted with `gracePeriodSeconds=0`.
+The garbage collector (`apiserver.lifecycle.garbagecollector`, unless switched off) removes the `foregroundDeletion`
+and `orphan` finalizers once it has dealt with the object's dependents; without it they stay until a client
+removes them. No kubelet runs: a pod on a node stays until deleted with `gracePeriodSeconds=0`.
 """
 
 from __future__ import annotations
