@@ -177,6 +177,18 @@ async def test_foreground_deletion_cascades_in_the_foreground_through_dependents
     assert b_marked["finalizers"] == ["foregroundDeletion"] and order == ["c-fg"]
 
 
+async def test_foreground_deletion_of_a_blocking_cycle_completes(http: aiohttp.ClientSession) -> None:
+    """A and B own each other with blockOwnerDeletion: B's references are unblocked (upstream's cycle breaking)."""
+    services = SERVICES.format(ns="default")
+    a = await ok(http, "POST", services, service_body("cycle-a"))
+    b = await ok(http, "POST", SLICES.format(ns="default"), slice_body("cycle-b", ownerReferences=[owner_ref(a, True)]))
+    await ok(http, "PATCH", services + "/cycle-a", {"metadata": {"ownerReferences": [owner_ref(b, True)]}},
+             content_type=MERGE)
+    await ok(http, "DELETE", services + "/cycle-a", propagationPolicy="Foreground")
+    await eventually(lambda: gone(http, services + "/cycle-a"))
+    await eventually(lambda: gone(http, SLICES.format(ns="default") + "/cycle-b"))
+
+
 async def test_namespace_deleted_with_orphan_propagation_goes(http: aiohttp.ClientSession) -> None:
     await ok(http, "POST", "/api/v1/namespaces", {"metadata": {"name": "orphaning"}})
     await ok(http, "POST", SLICES.format(ns="orphaning"), slice_body("s"))

@@ -201,6 +201,8 @@ class GarbageCollector:
             return
         finalizers = obj["metadata"].get("finalizers") or ()
         if waiting and self.dependents.get(node.uid):
+            if any(self._deleting_dependents(d) for d in self.dependents[node.uid]):
+                await self._unblock(registry, node)  # a cycle (or a false positive, as upstream's detection has)
             policy = "Foreground"
         elif ORPHAN in finalizers:
             policy = "Orphan"
@@ -266,6 +268,28 @@ class GarbageCollector:
             return obj
 
         await self._update(registry, node, drop)
+
+    def _deleting_dependents(self, node: Node) -> bool:
+        """Whether the cache shows `node` in foreground deletion."""
+        registry = self.registries[node.resource]
+        cached = registry.cacher.cache.store.get(registry.key(node.namespace, node.name))
+        if cached is None or cached.obj["metadata"].get("uid") != node.uid:
+            return False
+        meta = cached.obj["metadata"]
+        return bool(meta.get("deletionTimestamp")) and FOREGROUND in (meta.get("finalizers") or ())
+
+    async def _unblock(self, registry: Registry, node: Node) -> None:
+        """blockOwnerDeletion false on every reference of `node` (upstream's unblockOwnerReferences), so that owners
+        waiting for it in a cycle can go."""
+        def unblock(obj: Obj | None) -> Obj:
+            assert obj is not None
+            _check_uid(obj, node)
+            for ref in obj["metadata"].get("ownerReferences") or ():
+                if ref.get("blockOwnerDeletion"):
+                    ref["blockOwnerDeletion"] = False
+            return obj
+
+        await self._update(registry, node, unblock)
 
     async def _remove_finalizer(self, registry: Registry, node: Node, finalizer: str) -> None:
         def remove(obj: Obj | None) -> Obj:
