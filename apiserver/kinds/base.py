@@ -80,10 +80,12 @@ class Strategy:
         """Carry over fields this verb may not change (e.g. status on the main resource)."""
 
     def prepare_for_status_update(self, obj: Obj, old: Obj) -> None:
-        """For the status subresource: keep everything but status from the stored object."""
-        status = obj.get("status")
+        """For the status subresource: status and metadata as sent (the registry keeps the system fields), the rest
+        (spec) as stored, as upstream's status strategies do."""
+        status, meta = obj.get("status"), obj["metadata"]
         obj.clear()
-        obj.update({k: v for k, v in old.items() if k != "status"})
+        obj.update({k: v for k, v in old.items() if k not in ("status", "metadata")})
+        obj["metadata"] = meta
         if status is not None:
             obj["status"] = status
 

@@ -54,6 +54,11 @@ class PodStrategy(Strategy):
         if not status.get("qosClass") and (old.get("status") or {}).get("qosClass"):
             status["qosClass"] = old["status"]["qosClass"]
 
+    def reset_fields(self, subresource: str) -> frozenset[tuple[str, ...]]:
+        """A status write owns no ownerReferences either (it cannot change them)."""
+        fields = super().reset_fields(subresource)
+        return fields | {("f:metadata", "f:ownerReferences")} if subresource == "status" else fields
+
     def grace_period(self, obj: Obj, requested: int | None) -> int:
         """CheckGracefulDelete: the requested period or the pod's own, 0 for a pod on no node or one that ended."""
         if not obj.get("spec", {}).get("nodeName") or obj.get("status", {}).get("phase") in ("Failed", "Succeeded"):
