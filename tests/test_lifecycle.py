@@ -267,3 +267,35 @@ async def test_switched_off_dependents_and_namespaces_stay() -> None:
             assert not await gone(http, SLICES.format(ns="default") + "/d")
             namespace = await ok(http, "GET", "/api/v1/namespaces/stays")
             assert namespace["status"]["phase"] == "Terminating" and "conditions" not in namespace["status"]
+
+
+async def test_namespace_goes_whatever_clients_write_meanwhile(http: aiohttp.ClientSession) -> None:
+    """Clients keep patching the namespace's objects and the namespace itself, and try to create in it, while it
+    is deleted: they get 200, 404 or 403 (never a conflict), and the namespace goes."""
+    await ok(http, "POST", "/api/v1/namespaces", {"metadata": {"name": "busy"}})
+    slices = SLICES.format(ns="busy")
+    for i in range(10):
+        await ok(http, "POST", slices, slice_body(f"s{i}"))
+    answers: list[int] = []
+    stop = asyncio.Event()
+
+    async def writer(i: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            status, _ = await call(http, "PATCH", f"{slices}/s{i}", {"metadata": {"labels": {"n": str(n)}}},
+                                   content_type=MERGE)
+            answers.append(status)
+            status, _ = await call(http, "PATCH", "/api/v1/namespaces/busy",
+                                   {"metadata": {"annotations": {f"w{i}": str(n)}}}, content_type=MERGE)
+            answers.append(status)
+            status, _ = await call(http, "POST", slices, slice_body(f"late-{i}-{n}"))
+            answers.append(status)
+
+    writers = [asyncio.create_task(writer(i)) for i in range(4)]
+    await asyncio.sleep(0.05)
+    await ok(http, "DELETE", "/api/v1/namespaces/busy")
+    await eventually(lambda: gone(http, "/api/v1/namespaces/busy"))
+    stop.set()
+    await asyncio.gather(*writers)
+    assert set(answers) <= {200, 201, 403, 404}, sorted(set(answers))
