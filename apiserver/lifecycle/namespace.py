@@ -85,7 +85,7 @@ class NamespaceController:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _contents(self) -> list[Registry]:
-        return [r for r in self.registries.values() if r.kind.namespaced and "deletecollection" in r.kind.verbs]
+        return [r for r in self.registries.values() if r.kind.namespaced and "delete" in r.kind.verbs]
 
     def _namespace_changed(self, event: CacheEvent) -> None:
         name = event.obj["metadata"]["name"]
