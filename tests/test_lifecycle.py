@@ -13,6 +13,7 @@ import pytest
 
 from apiserver.config import Config
 from apiserver.testing import RunningServer, run_server
+from tests.test_kind_registry import declare
 
 T = TypeVar("T")
 
@@ -299,3 +300,35 @@ async def test_namespace_goes_whatever_clients_write_meanwhile(http: aiohttp.Cli
     stop.set()
     await asyncio.gather(*writers)
     assert set(answers) <= {200, 201, 403, 404}, sorted(set(answers))
+
+
+async def test_custom_kinds_cascade_and_go_with_their_namespace() -> None:
+    """A test's own kind served from the start and kinds served later (as a CustomResourceDefinition's) are
+    collected and emptied out of namespaces like the built-in ones."""
+    widget, gizmo = declare("Widget", "widgets"), declare("Gizmo", "gizmos")
+    gadget = declare("Gadget", "gadgets", group="gadgets.example.com", namespaced=False)
+    with run_server(kinds=[widget]) as server:
+        server.add_kind(gizmo)
+        server.add_kind(gadget)
+        async with aiohttp.ClientSession(server.url) as http:
+            widgets, gizmos = "/apis/example.com/v1/namespaces/{ns}/widgets", "/apis/example.com/v1/namespaces/{ns}/gizmos"
+            service = await ok(http, "POST", SERVICES.format(ns="default"), service_body("owner"))
+            owned = await ok(http, "POST", widgets.format(ns="default"), {
+                "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {
+                    "name": "w", "ownerReferences": [owner_ref(service)]}, "spec": {"size": 1}})
+            await ok(http, "POST", gizmos.format(ns="default"), {
+                "apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {
+                    "name": "g", "ownerReferences": [owner_ref(owned)]}})
+            namespace = await ok(http, "POST", "/api/v1/namespaces", {"metadata": {"name": "custom"}})
+            await ok(http, "POST", "/apis/gadgets.example.com/v1/gadgets", {
+                "apiVersion": "gadgets.example.com/v1", "kind": "Gadget", "metadata": {
+                    "name": "gad", "ownerReferences": [owner_ref(namespace)]}})
+            await ok(http, "POST", gizmos.format(ns="custom"), {"apiVersion": "example.com/v1", "kind": "Gizmo",
+                                                                 "metadata": {"name": "inside"}})
+            await ok(http, "DELETE", SERVICES.format(ns="default") + "/owner")
+            await ok(http, "DELETE", "/api/v1/namespaces/custom")
+            await eventually(lambda: gone(http, widgets.format(ns="default") + "/w"))
+            await eventually(lambda: gone(http, gizmos.format(ns="default") + "/g"))
+            await eventually(lambda: gone(http, "/api/v1/namespaces/custom"))
+            await eventually(lambda: gone(http, "/apis/gadgets.example.com/v1/gadgets/gad"))
+            assert await gone(http, gizmos.format(ns="custom") + "/inside")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from apiserver.kind_storage import KIND_STORAGE
 from apiserver.lifecycle.garbagecollector import GarbageCollector
 from apiserver.lifecycle.namespace import NamespaceController
 from apiserver.state import CONFIG, REGISTRIES
@@ -29,6 +30,7 @@ async def lifecycle_context(app: web.Application) -> AsyncIterator[None]:
         running.append(collector)
     for controller in running:
         controller.start()
+        app[KIND_STORAGE].on_serve.append(controller.attach)  # kinds served later (custom resources)
     yield
     for controller in running:
         await controller.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from apiserver import errors
@@ -159,12 +160,15 @@ class GarbageCollector:
 
     def _registry_of(self, ref: Obj) -> Registry | None:
         group = str(ref.get("apiVersion", "")).rpartition("/")[0]
-        return self.by_kind.get((group, str(ref.get("kind", ""))))
+        registry = self.by_kind.get((group, str(ref.get("kind", ""))))
+        return registry if registry is not None and self.registries.get(registry.kind.plural) is registry else None
 
     # Work
 
     async def sync(self, node: Node) -> None:
-        registry = self.registries[node.resource]
+        registry = self.registries.get(node.resource)
+        if registry is None:
+            return  # its kind is served no more
         obj = await registry._read(node.namespace, node.name)
         if obj is None or obj["metadata"].get("uid") != node.uid:
             return
@@ -235,7 +239,7 @@ class GarbageCollector:
         """An owner in foreground deletion: its dependents are queued (they find it waiting and go); it loses the
         finalizer once none of those blocking its deletion is left."""
         blocking = False
-        for dependent in list(self.dependents.get(node.uid, ())):
+        for dependent in self._served(self.dependents.get(node.uid, ())):
             obj = await self.registries[dependent.resource]._read(dependent.namespace, dependent.name)
             if obj is None or obj["metadata"].get("uid") != dependent.uid:
                 continue
@@ -252,7 +256,7 @@ class GarbageCollector:
     async def _orphan_dependents(self, registry: Registry, node: Node) -> None:
         """An owner deleted with propagationPolicy Orphan: its dependents lose their reference to it, then it
         loses the finalizer."""
-        for dependent in list(self.dependents.get(node.uid, ())):
+        for dependent in self._served(self.dependents.get(node.uid, ())):
             await self._drop_references(self.registries[dependent.resource], dependent, {node.uid})
         await self._remove_finalizer(registry, node, ORPHAN)
 
@@ -269,9 +273,15 @@ class GarbageCollector:
 
         await self._update(registry, node, drop)
 
+    def _served(self, nodes: Iterable[Node]) -> list[Node]:
+        """`nodes` of the kinds still served (a copy: the index may change while they are worked on)."""
+        return [node for node in nodes if node.resource in self.registries]
+
     def _deleting_dependents(self, node: Node) -> bool:
         """Whether the cache shows `node` in foreground deletion."""
-        registry = self.registries[node.resource]
+        registry = self.registries.get(node.resource)
+        if registry is None:
+            return False
         cached = registry.cacher.cache.store.get(registry.key(node.namespace, node.name))
         if cached is None or cached.obj["metadata"].get("uid") != node.uid:
             return False

@@ -62,9 +62,10 @@ class NamespaceController:
         self._tasks.append(asyncio.create_task(self._resync_periodically(), name="namespace controller resync"))
 
     def attach(self, registry: Registry) -> None:
-        """Follow the changes of a namespaced kind registered after `start` (a custom resource's): its objects are
-        deleted with the others in any case, since every pass reads the current registries."""
-        registry.cacher.listeners.append(self._content_changed)
+        """Follow the changes of a namespaced kind (one served after `start` too: a custom resource's); every pass
+        reads the registries served at the time."""
+        if registry.kind.namespaced:
+            registry.cacher.listeners.append(self._content_changed)
 
     def resync(self) -> None:
         """Queue every terminating namespace the cache holds (changes a relisted cache did not tell are caught up)."""
