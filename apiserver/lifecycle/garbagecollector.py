@@ -37,7 +37,7 @@ from apiserver.registry import Mutation, Registry
 
 MANAGER = "kube-controller-manager"  # the field manager its User-Agent gives
 WORKERS = 4
-RESYNC_SECONDS = 30.0  # dependents of owners no cache holds are checked again this often
+RESYNC_SECONDS = 300.0  # the index is rebuilt (changes a relisted cache did not tell) this often
 
 
 @dataclass(frozen=True)
