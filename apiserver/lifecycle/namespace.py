@@ -97,8 +97,13 @@ class NamespaceController:
             self.queue.add(name)
 
     def _content_changed(self, event: CacheEvent) -> None:
+        """Requeue a terminating namespace when an object in it goes or its finalizers change (what can let the
+        namespace go on), not on every write of its objects."""
         namespace = event.obj["metadata"].get("namespace")
-        if namespace in self.terminating:
+        if namespace not in self.terminating:
+            return
+        if event.type != "MODIFIED" or event.prev is None or \
+                event.prev["metadata"].get("finalizers") != event.obj["metadata"].get("finalizers"):
             self.queue.add(namespace)
 
     async def sync(self, name: str) -> None:
