@@ -1,6 +1,13 @@
-# slice-apiserver image. The default (last) stage runs the API server; the `load` stage adds Locust
-# for docker-compose's `load` profile.
-FROM python:3.11-slim AS base
+# slice-apiserver images, one stage each: `apiserver` (the default, last), `load` (adds Locust, for
+# docker-compose's `load` profile) and `etcd` (the pinned etcd release's binary, with the same healthcheck
+# executable as the others). Both sources are build arguments, so the same file builds where no registry is
+# reachable: scripts/build-local-images makes local images for them from Debian's packages.
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG ETCD_IMAGE=quay.io/coreos/etcd:v3.6.16
+
+FROM ${ETCD_IMAGE} AS etcd-release
+
+FROM ${PYTHON_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -9,6 +16,12 @@ COPY storage ./storage
 COPY loadtest ./loadtest
 RUN pip install . && useradd --system --uid 10001 --no-create-home apiserver
 
+FROM base AS etcd
+COPY --from=etcd-release /usr/local/bin/etcd /usr/local/bin/etcd
+EXPOSE 2379
+HEALTHCHECK --interval=2s --timeout=3s --retries=30 CMD ["slice-apiserver-probe", "http://127.0.0.1:2379/health"]
+ENTRYPOINT ["etcd"]
+
 FROM base AS load
 RUN pip install ".[loadtest]"
 USER apiserver
@@ -16,7 +29,6 @@ USER apiserver
 FROM base AS apiserver
 USER apiserver
 EXPOSE 8080
-HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
+HEALTHCHECK --interval=5s --timeout=3s --retries=12 CMD ["slice-apiserver-probe"]
 ENTRYPOINT ["slice-apiserver"]
 CMD ["--bind-address", "0.0.0.0", "--insecure-allow-remote", "--port", "8080", "--kubeconfig", ""]
