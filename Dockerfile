@@ -8,6 +8,7 @@ ARG ETCD_IMAGE=quay.io/coreos/etcd:v3.6.16
 FROM ${ETCD_IMAGE} AS etcd-release
 
 FROM ${PYTHON_IMAGE} AS base
+LABEL org.opencontainers.image.title=slice-apiserver
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
