@@ -122,6 +122,12 @@ def test_etcd_runs_the_release_binary_on_its_volume_with_a_healthcheck() -> None
         assert SERVICES[name]["depends_on"]["etcd"]["condition"] == "service_healthy"
 
 
+def test_python_services_stop_on_sigint() -> None:
+    """Python as PID 1 has no SIGTERM handler, so the kernel drops it; SIGINT raises KeyboardInterrupt."""
+    for name in [*APISERVERS, "controllers"]:
+        assert SERVICES[name]["stop_signal"] == "SIGINT"
+
+
 def test_package_data_covers_every_data_file() -> None:
     """The images install the package (not the checkout): a data file outside package-data is missing there."""
     globs = PYPROJECT["tool"]["setuptools"]["package-data"]["apiserver"]
