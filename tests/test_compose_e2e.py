@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = Path(__file__).parent / "manifests"
 PROJECT = "slice-e2e"
 REPLICAS = {"apiserver-1": "http://127.0.0.1:8080", "apiserver-2": "http://127.0.0.1:8081"}
+PUBLISHED = [8080, 8081, 2379, 8089]  # docker-compose.yml's host ports, all on 127.0.0.1
 TOOLS = ["podman", "runc", "docker-compose", "debootstrap"]
 CONTAINERS_CONF = """\
 [containers]
@@ -136,6 +137,15 @@ def local_images() -> dict[str, str]:
     return dict(item.split("=", 1) for item in exported)
 
 
+def check_ports_free() -> None:
+    for port in PUBLISHED:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                pytest.fail(f"127.0.0.1:{port} is in use: docker-compose.yml publishes it (stop what listens there)")
+
+
 def podman_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """podman's Docker-compatible API on a socket of its own, with a containers.conf of its own (the
     machine's is left alone); the environment that points docker-compose and podman at them."""
@@ -166,6 +176,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack({**env, **images}, directory)
     try:
         stack.compose("down", "-v", load=True)  # whatever an interrupted run left
+        check_ports_free()
         stack.compose("build", load=True)
         stack.up()
         yield stack
