@@ -22,6 +22,7 @@ import yaml
 from apiserver import probe, secure_serving
 from apiserver.cli import config_from, parser
 from apiserver.controllers.__main__ import parser as controllers_parser
+from apiserver.testing import free_port, run_server
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -160,3 +161,12 @@ def test_dockerfile_default_command_parses(capsys: pytest.CaptureFixture[str]) -
     assert args.bind_address == "0.0.0.0" and args.port == HEALTHCHECK_PORT
     secure_serving.check(config_from(args))
     assert text.startswith("#") and final_stage.startswith("base AS apiserver\n")
+
+
+def test_probe_passes_on_a_ready_server_and_fails_where_nothing_answers() -> None:
+    with run_server() as server:
+        probe.main([f"{server.url}/readyz"])  # returns: exit status 0
+        with pytest.raises(SystemExit, match="HTTP Error 404"):
+            probe.main([f"{server.url}/no-such-path"])
+    with pytest.raises(SystemExit, match="Connection refused"):
+        probe.main([f"http://127.0.0.1:{free_port()}/readyz"])
