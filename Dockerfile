@@ -1,21 +1,28 @@
 # slice-apiserver images, one stage each: `apiserver` (the default, last), `load` (adds Locust, for
 # docker-compose's `load` profile) and `etcd` (the pinned etcd release's binary, with the same healthcheck
 # executable as the others). Both sources are build arguments, so the same file builds where no registry is
-# reachable: scripts/build-local-images makes local images for them from Debian's packages.
+# reachable: scripts/build-local-images makes local images for them from Debian's packages. Dependencies are
+# installed before the source is copied, so a source change rebuilds only the package's own layers.
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG ETCD_IMAGE=quay.io/coreos/etcd:v3.6.16
 
 FROM ${ETCD_IMAGE} AS etcd-release
 
-FROM ${PYTHON_IMAGE} AS base
+FROM ${PYTHON_IMAGE} AS python
 LABEL org.opencontainers.image.title=slice-apiserver
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+RUN useradd --system --uid 10001 --no-create-home apiserver
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+      print(*project["dependencies"], sep="\n")' >/tmp/requirements.txt && pip install -r /tmp/requirements.txt
+
+FROM python AS base
+COPY README.md ./
 COPY apiserver ./apiserver
 COPY storage ./storage
 COPY loadtest ./loadtest
-RUN pip install . && useradd --system --uid 10001 --no-create-home apiserver
+RUN pip install --no-deps .
 
 FROM base AS etcd
 COPY --from=etcd-release /usr/local/bin/etcd /usr/local/bin/etcd
@@ -23,8 +30,12 @@ EXPOSE 2379
 HEALTHCHECK --interval=2s --timeout=3s --retries=30 CMD ["slice-apiserver-probe", "http://127.0.0.1:2379/health"]
 ENTRYPOINT ["etcd"]
 
-FROM base AS load
-RUN pip install ".[loadtest]"
+FROM python AS load
+RUN python -c 'import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+      print(*project["optional-dependencies"]["loadtest"], sep="\n")' >/tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+COPY --from=base /app /app
+RUN pip install --no-deps .
 USER apiserver
 
 FROM base AS apiserver

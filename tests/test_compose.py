@@ -101,7 +101,7 @@ def healthcheck(stage: str) -> list[str] | None:
 def test_images_build_on_replaceable_sources() -> None:
     assert arg_default("PYTHON_IMAGE") == "python:3.11-slim"
     assert re.fullmatch(r"(quay\.io/coreos|gcr\.io/etcd-development)/etcd:v3\.[56]\.\d+", arg_default("ETCD_IMAGE"))
-    assert "FROM ${ETCD_IMAGE} AS etcd-release" in DOCKERFILE and "FROM ${PYTHON_IMAGE} AS base" in DOCKERFILE
+    assert "FROM ${ETCD_IMAGE} AS etcd-release" in DOCKERFILE and "FROM ${PYTHON_IMAGE} AS python" in DOCKERFILE
 
 
 def test_healthchecks_are_one_installed_executable_without_spaces() -> None:
