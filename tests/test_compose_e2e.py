@@ -59,10 +59,9 @@ class Stack:
     directory: Path
     log: list[str] = field(default_factory=list)
 
-    def run(self, *command: str, check: bool = True, extra: dict[str, str] | None = None,
-            timeout: float = TIMEOUT) -> str:
-        done = subprocess.run(command, cwd=ROOT, env={**self.env, **(extra or {})}, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+    def run(self, *command: str, check: bool = True, timeout: float = TIMEOUT) -> str:
+        done = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         self.log.append(f"$ {' '.join(command)} -> {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
         if check and done.returncode != 0:
             raise AssertionError(self.log[-1])
@@ -164,7 +163,8 @@ def podman_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, 
                 client.connect(str(sock))
             return service, env
         except OSError:
-            assert service.poll() is None and time.monotonic() < deadline, (directory / "podman-service.log").read_text()
+            log = (directory / "podman-service.log").read_text()
+            assert service.poll() is None and time.monotonic() < deadline, log
             time.sleep(0.05)
 
 
