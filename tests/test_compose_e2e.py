@@ -163,8 +163,8 @@ def podman_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, 
                 client.connect(str(sock))
             return service, env
         except OSError:
-            log = (directory / "podman-service.log").read_text()
-            assert service.poll() is None and time.monotonic() < deadline, log
+            failed = service.poll() is not None or time.monotonic() > deadline
+            assert not failed, (directory / "podman-service.log").read_text()
             time.sleep(0.05)
 
 
