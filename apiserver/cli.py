@@ -14,7 +14,7 @@ import uvloop
 import yaml
 from aiohttp import web
 
-from apiserver import secure_serving
+from apiserver import secure_serving, startup
 from apiserver.app import create_app
 from apiserver.authentication.tokenfile import read_token_file
 from apiserver.authorization.authorizer import parse_modes
@@ -175,6 +175,7 @@ def _boolean(value: str) -> bool:
 
 
 async def serve(config: Config, secure: secure_serving.SecureServing, verbose: bool = False) -> None:
+    await startup.wait_for_storage(config, secure.ssl_context)
     runner = serving.Runner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
     await runner.setup()
     site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096, ssl_context=secure.ssl_context)
