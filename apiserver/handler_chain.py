@@ -1,6 +1,7 @@
-"""The filters every request passes before the API's handlers (upstream's DefaultBuildHandlerChain): authentication,
-then auditing, then authorization, each a middleware installed only when the flags ask for it; the reviews they
-answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
+"""The filters every request passes before the API's handlers, in the order of upstream's DefaultBuildHandlerChain:
+the request timeout, authentication, auditing, the in-flight limits (which let `system:masters` through), then
+authorization (the authentication, audit and authorization middlewares installed only when the flags ask for
+them); the reviews they answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
 served, as upstream)."""
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from apiserver.authentication.filter import authenticator_for, with_authenticati
 from apiserver.authorization import reviews
 from apiserver.authorization.authorizer import new_authorizer, parse_modes
 from apiserver.authorization.filter import with_authorization
+from apiserver.filters import maxinflight, timeout
 from apiserver.rbac.aggregation import rbac_context
 from apiserver.state import CONFIG
 
 
 def install_filters(app: web.Application) -> None:
-    """Authenticate every request as the app's Config asks, then authorize it; serve SelfSubjectReview."""
+    """Time, authenticate, audit, limit and authorize every request as the app's Config asks; serve the reviews."""
     config = app[CONFIG]
+    timeout.setup(app)  # outside the in-flight limits: a request over time frees its slot
     authenticator = authenticator_for(config)
     audit_log = audit.setup(app, config)
     if authenticator is not None:
@@ -28,6 +31,7 @@ def install_filters(app: web.Application) -> None:
         app.middlewares.append(with_authentication(authenticator))
     if audit_log is not None:
         app.middlewares.append(audit.with_audit(audit_log))
+    maxinflight.setup(app)  # after authentication: it sees the user
     authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
