@@ -50,6 +50,8 @@ class Config:
     # aggregated-API mode (apiserver/aggregated.py): our group, the front proxy's authentication, delegation
     aggregated: bool = False  # serve our resources under api_group, behind kube-apiserver's aggregator
     api_group: str = ""  # --api-group; "": aggregated.DEFAULT_GROUP
+    service_name: str = "slice-apiserver"  # the Service the APIService names (its serving certificate's name)
+    service_namespace: str = "default"
     requestheader_client_ca_file: str = ""  # the CA of the front proxy's client certificate
     requestheader_allowed_names: tuple[str, ...] = ()  # its CommonNames allowed; (): any the CA signed
     requestheader_username_headers: tuple[str, ...] = ("X-Remote-User",)

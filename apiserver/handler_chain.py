@@ -12,7 +12,8 @@ from apiserver import audit
 from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
 from apiserver.authorization import reviews
-from apiserver.authorization.authorizer import new_authorizer, parse_modes
+from apiserver.authorization.authorizer import AnyAuthorizer, new_authorizer, parse_modes
+from apiserver.authorization.delegated import delegated_authorizer
 from apiserver.authorization.filter import with_authorization
 from apiserver.filters import maxinflight, timeout
 from apiserver.rbac.aggregation import rbac_context
@@ -32,7 +33,13 @@ def install_filters(app: web.Application) -> None:
     if audit_log is not None:
         app.middlewares.append(audit.with_audit(audit_log))
     maxinflight.setup(app)  # after authentication: it sees the user
-    authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
+    authorizer: AnyAuthorizer | None
+    if config.authorization_kubeconfig:
+        authorizer = delegated_authorizer(app, config.authorization_kubeconfig, config.authorization_always_allow_paths,
+                                          config.authorization_webhook_cache_authorized_ttl,
+                                          config.authorization_webhook_cache_unauthorized_ttl)
+    else:
+        authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
     reviews.setup(app, authorizer)

@@ -89,7 +89,8 @@ def prepare(config: Config) -> SecureServing:
         return SecureServing(server_context(config), None, token)
     from apiserver.certificates import ensure_serving_certificate  # cryptography takes ~25 ms to import: only here
 
-    files = ensure_serving_certificate(directory, config.bind_address)
+    extra = (service_host(config),) if config.aggregated else ()  # the name the aggregator verifies
+    files = ensure_serving_certificate(directory, config.bind_address, extra)
     return SecureServing(server_context(config, files), files.ca_cert.read_bytes(), token)
 
 
@@ -140,6 +141,12 @@ def request_client_certificates(context: ssl.SSLContext) -> None:
     if not ssl_ctx or libssl.SSL_CTX_get_verify_mode(ssl_ctx) != SSL_VERIFY_PEER:
         raise ssl.SSLError("cannot request client certificates: unexpected layout of ssl.SSLContext")
     libssl.SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, ctypes.cast(VERIFY_CALLBACK, ctypes.c_void_p))
+
+
+def service_host(config: Config) -> str:
+    """The host name kube-apiserver's aggregator reaches an aggregated server's Service by (and checks its
+    serving certificate for): `<service>.<namespace>.svc`."""
+    return f"{config.service_name}.{config.service_namespace}.svc"
 
 
 def admin_token_file(config: Config) -> Path | None:
