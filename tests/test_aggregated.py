@@ -16,18 +16,18 @@ import random
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from apiserver import aggregated
 from apiserver.certificates import CertificateFiles, new_ca, new_client_certificate
@@ -166,3 +166,127 @@ def test_delegated_authorization_asks_kube_apiserver(front_proxy: FrontProxy, ku
             time.sleep(0.2)
         assert code == 200
         assert call(server.url, path, ca, front_proxy.client, bob, "POST", b"{}")[0] == 403
+
+
+@contextmanager
+def test_host() -> Iterator[str]:
+    """A network namespace (a test host) at the far end of a veth pair; yields the address of the near end, in this
+    host's namespace: not a loopback address, reachable from this host and from the test host only."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("making a network namespace needs root and iproute2")
+    name = f"slice-agg-{os.getpid()}"
+    near, far = f"sa{os.getpid() % 10**7}h", f"sa{os.getpid() % 10**7}f"
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    subnet = next(f"10.254.{n}" for n in random.sample(range(1, 255), 254) if f"10.254.{n}." not in used)
+    commands = [["ip", "netns", "add", name],
+                ["ip", "link", "add", near, "type", "veth", "peer", "name", far, "netns", name],
+                ["ip", "addr", "add", f"{subnet}.1/30", "dev", near], ["ip", "link", "set", near, "up"],
+                ["ip", "-n", name, "addr", "add", f"{subnet}.2/30", "dev", far],
+                ["ip", "-n", name, "link", "set", far, "up"], ["ip", "-n", name, "link", "set", "lo", "up"]]
+    try:
+        for command in commands:
+            made = subprocess.run(command, capture_output=True, text=True)
+            if made.returncode != 0:
+                pytest.skip(f"cannot make a test host: {' '.join(command)}: {made.stderr.strip()}")
+        yield f"{subnet}.1"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)  # the veth pair goes with it
+
+
+@dataclass
+class Aggregated:
+    server: RunningServer
+    url: str  # where the aggregator reaches it
+
+
+@pytest.fixture(scope="module")
+def registered(front_proxy: FrontProxy, kube: KubeAPIServer, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Aggregated]:
+    """Our server in aggregated mode on the test host's address, authorizing by delegation to kube-apiserver,
+    registered with the manifests of `slice-apiserver apiservice` and Available."""
+    directory = tmp_path_factory.mktemp("aggregated")
+    with test_host() as address:
+        config = replace(aggregated_config(front_proxy, directory, authorization_kubeconfig=str(kube.kubeconfig)),
+                         bind_address=address, port=free_port(), kubeconfig="")
+        server = RunningServer(config, directory / "kubeconfig").start()
+        try:
+            manifests = subprocess.run(
+                [sys.executable, "-m", "apiserver", "--aggregated", "--secure", "--cert-dir", config.cert_dir,
+                 "--bind-address", address, "--port", str(config.port), "--requestheader-client-ca-file",
+                 config.requestheader_client_ca_file, "apiservice"],
+                capture_output=True, text=True, check=True, timeout=60).stdout
+            kubectl(kube, "apply", "-f", "-", stdin=manifests)
+            kubectl(kube, "wait", "--for=condition=Available", f"apiservice/v1.{GROUP}", "--timeout=90s")
+            yield Aggregated(server, f"https://{address}:{config.port}")
+        finally:
+            server.stop()
+
+
+def new_slice(name: str) -> str:
+    return json.dumps({"apiVersion": f"{GROUP}/v1", "kind": "EndpointSlice", "metadata": {"name": name},
+                       "addressType": "IPv4", "endpoints": [{"addresses": ["10.1.0.1"]}],
+                       "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
+
+
+def test_kubectl_through_the_aggregator_reaches_our_resources(registered: Aggregated, kube: KubeAPIServer,
+                                                              front_proxy: FrontProxy) -> None:
+    """kubectl 1.32 talks to kube-apiserver only: discovery lists our group, writes and reads of our resources are
+    proxied to us (as the user kube-apiserver authenticated, whom we authorize by asking it back)."""
+    resources = kubectl(kube, "api-resources", f"--api-group={GROUP}", "-o", "name").stdout.split()
+    assert f"endpointslices.{GROUP}" in resources and f"services.{GROUP}" in resources
+    kubectl(kube, "create", "-f", "-", stdin=new_slice("through-the-aggregator"))
+    table = kubectl(kube, "get", f"endpointslices.{GROUP}", "through-the-aggregator").stdout
+    assert table.split("\n")[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert table.split("\n")[1].split()[:4] == ["through-the-aggregator", "IPv4", "80", "10.1.0.1"]
+    got = json.loads(kubectl(kube, "get", f"endpointslices.{GROUP}", "through-the-aggregator", "-o", "json").stdout)
+    assert got["apiVersion"] == f"{GROUP}/v1" and got["kind"] == "EndpointSlice"
+    path = f"/apis/{GROUP}/v1/namespaces/default/endpointslices/through-the-aggregator"
+    ca = registered.server.serving.ca_pem
+    masters = {"X-Remote-User": "root", "X-Remote-Group": "system:masters"}
+    status, stored = call(registered.url, path, ca, front_proxy.client, masters)  # as the front proxy: it is ours
+    assert (status, stored["metadata"]["uid"]) == (200, got["metadata"]["uid"])
+    assert call(registered.url, path, ca, None, masters)[0] == 403  # without its certificate: anonymous
+    denied = kubectl(kube, "--as=eve", "get", f"endpointslices.{GROUP}", check=False)
+    assert denied.returncode == 1
+    assert (f'endpointslices.{GROUP} is forbidden: User "eve" cannot list resource "endpointslices" in API group '
+            f'"{GROUP}" in the namespace "default"') in denied.stderr
+
+
+def test_watches_fan_out_through_the_aggregator(registered: Aggregated, kube: KubeAPIServer) -> None:
+    """Watches opened through kube-apiserver (three streams and a `kubectl get --watch`) each see every slice
+    created through it, as they are created."""
+    path = f"/apis/{GROUP}/v1/namespaces/default/endpointslices?watch=1&labelSelector=fan%3Dout&timeoutSeconds=30"
+    names = [f"fan-{index}" for index in range(5)]
+    seen: list[list[str]] = [[] for _ in range(3)]
+
+    def watch(index: int) -> None:
+        with urllib.request.urlopen(kube.request(path), context=kube.ssl_context(), timeout=60) as stream:
+            for line in stream:
+                event = json.loads(line)
+                seen[index].append(event["object"]["metadata"]["name"])
+                if len(seen[index]) == len(names):
+                    return
+
+    threads = [threading.Thread(target=watch, args=(index,), daemon=True) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    binary = kubectl_binary()
+    assert binary is not None
+    watcher = subprocess.Popen([binary, "--kubeconfig", str(kube.kubeconfig), "--cache-dir",
+                                str(kube.directory / "kubectl-watch-cache"), "get", f"endpointslices.{GROUP}",
+                                "-l", "fan=out", "--watch", "-o", "name"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # the watches are open
+        for name in names:
+            body = json.loads(new_slice(name))
+            body["metadata"]["labels"] = {"fan": "out"}
+            kubectl(kube, "create", "-f", "-", stdin=json.dumps(body))
+        for thread in threads:
+            thread.join(30)
+        assert seen == [names] * 3
+        assert watcher.stdout is not None
+        printed = [watcher.stdout.readline().strip() for _ in names]
+        assert printed == [f"endpointslice.{GROUP}/{name}" for name in names]
+    finally:
+        watcher.kill()
+        watcher.wait()
