@@ -1,8 +1,8 @@
 """The filters every request passes before the API's handlers, in the order of upstream's DefaultBuildHandlerChain:
 the request timeout, authentication, auditing, the in-flight limits (which let `system:masters` through), then
 authorization (the authentication, audit and authorization middlewares installed only when the flags ask for
-them); the reviews they answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
-served, as upstream)."""
+them); the reviews they answer; and, under RBAC, the bootstrap policy and aggregation controller (the
+rbac.authorization.k8s.io kinds are always served, the policy bootstrapped only under RBAC, as upstream)."""
 
 from __future__ import annotations
 
@@ -44,4 +44,5 @@ def install_filters(app: web.Application) -> None:
         app.middlewares.append(with_authorization(authorizer))
     reviews.setup(app, authorizer)
     selfsubjectreview.setup(app)
-    app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation
+    if "RBAC" in parse_modes(config.authorization_mode):  # upstream bootstraps the policy under RBAC only
+        app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation
