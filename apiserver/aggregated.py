@@ -9,9 +9,12 @@ it runs with `--enable-aggregator-routing`)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from apiserver.config import Config
+from apiserver.kinds.base import Kind
 
 DEFAULT_GROUP = "discovery.slice-apiserver.example"
 VERSION = "v1"
@@ -19,10 +22,21 @@ GROUP_PRIORITY_MINIMUM = 1000  # sample-apiserver's: after the built-in groups
 VERSION_PRIORITY = 15
 SERVICE_PORT = 443
 PORT_NAME = "https"
+RENAMED_GROUPS = ("", "discovery.k8s.io")  # ours; rbac.authorization.k8s.io stays (the aggregator serves its own)
 
 
 def api_group(config: Config) -> str:
     return config.api_group or DEFAULT_GROUP
+
+
+def served_kinds(config: Config, kinds: Sequence[Kind]) -> tuple[Kind, ...]:
+    """The kinds the server serves: in aggregated mode ours (core and discovery.k8s.io) in `--api-group`'s v1,
+    the RBAC kinds (which serve the authorizer) where they are."""
+    if not config.aggregated:
+        return tuple(kinds)
+    group = api_group(config)
+    return tuple(dataclasses.replace(kind, group=group, version=VERSION) if kind.group in RENAMED_GROUPS else kind
+                 for kind in kinds)
 
 
 def manifests(config: Config, address: str, ca_pem: bytes | None) -> list[dict[str, Any]]:

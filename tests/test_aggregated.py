@@ -10,6 +10,7 @@ near end's address (10.x, reachable from this host only; both go with the namesp
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from cryptography import x509
 
 from apiserver import aggregated
 from apiserver.certificates import CertificateFiles, new_ca, new_client_certificate
@@ -106,6 +109,53 @@ class RBACKubeAPIServer(KubeAPIServer):
         command = super().command()
         command[command.index("--authorization-mode") + 1] = "Node,RBAC"
         return command
+
+
+def test_front_proxy_users_authorized_by_our_rbac(front_proxy: FrontProxy, tmp_path: Path) -> None:
+    """`--authorization-mode RBAC` in aggregated mode: the front proxy's users are authorized by our own roles."""
+    with run_server(aggregated_config(front_proxy, tmp_path, authorization_mode="RBAC"), tmp_path) as server:
+        ca, path = server.serving.ca_pem, "/apis/rbac.authorization.k8s.io/v1/clusterroles/view"
+        code, status = call(server.url, path, ca, front_proxy.client, {"X-Remote-User": "carol"})
+        assert (code, status["message"]) == (403, 'clusterroles.rbac.authorization.k8s.io "view" is forbidden: User '
+                                           '"carol" cannot get resource "clusterroles" in API group '
+                                           '"rbac.authorization.k8s.io" at the cluster scope')
+        admin = {"X-Remote-User": "root", "X-Remote-Group": "system:masters"}
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "slices"},
+                "rules": [{"verbs": ["list"], "apiGroups": [GROUP], "resources": ["endpointslices"]}]}
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "carol-slices"}, "subjects": [{"kind": "User", "name": "carol"}],
+                   "roleRef": {"kind": "ClusterRole", "name": "slices"}}
+        for plural, body in (("clusterroles", role), ("clusterrolebindings", binding)):
+            code = call(server.url, f"{rbac}/{plural}", ca, front_proxy.client, admin, "POST", json.dumps(body).encode())[0]
+            assert code == 201
+        deadline = time.monotonic() + 10
+        while (code := call(server.url, f"/apis/{GROUP}/v1/namespaces/default/endpointslices", ca,
+                            front_proxy.client, {"X-Remote-User": "carol"})[0]) == 403 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert code == 200
+
+
+def test_apiservice_prints_the_registration(tmp_path: Path) -> None:
+    """`slice-apiserver apiservice`: the APIService of our group trusting the generated CA (which signed a serving
+    certificate for the Service's name), the Service without selector, its Endpoints at --address."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "apiserver", "--aggregated", "--secure", "--cert-dir", str(tmp_path), "--port", "8443",
+         "--service-name", "slices", "--service-namespace", "edge", "apiservice", "--address", "192.0.2.10"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    apiservice, service, endpoints = yaml.safe_load_all(printed)
+    ca = (tmp_path / "ca.crt").read_bytes()
+    assert apiservice == {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                          "metadata": {"name": f"v1.{GROUP}"},
+                          "spec": {"group": GROUP, "version": "v1", "groupPriorityMinimum": 1000, "versionPriority": 15,
+                                   "service": {"name": "slices", "namespace": "edge", "port": 443},
+                                   "caBundle": base64.b64encode(ca).decode()}}
+    assert service["spec"] == {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443}]}
+    assert endpoints["subsets"] == [{"addresses": [{"ip": "192.0.2.10"}],
+                                     "ports": [{"name": "https", "port": 8443, "protocol": "TCP"}]}]
+    names = x509.load_pem_x509_certificate((tmp_path / "apiserver.crt").read_bytes()).extensions \
+        .get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert "slices.edge.svc" in names
 
 
 @pytest.fixture(scope="module")
