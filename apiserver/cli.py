@@ -19,8 +19,9 @@ from aiohttp import web
 from apiserver import aggregated, secure_serving
 from apiserver.aggregated import DEFAULT_GROUP
 from apiserver.app import create_app
-from apiserver.authentication.tokenfile import read_token_file
+from apiserver.authentication.filter import authenticator_for
 from apiserver.authorization.authorizer import parse_modes
+from apiserver.clientconfig import load_client_config
 from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
@@ -294,8 +295,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sys.stdout.write(text)
             return
         parse_modes(config.authorization_mode)
-        if config.token_auth_file:
-            read_token_file(config.token_auth_file)  # a missing or malformed token file stops the server here
+        authenticator_for(config)  # a missing or malformed token file or CA stops the server here
+        if config.authorization_kubeconfig:
+            load_client_config(config.authorization_kubeconfig)  # and so does a kubeconfig that does not load
     except (OSError, ValueError, ssl.SSLError) as err:
         sys.exit(f"slice-apiserver: {err}")
     tune_gc()

@@ -53,6 +53,9 @@ def check(config: Config) -> None:
                         ("--requestheader-client-ca-file", config.requestheader_client_ca_file)):
         if value and not serves_tls(config):
             raise ServingError(f"{flag} needs TLS: --secure or --tls-cert-file/--tls-private-key-file")
+    if config.aggregated and not serves_tls(config):
+        raise ServingError("--aggregated needs TLS (--secure or --tls-cert-file/--tls-private-key-file): the aggregator "
+                           "reaches its API servers over HTTPS only")
     if config.controllers and serves_tls(config):
         raise ServingError("--controllers run against plain HTTP only (they send no credentials yet)")
     if is_loopback(config.bind_address) or config.insecure_allow_remote:
