@@ -34,6 +34,7 @@ from cryptography import x509
 
 from apiserver import aggregated
 from apiserver.certificates import CertificateFiles, new_ca, new_client_certificate
+from apiserver.clientconfig import load_client_config
 from apiserver.config import Config
 from apiserver.testing import RunningServer, free_port, run_server
 from conformance.kube_apiserver import KubeAPIServer, kube_apiserver_binary
@@ -156,6 +157,31 @@ def test_apiservice_prints_the_registration(tmp_path: Path) -> None:
     names = x509.load_pem_x509_certificate((tmp_path / "apiserver.crt").read_bytes()).extensions \
         .get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     assert "slices.edge.svc" in names
+
+
+def test_authorization_kubeconfig_with_inline_certificates(tmp_path: Path) -> None:
+    """The kubeconfig of --authorization-kubeconfig as client-go reads it: a CA and a client certificate inline (or
+    as files relative to it) verify the server and authenticate to it."""
+    ca = new_ca(tmp_path, "client-ca")
+    client = new_client_certificate(ca, tmp_path, "reviewer", "reviewer", ("reviewers",))
+    config = Config(compaction_interval=0, secure=True, client_ca_file=str(ca.cert))
+    with run_server(config, tmp_path) as server:
+        assert server.serving.ca_pem is not None
+        cluster = {"server": server.url, "certificate-authority-data": base64.b64encode(server.serving.ca_pem).decode()}
+        user = {"client-certificate-data": base64.b64encode(client.cert.read_bytes()).decode(),
+                "client-key": client.key.name}
+        kubeconfig = tmp_path / "authz.kubeconfig"
+        kubeconfig.write_text(json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+                                          "clusters": [{"name": "k", "cluster": cluster}],
+                                          "users": [{"name": "u", "user": user}],
+                                          "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+        loaded = load_client_config(kubeconfig)
+        assert (loaded.server, loaded.headers) == (server.url, {})
+        request = urllib.request.Request(loaded.server + REVIEWS, data=REVIEW, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=loaded.ssl_context, timeout=10) as response:
+            review = json.loads(response.read())
+        assert review["status"]["userInfo"]["username"] == "reviewer"
 
 
 @pytest.fixture(scope="module")
