@@ -11,6 +11,7 @@ near end's address (10.x, reachable from this host only; both go with the namesp
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import random
@@ -212,6 +213,45 @@ def kubectl(kube: KubeAPIServer, *args: str, check: bool = True, stdin: str | No
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def review_as(url: str, headers: list[tuple[str, str]], front: CertificateFiles, ca_pem: bytes | None) -> Any:
+    """The SelfSubjectReview's userInfo (or the status code) for a request the front proxy sends with `headers`
+    (repeated names sent as repeated headers)."""
+    context = ssl.create_default_context(cadata=ca_pem.decode() if ca_pem else None)
+    context.check_hostname = False
+    if ca_pem is None:
+        context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(front.cert, front.key)
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    try:
+        connection.putrequest("POST", REVIEWS)
+        for name, value in [*headers, ("Content-Type", "application/json"), ("Content-Length", str(len(REVIEW)))]:
+            connection.putheader(name, value)
+        connection.endheaders(REVIEW)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    return json.loads(body)["status"]["userInfo"] if response.status == 201 else response.status
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Remote-User", "alice"), ("X-Remote-Group", "a"), ("X-Remote-Group", "b"), ("X-Remote-Extra-Scopes", "s1"),
+     ("X-Remote-Extra-Scopes", "s2"), ("x-remote-extra-acme.com%2Fproject", "p"), ("X-Remote-Extra-UPPER", "X")],
+    [("X-Remote-User", "bob"), ("X-Remote-User", "eve"), ("X-Remote-Group", ""), ("X-Remote-Group", "system:masters")],
+    [("X-Remote-User", ""), ("X-Remote-Group", "g")],
+    [("X-Remote-Extra-Bad%zzkey", "v"), ("X-Remote-User", "carol"), ("X-Remote-Extra-", "empty key")],
+], ids=["groups-and-extra", "repeated-user", "empty-user", "odd-extra-keys"])
+def test_request_headers_read_as_kube_apiserver_reads_them(front_proxy: FrontProxy, kube: KubeAPIServer,
+                                                           tmp_path: Path, headers: list[tuple[str, str]]) -> None:
+    """kube-apiserver authenticates its own front-proxy requests with the same flags: both read the headers alike
+    (under RBAC, so anonymous requests are allowed by both and get a 403)."""
+    with run_server(aggregated_config(front_proxy, tmp_path, authorization_mode="RBAC"), tmp_path) as server:
+        ours = review_as(server.url, headers, front_proxy.client, server.serving.ca_pem)
+    theirs = review_as(kube.url, headers, front_proxy.client, None)
+    assert ours == theirs
 
 
 def test_delegated_authorization_asks_kube_apiserver(front_proxy: FrontProxy, kube: KubeAPIServer,
