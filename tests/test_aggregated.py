@@ -185,6 +185,25 @@ def test_authorization_kubeconfig_with_inline_certificates(tmp_path: Path) -> No
         assert review["status"]["userInfo"]["username"] == "reviewer"
 
 
+def test_delegated_authorization_that_cannot_ask_is_a_500(front_proxy: FrontProxy, tmp_path: Path) -> None:
+    """Upstream's WithAuthorization answers an authorizer's error with an InternalError Status; the probes and
+    system:masters need no review."""
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    unreachable.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k"}}]}))
+    config = aggregated_config(front_proxy, tmp_path, authorization_kubeconfig=str(unreachable))
+    with run_server(config, tmp_path) as server:
+        ca, path = server.serving.ca_pem, f"/apis/{GROUP}/v1/namespaces/default/endpointslices"
+        code, status = call(server.url, path, ca, front_proxy.client, {"X-Remote-User": "bob"})
+        assert (code, status["reason"]) == (500, "InternalError")
+        assert status["message"].startswith("Internal error occurred: SubjectAccessReview: ")
+        assert call(server.url, "/livez", ca)[0] == 200
+        assert call(server.url, path, ca, front_proxy.client, {"X-Remote-User": "root",
+                                                               "X-Remote-Group": "system:masters"})[0] == 200
+
+
 @pytest.fixture(scope="module")
 def kube(front_proxy: FrontProxy) -> Iterator[KubeAPIServer]:
     """kube-apiserver with RBAC, as the aggregator: it proxies with the front proxy's certificate and reaches an
