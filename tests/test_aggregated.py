@@ -352,6 +352,11 @@ def registered(front_proxy: FrontProxy, kube: KubeAPIServer, tmp_path_factory: p
                 capture_output=True, text=True, check=True, timeout=60).stdout
             kubectl(kube, "apply", "-f", "-", stdin=manifests)
             kubectl(kube, "wait", "--for=condition=Available", f"apiservice/v1.{GROUP}", "--timeout=90s")
+            deadline = time.monotonic() + 60  # the aggregator publishes the group's discovery a moment later
+            while f"endpointslices.{GROUP}" not in kubectl(kube, "api-resources", f"--api-group={GROUP}", "-o", "name",
+                                                           check=False).stdout:
+                assert time.monotonic() < deadline, "the aggregator's discovery never listed our group"
+                time.sleep(0.5)
             yield Aggregated(server, f"https://{address}:{config.port}")
         finally:
             server.stop()
