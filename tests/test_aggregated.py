@@ -200,6 +200,14 @@ def test_delegated_authorization_that_cannot_ask_is_a_500(front_proxy: FrontProx
         assert (code, status["reason"]) == (500, "InternalError")
         assert status["message"].startswith("Internal error occurred: SubjectAccessReview: ")
         assert call(server.url, "/livez", ca)[0] == 200
+        rules = json.dumps({"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+                            "spec": {"namespace": "default"}}).encode()
+        code, review = call(server.url, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", ca,
+                            front_proxy.client, {"X-Remote-User": "root", "X-Remote-Group": "system:masters"},
+                            "POST", rules)
+        assert (code, review["status"]) == (201, {"resourceRules": [], "nonResourceRules": [], "incomplete": True,
+                                                  "evaluationError": "webhook authorizer does not support user rule "
+                                                  "resolution"})
         assert call(server.url, path, ca, front_proxy.client, {"X-Remote-User": "root",
                                                                "X-Remote-Group": "system:masters"})[0] == 200
 
