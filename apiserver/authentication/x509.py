@@ -6,6 +6,7 @@ certificate that does not verify is a 401. The subject names the user (CommonNam
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import ssl
 from collections import OrderedDict
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -80,14 +80,15 @@ def describe(cert: x509.Certificate) -> str:
     return f"SN={cert.serial_number}, subject={cert.subject.rfc4514_string()}"
 
 
-def user_from_certificate(cert: x509.Certificate) -> UserInfo | None:
+@functools.lru_cache(maxsize=CACHED)
+def user_from_certificate(der: bytes) -> UserInfo | None:
     """The user a verified client certificate names; None if it has no CommonName (not authenticated by it)."""
+    cert = x509.load_der_x509_certificate(der)
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     name = str(names[0].value) if names else ""
     if not name:
         return None
     groups = tuple(str(o.value) for o in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
-    der = cert.public_bytes(Encoding.DER)
     return UserInfo(name, "", groups, {CREDENTIAL_ID: (f"X509SHA256={hashlib.sha256(der).hexdigest()}",)})
 
 
@@ -101,4 +102,5 @@ class CertificateAuthenticator:
         der = peer_certificate(request)
         if not der:
             return None
-        return user_from_certificate(self.verifier.verify(der))
+        self.verifier.verify(der)
+        return user_from_certificate(der)
