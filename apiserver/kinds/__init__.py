@@ -14,10 +14,3 @@ from apiserver.kinds.service import SERVICE
 KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, CLUSTER_ROLE_BINDING, CLUSTER_ROLE, ROLE_BINDING, ROLE,
                            ENDPOINTSLICE)
 
-
-def group_versions() -> dict[str, list[Kind]]:
-    """Kinds grouped by apiVersion ("v1", "discovery.k8s.io/v1"), core first."""
-    grouped: dict[str, list[Kind]] = {}
-    for kind in KINDS:
-        grouped.setdefault(kind.api_version, []).append(kind)
-    return grouped

@@ -1,0 +1,115 @@
+"""The storage side of the served kinds: a registry and a watch cache per kind, all fed by the one reflector.
+
+Built for the kinds a server starts with; `serve` and `stop_serving` add and remove one kind while the server runs
+(a CustomResourceDefinition established or deleted): its cacher is listed between two batches of the running storage
+watch, then it is routed (added to the app's KindRegistry); on removal it is unrouted first, then its watchers closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from apiserver.allocator import IPRange, PortRange
+from apiserver.cacher.cacher import Cacher
+from apiserver.cacher.event import FrameBudget
+from apiserver.cacher.meters import WatchCollector
+from apiserver.cacher.reflector import Reflector
+from apiserver.cacher.watch_cache import WatchCache
+from apiserver.codec import decode
+from apiserver.kinds.base import Kind
+from apiserver.namespaces import NamespaceRegistry
+from apiserver.registry import Registry
+from apiserver.services import ServiceRegistry
+from apiserver.state import CONFIG, METRICS, REGISTRIES, SERVED_KINDS
+from storage import Storage
+
+KIND_STORAGE: web.AppKey[KindStorage] = web.AppKey("kind_storage")
+
+
+class KindStorage:
+    """Every served kind's registry (`app[REGISTRIES]`, by plural) and watch cache."""
+
+    def __init__(self, app: web.Application, storage: Storage) -> None:
+        self.app = app
+        self.config = app[CONFIG]
+        self.storage = storage
+        self.media_type = self.config.media_type()
+        self.frames = FrameBudget(self.config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
+        self.registries: dict[str, Registry] = {}
+        self.namespaces: NamespaceRegistry | None = None
+        for kind in app[SERVED_KINDS].kinds:
+            self._build(kind)
+        assert self.namespaces is not None, "namespaces are served"
+        self.collector: WatchCollector = WatchCollector([r.cacher.meters for r in self.registries.values()],
+                                        {p: _capacity(r.cacher.cache) for p, r in self.registries.items()})
+        app[METRICS].registry.register(self.collector)
+        self.reflector: Reflector = Reflector(storage, [r.cacher for r in self.registries.values()])
+        app[REGISTRIES] = self.registries
+
+    def _build(self, kind: Kind) -> Registry:
+        config = self.config
+        cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=self.frames)
+        cacher = Cacher(kind, self.storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
+        registry: Registry
+        if kind.plural == "namespaces" and not kind.group:
+            registry = self.namespaces = NamespaceRegistry(kind, self.storage, cacher, _no_namespace, self.media_type)
+            self.namespaces.namespaced = {}
+        else:
+            assert self.namespaces is not None, "namespaces are served first"
+            check = self.namespaces.check_writable
+            if kind.plural == "services" and not kind.group:
+                registry = ServiceRegistry(kind, self.storage, cacher, check,
+                                           IPRange.parse(config.service_cluster_ip_range),
+                                           PortRange.parse(config.service_node_port_range), self.media_type)
+            else:
+                registry = Registry(kind, self.storage, cacher, check, self.media_type)
+            if kind.namespaced:
+                self.namespaces.namespaced[kind.plural] = registry
+        self.registries[kind.plural] = registry
+        return registry
+
+    async def start(self) -> None:
+        """List and watch storage for every cache."""
+        await self.reflector.start()
+        for registry in self.registries.values():
+            await registry.cacher.start()
+
+    async def stop(self) -> None:
+        await self.reflector.stop()
+        for registry in self.registries.values():
+            await registry.cacher.stop()
+
+    async def serve(self, kind: Kind) -> Registry:
+        """Serve `kind` from now on: its cache listed and watched, then routed (KindConflict if it cannot be)."""
+        served = self.app[SERVED_KINDS]
+        served.check(kind)
+        registry = self._build(kind)
+        cacher = registry.cacher
+        self.collector.meters.append(cacher.meters)
+        self.collector.capacities[kind.plural] = _capacity(cacher.cache)
+        await self.reflector.add(cacher)
+        await cacher.start()
+        served.add(kind)
+        return registry
+
+    async def stop_serving(self, kind: Kind) -> None:
+        """Stop serving `kind`: unrouted, its cache no longer fed, its watchers closed (its stored objects stay)."""
+        self.app[SERVED_KINDS].remove(kind)
+        registry = self.registries.pop(kind.plural)
+        assert self.namespaces is not None
+        self.namespaces.namespaced.pop(kind.plural, None)
+        self.reflector.remove(registry.cacher)
+        self.collector.meters.remove(registry.cacher.meters)
+        self.collector.capacities.pop(kind.plural, None)
+        await registry.cacher.stop()
+
+
+def _capacity(cache: WatchCache) -> Callable[[], int]:
+    """The watch-cache capacity gauge's reading of `cache`."""
+    return lambda: cache.capacity
+
+
+async def _no_namespace(namespace: str, kind: Kind, name: str) -> None:
+    """Cluster-scoped kinds have no namespace to check."""
