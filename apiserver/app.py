@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors, httplog
+from apiserver.aggregated import served_kinds
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
@@ -202,7 +203,7 @@ def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
-    app[SERVED_KINDS] = KindRegistry((*KINDS, *kinds))
+    app[SERVED_KINDS] = KindRegistry((*served_kinds(config, KINDS), *kinds))  # --aggregated: in --api-group
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
     app.cleanup_ctx.append(storage_context)

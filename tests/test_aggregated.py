@@ -289,19 +289,19 @@ def test_delegated_authorization_asks_kube_apiserver(front_proxy: FrontProxy, ku
                                authorization_webhook_cache_unauthorized_ttl=0.2)
     with run_server(config, tmp_path) as server:
         ca = server.serving.ca_pem
-        group = "discovery.k8s.io"  # TODO GROUP once renamed
-        path = f"/apis/{group}/v1/namespaces/default/endpointslices"
+        path = f"/apis/{GROUP}/v1/namespaces/default/endpointslices"
         bob = {"X-Remote-User": "bob", "X-Remote-Group": "developers"}
         code, status = call(server.url, path, ca, front_proxy.client, bob)
         assert (code, status["reason"], status["message"]) == (403, "Forbidden", (
-            f'endpointslices.{group} is forbidden: User "bob" cannot list resource "endpointslices" in API group '
-            f'"{group}" in the namespace "default"'))
+            f'endpointslices.{GROUP} is forbidden: User "bob" cannot list resource "endpointslices" in API group '
+            f'"{GROUP}" in the namespace "default"'))
         admin = {"X-Remote-User": "root", "X-Remote-Group": "system:masters"}
         assert call(server.url, path, ca, front_proxy.client, admin)[0] == 200
         assert call(server.url, "/readyz", ca)[0] == 200  # anonymous, an always-allowed path
         assert call(server.url, "/metrics", ca)[0] == 403  # anonymous, asked: kube-apiserver's RBAC says no
-        kubectl(kube, "create", "clusterrole", "slice-reader", "--verb=get,list,watch",
-                f"--resource=endpointslices.{group}")
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "slice-reader"},
+                "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": [GROUP], "resources": ["endpointslices"]}]}
+        kubectl(kube, "create", "-f", "-", stdin=json.dumps(role))  # (kubectl create clusterrole asks discovery)
         kubectl(kube, "create", "clusterrolebinding", "developers-read-slices", "--clusterrole=slice-reader",
                 "--group=developers")
         deadline = time.monotonic() + 10
@@ -312,7 +312,7 @@ def test_delegated_authorization_asks_kube_apiserver(front_proxy: FrontProxy, ku
 
 
 @contextmanager
-def test_host() -> Iterator[str]:
+def namespaced_host() -> Iterator[str]:
     """A network namespace (a test host) at the far end of a veth pair; yields the address of the near end, in this
     host's namespace: not a loopback address, reachable from this host and from the test host only."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
@@ -348,7 +348,7 @@ def registered(front_proxy: FrontProxy, kube: KubeAPIServer, tmp_path_factory: p
     """Our server in aggregated mode on the test host's address, authorizing by delegation to kube-apiserver,
     registered with the manifests of `slice-apiserver apiservice` and Available."""
     directory = tmp_path_factory.mktemp("aggregated")
-    with test_host() as address:
+    with namespaced_host() as address:
         config = replace(aggregated_config(front_proxy, directory, authorization_kubeconfig=str(kube.kubeconfig)),
                          bind_address=address, port=free_port(), kubeconfig="")
         server = RunningServer(config, directory / "kubeconfig").start()
