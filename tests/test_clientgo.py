@@ -25,8 +25,8 @@ from apiserver.testing import RunningServer
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
-# the kinds conformance/clientgo's CRUD and apply cases cover (the RBAC kinds have no client-go case yet)
-PLURALS = [kind.plural for kind in KINDS if kind.group in ("", "discovery.k8s.io")]
+# the kinds conformance/clientgo's CRUD and apply cases cover: every one
+PLURALS = [kind.plural for kind in KINDS]
 
 
 @dataclass
