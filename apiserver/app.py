@@ -11,12 +11,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors, httplog
+from apiserver.aggregated import served_kinds
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.lifecycle import lifecycle_context
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
-from apiserver.filters import maxinflight, timeout
 from apiserver.handler_chain import install_filters
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
@@ -204,11 +204,9 @@ def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
-    app[SERVED_KINDS] = KindRegistry((*KINDS, *kinds))
+    app[SERVED_KINDS] = KindRegistry((*served_kinds(config, KINDS), *kinds))  # --aggregated: in --api-group
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
-    timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot
-    maxinflight.setup(app)
     app.cleanup_ctx.append(storage_context)
     app.cleanup_ctx.append(lifecycle_context)  # the garbage collector and the namespace controller
     if config.controllers:
@@ -220,7 +218,7 @@ def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
     debug.setup(app)
     if config.enable_fault_injection:
         fault_injection.setup(app)
-    install_filters(app)  # authentication and authorization of every request (middlewares); SelfSubjectReview
+    install_filters(app)  # the request timeout, authentication, audit, in-flight limits, authorization; reviews
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

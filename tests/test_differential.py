@@ -29,7 +29,7 @@ from storage.etcd_process import EtcdProcess
 # are fixed (the issue's aim is 97 %), never lower it. Measured on a freshly started kube-apiserver: there a watch
 # from resourceVersion 1 is not yet too old (its watch cache started at revision 1), so two requests that agree
 # with a kube-apiserver whose window has moved differ.
-RATCHET = 99.5  # 874/877 measured (ours runs without its garbage collector and namespace controller, as upstream)
+RATCHET = 99.5  # 913/916 measured (ours runs without its garbage collector and namespace controller, as upstream)
 
 
 @pytest.fixture
@@ -169,8 +169,9 @@ def test_pending_scenarios_are_reported_but_not_in_the_share() -> None:
     assert "[pending: its schema]" in render([done, waiting])
 
 
-def test_ours_on_memory_and_on_etcd_answer_identically(memory_server: Target, etcd: EtcdProcess) -> None:
-    with run_server(ours(etcd.storage_url(f"/{uuid.uuid4().hex}/registry"))) as server:
+def test_ours_on_memory_and_on_etcd_answer_identically(memory_server: Target, kube_etcd: EtcdProcess) -> None:
+    """On kube-apiserver's etcd: Debian's 3.4.23 refuses watch-lists (as kube-apiserver does on it)."""
+    with run_server(ours(kube_etcd.storage_url(f"/{uuid.uuid4().hex}/registry"))) as server:
         outcomes = asyncio.run(run_corpus(load_corpus(), memory_server, Target("ours (etcd)", server.url)))
     report = render(outcomes, "ours (memory)", "ours (etcd)")
     assert share(outcomes) == 100.0, report
