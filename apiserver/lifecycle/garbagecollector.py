@@ -38,6 +38,7 @@ from apiserver.registry import Mutation, Registry
 MANAGER = "kube-controller-manager"  # the field manager its User-Agent gives
 WORKERS = 4
 RESYNC_SECONDS = 300.0  # the index is rebuilt (changes a relisted cache did not tell) this often
+RELIST_CHECK_SECONDS = 2.0  # and this soon after a cache was listed again
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,17 @@ class GarbageCollector:
                 self.queue.add(node)
 
     async def _resync_periodically(self) -> None:
+        """Rebuild the index every RESYNC_SECONDS, and soon after a cache was relisted (its listing told no changes)."""
+        listed, since = self._listings(), 0.0
         while True:
-            await asyncio.sleep(RESYNC_SECONDS)
-            self.resync()
+            await asyncio.sleep(RELIST_CHECK_SECONDS)
+            since += RELIST_CHECK_SECONDS
+            if since >= RESYNC_SECONDS or self._listings() != listed:
+                listed, since = self._listings(), 0.0
+                self.resync()
+
+    def _listings(self) -> int:
+        return sum(registry.cacher.meters.initializations for registry in self.registries.values())
 
     @staticmethod
     def _node(registry: Registry, obj: Obj) -> Node:
