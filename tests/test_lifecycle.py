@@ -332,3 +332,20 @@ async def test_custom_kinds_cascade_and_go_with_their_namespace() -> None:
             await eventually(lambda: gone(http, "/api/v1/namespaces/custom"))
             await eventually(lambda: gone(http, "/apis/gadgets.example.com/v1/gadgets/gad"))
             assert await gone(http, gizmos.format(ns="custom") + "/inside")
+
+
+def test_kubectl_cascading_deletes(kubectl: Any, apiserver: RunningServer) -> None:
+    """`kubectl delete --cascade=foreground|orphan` waits for the owner to go, as on a cluster."""
+    async def setup() -> None:
+        async with aiohttp.ClientSession(apiserver.url) as http:
+            for name in ("fg", "keep"):
+                owner = await ok(http, "POST", SERVICES.format(ns="default"), service_body(name))
+                await ok(http, "POST", SLICES.format(ns="default"), slice_body(f"{name}-child", ownerReferences=[
+                    owner_ref(owner, block=True)]))
+
+    asyncio.run(setup())
+    assert kubectl("delete", "service", "fg", "--cascade=foreground").stdout.strip() == 'service "fg" deleted'
+    assert kubectl("get", "endpointslice", "fg-child", check=False).returncode == 1
+    assert kubectl("delete", "service", "keep", "--cascade=orphan").stdout.strip() == 'service "keep" deleted'
+    kept = json.loads(kubectl("get", "endpointslice", "keep-child", "-o", "json").stdout)
+    assert "ownerReferences" not in kept["metadata"]
