@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors, httplog
+from apiserver.apiextensions.controller import INITIAL_CRDS, CRDController
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
@@ -25,7 +26,7 @@ from apiserver.handlers.watch import watch
 from apiserver.kind_registry import KindRegistry
 from apiserver.kind_storage import KIND_STORAGE, KindStorage
 from apiserver.kinds import KINDS
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
 from apiserver.metrics import Metrics
 from apiserver.services import ServiceRegistry
 from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, SERVED_KINDS, STORAGE, RequestInfo
@@ -169,12 +170,16 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     assert isinstance(services, ServiceRegistry)
     await services.bootstrap(config.port)
     await kinds.start()
+    crds = CRDController(app)
+    initial: tuple[Obj, ...] = app[INITIAL_CRDS]
+    await crds.start(initial)
     compactor = None
     if config.compaction_interval > 0:
         compactor = asyncio.create_task(compact_periodically(storage, config.compaction_interval))
     yield
     if compactor is not None:
         compactor.cancel()
+    await crds.stop()
     await kinds.stop()
     await storage.close()
 
@@ -197,13 +202,15 @@ async def close_watches(app: web.Application) -> None:
         registry.cacher.hub.close_all()
 
 
-def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
-    """The server's application, serving the built-in kinds and `kinds` (a test's own)."""
+def create_app(config: Config, kinds: Sequence[Kind] = (), crds: Sequence[Obj] = ()) -> web.Application:
+    """The server's application, serving the built-in kinds, `kinds` (a test's own) and the CustomResourceDefinitions
+    `crds` (created at start when not stored yet)."""
     httplog.install()  # aiohttp's server logger: a malformed request is one line, rate-limited
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
     app[SERVED_KINDS] = KindRegistry((*KINDS, *kinds))
+    app[INITIAL_CRDS] = tuple(crds)
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
     timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot

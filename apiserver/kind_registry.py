@@ -35,10 +35,11 @@ class KindRegistry:
             self.add(kind)
 
     def check(self, kind: Kind) -> None:
-        """KindConflict if `kind` cannot be added: its path, or its plural (which names its storage), is served."""
+        """KindConflict if `kind` cannot be added: its path is served, or its plural (which names its storage) in
+        another group (the versions of one kind share a plural)."""
         if (kind.api_version, kind.plural) in self.by_path:
             raise KindConflict(f"{kind.plural} is served already in {kind.api_version}")
-        if any(served.plural == kind.plural for served in self.kinds):
+        if any(served.plural == kind.plural and served.group != kind.group for served in self.kinds):
             raise KindConflict(f"the resource {kind.plural} is served already in another group")
 
     def add(self, kind: Kind) -> None:

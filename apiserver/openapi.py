@@ -322,6 +322,13 @@ class Components:
         return out
 
 
+def published(schema: JSON, ref_prefix: str) -> JSON:
+    """A kind's own published schema (`Kind.openapi`) with its `$ref`s under `ref_prefix`."""
+    text = orjson.dumps(schema).decode().replace('"$ref":"#/components/schemas/', f'"$ref":"{ref_prefix}')
+    out: JSON = orjson.loads(text)
+    return out
+
+
 def gvk(group: str, version: str, kind: str) -> JSON:
     return {"group": group, "kind": kind, "version": version}
 
@@ -578,6 +585,8 @@ def openapi_v3(served: KindRegistry, group_version: str) -> JSON:
     for kind in kinds:
         components.ref(kind.schema)
         components.ref(list_schema(kind))
+        if kind.openapi is not None:
+            components.schemas[kind.schema.ref] = published(kind.openapi, REF_PREFIX)
         components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [gvk(group, version, kind.kind)]
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
             gvk(group, version, kind.list_kind)

@@ -77,6 +77,7 @@ class Cacher:
         self._fresh = asyncio.Event()
         self._held: list[tuple[list[WatchEvent], int]] | None = None  # batches held while paused (fault injection)
         self.ready = asyncio.Event()
+        self.observers: list[Callable[[], None]] = []  # told after the cache changed (in-process controllers)
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._bookmarks(), name=f"bookmarks {self.prefix}")]
@@ -110,6 +111,7 @@ class Cacher:
         self.hub.close_all()
         self.ready.set()
         self._notify_fresh()
+        self._changed()
         return revision
 
     def _decode(self, kv: KeyValue) -> Obj | None:
@@ -134,6 +136,12 @@ class Cacher:
         self.hub.progress(self.cache.rv)
         self._schedule_flush()
         self._notify_fresh()
+        if events:
+            self._changed()
+
+    def _changed(self) -> None:
+        for observer in self.observers:
+            observer()
 
     def _apply(self, kind: str, kv: KeyValue) -> None:
         self.meters.received += 1
