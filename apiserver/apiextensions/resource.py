@@ -19,6 +19,7 @@ from apiserver.kinds.base import STATUS, Column, Kind, Obj, Strategy, Subresourc
 from apiserver.kinds.columns import AGE, NAME, since
 from apiserver.kinds.meta import OBJECT_META
 from apiserver.kinds.pod import POD
+from apiserver.schema import Object
 from apiserver.validation.field import ErrorList, ErrorType, GoSyntax, go_json, invalid
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
@@ -170,10 +171,11 @@ def published_schema(schema: JSON) -> JSON:
     out = copy.deepcopy(schema)
     out.setdefault("type", "object")
     meta = POD.schema.properties
+    metadata = meta["metadata"]
     properties = {"apiVersion": {"description": meta["apiVersion"].description, "type": "string"},
                   "kind": {"description": meta["kind"].description, "type": "string"},
                   "metadata": {"allOf": [{"$ref": "#/components/schemas/" + OBJECT_META.ref}],
-                               "description": POD.schema.properties["metadata"].about}}
+                               "description": metadata.about if isinstance(metadata, Object) else ""}}
     out["properties"] = {**properties, **{k: v for k, v in (out.get("properties") or {}).items()
                                           if k not in properties}}
     return out
