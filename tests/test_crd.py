@@ -230,3 +230,37 @@ def test_invalid_crds_are_refused_as_upstream_refuses_them(apiserver: RunningSer
                                             'spec.group'}
     assert {"reason": "FieldValueRequired", "field": "spec.validation.openAPIV3Schema.properties[spec].type",
             "message": "Required value: must not be empty for specified object fields"} in body["details"]["causes"]
+
+
+@pytest.mark.apiserver_crds("manifests/crds/widgets.yaml")
+def test_transition_rules_see_the_stored_value(apiserver: RunningServer) -> None:
+    assert request(apiserver, "POST", WIDGETS, widget("w", replicas=1, name="first"))[0] == 201
+    status, body, _ = request(apiserver, "PATCH", WIDGETS + "/w", {"spec": {"name": "second"}},
+                              content_type="application/merge-patch+json")
+    assert (status, body["message"]) == (422, 'Widget.example.com "w" is invalid: spec.name: Invalid value: '
+                                              '"string": name is immutable')
+    status, body, _ = request(apiserver, "PATCH", WIDGETS + "/w", {"spec": {"replicas": 2}},
+                              content_type="application/merge-patch+json")
+    assert status == 200, body
+
+
+@pytest.mark.apiserver_crds("manifests/crds/widgets.yaml")
+def test_a_changed_schema_is_served_at_once(apiserver: RunningServer) -> None:
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+    crd = request(apiserver, "GET", path)[1]
+    properties = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    properties["size"] = {"type": "string"}
+    status, body, _ = request(apiserver, "PUT", path, crd)
+    assert status == 200 and body["metadata"]["generation"] == 2, body
+    started = time.monotonic()
+    while True:
+        status, body, _ = request(apiserver, "POST", WIDGETS, widget("w", replicas=1, size="big"))
+        if status == 201 and body["spec"].get("size") == "big":
+            break
+        if status == 201:
+            request(apiserver, "DELETE", WIDGETS + "/w")
+        assert time.monotonic() - started < 1.0, body
+        time.sleep(0.01)
+    _, document, _ = request(apiserver, "GET", "/openapi/v3/apis/example.com/v1")
+    assert "size" in document["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]
+
