@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    print(f"{"fixture start":56} {'median ms':>10} {'worst ms':>9} {'envtest 3 s / ours':>19}")
+    print(f"{'fixture start':56} {'median ms':>10} {'worst ms':>9} {'envtest 3 s / ours':>19}")
     for label, crds in (("built-in kinds", []), (f"built-in kinds + {len(CRDS)} CRDs ({', '.join(p.stem for p in CRDS)})",
                                                   CRDS)):
         seconds = starts(args.runs, crds)
