@@ -24,6 +24,7 @@ from apiserver.validation.field import ErrorList, ErrorType, GoSyntax, go_json, 
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
 JSON = dict[str, Any]
+VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")  # in upstream's order
 SCALE = Subresource("scale", ("get", "patch", "update"), kind="Scale", group="autoscaling", version="v1")
 
 
@@ -160,6 +161,7 @@ def kinds(crd: Obj) -> list[Kind]:
             columns=columns(version.get("additionalPrinterColumns") or ()),
             deprecation=warning,
             unstructured=True,
+            verbs=VERBS,
             openapi=published_schema(schema),
         ))
     return out
