@@ -1,10 +1,10 @@
 """The kinds one server serves, which may change while it runs (upstream's RESTMapper and discovery manager in one).
 
 A server starts with the built-in kinds (`apiserver.kinds.KINDS`) and any a test adds (`run_server(kinds=...)`);
-CustomResourceDefinitions add and remove kinds while it serves. Routing, discovery, OpenAPI and RBAC read the
-served set from here; the documents derived from it are rebuilt on first use after `generation` changes.
-Adding a kind's storage (registry, watch cache) is the app's part (`apiserver.app.serve_kind`), done before the
-kind is added here, so a kind is routed only once its storage is ready.
+CustomResourceDefinitions add and remove kinds while it serves. Routing, discovery and OpenAPI read the served set
+from here (the documents derived from it are rebuilt on first use after `generation` changes), and every kind added
+registers its protobuf messages. Adding a kind's storage (registry, watch cache) is `apiserver.kind_storage`'s part,
+done before the kind is added here, so a kind is routed only once its storage is ready.
 """
 
 from __future__ import annotations
