@@ -89,6 +89,7 @@ class CustomResourceStrategy(Strategy):
         if obj.get("apiVersion") != self.api_version:
             errs.append(invalid("apiVersion", obj.get("apiVersion"), f"must be {self.api_version}"))
         errs.extend(structural.validate(obj, self.schema))
+        errs.extend(structural.validate_embedded(obj, self.schema))
         if self.scale is not None:
             errs.extend(_replicas(obj, self.scale.spec_replicas))
             errs.extend(_replicas(obj, self.scale.status_replicas))

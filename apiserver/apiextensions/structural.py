@@ -24,11 +24,14 @@ from typing import Any
 
 from apiserver.kinds.meta import OBJECT_META
 from apiserver.schema import Array, Free, ListType, Map, Object, Schema, String, numbered
+from apiserver.validation.names import is_dns1035_label
 from apiserver.validation.field import (
     ErrorList,
     FieldError,
+    GoSyntax,
     duplicate,
     go_json,
+    go_quote,
     invalid,
     not_supported,
     required,
@@ -125,6 +128,46 @@ def validate(obj: JSON, schema: JSON) -> ErrorList:
     body = {key: value for key, value in obj.items() if key not in META_FIELDS}
     _validate(body, schema, "", errs, root=True)
     return errs
+
+
+def validate_embedded(value: Any, schema: JSON, path: str = "") -> ErrorList:
+    """The objects of `x-kubernetes-embedded-resource` nodes: apiVersion and kind required, a parseable group-version
+    and a DNS-1035 kind (upstream's objectmeta validation of embedded resources)."""
+    errs = ErrorList()
+    _embedded(value, schema, path, errs)
+    return errs
+
+
+def _embedded(value: Any, schema: JSON, path: str, errs: ErrorList) -> None:
+    if isinstance(value, dict):
+        if schema.get("x-kubernetes-embedded-resource"):
+            for key in ("apiVersion", "kind"):
+                if key not in value:
+                    errs.append(required(_child(path, key), "must not be empty"))
+            for key in ("apiVersion", "kind"):
+                if key in value:
+                    errs.extend(_type_meta(key, value[key], _child(path, key)))
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for name, item in value.items():
+            child = properties.get(name) or (additional if isinstance(additional, dict) else None)
+            if child is not None:
+                _embedded(item, child, _child(path, name), errs)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _embedded(item, schema["items"], f"{path}[{index}]", errs)
+
+
+def _type_meta(key: str, value: Any, path: str) -> ErrorList:
+    if not isinstance(value, str):
+        return ErrorList([invalid(path, value, "must be a string")])
+    if not value:
+        return ErrorList([invalid(path, value, "must not be empty")])
+    if key == "apiVersion" and value.count("/") > 1:
+        return ErrorList([invalid(path, value, f"unexpected GroupVersion string: {value}")])
+    if key == "kind" and (found := is_dns1035_label(value.lower())):
+        return ErrorList([invalid(path, value, "may have mixed case, but should otherwise match: " + ",".join(found))])
+    return ErrorList()
 
 
 def _json_type(value: Any) -> str:
@@ -274,10 +317,21 @@ def _validate_array(value: list[Any], schema: JSON, path: str, errs: ErrorList) 
                 continue
             key = tuple(item.get(k) for k in keys)
             if key in seen_keys:
-                shown = {k: item.get(k) for k in keys if k in item}
-                errs.append(duplicate(f"{path}[{index}]", shown))
+                errs.append(duplicate(f"{path}[{index}]", _go_map({k: item[k] for k in sorted(keys) if k in item})))
             else:
                 seen_keys.append(key)
+
+
+def _go_map(keys: JSON) -> GoSyntax:
+    """A list-map key as %#v prints the map[string]interface{} upstream reports."""
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, (int, float)):
+            return _go_number(item)
+        return go_quote(str(item))
+    return GoSyntax("map[string]interface {}{" + ", ".join(f"{go_quote(k)}:{value(v)}" for k, v in keys.items())
+                    + "}")
 
 
 def _validate_junctor(value: Any, schema: JSON, keyword: str, path: str, errs: ErrorList) -> None:
