@@ -48,13 +48,17 @@ class CRDController:
     async def start(self, crds: Iterable[Obj] = ()) -> None:
         """Create `crds` (those not stored yet), serve what the stored CRDs define (before the server is ready), then
         follow their changes."""
+        written = 0
         for crd in crds:
             try:
-                await self.registry.create("", copy.deepcopy(crd), WriteOptions(field_manager=MANAGER))
+                created = await self.registry.create("", copy.deepcopy(crd), WriteOptions(field_manager=MANAGER))
             except errors.StatusError as err:
                 if err.reason != "AlreadyExists":
                     raise
-        await self.registry.cacher.wait_fresh(await self.registry.storage.current_revision())
+                continue
+            written = max(written, int(created["metadata"]["resourceVersion"]))
+        if written:
+            await self.registry.cacher.wait_fresh(written)
         await self.reconcile()
         self.registry.cacher.observers.append(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="crd controller")
