@@ -70,7 +70,7 @@ class NamespaceRegistry(Registry):
         """The namespace controller's work: delete the contents, then the namespace unless finalizers of others
         remain (the garbage collector's `orphan`/`foregroundDeletion` would go at once: it has no dependents)."""
         everything = ListOptions()
-        for registry in self.namespaced.values():
+        for registry in list(self.namespaced.values()):  # a CRD deleted meanwhile takes its kind away
             await registry.delete_collection(name, everything, DeleteOptions(grace_period=0), WriteOptions())
         _, kv = await self.storage.get(self.key("", name))
         if kv is None:

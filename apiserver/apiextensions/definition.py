@@ -92,13 +92,23 @@ class CustomResourceDefinitionStrategy(Strategy):
         return validate_crd(obj)
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
-        errs = validate_crd(obj)
-        errs.extend(validate_object_meta_update(obj["metadata"], old["metadata"], core_finalizers=False))
+        """ValidateCustomResourceDefinitionUpdate: metadata as on any update, the spec, what may not change (scope
+        and kind once established, group and plural always), status and stored versions."""
+        errs = validate_object_meta_update(obj["metadata"], old["metadata"], core_finalizers=False)
         spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+        names, old_names = spec.get("names") or {}, old_spec.get("names") or {}
+        errs.extend(_validate_spec(spec))
+        if is_true(old, "Established"):  # its storage is in use
+            if spec.get("scope") != old_spec.get("scope"):
+                errs.append(invalid("spec.scope", spec.get("scope"), "field is immutable"))
+            if names.get("kind") != old_names.get("kind"):
+                errs.append(invalid("spec.names.kind", names.get("kind"), "field is immutable"))
         if spec.get("group") != old_spec.get("group"):
             errs.append(invalid("spec.group", spec.get("group"), "field is immutable"))
-        if (spec.get("names") or {}).get("plural") != (old_spec.get("names") or {}).get("plural"):
-            errs.append(invalid("spec.names.plural", (spec.get("names") or {}).get("plural"), "field is immutable"))
+        if names.get("plural") != old_names.get("plural"):
+            errs.append(invalid("spec.names.plural", names.get("plural"), "field is immutable"))
+        errs.extend(_validate_names((obj.get("status") or {}).get("acceptedNames") or {}, "status.acceptedNames"))
+        errs.extend(_validate_stored_versions(obj))
         return errs
 
 
