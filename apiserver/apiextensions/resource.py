@@ -163,6 +163,8 @@ def kinds(crd: Obj) -> list[Kind]:
             deprecation=warning,
             unstructured=True,
             verbs=VERBS,
+            extra_field_selectors={field["jsonPath"].lstrip("."): _selectable(field["jsonPath"])
+                                   for field in version.get("selectableFields") or ()},
             openapi=published_schema(schema),
         ))
     return out
@@ -195,6 +197,20 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
         return 3, 0, 0, version
     major, stage, minor = int(match.group(1)), match.group(2), int(match.group(3) or 0)
     return {None: 0, "beta": 1, "alpha": 2}[stage], -major, -minor, ""
+
+
+def _selectable(path: str) -> Any:
+    """The value a field selector compares for a selectable field: a string, boolean or integer as text, "" when
+    absent."""
+    steps = parse_path(path)
+
+    def value(obj: Obj) -> str:
+        found = find(obj, steps)
+        if not found or found[0] is None:
+            return ""
+        return _printed(found[0])
+
+    return value
 
 
 # Table columns
