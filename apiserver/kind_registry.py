@@ -53,6 +53,11 @@ class KindRegistry:
         served = self.by_path.pop((kind.api_version, kind.plural))
         self._set(tuple(k for k in self.kinds if k is not served))
 
+    def replace(self, old: Kind, new: Kind) -> None:
+        """Serve `new` in `old`'s place (the same path)."""
+        assert (old.api_version, old.plural) == (new.api_version, new.plural)
+        self._set(tuple(new if k is self.by_path[old.api_version, old.plural] else k for k in self.kinds))
+
     def _set(self, kinds: tuple[Kind, ...]) -> None:
         self.kinds = kinds
         self.by_path = {(k.api_version, k.plural): k for k in kinds}

@@ -117,6 +117,13 @@ class KindStorage:
         served.add(kind)
         return registry
 
+    def replace(self, old: Kind, new: Kind) -> None:
+        """Serve `new` instead of `old`, a kind of the same path, name, scope and subresources (a CRD whose schema,
+        columns or short names changed), keeping its storage, watch cache and watchers."""
+        registry = self.by_path[old.api_version, old.plural]
+        registry.kind, registry.strategy = new, new.strategy
+        self.app[SERVED_KINDS].replace(old, new)
+
     async def stop_serving(self, kind: Kind) -> None:
         """Stop serving `kind`: unrouted, its cache no longer fed, its watchers closed (its stored objects stay)."""
         self.app[SERVED_KINDS].remove(kind)

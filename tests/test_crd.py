@@ -255,19 +255,24 @@ def test_transition_rules_see_the_stored_value(apiserver: RunningServer) -> None
 def test_a_changed_schema_is_served_at_once(apiserver: RunningServer) -> None:
     path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
     crd = request(apiserver, "GET", path)[1]
+    listed = request(apiserver, "GET", WIDGETS)[1]["metadata"]["resourceVersion"]
     properties = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     properties["size"] = {"type": "string"}
-    status, body, _ = request(apiserver, "PUT", path, crd)
-    assert status == 200 and body["metadata"]["generation"] == 2, body
-    started = time.monotonic()
-    while True:
-        status, body, _ = request(apiserver, "POST", WIDGETS, widget("w", replicas=1, size="big"))
-        if status == 201 and body["spec"].get("size") == "big":
-            break
-        if status == 201:
-            request(apiserver, "DELETE", WIDGETS + "/w")
-        assert time.monotonic() - started < 1.0, body
-        time.sleep(0.01)
+    with urllib.request.urlopen(f"{apiserver.url}{WIDGETS}?watch=true&resourceVersion={listed}",
+                                timeout=TIMEOUT) as watching:
+        status, body, _ = request(apiserver, "PUT", path, crd)
+        assert status == 200 and body["metadata"]["generation"] == 2, body
+        started = time.monotonic()
+        while True:
+            status, body, _ = request(apiserver, "POST", WIDGETS, widget("w", replicas=1, size="big"))
+            if status == 201 and body["spec"].get("size") == "big":
+                break
+            if status == 201:
+                request(apiserver, "DELETE", WIDGETS + "/w")
+            assert time.monotonic() - started < 1.0, body
+            time.sleep(0.01)
+        first = json.loads(watching.readline())  # the watch opened before the change goes on
+        assert (first["type"], first["object"]["spec"]["size"]) == ("ADDED", "big")
     _, document, _ = request(apiserver, "GET", "/openapi/v3/apis/example.com/v1")
     assert "size" in document["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]
 

@@ -4,7 +4,9 @@ It follows the CustomResourceDefinitions' watch cache, level-triggered: after an
 cached and
 - accepts its names unless another CRD of the group holds one of them (NamesAccepted, then Established, in one
   status write, as the two upstream controllers end up writing);
-- serves the kinds of every established CRD (again when its spec changed), and stops serving those of CRDs gone;
+- serves the kinds of every established CRD, and stops serving those of CRDs gone; when a CRD's spec changes, its
+  kinds are replaced in place if their paths, names, scope and subresources stay (a new schema or printer column:
+  storage, watch caches and open watches go on), else served anew;
 - finishes a CRD's deletion: its objects are deleted, then the `customresourcecleanup` finalizer is removed.
 A CRD is thus served before its creation's answer has reached a client that watches for Established.
 """
@@ -41,7 +43,8 @@ class CRDController:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.registry: Registry = app[REGISTRIES]["customresourcedefinitions"]
-        self.served: dict[str, tuple[str, list[Kind]]] = {}  # CRD name → (the uid/generation served, its kinds)
+        # CRD name → the uid/generation served, its kinds, the apiVersion they are stored at
+        self.served: dict[str, tuple[str, list[Kind], str]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -188,18 +191,26 @@ class CRDController:
         version = f"{crd['metadata'].get('uid')}/{crd['metadata'].get('generation')}"
         if name in self.served and self.served[name][0] == version:
             return
-        await self._unserve(name)
         storage = self.app[KIND_STORAGE]
-        kinds: list[Kind] = []
         stored = f"{crd['spec']['group']}/{storage_version(crd)}"
-        for kind in resource.kinds(crd):
+        wanted = resource.kinds(crd)
+        served = self._kinds(name)
+        if served and stored == self.served[name][2] and \
+                [_identity(k) for k in wanted] == [_identity(k) for k in served]:
+            for old, new in zip(served, wanted, strict=True):  # a new schema, columns...: the same storage and caches
+                storage.replace(old, new)
+            self.served[name] = (version, wanted, stored)
+            return
+        await self._unserve(name)
+        kinds: list[Kind] = []
+        for kind in wanted:
             try:
                 await storage.serve(kind, stored)
             except KindConflict as err:
                 log.warning("CustomResourceDefinition %s cannot be served: %s", name, err)
                 continue
             kinds.append(kind)
-        self.served[name] = (version, kinds)
+        self.served[name] = (version, kinds, stored)
 
     async def _unserve(self, name: str) -> None:
         for kind in self._kinds(name):
@@ -238,6 +249,11 @@ class CRDController:
         except errors.StatusError as err:
             if err.code not in (404, 409):
                 raise
+
+
+def _identity(kind: Kind) -> tuple[object, ...]:
+    """What a kind's storage, routes and watch caches depend on: a CRD change keeping it is served in place."""
+    return kind.api_version, kind.plural, kind.kind, kind.namespaced, kind.subresources
 
 
 def _set_condition(conditions: list[Obj], kind: str, status: str, reason: str, message: str) -> list[Obj]:
