@@ -319,6 +319,8 @@ class Components:
             out["x-kubernetes-map-type"] = "atomic"
         if node.unions:
             out["x-kubernetes-unions"] = list(node.unions)
+        if node.keep_unknown:
+            out["x-kubernetes-preserve-unknown-fields"] = True
         return out
 
 

@@ -276,3 +276,16 @@ def test_a_changed_schema_is_served_at_once(apiserver: RunningServer) -> None:
     _, document, _ = request(apiserver, "GET", "/openapi/v3/apis/example.com/v1")
     assert "size" in document["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]
 
+
+
+@pytest.mark.apiserver_crds("manifests/crds/widgets.yaml")
+def test_an_embedded_resource_keeps_what_it_preserves_but_its_metadata_is_pruned(apiserver: RunningServer) -> None:
+    template = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "bogus": 1}, "spec": {"a": 1}}
+    status, body, headers = request(apiserver, "POST", WIDGETS, widget("w", replicas=1, template=template))
+    assert status == 201, body
+    assert body["spec"]["template"] == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"a": 1}}
+    assert headers["Warning"] == '299 - "unknown field \\"spec.template.metadata.bogus\\""'
+    status, body, _ = request(apiserver, "POST", WIDGETS, widget("v", replicas=1, template={"apiVersion": "v1"}))
+    assert (status, body["details"]["causes"][0]) == (422, {"reason": "FieldValueRequired", "field":
+                                                            "spec.template.kind", "message": "Required value: must "
+                                                            "not be empty"})

@@ -19,6 +19,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +43,7 @@ from apiserver.validation.field import (
 
 JSON = dict[str, Any]
 META_FIELDS = ("apiVersion", "kind", "metadata")
+EMBEDDED_META = replace(OBJECT_META, defaulter=None, always=())  # pruned to ObjectMeta, no zero values as Go writes
 
 
 def nodes(schema: JSON, ref: str) -> Object:
@@ -55,13 +57,17 @@ def nodes(schema: JSON, ref: str) -> Object:
 
 def _node(schema: JSON) -> Schema:
     description = schema.get("description", "")
-    if schema.get("x-kubernetes-preserve-unknown-fields") or schema.get("x-kubernetes-int-or-string"):
-        return Free(description)
+    preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
     kind = schema.get("type")
-    if schema.get("x-kubernetes-embedded-resource"):
+    if schema.get("x-kubernetes-embedded-resource"):  # its metadata is pruned whatever it keeps besides
         properties = {name: _node(child) for name, child in (schema.get("properties") or {}).items()}
-        properties.update({"apiVersion": String(), "kind": String(), "metadata": OBJECT_META})
-        return Object(description, properties=properties)
+        properties.update({"apiVersion": String(), "kind": String(), "metadata": EMBEDDED_META})
+        return Object(description, properties=properties, keep_unknown=preserve)
+    if preserve and kind == "object" and schema.get("properties"):
+        return Object(description, properties={name: _node(child) for name, child in schema["properties"].items()},
+                      keep_unknown=True)
+    if preserve or schema.get("x-kubernetes-int-or-string"):
+        return Free(description)
     if kind == "object":
         if schema.get("properties"):
             return Object(description, properties={name: _node(child) for name, child in schema["properties"].items()},
