@@ -111,6 +111,9 @@ def not_found(request: web.Request) -> web.Response:
 
 
 COLLECTION_PRODUCES = negotiation.ACCEPTED + negotiation.ACCEPTED_WATCH
+STRATEGIC = "application/strategic-merge-patch+json"
+# what a custom resource may be patched with: no strategic merge patch (apiextensions-apiserver's)
+UNSTRUCTURED_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
 
 
 async def serve_resource(request: web.Request) -> web.StreamResponse:
@@ -124,7 +127,8 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     handler = handler_for(target)
     # kube-apiserver's route checks, before any handler: the patch type (415), then Accept (406)
     if verb == "patch" and handler is None:
-        negotiation.check_patch_type(request)
+        if negotiation.check_patch_type(request) == STRATEGIC and target.kind.unstructured:
+            raise errors.unsupported_media_type(STRATEGIC, UNSTRUCTURED_PATCH_TYPES)
     on_collection = request.method == "GET" and (target.legacy_watch or not target.name)
     if handler is None:
         negotiation.check_route(request, COLLECTION_PRODUCES if on_collection else negotiation.ACCEPTED)

@@ -53,6 +53,7 @@ PATCH_CONTENT_TYPES = (  # in the order OpenAPI v2 lists them (v3 sorts its cont
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+STRATEGIC = "application/strategic-merge-patch+json"
 RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 STREAM_TYPES = (*RESPONSE_TYPES, "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch")
 
@@ -524,7 +525,9 @@ class _PathBuilder:
     def _patch(self, op_id: str, description: str) -> JSON:
         """kubectl's validation probe looks for the gvk and `fieldValidation` on every PATCH of the kind."""
         patch = self._operation("patch", op_id, description, _query((*WRITE_PARAMS, "force"), PATCH_PARAMETER_DOCS))
-        patch["requestBody"] = {"content": _content(PATCH.ref, PATCH_CONTENT_TYPES), "required": True}
+        # a custom resource has no strategic merge patch: kubectl apply then sends a JSON merge patch
+        types = [t for t in PATCH_CONTENT_TYPES if t != STRATEGIC] if self.kind.unstructured else PATCH_CONTENT_TYPES
+        patch["requestBody"] = {"content": _content(PATCH.ref, types), "required": True}
         patch["responses"] = _responses(self.kind.schema.ref, {"200": "OK", "201": "Created"})
         return patch
 

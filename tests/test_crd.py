@@ -155,7 +155,14 @@ def test_kubectl_applies_a_crd_and_its_objects(apiserver: RunningServer, kubectl
     kubectl("apply", "-n", "default", "-f", "-", input=yaml.safe_dump(widget("applied", replicas=2)))
     got = json.loads(kubectl("get", "widget", "applied", "-n", "default", "-o", "json").stdout)
     assert got["spec"]["replicas"] == 2 and got["spec"]["color"] == "red"
+    kubectl("apply", "-n", "default", "-f", "-", input=yaml.safe_dump(widget("applied", replicas=2, color="blue")))
+    kubectl("scale", "widget", "applied", "-n", "default", "--replicas=5")
+    got = json.loads(kubectl("get", "widget", "applied", "-n", "default", "-o", "json").stdout)
+    assert (got["spec"]["replicas"], got["spec"]["color"]) == (5, "blue")
     assert "replicas" in kubectl("explain", "widgets.spec").stdout
+    status, body, _ = request(apiserver, "PATCH", WIDGETS + "/applied", {"spec": {"replicas": 1}},
+                              content_type="application/strategic-merge-patch+json")
+    assert (status, body["reason"]) == (415, "UnsupportedMediaType")  # custom resources have no strategic patch
 
 
 @pytest.mark.apiserver_crds("manifests/crds/gadgets.yaml")
