@@ -19,7 +19,7 @@ import orjson
 from apiserver.discovery import release
 from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.base import Kind, Subresource
-from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT, list_of
+from apiserver.kinds.meta import DELETE_OPTIONS, LIST_META, META, PATCH, STATUS, WATCH_EVENT, list_of
 from apiserver.kinds.upstream import definition, scalar_schema, subresource_paths
 from apiserver.schema import (
     JSON,
@@ -332,6 +332,23 @@ def published(schema: JSON, ref_prefix: str) -> JSON:
     return out
 
 
+def published_list(kind: Kind) -> JSON:
+    """The list of a kind with its own published schema, as upstream's CRD OpenAPI builder writes it."""
+    own = kind.openapi or {}
+    meta = own.get("properties") or {}
+    return {"description": f"{kind.list_kind} is a list of {kind.kind}", "type": "object", "required": ["items"],
+            "properties": {
+                "apiVersion": meta.get("apiVersion", {"type": "string"}),
+                "items": {"description": f"List of {kind.plural}. More info: "
+                          "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md",
+                          "items": {"$ref": REF_PREFIX + kind.schema.ref}, "type": "array"},
+                "kind": meta.get("kind", {"type": "string"}),
+                "metadata": {"allOf": [{"$ref": REF_PREFIX + LIST_META.ref}], "description": "Standard list metadata. "
+                             "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/"
+                             "api-conventions.md#types-kinds"}},
+            "x-kubernetes-selectable-fields": own.get("x-kubernetes-selectable-fields", [])}
+
+
 def gvk(group: str, version: str, kind: str) -> JSON:
     return {"group": group, "kind": kind, "version": version}
 
@@ -592,6 +609,7 @@ def openapi_v3(served: KindRegistry, group_version: str) -> JSON:
         components.ref(list_schema(kind))
         if kind.openapi is not None:
             components.schemas[kind.schema.ref] = published(kind.openapi, REF_PREFIX)
+            components.schemas[kind.schema.ref + "List"] = published(published_list(kind), REF_PREFIX)
         components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [gvk(group, version, kind.kind)]
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
             gvk(group, version, kind.list_kind)

@@ -165,15 +165,16 @@ def kinds(crd: Obj) -> list[Kind]:
             verbs=VERBS,
             extra_field_selectors={field["jsonPath"].lstrip("."): _selectable(field["jsonPath"])
                                    for field in version.get("selectableFields") or ()},
-            openapi=published_schema(schema),
+            openapi=published_schema(schema, version.get("selectableFields") or ()),
         ))
     return out
 
 
-def published_schema(schema: JSON) -> JSON:
-    """The OpenAPI v3 schema published for a version: its own, with apiVersion, kind and metadata described as on
-    every kind (upstream's CRD OpenAPI builder)."""
-    out = copy.deepcopy(schema)
+def published_schema(schema: JSON, selectable: list[JSON] | tuple[JSON, ...] = ()) -> JSON:
+    """The OpenAPI v3 schema published for a version (upstream's CRD OpenAPI builder): its own, with apiVersion, kind
+    and metadata described as on every kind, int-or-string values as `anyOf` integer or string, embedded resources
+    with their type and object metadata, and the selectable fields."""
+    out = _published(copy.deepcopy(schema))
     out.setdefault("type", "object")
     meta = POD.schema.properties
     metadata = meta["metadata"]
@@ -183,7 +184,36 @@ def published_schema(schema: JSON) -> JSON:
                                "description": metadata.about if isinstance(metadata, Object) else ""}}
     out["properties"] = {**properties, **{k: v for k, v in (out.get("properties") or {}).items()
                                           if k not in properties}}
+    out["x-kubernetes-selectable-fields"] = [{"fieldPath": field["jsonPath"].lstrip(".")} for field in selectable]
     return out
+
+
+EMBEDDED_PROPERTIES = {
+    "apiVersion": {"description": "apiVersion defines the versioned schema of this representation of an object. More "
+                   "info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+                   "type": "string"},
+    "kind": {"description": "kind is a string value representing the type of this object. In CamelCase. More info: "
+             "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+             "type": "string"},
+    "metadata": {"allOf": [{"$ref": "#/components/schemas/" + OBJECT_META.ref}],
+                 "description": "Standard object's metadata. More info: "
+                 "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"},
+}
+
+
+def _published(node: JSON) -> JSON:
+    if node.get("x-kubernetes-int-or-string") and "anyOf" not in node:
+        node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("x-kubernetes-embedded-resource"):
+        node["properties"] = {**EMBEDDED_PROPERTIES, **(node.get("properties") or {})}
+        node["required"] = [*(k for k in ("kind", "apiVersion") if k not in (node.get("required") or ())),
+                            *(node.get("required") or ())]
+    for child in (node.get("properties") or {}).values():
+        _published(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            _published(node[key])
+    return node
 
 
 _KUBE_VERSION = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")
