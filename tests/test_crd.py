@@ -296,3 +296,19 @@ def test_an_embedded_resource_keeps_what_it_preserves_but_its_metadata_is_pruned
     assert (status, body["details"]["causes"][0]) == (422, {"reason": "FieldValueRequired", "field":
                                                             "spec.template.kind", "message": "Required value: must "
                                                             "not be empty"})
+
+
+@pytest.mark.apiserver_crds("manifests/crds/widgets.yaml")
+def test_the_published_schema_is_the_crds_as_upstream_publishes_it(apiserver: RunningServer) -> None:
+    index = request(apiserver, "GET", "/openapi/v3")[1]
+    schemas = request(apiserver, "GET", index["paths"]["apis/example.com/v1"]["serverRelativeURL"])[1]["components"][
+        "schemas"]
+    spec = schemas["com.example.v1.Widget"]["properties"]["spec"]["properties"]
+    assert spec["port"] == {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
+    assert spec["template"]["required"] == ["kind", "apiVersion"]
+    listed = schemas["com.example.v1.WidgetList"]
+    assert (listed["description"], listed["required"], listed["properties"]["items"]["items"]) == (
+        "WidgetList is a list of Widget", ["items"], {"$ref": "#/components/schemas/com.example.v1.Widget"})
+    patch = request(apiserver, "GET", index["paths"]["apis/example.com/v1"]["serverRelativeURL"])[1]["paths"][
+        "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
