@@ -11,12 +11,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors, httplog
+from apiserver.aggregated import served_kinds
 from apiserver.apiextensions.controller import INITIAL_CRDS, CRDController
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
-from apiserver.filters import maxinflight, timeout
 from apiserver.handler_chain import install_filters
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
@@ -213,12 +213,10 @@ def create_app(config: Config, kinds: Sequence[Kind] = (), crds: Sequence[Obj] =
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
-    app[SERVED_KINDS] = KindRegistry((*KINDS, *kinds))
+    app[SERVED_KINDS] = KindRegistry((*served_kinds(config, KINDS), *kinds))  # --aggregated: in --api-group
     app[INITIAL_CRDS] = tuple(crds)
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
-    timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot
-    maxinflight.setup(app)
     app.cleanup_ctx.append(storage_context)
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))
@@ -229,7 +227,7 @@ def create_app(config: Config, kinds: Sequence[Kind] = (), crds: Sequence[Obj] =
     debug.setup(app)
     if config.enable_fault_injection:
         fault_injection.setup(app)
-    install_filters(app)  # authentication and authorization of every request (middlewares); SelfSubjectReview
+    install_filters(app)  # the request timeout, authentication, audit, in-flight limits, authorization; reviews
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

@@ -1,7 +1,8 @@
-"""The filters every request passes before the API's handlers (upstream's DefaultBuildHandlerChain): authentication,
-then auditing, then authorization, each a middleware installed only when the flags ask for it; the reviews they
-answer; and the RBAC bootstrap policy and aggregation controller (the rbac.authorization.k8s.io kinds are always
-served, as upstream)."""
+"""The filters every request passes before the API's handlers, in the order of upstream's DefaultBuildHandlerChain:
+the request timeout, authentication, auditing, the in-flight limits (which let `system:masters` through), then
+authorization (the authentication, audit and authorization middlewares installed only when the flags ask for
+them); the reviews they answer; and, under RBAC, the bootstrap policy and aggregation controller (the
+rbac.authorization.k8s.io kinds are always served, the policy bootstrapped only under RBAC, as upstream)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from apiserver import audit
 from apiserver.authentication import selfsubjectreview
 from apiserver.authentication.filter import authenticator_for, with_authentication
 from apiserver.authorization import reviews
-from apiserver.authorization.authorizer import new_authorizer, parse_modes
+from apiserver.authorization.authorizer import AnyAuthorizer, new_authorizer, parse_modes
+from apiserver.authorization.delegated import delegated_authorizer
 from apiserver.authorization.filter import with_authorization
+from apiserver.filters import maxinflight, timeout
 from apiserver.rbac.aggregation import rbac_context
 from apiserver.state import CONFIG
 
 
 def install_filters(app: web.Application) -> None:
-    """Authenticate every request as the app's Config asks, then authorize it; serve SelfSubjectReview."""
+    """Time, authenticate, audit, limit and authorize every request as the app's Config asks; serve the reviews."""
     config = app[CONFIG]
+    timeout.setup(app)  # outside the in-flight limits: a request over time frees its slot
     authenticator = authenticator_for(config)
     audit_log = audit.setup(app, config)
     if authenticator is not None:
@@ -28,9 +32,17 @@ def install_filters(app: web.Application) -> None:
         app.middlewares.append(with_authentication(authenticator))
     if audit_log is not None:
         app.middlewares.append(audit.with_audit(audit_log))
-    authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
+    maxinflight.setup(app)  # after authentication: it sees the user
+    authorizer: AnyAuthorizer | None
+    if config.authorization_kubeconfig:
+        authorizer = delegated_authorizer(app, config.authorization_kubeconfig, config.authorization_always_allow_paths,
+                                          config.authorization_webhook_cache_authorized_ttl,
+                                          config.authorization_webhook_cache_unauthorized_ttl)
+    else:
+        authorizer = new_authorizer(parse_modes(config.authorization_mode), app)
     if authorizer is not None:
         app.middlewares.append(with_authorization(authorizer))
     reviews.setup(app, authorizer)
     selfsubjectreview.setup(app)
-    app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation
+    if "RBAC" in parse_modes(config.authorization_mode):  # upstream bootstraps the policy under RBAC only
+        app.cleanup_ctx.append(rbac_context)  # after storage_context: the bootstrap roles, then aggregation

@@ -22,6 +22,8 @@ from apiserver.cacher.reflector import Reflector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
 from apiserver.kinds.base import Kind
+from apiserver.kinds.namespace import NAMESPACE
+from apiserver.kinds.service import SERVICE
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
 from apiserver.services import ServiceRegistry
@@ -74,13 +76,14 @@ class KindStorage:
             return versioned
         cacher = Cacher(kind, self.storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
         registry: Registry
-        if kind.plural == "namespaces" and not kind.group:
+        # the built-in Namespaces and Services, by where they are stored (--aggregated serves them in a group of ours)
+        if kind.etcd_prefix == NAMESPACE.etcd_prefix:
             registry = self.namespaces = NamespaceRegistry(kind, self.storage, cacher, _no_namespace, self.media_type)
             self.namespaces.namespaced = {}
         else:
             assert self.namespaces is not None, "namespaces are served first"
             check = self.namespaces.check_writable
-            if kind.plural == "services" and not kind.group:
+            if kind.etcd_prefix == SERVICE.etcd_prefix:
                 registry = ServiceRegistry(kind, self.storage, cacher, check,
                                            IPRange.parse(config.service_cluster_ip_range),
                                            PortRange.parse(config.service_node_port_range), self.media_type)
