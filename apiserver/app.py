@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apiserver import errors, httplog
 from apiserver.aggregated import served_kinds
+from apiserver.apiextensions.controller import INITIAL_CRDS, CRDController
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.lifecycle import lifecycle_context
@@ -26,7 +27,7 @@ from apiserver.handlers.watch import watch
 from apiserver.kind_registry import KindRegistry
 from apiserver.kind_storage import KIND_STORAGE, KindStorage
 from apiserver.kinds import KINDS
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
 from apiserver.metrics import Metrics
 from apiserver.services import ServiceRegistry
 from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, SERVED_KINDS, STORAGE, RequestInfo
@@ -111,6 +112,9 @@ def not_found(request: web.Request) -> web.Response:
 
 
 COLLECTION_PRODUCES = negotiation.ACCEPTED + negotiation.ACCEPTED_WATCH
+STRATEGIC = "application/strategic-merge-patch+json"
+# what a custom resource may be patched with: no strategic merge patch (apiextensions-apiserver's)
+UNSTRUCTURED_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
 
 
 async def serve_resource(request: web.Request) -> web.StreamResponse:
@@ -124,7 +128,8 @@ async def serve_resource(request: web.Request) -> web.StreamResponse:
     handler = handler_for(target)
     # kube-apiserver's route checks, before any handler: the patch type (415), then Accept (406)
     if verb == "patch" and handler is None:
-        negotiation.check_patch_type(request)
+        if negotiation.check_patch_type(request) == STRATEGIC and target.kind.unstructured:
+            raise errors.unsupported_media_type(STRATEGIC, UNSTRUCTURED_PATCH_TYPES)
     on_collection = request.method == "GET" and (target.legacy_watch or not target.name)
     if handler is None:
         negotiation.check_route(request, COLLECTION_PRODUCES if on_collection else negotiation.ACCEPTED)
@@ -170,12 +175,16 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     assert isinstance(services, ServiceRegistry)
     await services.bootstrap(config.port)
     await kinds.start()
+    crds = CRDController(app)
+    initial: tuple[Obj, ...] = app[INITIAL_CRDS]
+    await crds.start(initial)
     compactor = None
     if config.compaction_interval > 0:
         compactor = asyncio.create_task(compact_periodically(storage, config.compaction_interval))
     yield
     if compactor is not None:
         compactor.cancel()
+    await crds.stop()
     await kinds.stop()
     await storage.close()
 
@@ -198,13 +207,15 @@ async def close_watches(app: web.Application) -> None:
         registry.cacher.hub.close_all()
 
 
-def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
-    """The server's application, serving the built-in kinds and `kinds` (a test's own)."""
+def create_app(config: Config, kinds: Sequence[Kind] = (), crds: Sequence[Obj] = ()) -> web.Application:
+    """The server's application, serving the built-in kinds, `kinds` (a test's own) and the CustomResourceDefinitions
+    `crds` (created at start when not stored yet)."""
     httplog.install()  # aiohttp's server logger: a malformed request is one line, rate-limited
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
     app[SERVED_KINDS] = KindRegistry((*served_kinds(config, KINDS), *kinds))  # --aggregated: in --api-group
+    app[INITIAL_CRDS] = tuple(crds)
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
     app.cleanup_ctx.append(storage_context)

@@ -73,6 +73,8 @@ def _prune(value: Any, node: Schema, path: str, found: list[str]) -> None:
         for key in list(value):
             child = node.properties.get(key)
             child_path = f"{path}.{key}" if path else key
+            if child is None and node.keep_unknown:
+                continue
             if child is None:
                 del value[key]
                 found.append(f"unknown field {go_quote(child_path)}")  # %q, as upstream's strict decoder
@@ -290,11 +292,14 @@ def _object_slot(node: Object) -> _Slot:
     object_defaults = tuple((name, child.default, slots[name][1]) for name, child in node.properties.items()
                             if isinstance(child, Object) and child.default is not None)
     defaulter = node.defaulter
+    keep_unknown = node.keep_unknown
 
     def walk(value: dict[str, Any]) -> None:
         for key, item in value.items():
             slot = slots.get(key)
             if slot is None:
+                if keep_unknown:
+                    continue
                 raise _Unusual
             accepted, child = slot
             if type(item) not in accepted:

@@ -146,7 +146,7 @@ def api_resource_list(kinds: KindRegistry, group_version: str) -> JSON:
             "singularName": kind.singular,
             "namespaced": kind.namespaced,
             "kind": kind.kind,
-            "verbs": sorted(kind.verbs),
+            "verbs": _verbs(kind),
         }
         if kind.short_names:
             resource["shortNames"] = list(kind.short_names)
@@ -165,15 +165,23 @@ def api_resource_list(kinds: KindRegistry, group_version: str) -> JSON:
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
 
+def _verbs(kind: Kind) -> list[str]:
+    """A kind's verbs, sorted as kube-apiserver's installer sorts them (a custom resource's in its declared order, as
+    apiextensions-apiserver lists them)."""
+    return list(kind.verbs) if kind.unstructured else sorted(kind.verbs)
+
+
 def _resource_discovery(kind: Kind) -> JSON:
     """One APIResourceDiscovery. responseKind.kind must be set or client-go drops the resource."""
-    response_kind = {"group": "", "version": "", "kind": kind.kind}
+    # a custom resource's names its group and version (apiextensions-apiserver's discovery), a built-in kind's not
+    group, version = (kind.group, kind.version) if kind.unstructured else ("", "")
+    response_kind = {"group": group, "version": version, "kind": kind.kind}
     resource: JSON = {
         "resource": kind.plural,
         "responseKind": response_kind,
         "scope": "Namespaced" if kind.namespaced else "Cluster",
         "singularResource": kind.singular,
-        "verbs": sorted(kind.verbs),
+        "verbs": _verbs(kind),
     }
     if kind.short_names:
         resource["shortNames"] = list(kind.short_names)
@@ -182,7 +190,8 @@ def _resource_discovery(kind: Kind) -> JSON:
     if kind.subresources:
         resource["subresources"] = [
             {"subresource": sub.name,
-             "responseKind": {"group": sub.group, "version": sub.version, "kind": sub.kind or kind.kind},
+             "responseKind": {"group": sub.group or group, "version": sub.version or version,
+                              "kind": sub.kind or kind.kind},
              "verbs": sorted(sub.verbs)}
             for sub in sorted(kind.subresources, key=lambda sub: sub.name)
         ]

@@ -1,10 +1,10 @@
 """The kinds one server serves, which may change while it runs (upstream's RESTMapper and discovery manager in one).
 
 A server starts with the built-in kinds (`apiserver.kinds.KINDS`) and any a test adds (`run_server(kinds=...)`);
-CustomResourceDefinitions add and remove kinds while it serves. Routing, discovery, OpenAPI and RBAC read the
-served set from here; the documents derived from it are rebuilt on first use after `generation` changes.
-Adding a kind's storage (registry, watch cache) is the app's part (`apiserver.app.serve_kind`), done before the
-kind is added here, so a kind is routed only once its storage is ready.
+CustomResourceDefinitions add and remove kinds while it serves. Routing, discovery and OpenAPI read the served set
+from here (the documents derived from it are rebuilt on first use after `generation` changes), and every kind added
+registers its protobuf messages. Adding a kind's storage (registry, watch cache) is `apiserver.kind_storage`'s part,
+done before the kind is added here, so a kind is routed only once its storage is ready.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ class KindRegistry:
             self.add(kind)
 
     def check(self, kind: Kind) -> None:
-        """KindConflict if `kind` cannot be added: its path, or its plural (which names its storage), is served."""
+        """KindConflict if `kind` cannot be added: its path is served, or its plural (which names its storage) in
+        another group (the versions of one kind share a plural)."""
         if (kind.api_version, kind.plural) in self.by_path:
             raise KindConflict(f"{kind.plural} is served already in {kind.api_version}")
-        if any(served.plural == kind.plural for served in self.kinds):
+        if any(served.plural == kind.plural and served.group != kind.group for served in self.kinds):
             raise KindConflict(f"the resource {kind.plural} is served already in another group")
 
     def add(self, kind: Kind) -> None:
@@ -51,6 +52,11 @@ class KindRegistry:
         """Stop serving `kind` (the one served at its path)."""
         served = self.by_path.pop((kind.api_version, kind.plural))
         self._set(tuple(k for k in self.kinds if k is not served))
+
+    def replace(self, old: Kind, new: Kind) -> None:
+        """Serve `new` in `old`'s place (the same path)."""
+        assert (old.api_version, old.plural) == (new.api_version, new.plural)
+        self._set(tuple(new if k is self.by_path[old.api_version, old.plural] else k for k in self.kinds))
 
     def _set(self, kinds: tuple[Kind, ...]) -> None:
         self.kinds = kinds

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from apiserver.allocator import IPRange, PortRange
+from apiserver.apiextensions import conversion
+from apiserver.apiextensions.definition import GROUP
+from apiserver.apiextensions.storage import CustomResourceDefinitionRegistry
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import FrameBudget
 from apiserver.cacher.meters import WatchCollector
@@ -28,6 +31,9 @@ from apiserver.state import CONFIG, METRICS, REGISTRIES, SERVED_KINDS
 from storage import Storage
 
 KIND_STORAGE: web.AppKey[KindStorage] = web.AppKey("kind_storage")
+# kinds whose registry does more than the generic one (besides namespaces and services)
+REGISTRIES_OF: dict[tuple[str, str], type[Registry]] = {
+    (GROUP, "customresourcedefinitions"): CustomResourceDefinitionRegistry}
 
 
 class KindStorage:
@@ -39,7 +45,8 @@ class KindStorage:
         self.storage = storage
         self.media_type = self.config.media_type()
         self.frames = FrameBudget(self.config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
-        self.registries: dict[str, Registry] = {}
+        self.registries: dict[str, Registry] = {}  # by plural: each kind's, at its storage version
+        self.by_path: dict[tuple[str, str], Registry] = {}  # by (apiVersion, plural): every served version's
         self.namespaces: NamespaceRegistry | None = None
         # called with each registry `serve` adds, once its cache is listed (the lifecycle controllers follow it)
         self.on_serve: list[Callable[[Registry], None]] = []
@@ -52,9 +59,23 @@ class KindStorage:
         self.reflector: Reflector = Reflector(storage, [r.cacher for r in self.registries.values()])
         app[REGISTRIES] = self.registries
 
-    def _build(self, kind: Kind) -> Registry:
+    def registry(self, kind: Kind) -> Registry:
+        """The registry serving `kind` (at its version)."""
+        return self.by_path[kind.api_version, kind.plural]
+
+    def _build(self, kind: Kind, stored: str = "") -> Registry:
+        """The registry and watch cache of `kind`, stored at apiVersion `stored` (its own when empty)."""
         config = self.config
         cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=self.frames)
+        if stored and stored != kind.api_version:  # a version of a CRD served by None conversion from the stored one
+            cacher = Cacher(kind, self.storage, conversion.decoder(kind.api_version), cache, config.watch_encode_cache,
+                            config.bookmark_interval)
+            storage = conversion.VersionedStorage(self.storage, stored, kind.api_version)
+            assert self.namespaces is not None
+            versioned = Registry(kind, storage, cacher, self.namespaces.check_writable, self.media_type)
+            self.by_path[kind.api_version, kind.plural] = versioned
+            self.registries.setdefault(kind.plural, versioned)
+            return versioned
         cacher = Cacher(kind, self.storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
         registry: Registry
         # the built-in Namespaces and Services, by where they are stored (--aggregated serves them in a group of ours)
@@ -68,8 +89,9 @@ class KindStorage:
                                            IPRange.parse(config.service_cluster_ip_range),
                                            PortRange.parse(config.service_node_port_range), self.media_type)
             else:
-                registry = Registry(kind, self.storage, cacher, check, self.media_type)
-        self.registries[kind.plural] = registry
+                registry = REGISTRIES_OF.get((kind.group, kind.plural), Registry)(kind, self.storage, cacher, check,
+                                                                                  self.media_type)
+        self.registries[kind.plural] = self.by_path[kind.api_version, kind.plural] = registry
         return registry
 
     async def start(self) -> None:
@@ -83,14 +105,15 @@ class KindStorage:
         for registry in self.registries.values():
             await registry.cacher.stop()
 
-    async def serve(self, kind: Kind) -> Registry:
-        """Serve `kind` from now on: its cache listed and watched, then routed (KindConflict if it cannot be)."""
+    async def serve(self, kind: Kind, stored: str = "") -> Registry:
+        """Serve `kind` from now on, stored at apiVersion `stored` (its own when empty): its cache listed and watched,
+        then routed (KindConflict if it cannot be)."""
         served = self.app[SERVED_KINDS]
         served.check(kind)
-        registry = self._build(kind)
+        registry = self._build(kind, stored)
         cacher = registry.cacher
         self.collector.meters.append(cacher.meters)
-        self.collector.capacities[kind.plural] = _capacity(cacher.cache)
+        self.collector.capacities.setdefault(kind.plural, _capacity(cacher.cache))
         await self.reflector.add(cacher)
         await cacher.start()
         for callback in self.on_serve:
@@ -98,13 +121,22 @@ class KindStorage:
         served.add(kind)
         return registry
 
+    def replace(self, old: Kind, new: Kind) -> None:
+        """Serve `new` instead of `old`, a kind of the same path, name, scope and subresources (a CRD whose schema,
+        columns or short names changed), keeping its storage, watch cache and watchers."""
+        registry = self.by_path[old.api_version, old.plural]
+        registry.kind, registry.strategy = new, new.strategy
+        self.app[SERVED_KINDS].replace(old, new)
+
     async def stop_serving(self, kind: Kind) -> None:
         """Stop serving `kind`: unrouted, its cache no longer fed, its watchers closed (its stored objects stay)."""
         self.app[SERVED_KINDS].remove(kind)
-        registry = self.registries.pop(kind.plural)
+        registry = self.by_path.pop((kind.api_version, kind.plural))
+        if self.registries.get(kind.plural) is registry:
+            del self.registries[kind.plural]
+            self.collector.capacities.pop(kind.plural, None)
         self.reflector.remove(registry.cacher)
         self.collector.meters.remove(registry.cacher.meters)
-        self.collector.capacities.pop(kind.plural, None)
         await registry.cacher.stop()
 
 

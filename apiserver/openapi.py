@@ -19,7 +19,7 @@ import orjson
 from apiserver.discovery import release
 from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.base import Kind, Subresource
-from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT, list_of
+from apiserver.kinds.meta import DELETE_OPTIONS, LIST_META, META, PATCH, STATUS, WATCH_EVENT, list_of
 from apiserver.kinds.upstream import definition, scalar_schema, subresource_paths
 from apiserver.schema import (
     JSON,
@@ -53,6 +53,7 @@ PATCH_CONTENT_TYPES = (  # in the order OpenAPI v2 lists them (v3 sorts its cont
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+STRATEGIC = "application/strategic-merge-patch+json"
 RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 STREAM_TYPES = (*RESPONSE_TYPES, "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch")
 
@@ -319,7 +320,33 @@ class Components:
             out["x-kubernetes-map-type"] = "atomic"
         if node.unions:
             out["x-kubernetes-unions"] = list(node.unions)
+        if node.keep_unknown:
+            out["x-kubernetes-preserve-unknown-fields"] = True
         return out
+
+
+def published(schema: JSON, ref_prefix: str) -> JSON:
+    """A kind's own published schema (`Kind.openapi`) with its `$ref`s under `ref_prefix`."""
+    text = orjson.dumps(schema).decode().replace('"$ref":"#/components/schemas/', f'"$ref":"{ref_prefix}')
+    out: JSON = orjson.loads(text)
+    return out
+
+
+def published_list(kind: Kind) -> JSON:
+    """The list of a kind with its own published schema, as upstream's CRD OpenAPI builder writes it."""
+    own = kind.openapi or {}
+    meta = own.get("properties") or {}
+    return {"description": f"{kind.list_kind} is a list of {kind.kind}", "type": "object", "required": ["items"],
+            "properties": {
+                "apiVersion": meta.get("apiVersion", {"type": "string"}),
+                "items": {"description": f"List of {kind.plural}. More info: "
+                          "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md",
+                          "items": {"$ref": REF_PREFIX + kind.schema.ref}, "type": "array"},
+                "kind": meta.get("kind", {"type": "string"}),
+                "metadata": {"allOf": [{"$ref": REF_PREFIX + LIST_META.ref}], "description": "Standard list metadata. "
+                             "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/"
+                             "api-conventions.md#types-kinds"}},
+            "x-kubernetes-selectable-fields": own.get("x-kubernetes-selectable-fields", [])}
 
 
 def gvk(group: str, version: str, kind: str) -> JSON:
@@ -515,7 +542,9 @@ class _PathBuilder:
     def _patch(self, op_id: str, description: str) -> JSON:
         """kubectl's validation probe looks for the gvk and `fieldValidation` on every PATCH of the kind."""
         patch = self._operation("patch", op_id, description, _query((*WRITE_PARAMS, "force"), PATCH_PARAMETER_DOCS))
-        patch["requestBody"] = {"content": _content(PATCH.ref, PATCH_CONTENT_TYPES), "required": True}
+        # a custom resource has no strategic merge patch: kubectl apply then sends a JSON merge patch
+        types = [t for t in PATCH_CONTENT_TYPES if t != STRATEGIC] if self.kind.unstructured else PATCH_CONTENT_TYPES
+        patch["requestBody"] = {"content": _content(PATCH.ref, types), "required": True}
         patch["responses"] = _responses(self.kind.schema.ref, {"200": "OK", "201": "Created"})
         return patch
 
@@ -578,6 +607,9 @@ def openapi_v3(served: KindRegistry, group_version: str) -> JSON:
     for kind in kinds:
         components.ref(kind.schema)
         components.ref(list_schema(kind))
+        if kind.openapi is not None:
+            components.schemas[kind.schema.ref] = published(kind.openapi, REF_PREFIX)
+            components.schemas[kind.schema.ref + "List"] = published(published_list(kind), REF_PREFIX)
         components.schemas[kind.schema.ref]["x-kubernetes-group-version-kind"] = [gvk(group, version, kind.kind)]
         components.schemas[kind.schema.ref + "List"]["x-kubernetes-group-version-kind"] = [
             gvk(group, version, kind.list_kind)

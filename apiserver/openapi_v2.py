@@ -266,6 +266,8 @@ def openapi_v2(served: KindRegistry) -> JSON:
             named = ((kind.schema, kind.kind), (openapi.list_schema(kind), kind.list_kind))
             for node, _ in named:
                 definitions.ref(node)
+            if kind.openapi is not None:
+                definitions.schemas[kind.schema.ref] = openapi.published(kind.openapi, "#/definitions/")
             for node, kind_name in named:
                 gvk = [openapi.gvk(kind.group, kind.version, kind_name)]
                 definitions.schemas[node.ref]["x-kubernetes-group-version-kind"] = gvk

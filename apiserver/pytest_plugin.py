@@ -7,6 +7,9 @@ Fixtures:
     apiserver_config  the Config used to start it; override this fixture to change flags
     apiserver_kinds   kinds the server serves besides the built-in ones (default none); override it to serve a test's
                       own kinds (`apiserver.kinds.base.Kind`, declared as the built-in ones are)
+    apiserver_crds    CustomResourceDefinitions the server starts with, established (default none): YAML files (every
+                      CustomResourceDefinition document in them) or objects; override it, or mark a test with
+                      `@pytest.mark.apiserver_crds("crds/widget.yaml", ...)`
     apiserver_storage a storage URL that replaces apiserver_config.storage (default None: keep it); override
                       it, e.g. parametrised over memory:// and etcd://..., to run every test on several backends
     kube_client       an official `kubernetes` ApiClient pointed at the server
@@ -22,7 +25,7 @@ from typing import Any
 import pytest
 
 from apiserver.config import Config
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
 from apiserver.testing import RunningServer, run_server
 
 
@@ -45,10 +48,20 @@ def apiserver_kinds() -> Sequence[Kind]:
 
 
 @pytest.fixture
+def apiserver_crds(request: pytest.FixtureRequest) -> Sequence[Obj | str | Path]:
+    """CustomResourceDefinitions the server starts with: the files and objects of the test's
+    `apiserver_crds` markers, relative paths from the test file's directory."""
+    found: list[Obj | str | Path] = []
+    for marker in request.node.iter_markers("apiserver_crds"):
+        found += [source if isinstance(source, dict) else request.path.parent / source for source in marker.args]
+    return found
+
+
+@pytest.fixture
 def apiserver(apiserver_config: Config, apiserver_storage: str | None, apiserver_kinds: Sequence[Kind],
-              tmp_path: Path) -> Iterator[RunningServer]:
+              apiserver_crds: Sequence[Obj | str | Path], tmp_path: Path) -> Iterator[RunningServer]:
     config = replace(apiserver_config, storage=apiserver_storage) if apiserver_storage else apiserver_config
-    with run_server(config, tmp_path, apiserver_kinds) as server:
+    with run_server(config, tmp_path, apiserver_kinds, apiserver_crds) as server:
         yield server
 
 
@@ -59,3 +72,8 @@ def kube_client(apiserver: RunningServer) -> Iterator[Any]:
         yield api
     finally:
         api.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "apiserver_crds(*sources): CustomResourceDefinitions (YAML files, relative to "
+                                       "the test file, or objects) the `apiserver` fixture starts with")

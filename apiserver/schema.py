@@ -110,6 +110,8 @@ class Object(Schema):
     fields (upstream's `SetDefaults_<Type>`, e.g. imagePullPolicy from the image's tag), after the
     declared defaults of the node and of everything under it.
     `unions` are upstream's `+union` markers (`x-kubernetes-unions`: a discriminator and the fields it selects).
+    `keep_unknown` keeps fields it does not declare (`x-kubernetes-preserve-unknown-fields` on a custom resource's
+    object with properties, such as an embedded resource): they are neither pruned nor checked.
     `about` is what the parent says of this property (upstream's property description, besides the type's).
     `embedded` are the Go structs embedded inline with a message of their own (a Volume's VolumeSource, numbered
     by `proto`): their properties are also this node's (unnumbered here), as JSON flattens them.
@@ -125,6 +127,7 @@ class Object(Schema):
     embedded: tuple[Object, ...] = field(default=(), compare=False)
     about: str = field(default="", compare=False)
     unions: tuple[dict[str, Any], ...] = ()
+    keep_unknown: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from apiserver import secure_serving
@@ -21,7 +22,7 @@ from apiserver.app import create_app
 from apiserver.config import Config
 from apiserver.faults import FAULTS, Faults
 from apiserver.kind_storage import KIND_STORAGE
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
 from apiserver.filters import serving
 from apiserver.kubeconfig import write_kubeconfig
 
@@ -109,9 +110,11 @@ class RunningServer:
     """A server on 127.0.0.1 running in its own thread and event loop, with a kubeconfig for it, and `faults` to
     inject watch failures and API errors into it from the test's thread (see ServerFaults)."""
 
-    def __init__(self, config: Config, kubeconfig: Path, kinds: Sequence[Kind] = ()) -> None:
+    def __init__(self, config: Config, kubeconfig: Path, kinds: Sequence[Kind] = (), crds: Sequence[Obj] = ()
+                 ) -> None:
         self.config = config
         self.kinds = tuple(kinds)
+        self.crds = tuple(crds)
         self.serving = secure_serving.prepare(config)
         self.url = f"{'https' if self.serving.ssl_context else 'http'}://127.0.0.1:{config.port}"
         self.kubeconfig = kubeconfig
@@ -134,7 +137,7 @@ class RunningServer:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         try:
-            self._runner = serving.Runner(create_app(self.config, self.kinds), handler_cancellation=True,
+            self._runner = serving.Runner(create_app(self.config, self.kinds, self.crds), handler_cancellation=True,
                                           access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, self.config.bind_address, self.config.port,
@@ -194,17 +197,32 @@ class RunningServer:
         return client.ApiClient(configuration)
 
 
+def load_crds(sources: Iterable[Obj | str | Path]) -> list[Obj]:
+    """The CustomResourceDefinitions of `sources`: objects as they are, and every CustomResourceDefinition document
+    of each YAML file named (other documents are skipped)."""
+    found: list[Obj] = []
+    for source in sources:
+        if isinstance(source, dict):
+            found.append(source)
+            continue
+        with open(source, encoding="utf-8") as stream:
+            found += [doc for doc in yaml.safe_load_all(stream)
+                      if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
+    return found
+
+
 @contextmanager
-def run_server(config: Config | None = None, directory: Path | None = None, kinds: Sequence[Kind] = ()
-               ) -> Iterator[RunningServer]:
-    """Start a server on a free port with a fresh embedded store, serving the built-in kinds and `kinds` (each
-    declared as the built-in ones are, `apiserver.kinds.base.Kind`); stop it on exit."""
+def run_server(config: Config | None = None, directory: Path | None = None, kinds: Sequence[Kind] = (),
+               crds: Sequence[Obj | str | Path] = ()) -> Iterator[RunningServer]:
+    """Start a server on a free port with a fresh embedded store, serving the built-in kinds, `kinds` (each
+    declared as the built-in ones are, `apiserver.kinds.base.Kind`) and the CustomResourceDefinitions `crds`
+    (objects, or YAML files as `load_crds` reads them), established before it answers; stop it on exit."""
     config = replace(config or Config(), bind_address="127.0.0.1", port=free_port(), kubeconfig="")
     with tempfile.TemporaryDirectory(prefix="slice-apiserver-") as tmp:
         base = directory or Path(tmp)
         if config.secure and not config.cert_dir:  # certificates and token of this server, not the user's state
             config = replace(config, cert_dir=str(base / "certs"))
-        server = RunningServer(config, base / "kubeconfig", kinds)
+        server = RunningServer(config, base / "kubeconfig", kinds, load_crds(crds))
         write_kubeconfig(server.kubeconfig, server.url, server.serving.ca_pem, server.serving.token)
         started = time.perf_counter()
         server.start()

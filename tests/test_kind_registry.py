@@ -3,6 +3,8 @@ removed while the server runs (routing, discovery and its ETag, OpenAPI, the wat
 
 from __future__ import annotations
 
+import asyncio
+import time
 import json
 import urllib.error
 import urllib.request
@@ -10,13 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from apiserver.deletion import DeleteOptions
 from apiserver.kind_registry import KindConflict, KindRegistry
+from apiserver.kind_storage import KIND_STORAGE
 from apiserver.kinds import KINDS
 from apiserver.kinds.base import Kind, Strategy
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.meta import OBJECT_META
+from apiserver.options import WriteOptions
 from apiserver.schema import Integer, Object, String, numbered
+from apiserver.state import REGISTRIES
 from apiserver.testing import RunningServer
 
 TIMEOUT = 10
@@ -132,3 +139,26 @@ def test_a_kind_conflicting_with_a_served_one_is_refused() -> None:
     assert kinds.generation == generation + 1 and kinds.by_path["example.com/v1", "widgets"] is WIDGET
     kinds.remove(WIDGET)
     assert ("example.com/v1", "widgets") not in kinds.by_path and "example.com" not in kinds.group_names
+
+
+def test_a_kind_removed_while_a_namespace_is_finalized(apiserver: RunningServer) -> None:
+    """The namespace controller deletes every namespaced kind's objects while a kind may go away (a CRD deleted)."""
+    assert request(apiserver, "POST", "/api/v1/namespaces", {"metadata": {"name": "busy"}})[0] == 201
+    for index in range(300):  # enough for the finalization to be deleting them when the kind goes
+        status, body, _ = request(apiserver, "POST", "/api/v1/namespaces/busy/endpoints",
+                                  {"metadata": {"name": f"e{index}"}})
+        assert status == 201, body
+
+    async def race(app: web.Application) -> None:
+        namespaces = app[REGISTRIES]["namespaces"]
+        deleting = asyncio.create_task(namespaces.delete("", "busy", DeleteOptions(), WriteOptions()))
+        await asyncio.sleep(0.02)
+        await app[KIND_STORAGE].stop_serving(WIDGET)
+        await deleting
+
+    apiserver.call(race)
+    for _ in range(600):  # the namespace controller finalizes it in the background
+        if request(apiserver, "GET", "/api/v1/namespaces/busy")[0] == 404:
+            break
+        time.sleep(0.05)
+    assert request(apiserver, "GET", "/api/v1/namespaces/busy")[0] == 404

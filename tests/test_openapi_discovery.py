@@ -123,7 +123,7 @@ async def test_legacy_api_versions_and_groups(client: Client) -> None:
     assert api["versions"] == ["v1"]
     assert api["serverAddressByClientCIDRs"][0]["clientCIDR"] == "0.0.0.0/0"
     groups = (await get_json(client, "/apis"))["groups"]
-    assert [g["name"] for g in groups] == ["rbac.authorization.k8s.io", "discovery.k8s.io"]
+    assert [g["name"] for g in groups] == ["rbac.authorization.k8s.io", "apiextensions.k8s.io", "discovery.k8s.io"]
     group = await get_json(client, "/apis/discovery.k8s.io")
     assert group["kind"] == "APIGroup"
     assert group["preferredVersion"] == {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}
@@ -135,7 +135,8 @@ async def test_aggregated_items_have_what_client_go_requires(client: Client) -> 
     assert not core["items"][0]["metadata"].get("name")
     assert core["items"][0]["versions"][0]["version"] == "v1"
     groups = await get_json(client, "/apis", ACCEPT_V2)
-    assert [item["metadata"]["name"] for item in groups["items"]] == ["rbac.authorization.k8s.io", "discovery.k8s.io"]
+    assert [item["metadata"]["name"] for item in groups["items"]] == ["rbac.authorization.k8s.io",
+                                                                      "apiextensions.k8s.io", "discovery.k8s.io"]
     for item in core["items"] + groups["items"]:
         for version in item["versions"]:
             assert version["freshness"] == "Current"

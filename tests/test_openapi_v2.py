@@ -134,7 +134,7 @@ def test_operations_worded_as_the_installer_words_them(document: dict[str, Any])
     assert deleted == {
         "/api/v1/namespaces/{name}": "Status", "/api/v1/namespaces/{namespace}/endpoints/{name}": "Status",
         "/api/v1/namespaces/{namespace}/pods/{name}": "Pod", "/api/v1/namespaces/{namespace}/services/{name}": "Service",
-        slices + "/{name}": "Status",
+        slices + "/{name}": "Status", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}": "Status",
         **{f"/apis/rbac.authorization.k8s.io/v1/{scope}{plural}/{{name}}": "Status"
            for scope, plural in (("", "clusterrolebindings"), ("", "clusterroles"),
                                  ("namespaces/{namespace}/", "rolebindings"), ("namespaces/{namespace}/", "roles"))},

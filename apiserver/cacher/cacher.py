@@ -77,8 +77,8 @@ class Cacher:
         self._fresh = asyncio.Event()
         self._held: list[tuple[list[WatchEvent], int]] | None = None  # batches held while paused (fault injection)
         self.ready = asyncio.Event()
-        # in-process observers of every change (the garbage collector, the namespace controller): called after the
-        # cache took the event; they must not block (they queue work)
+        # in-process observers of every change (the garbage collector, the namespace and CRD controllers): called
+        # after the cache took the event, and with every object after a relist; they must not block (they queue work)
         self.listeners: list[Callable[[CacheEvent], None]] = []
 
     async def start(self) -> None:
@@ -113,6 +113,8 @@ class Cacher:
         self.hub.close_all()
         self.ready.set()
         self._notify_fresh()
+        for event in events:  # as an informer's relist: every object, as added
+            self._tell(event)
         return revision
 
     def _decode(self, kv: KeyValue) -> Obj | None:
@@ -160,11 +162,7 @@ class Cacher:
             event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
                                prev_obj, now, stored=_protobuf(kv))
         self.cache.apply(event)
-        for listener in self.listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a listener of %s failed on %s", self.kind.plural, event.key)
+        self._tell(event)
         try:
             self.hub.dispatch(event)
         except Exception:
@@ -172,6 +170,13 @@ class Cacher:
             log.exception("dispatching %s %s at revision %d failed: closing every watcher of %s", event.type,
                           event.key, event.rv, self.kind.plural)
             self.hub.close_all()
+
+    def _tell(self, event: CacheEvent) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a listener of %s failed on %s", self.kind.plural, event.key)
 
     def fail(self) -> None:
         """The cache cannot follow storage any more (the caller logs why): not ready, watchers closed, until

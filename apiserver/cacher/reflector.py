@@ -36,7 +36,8 @@ class Reflector:
 
     def __init__(self, storage: Storage, cachers: list[Cacher]) -> None:
         self.storage = storage
-        self.cachers = {cacher.prefix: cacher for cacher in cachers}
+        self.cachers: list[Cacher] = []
+        self._routes: dict[str, list[Cacher]] = {}  # prefix → its cachers (one per served version of the kind)
         self.revision = 0  # every cache is complete up to here
         self._resume = 0  # the last revision seen in an event or a list: a broken watch resumes after it
         self._stream: WatchStream | None = None
@@ -53,6 +54,8 @@ class Reflector:
         cacher.request_progress = self.request_progress
         cacher.request_relist = functools.partial(self.request_relist, cacher)
         cacher.watch_progress = self.watch_progress
+        self.cachers.append(cacher)
+        self._routes.setdefault(cacher.prefix, []).append(cacher)
 
     async def start(self) -> None:
         """List every cacher (storage errors propagate: the server does not start), then watch."""
@@ -60,7 +63,7 @@ class Reflector:
         if not self.watch_progress:
             log.warning("storage answers progress requests ahead of pending events (etcd before 3.4.31 or 3.5.13):"
                         " consistent lists read storage instead of the watch cache")
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             cacher.watch_progress = self.watch_progress
         await self._list_all()
         self._spawn()
@@ -70,15 +73,17 @@ class Reflector:
         batches (a progress notification is asked for, so one comes soon), so it misses no event; returns once it
         is ready."""
         self._attach(cacher)
-        self.cachers[cacher.prefix] = cacher
         if self._task is not None:
             self.request_relist(cacher)
             await cacher.ready.wait()
 
     def remove(self, cacher: Cacher) -> None:
         """Stop feeding `cacher` (a kind no longer served)."""
-        if self.cachers.get(cacher.prefix) is cacher:
-            del self.cachers[cacher.prefix]
+        if cacher in self.cachers:
+            self.cachers.remove(cacher)
+            self._routes[cacher.prefix].remove(cacher)
+            if not self._routes[cacher.prefix]:
+                del self._routes[cacher.prefix]
         self._relist.discard(cacher)
 
     async def stop(self) -> None:
@@ -106,7 +111,7 @@ class Reflector:
         if self._stopping or task.cancelled():
             return
         log.error("the reflector stopped (%r): restarting it", task.exception())
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             cacher.fail()
         self._spawn()
 
@@ -126,7 +131,7 @@ class Reflector:
                 log.warning("the storage watch failed (%s): retrying in %.1f s", err, self._retry)
             except Exception:
                 log.exception("the storage watch failed: relisting every cache in %.1f s", self._retry)
-                for cacher in self.cachers.values():
+                for cacher in self.cachers:
                     cacher.fail()
                 relist = True
             await asyncio.sleep(self._retry)
@@ -137,13 +142,13 @@ class Reflector:
         if everything:
             await self._list_all()
             return
-        for cacher in list(self.cachers.values()):  # a kind may be added or removed meanwhile
+        for cacher in list(self.cachers):  # a kind may be added or removed meanwhile
             if not cacher.ready.is_set():
                 await cacher.relist(self.revision)
 
     async def _list_all(self) -> None:
         revision = 0
-        for cacher in list(self.cachers.values()):
+        for cacher in list(self.cachers):
             revision = await cacher.relist(revision)
         self.revision = self._resume = revision
 
@@ -163,7 +168,7 @@ class Reflector:
                 failed += [cacher for cacher in self._relist if cacher not in failed]
                 self._relist.clear()
                 for cacher in failed:
-                    if self.cachers.get(cacher.prefix) is cacher:  # not removed meanwhile
+                    if cacher in self.cachers:  # not removed meanwhile
                         await cacher.relist(self.revision)
         finally:
             self._stream = None
@@ -171,10 +176,9 @@ class Reflector:
 
     def _deliver(self, batch: list[WatchEvent]) -> list[Cacher]:
         """Hand every cacher its share of the batch and the batch's revision; return those that failed."""
-        routed: dict[Cacher, list[WatchEvent]] = {cacher: [] for cacher in self.cachers.values()}
+        routed: dict[Cacher, list[WatchEvent]] = {cacher: [] for cacher in self.cachers}
         for event in batch:
-            cacher = self._route(event.kv.key)
-            if cacher is not None:
+            for cacher in self._route(event.kv.key):
                 routed[cacher].append(event)
         failed = []
         for cacher, events in routed.items():
@@ -187,11 +191,11 @@ class Reflector:
                 failed.append(cacher)
         return failed
 
-    def _route(self, key: str) -> Cacher | None:
-        """The cacher whose prefix holds `key` (prefixes end at a slash: /registry/services/specs/)."""
+    def _route(self, key: str) -> list[Cacher]:
+        """The cachers whose prefix holds `key` (prefixes end at a slash: /registry/services/specs/)."""
         end = len(REGISTRY)
         while (end := key.find("/", end) + 1) > 0:
-            cacher = self.cachers.get(key[:end])
-            if cacher is not None:
-                return cacher
-        return None
+            cachers = self._routes.get(key[:end])
+            if cachers is not None:
+                return cachers
+        return []

@@ -60,11 +60,14 @@ def list_body(registry: Registry, kind: Kind, result: ListResult, meta: Obj, out
     parts: list[bytes | memoryview] = [b'{"kind":', orjson.dumps(kind.list_kind), b',"apiVersion":',
                                        orjson.dumps(kind.api_version), b',"metadata":', orjson.dumps(meta),
                                        b',"items":[']
+    whole = kind.unstructured
     for index, (item, event) in enumerate(zip(result.items, events, strict=True)):
         if index:
             parts.append(b",")
         if event is None:
-            parts.append(orjson.dumps(list_item(item)))
+            parts.append(orjson.dumps(item if whole else list_item(item)))
+        elif whole:
+            parts.append(event.body("json", counted))
         else:
             parts += (b"{", event.json_item(counted))
     parts.append(b"]}")

@@ -21,6 +21,7 @@ from apiserver.handlers.negotiation import Output
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Kind, Obj
 from apiserver.kinds.meta import DELETE_OPTIONS
+from apiserver.kind_storage import KIND_STORAGE
 from apiserver.managedfields import manager_name
 from apiserver.options import WriteOptions, parse_list_options, parse_write_options
 from apiserver.patch.apply import ApplyConflict, apply
@@ -32,7 +33,7 @@ from apiserver.protobuf import envelope
 from apiserver.protobuf.values import ProtobufError
 from apiserver.registry import ListResult, Registry, now
 from apiserver.schema import Array, Map, Object, Schema
-from apiserver.state import CONFIG, INFO, REGISTRIES
+from apiserver.state import CONFIG, INFO
 from apiserver.validation.field import go_json, go_quote
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -78,6 +79,9 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
             raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadata, but the requested "
                                      f"object is a list ({go_type(kind, 'List')})")
         return tables.partial_metadata_list(result.items, meta, output.meta_api_version)
+    if kind.unstructured:  # an unstructured list writes its ListMeta as a map: continue even when empty
+        return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {"continue": "", **meta},
+                "items": result.items}
     return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta,
             "items": [list_item(item) for item in result.items]}
 
@@ -98,7 +102,7 @@ def go_type(kind: Kind, suffix: str = "") -> str:
 
 
 def registry_for(request: web.Request, target: Target) -> Registry:
-    return request.app[REGISTRIES][target.kind.plural]
+    return request.app[KIND_STORAGE].registry(target.kind)
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -338,8 +342,8 @@ async def list_(request: web.Request, target: Target) -> web.StreamResponse:
     registry = registry_for(request, target)
     result = await registry.list(target.namespace, opts)
     if encoded.served(output):
-        return respond_encoded(request, encoded.list_body(registry, target.kind, result, list_meta(result), output),
-                               output)
+        meta = {"continue": "", **list_meta(result)} if target.kind.unstructured else list_meta(result)
+        return respond_encoded(request, encoded.list_body(registry, target.kind, result, meta, output), output)
     return respond(request, render_list(target.kind, result, output), output=output)
 
 

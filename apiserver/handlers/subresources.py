@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from apiserver import errors
+from apiserver.apiextensions.resource import CustomResourceStrategy
+from apiserver.apiextensions.scale import scale
 from apiserver.handlers.resolve import Target
 from apiserver.handlers.rest import read_parsed_body, registry_for, respond, write_options
 from apiserver.state import REGISTRIES
@@ -102,5 +104,9 @@ reads and writes of the parent object."""
 
 
 def handler_for(target: Target) -> Handler | None:
-    return HANDLERS.get((target.kind.plural, target.subresource)) if target.subresource else None
+    if not target.subresource:
+        return None
+    if target.subresource == "scale" and isinstance(target.kind.strategy, CustomResourceStrategy):
+        return scale
+    return HANDLERS.get((target.kind.plural, target.subresource))
 

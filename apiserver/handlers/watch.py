@@ -29,8 +29,9 @@ from apiserver.cacher.watcher import Limits, Watcher, WatchInfo
 from apiserver.handlers import negotiation
 from apiserver.handlers.resolve import Target
 from apiserver.kinds.base import Obj
+from apiserver.kind_storage import KIND_STORAGE
 from apiserver.options import ListOptions, parse_list_options, parse_rv
-from apiserver.state import CONFIG, INFO, REGISTRIES
+from apiserver.state import CONFIG, INFO
 
 END_TIMEOUT = 10.0
 UNSUPPORTED = ("a watch stream was requested by the client but the required storage feature RequestWatchProgress "
@@ -96,7 +97,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     opts = parse_list_options(kind, request.query, watch=True)
     if output.form == "table":
         tables.check_include_object(output.include_object)
-    registry = request.app[REGISTRIES][kind.plural]
+    registry = request.app[KIND_STORAGE].registry(kind)
     cacher = registry.cacher
     rv = opts.resource_version
     initial = opts.send_initial_events if opts.send_initial_events is not None else rv in ("", "0")

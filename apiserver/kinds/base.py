@@ -144,6 +144,11 @@ class Kind:
     deprecation: str = ""
     deprecated_in: tuple[int, int] = (0, 0)  # the release (major, minor) from which `deprecation` is sent
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    # served as unstructured objects, as custom resources are: the items of a list keep their kind and apiVersion
+    unstructured: bool = False
+    # the OpenAPI v3 schema published for the kind when it is not derived from `schema` (a custom resource's, its
+    # `$ref`s relative to `#/components/schemas/`)
+    openapi: dict[str, Any] | None = None
 
     @property
     def api_version(self) -> str:

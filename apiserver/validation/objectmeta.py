@@ -113,9 +113,11 @@ def _kube_finalizers(meta: dict[str, Any]) -> ErrorList:
     return errs
 
 
-def validate_object_meta(meta: dict[str, Any], namespaced: bool, name_fn: NameFn = name_is_dns_subdomain) -> ErrorList:
+def validate_object_meta(meta: dict[str, Any], namespaced: bool, name_fn: NameFn = name_is_dns_subdomain,
+                         core_finalizers: bool = True) -> ErrorList:
     """ObjectMeta on create, after name generation: generateName, name, namespace by scope, generation,
-    labels, annotations, ownerReferences, finalizers."""
+    labels, annotations, ownerReferences, finalizers (with core's rule on their names unless `core_finalizers`
+    is False: apimachinery's ValidateObjectMeta, as kinds outside core's validation use it)."""
     errs = ErrorList()
     name, generate_name = meta.get("name") or "", meta.get("generateName") or ""
     if generate_name:
@@ -137,7 +139,8 @@ def validate_object_meta(meta: dict[str, Any], namespaced: bool, name_fn: NameFn
         errs.append(invalid("metadata.generation", generation, "must be greater than or equal to 0"))
     errs.extend(_maps_and_owners(meta))
     errs.extend(validate_finalizers(meta.get("finalizers"), "metadata.finalizers"))
-    errs.extend(_kube_finalizers(meta))
+    if core_finalizers:
+        errs.extend(_kube_finalizers(meta))
     return errs
 
 
@@ -171,7 +174,7 @@ def forbid_new_finalizers(new: dict[str, Any], old: dict[str, Any]) -> ErrorList
     return errs
 
 
-def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
+def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any], core_finalizers: bool = True) -> ErrorList:
     """ObjectMeta on update: no new finalizers while deleting, generation never decreases, name,
     namespace, uid, creationTimestamp, deletionTimestamp and deletionGracePeriodSeconds immutable;
     labels, annotations, ownerReferences and finalizer names of the new object valid.
@@ -188,7 +191,8 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> Err
     for key in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
         errs.extend(_immutable(new, old, key, pointer=True))
     errs.extend(_maps_and_owners(new))
-    errs.extend(_kube_finalizers(new))
+    if core_finalizers:
+        errs.extend(_kube_finalizers(new))
     return errs
 
 

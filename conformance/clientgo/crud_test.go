@@ -2,8 +2,13 @@ package clientgo
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	applyapiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration/apiextensions/v1"
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -76,6 +81,44 @@ func TestCRUD(t *testing.T) {
 			return applyrbacv1.RoleBinding(name, ns).WithLabels(l)
 		})
 	})
+	t.Run("customresourcedefinitions", func(t *testing.T) {
+		json := *cfg
+		json.ContentType = "application/json" // CustomResourceDefinitions have no protobuf form here
+		crds, err := apiextensions.NewForConfig(&json)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crud(t, establishing{crds.ApiextensionsV1().CustomResourceDefinitions()}, customResourceDefinition(name, nil),
+			func(l map[string]string) *applyapiextensionsv1.CustomResourceDefinitionApplyConfiguration {
+				return applyapiextensionsv1.CustomResourceDefinition(crdName(name)).WithLabels(l)
+			})
+	})
+}
+
+type crdClient = typedClient[*apiextensionsv1.CustomResourceDefinition,
+	*applyapiextensionsv1.CustomResourceDefinitionApplyConfiguration]
+
+// establishing creates a CustomResourceDefinition and answers it once established: the server writes its status
+// right after its creation (as kube-apiserver's controllers do), which an update from the created object would race.
+type establishing struct{ crdClient }
+
+func (c establishing) Create(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition,
+	opts metav1.CreateOptions) (*apiextensionsv1.CustomResourceDefinition, error) {
+	if _, err := c.crdClient.Create(ctx, crd, opts); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got, err := c.Get(ctx, crd.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, condition := range got.Status.Conditions {
+			if condition.Type == apiextensionsv1.Established && condition.Status == apiextensionsv1.ConditionTrue {
+				return got, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%s was not established", crd.Name)
 }
 
 func crud[T metav1.Object, A any](t *testing.T, c typedClient[T, A], obj T, apply func(map[string]string) A) {

@@ -3,6 +3,7 @@ package clientgo
 import (
 	"context"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,7 @@ func dynamicCycle(t *testing.T, c dynamic.ResourceInterface, obj *unstructured.U
 	if created.GetKind() != obj.GetKind() || created.GetUID() == "" {
 		t.Fatalf("create returned kind %q uid %q", created.GetKind(), created.GetUID())
 	}
+	created = established(t, c, created)
 	list, err := c.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
 	if err != nil || len(list.Items) != 1 || list.GetResourceVersion() == "" {
 		t.Fatalf("list: %v (%d items)", err, len(list.Items))
@@ -78,4 +80,27 @@ func dynamicCycle(t *testing.T, c dynamic.ResourceInterface, obj *unstructured.U
 	if after, err := c.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) && (err != nil || after.GetDeletionTimestamp() == nil) {
 		t.Fatalf("get after delete: %v, want NotFound", err)
 	}
+}
+
+// established is `obj` once the server has established it, if it is a CustomResourceDefinition (whose status the
+// server writes right after its creation, as kube-apiserver's controllers do), else `obj`.
+func established(t *testing.T, c dynamic.ResourceInterface, obj *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	if obj.GetKind() != "CustomResourceDefinition" {
+		return obj
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got, err := c.Get(context.Background(), obj.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, condition := range conditions {
+			if cond, ok := condition.(map[string]any); ok && cond["type"] == "Established" && cond["status"] == "True" {
+				return got
+			}
+		}
+	}
+	t.Fatalf("%s was not established", obj.GetName())
+	return nil
 }

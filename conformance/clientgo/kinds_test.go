@@ -4,11 +4,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
 )
+
+// The CustomResourceDefinition kind, known to client-go's scheme as the typed kinds are (kindOf).
+func init() { utilruntime.Must(apiextensionsv1.AddToScheme(scheme.Scheme)) }
 
 // A kind the server serves: its resource and a valid object of it.
 type kind struct {
@@ -44,6 +50,9 @@ var served = []kind{
 	}},
 	{rbacv1.SchemeGroupVersion.WithResource("rolebindings"), true, func(ns, name string, l map[string]string) runtime.Object {
 		return roleBinding(ns, name, l)
+	}},
+	{apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions"), false, func(_, name string, l map[string]string) runtime.Object {
+		return customResourceDefinition(name, l)
 	}},
 }
 
@@ -108,6 +117,25 @@ func role(ns, name string, labels map[string]string) *rbacv1.Role {
 func roleBinding(ns, name string, labels map[string]string) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{ObjectMeta: objectMeta(ns, name, labels), Subjects: alice,
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}
+}
+
+// crdName is the name of the CRD a test calls `name`: its plural, then its group.
+func crdName(name string) string { return name + "s.clientgo.example.com" }
+
+func customResourceDefinition(name string, labels map[string]string) *apiextensionsv1.CustomResourceDefinition {
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: objectMeta("", crdName(name), labels),
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "clientgo.example.com",
+			Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: name + "s", Kind: "Thing" + name},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type:                   "object",
+					XPreserveUnknownFields: to(true),
+				}}}},
+		},
+	}
 }
 
 func to[T any](v T) *T { return &v }

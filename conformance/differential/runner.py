@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import secrets
 import string
@@ -95,6 +96,10 @@ class ScenarioRun:
             self.streams[step.watch] = (stream, step)
             return None
         answer = await exchange(self.session, step.method, path, query, headers, self.body(step, headers))
+        deadline = time.monotonic() + step.timeout
+        while step.wait_for and answer.status != step.wait_for and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            answer = await exchange(self.session, step.method, path, query, headers, self.body(step, headers))
         for variable, where in step.capture.items():
             whole = where == BYTES and isinstance(answer.body, Protobuf)
             self.variables[variable] = answer.body.data if whole else dig(answer.body, where)

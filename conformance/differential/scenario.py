@@ -7,7 +7,9 @@ by the server's codec, or a protobuf answer captured whole (`capture: {var: <byt
 scenario marked `pending` (differences expected until some work lands) is run and reported but left out of the
 identical share. Strings may use `${var}`: `ns`, `ns2`, ... (the scenario's fresh
 namespaces), `run` (a token unique to the scenario's run, for cluster-scoped names and labels) and captures;
-`${a*1000}` is a run of 1000 `a`s, `${'text'*3}` the text three times.
+`${a*1000}` is a run of 1000 `a`s, `${'text'*3}` the text three times. A step with `wait_for: <status>` is repeated
+until it answers that status, for its `timeout` at most (a kind a CustomResourceDefinition defines is served a
+moment after the CRD is created, on each server its own).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "scenarios"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REPEAT = re.compile(r"\$\{(\w|'[^']*')\*(\d+)\}")  # ${a*300000}, ${'text'*3}: long values
 STEP_KEYS = {"title", "method", "path", "query", "headers", "body", "pb", "raw", "pad", "capture", "watch", "collect",
-             "events", "until", "timeout", "compare", "select"}
+             "events", "until", "timeout", "compare", "select", "wait_for"}
 COMPARED = ("status", "headers", "body")
 
 
@@ -49,6 +51,7 @@ class Step:
     timeout: float = 5.0
     compare: tuple[str, ...] = COMPARED
     select: str = ""          # compare only this dotted part of the body
+    wait_for: int = 0         # repeat the request until it answers this status, for `timeout` seconds at most
 
     @property
     def label(self) -> str:

@@ -13,13 +13,14 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -37,6 +38,7 @@ var roots = []any{
 	rbacv1.ClusterRoleList{}, rbacv1.RoleBindingList{}, rbacv1.ClusterRoleBindingList{},
 	authorizationv1.SelfSubjectAccessReview{}, authorizationv1.SelfSubjectRulesReview{},
 	authorizationv1.SubjectAccessReview{}, authorizationv1.LocalSubjectAccessReview{},
+	apiextensionsv1.CustomResourceDefinition{}, apiextensionsv1.CustomResourceDefinitionList{},
 }
 
 // special are the types with their own JSON and protobuf forms, not described field by field.
@@ -48,6 +50,8 @@ var special = map[string]string{
 	"k8s.io/apimachinery/pkg/util/intstr.IntOrString": "intorstring",
 	"k8s.io/apimachinery/pkg/api/resource.Quantity":   "quantity",
 	"k8s.io/apimachinery/pkg/runtime.RawExtension":    "raw",
+	// a CRD's schema: recursive, read by apiserver/apiextensions rather than described field by field
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1.JSONSchemaProps": "jsonschema",
 }
 
 // Value is the shape of one Go value: its kind, the OpenAPI name of a struct, the element of a slice or map.
