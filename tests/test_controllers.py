@@ -250,8 +250,43 @@ async def test_service_deletion_removes_slices_and_endpoints(api: Api, start: St
     assert await api.slices("web") == []
     async with api.session.get(f"{api.url}/api/v1/namespaces/{NS}/endpoints/web") as response:
         assert response.status == 404
-    # the slices (owned by the Service) go with the server's garbage collector or the controller, whichever is first
-    assert manager.counts()["endpointslice"]["delete"] <= 3 and manager.counts()["endpoints"]["delete"] == 1
+    # the slices (owned by the Service) go with the server's garbage collector; Endpoints (unowned) with the
+    # controller, as upstream's
+    assert manager.counts()["endpointslice"]["delete"] == 0 and manager.counts()["endpoints"]["delete"] == 1
+
+
+async def test_foreground_deletion_of_a_service_waits_for_its_slices(api: Api, start: Start) -> None:
+    manager = await start("endpointslice", max_endpoints_per_slice=5)
+    await api.service("web", {"app": "web"})
+    await api.pods("web", 12)
+    await manager.wait_idle(api.last_rv, timeout=20)
+    manager.reset_counts()
+    marked = await api.request("DELETE", f"/api/v1/namespaces/{NS}/services/web",
+                               {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"})
+    assert marked["metadata"]["finalizers"] == ["foregroundDeletion"]
+    for _ in range(200):  # the collector deletes the blocking slices, then the Service
+        async with api.session.get(f"{api.url}/api/v1/namespaces/{NS}/services/web") as response:
+            if response.status == 404:
+                break
+        await asyncio.sleep(0.05)
+    assert response.status == 404
+    await manager.wait_idle(api.last_rv, timeout=20)
+    assert await api.slices("web") == []
+    assert manager.counts()["endpointslice"]["total"] == 0  # no slice recreated for a Service being deleted
+
+
+@pytest.mark.parametrize("apiserver_config", [Config(compaction_interval=0, garbage_collector=False)])
+async def test_without_garbage_collector_slices_outlive_their_service(api: Api, start: Start) -> None:
+    """As upstream's controller on a cluster without kube-controller-manager's collector (envtest)."""
+    manager = await start("endpointslice", "endpoints")
+    await api.service("web", {"app": "web"})
+    await api.pods("web", 3)
+    await manager.wait_idle(api.last_rv, timeout=20)
+    await api.request("DELETE", f"/api/v1/namespaces/{NS}/services/web")
+    await manager.wait_idle(api.last_rv, timeout=20)
+    assert sizes(await api.slices("web")) == [3]
+    async with api.session.get(f"{api.url}/api/v1/namespaces/{NS}/endpoints/web") as response:
+        assert response.status == 404
 
 
 async def test_controller_started_late_cleans_up_and_catches_up(api: Api, start: Start) -> None:

@@ -8,7 +8,8 @@ truncated (ready addresses first, the rest spread proportionally over the subset
 `endpoints.kubernetes.io/over-capacity: truncated`, unless `truncate` is off, which lets the object
 grow until the storage refuses it (a failed call, retried like any other). As upstream, the current
 object is compared untruncated, so a truncated object is re-sent on every sync of its Service (the
-server sees a no-op). Not done: the last-change-trigger-time annotation, leftover Endpoints at startup.
+server sees a no-op). As upstream's, the Endpoints object has no ownerReference: a deleted Service's
+Endpoints are deleted here, not by the garbage collector. Not done: the last-change-trigger-time annotation, leftover Endpoints at startup.
 """
 
 from __future__ import annotations
