@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Sequence
 
 import orjson
@@ -41,14 +43,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background, where SIGINT is ignored
+        loop.add_signal_handler(signum, stopping.set)
     manager = ControllerManager(args.server, args.controllers, args.max_endpoints_per_slice, args.truncate_endpoints,
                                 args.concurrent_syncs, args.max_retries)
     await manager.start(timeout=None)
     log.info("controllers %s running against %s", ",".join(manager.names), args.server)
     try:
-        while True:
-            await asyncio.sleep(args.report_interval or 3600)
-            if args.report_interval:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), args.report_interval or None)
+            if args.report_interval and not stopping.is_set():
                 log.info("calls %s", orjson.dumps(manager.counts()).decode())
     finally:
         log.info("calls %s", orjson.dumps(manager.counts()).decode())
