@@ -1,0 +1,141 @@
+"""A kopf operator on the `apiserver` fixture (memory and etcd): its own CustomResourceDefinitions and peering, its
+create, update and delete handlers (with kopf's finalizer), a timer and status patches, as `kopf run` runs it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from apiserver.testing import RunningServer
+
+kopf = pytest.importorskip("kopf")
+from kopf.testing import KopfRunner  # noqa: E402 - kopf is optional
+
+pytestmark = pytest.mark.apiserver_crds("manifests/operator/crds.yaml")
+
+NS = "default"
+GROUP, VERSION, PLURAL = "operator.example.org", "v1", "greetings"
+WAIT = 15.0  # seconds the operator may take to act
+FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+
+
+class Operator:
+    """A kopf operator's handlers in their own registry; `seen` records (operator, what, name) as they run."""
+
+    def __init__(self, url: str, name: str, seen: list[tuple[str, str, str]]) -> None:
+        self.name = name
+        self.registry = registry = kopf.OperatorRegistry()
+        lock = threading.Lock()
+
+        def record(what: str, who: str) -> None:
+            with lock:
+                seen.append((name, what, who))
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> Any:
+            return kopf.ConnectionInfo(server=url, default_namespace=NS)
+
+        @kopf.on.startup(registry=registry)
+        def configure(settings: Any, **_: Any) -> None:
+            settings.posting.level = logging.INFO
+            settings.peering.lifetime = 5  # seconds a peer is trusted without a keep-alive
+
+        @kopf.on.create(GROUP, VERSION, PLURAL, id="create", registry=registry)
+        def create(spec: Any, name: str, patch: Any, body: Any, **_: Any) -> dict[str, str]:
+            record("create", name)
+            patch.status["message"] = f"Hello, {spec['name']}"
+            kopf.info(body, reason="Greeted", message=f"greeted {spec['name']}")
+            return {"greeted": spec["name"]}  # kopf stores it as status.create
+
+        @kopf.on.update(GROUP, VERSION, PLURAL, field="spec.shout", id="shout", registry=registry)
+        def shout(new: Any, spec: Any, name: str, patch: Any, **_: Any) -> None:
+            record("shout", name)
+            message = f"Hello, {spec['name']}"
+            patch.status["message"] = message.upper() if new else message
+
+        @kopf.timer(GROUP, VERSION, PLURAL, interval=0.3, id="tick", registry=registry)
+        def tick(status: Any, name: str, patch: Any, **_: Any) -> None:
+            record("tick", name)
+            patch.status["ticks"] = (status.get("ticks") or 0) + 1
+
+        @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete", registry=registry)
+        def delete(name: str, **_: Any) -> None:
+            record("delete", name)
+
+    def run(self, *args: str) -> KopfRunner:
+        return KopfRunner(["run", "--verbose", *args], registry=self.registry, settings=kopf.OperatorSettings(),
+                          timeout=30)
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    """Poll `check` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+@pytest.fixture
+def custom(kube_client: Any) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(kube_client)
+
+
+@pytest.fixture
+def peering(custom: Any) -> Iterator[str]:
+    """The cluster-wide peering object the operators meet in (kopf creates none)."""
+    custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "default"}})
+    yield "default"
+
+
+def greeting(name: str, who: str) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Greeting", "metadata": {"name": name},
+            "spec": {"name": who}}
+
+
+def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, custom: Any, peering: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    seen: list[tuple[str, str, str]] = []
+
+    def get(name: str) -> Any:
+        return custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, name)
+
+    with Operator(apiserver.url, "op", seen).run("-A", "--peering", peering) as runner:
+        custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, greeting("hello", "world"))
+        status = until(lambda: get("hello").get("status", {}).get("create") and get("hello")["status"],
+                       "the create handler's result")
+        assert status["message"] == "Hello, world" and status["create"] == {"greeted": "world"}
+        assert FINALIZER in get("hello")["metadata"]["finalizers"]
+        until(lambda: (get("hello").get("status", {}).get("ticks") or 0) >= 2, "two ticks of the timer")
+
+        custom.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello", {"spec": {"shout": True}})
+        until(lambda: get("hello")["status"]["message"] == "HELLO, WORLD", "the update handler's status")
+
+        identities = until(lambda: (custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering)
+                                    .get("status")), "the operator's keep-alive in the peering")
+        [identity] = identities.values()
+        assert identity["priority"] == 0 and identity["lifetime"] == 5 and identity["lastseen"]
+
+        custom.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello")
+
+        def gone() -> bool:
+            try:
+                get("hello")
+            except ApiException as err:
+                return err.status == 404
+            return False
+
+        until(gone, "the greeting deleted once the delete handler removed kopf's finalizer")
+    assert runner.exception is None and runner.exit_code == 0, runner.output
+    assert [w for _, w, n in seen if w != "tick"] == ["create", "shout", "delete"]
