@@ -17,12 +17,14 @@ Service:
 - single-endpoint-update: one pod turns not ready;
 - rolling-update: every pod is replaced, one at a time: a new ready pod is created, the controller's
   write is awaited, the old pod is deleted and that write awaited (so 2 endpoint changes per pod);
-- service-deletion: the Service is deleted, and its Endpoints or slices with it.
+- service-deletion: the Service is deleted, and its Endpoints (by the endpoints controller) or slices (by the
+  server's garbage collector, as kube-controller-manager's collector deletes them) with it.
 
 Each scenario waits until an observer watch of the Service's objects shows the expected endpoints
 (or none), then until the node watchers have received what the server sent them, and measures, per
 encoding (one result each): mutating calls on the resource (the server's `apiserver_request_total`, by
-code), object size (as served in that encoding: max and mean over the Service's objects), watch events per
+code, plus the objects its in-process garbage collector deleted, seen deleted by the observer with no DELETE
+request to match, as `writes_collected`: kube-controller-manager's collector sends those as requests), object size (as served in that encoding: max and mean over the Service's objects), watch events per
 node (BOOKMARKs excluded), total events and bytes sent to the N nodes of that encoding (the server's
 per-watch meters in `/debug/watches`, checked against the nodes' own counts) and wall time. A write the store refuses
 (`--max-request-bytes`, like etcd: `etcdserver: request is too large`) makes the scenario a failed
@@ -163,6 +165,7 @@ class Observer:
         self.objects: dict[str, dict[str, bool]] = {}  # object name → pod name → ready
         self.sizes: dict[str, dict[str, int]] = {e: {} for e in encodings}  # encoding → object name → bytes served
         self.listed = 0  # endpoints over every object, kept as objects change (a cheap first check)
+        self.deleted = 0  # objects seen deleted
         self.changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -191,6 +194,7 @@ class Observer:
                 for line in lines:
                     event = orjson.loads(line)
                     if event["type"] == "DELETED":
+                        self.deleted += 1
                         self.listed -= len(self.objects.pop(event["object"]["metadata"]["name"], {}))
                         for sizes in self.sizes.values():
                             sizes.pop(event["object"]["metadata"]["name"], None)
@@ -322,14 +326,14 @@ class Workload:
         await self._call("DELETE", f"/api/v1/namespaces/{NAMESPACE}/services/{SERVICE}")
 
 
-def parse_requests(text: str, resource: str) -> dict[str, int]:
-    """Mutating requests (not dry run) on `resource` so far, by HTTP code."""
+def parse_requests(text: str, resource: str, verbs: tuple[str, ...] = MUTATING) -> dict[str, int]:
+    """Requests with `verbs` (default: the mutating ones, not dry run) on `resource` so far, by HTTP code."""
     codes: dict[str, int] = {}
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{") or f'resource="{resource}"' not in line:
             continue
         labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:line.rindex("}")].split(","))
-        if labels.get("verb", "").strip('"') in MUTATING and labels.get("dry_run") == '""' and \
+        if labels.get("verb", "").strip('"') in verbs and labels.get("dry_run") == '""' and \
                 labels.get("subresource") == '""':
             code = labels["code"].strip('"')
             codes[code] = codes.get(code, 0) + int(float(line.rsplit(" ", 1)[1]))
@@ -347,6 +351,12 @@ class Meters:
     async def requests(self) -> dict[str, int]:
         async with self.session.get(f"{self.url}/metrics") as response:
             return parse_requests(await response.text(), self.resource)
+
+    async def deletes(self) -> int:
+        """DELETE requests on the resource that succeeded."""
+        async with self.session.get(f"{self.url}/metrics") as response:
+            codes = parse_requests(await response.text(), self.resource, ("DELETE",))
+        return sum(n for code, n in codes.items() if code.startswith("2"))
 
     async def node_watches(self) -> dict[str, int]:
         """Events and bytes the server sent on the node watchers' open watches, and how many are open: in total
@@ -441,6 +451,7 @@ class Run:
             "rolling-update": self.rolling_update, "service-deletion": self.service_deletion}
         sizes_before = self.observer.size_stats()
         codes0 = await self.meters.requests()
+        deletes0, deleted0 = await self.meters.deletes(), self.observer.deleted
         server0 = await self.meters.node_watches()
         nodes0 = await self.fleet.command("mark")
         start = time.monotonic()
@@ -459,6 +470,8 @@ class Run:
         calls = {code: codes1.get(code, 0) - codes0.get(code, 0) for code in codes1}
         refused = sum(n for code, n in calls.items() if not code.startswith("2"))
         self.writes += sum(calls.values())
+        # objects no request deleted: the server's garbage collector's deletes (kube-controller-manager's requests)
+        collected = max(0, self.observer.deleted - deleted0 - (await self.meters.deletes() - deletes0))
         status = "ok"
         if not converged:
             status = "failed: " + (f"{refused} writes refused" if refused else "the controller did not converge in time")
@@ -466,8 +479,8 @@ class Run:
         common: dict[str, Any] = {
             "scenario": name, "api": self.point.label, "pods": self.point.pods, "nodes": self.point.nodes,
             "slice_size": self.point.slice_size or None, "status": status,
-            "writes": sum(calls.values()), "writes_ok": sum(calls.values()) - refused, "writes_refused": refused,
-            "write_codes": {code: n for code, n in calls.items() if n},
+            "writes": sum(calls.values()) + collected, "writes_ok": sum(calls.values()) - refused + collected,
+            "writes_refused": refused, "writes_collected": collected, "write_codes": {code: n for code, n in calls.items() if n},
             "events_per_watcher_min": nodes1["min_events"], "events_per_watcher_max": nodes1["max_events"],
             "nodes_closed_early": nodes1["closed_early"], "bytes_agree": agree, "wall_seconds": wall,
         }

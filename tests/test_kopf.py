@@ -139,3 +139,37 @@ def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, custo
         until(gone, "the greeting deleted once the delete handler removed kopf's finalizer")
     assert runner.exception is None and runner.exit_code == 0, runner.output
     assert [w for _, w, n in seen if w != "tick"] == ["create", "shout", "delete"]
+
+
+def test_kopf_peering_pauses_the_lower_priority_operator(apiserver: RunningServer, custom: Any, peering: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Two operators meet in the peering: the lower-priority one pauses while the other runs, resumes when it left."""
+    caplog.set_level(logging.INFO, logger="kopf")
+    seen: list[tuple[str, str, str]] = []
+
+    def peers() -> dict[str, Any]:
+        return custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering).get("status") or {}
+
+    def logged(text: str) -> bool:
+        return any(text in record.getMessage() for record in caplog.records)
+
+    def created(name: str) -> list[str]:
+        return [who for who, what, n in seen if what == "create" and n == name]
+
+    low, high = Operator(apiserver.url, "low", seen), Operator(apiserver.url, "high", seen)
+    with low.run("-A", "--peering", peering, "--priority", "10") as low_runner:
+        until(lambda: len(peers()) == 1, "the first operator's keep-alive")
+        custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, greeting("first", "a"))
+        until(lambda: created("first"), "the first greeting handled")
+        with high.run("-A", "--peering", peering, "--priority", "20") as high_runner:
+            until(lambda: len(peers()) == 2, "both operators' keep-alives")
+            until(lambda: logged("Pausing operations in favour of"), "the lower-priority operator paused")
+            custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, greeting("second", "b"))
+            until(lambda: created("second"), "the second greeting handled")
+        assert high_runner.exception is None, high_runner.output
+        until(lambda: logged("Resuming operations after the pause"), "the lower-priority operator resumed")
+        assert len(peers()) == 1  # the operator that left took itself out of the peering
+        custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, greeting("third", "c"))
+        until(lambda: created("third"), "the third greeting handled")
+    assert low_runner.exception is None, low_runner.output
+    assert (created("first"), created("second"), created("third")) == (["low"], ["high"], ["low"])
