@@ -1,5 +1,6 @@
 """A kopf operator on the `apiserver` fixture (memory and etcd): its own CustomResourceDefinitions and peering, its
-create, update and delete handlers (with kopf's finalizer), a timer and status patches, as `kopf run` runs it."""
+create, update and delete handlers (with kopf's finalizer), a timer, status patches, and a Pod it adopts that the
+garbage collector deletes with its owner, as `kopf run` runs it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class Operator:
     """A kopf operator's handlers in their own registry; `seen` records (operator, what, name) as they run."""
 
     def __init__(self, url: str, name: str, seen: list[tuple[str, str, str]]) -> None:
+        from kubernetes import client
+
         self.name = name
         self.registry = registry = kopf.OperatorRegistry()
         lock = threading.Lock()
@@ -48,6 +51,11 @@ class Operator:
         @kopf.on.create(GROUP, VERSION, PLURAL, id="create", registry=registry)
         def create(spec: Any, name: str, patch: Any, body: Any, **_: Any) -> dict[str, str]:
             record("create", name)
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-greeter"},
+                   "spec": {"containers": [{"name": "greeter", "image": "busybox"}]}}
+            kopf.adopt(pod, owner=body)  # the Greeting owns its Pod: the garbage collector deletes it with it
+            with client.ApiClient(client.Configuration(host=url)) as api:
+                client.CoreV1Api(api).create_namespaced_pod(NS, pod)
             patch.status["message"] = f"Hello, {spec['name']}"
             kopf.info(body, reason="Greeted", message=f"greeted {spec['name']}")
             return {"greeted": spec["name"]}  # kopf stores it as status.create
@@ -103,9 +111,12 @@ def greeting(name: str, who: str) -> dict[str, Any]:
             "spec": {"name": who}}
 
 
-def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, custom: Any, peering: str) -> None:
+def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, kube_client: Any, custom: Any,
+                                                 peering: str) -> None:
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    core = client.CoreV1Api(kube_client)
     seen: list[tuple[str, str, str]] = []
 
     def get(name: str) -> Any:
@@ -117,6 +128,10 @@ def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, custo
                        "the create handler's result")
         assert status["message"] == "Hello, world" and status["create"] == {"greeted": "world"}
         assert FINALIZER in get("hello")["metadata"]["finalizers"]
+        uid = get("hello")["metadata"]["uid"]
+        [owner] = core.read_namespaced_pod("hello-greeter", NS).metadata.owner_references
+        assert (owner.api_version, owner.kind, owner.name, owner.uid, owner.controller, owner.block_owner_deletion
+                ) == (f"{GROUP}/{VERSION}", "Greeting", "hello", uid, True, True)
         until(lambda: (get("hello").get("status", {}).get("ticks") or 0) >= 2, "two ticks of the timer")
 
         custom.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello", {"spec": {"shout": True}})
@@ -129,14 +144,15 @@ def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, custo
 
         custom.delete_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello")
 
-        def gone() -> bool:
+        def gone(read: Callable[[], Any]) -> bool:
             try:
-                get("hello")
+                read()
             except ApiException as err:
                 return err.status == 404
             return False
 
-        until(gone, "the greeting deleted once the delete handler removed kopf's finalizer")
+        until(lambda: gone(lambda: get("hello")), "the greeting deleted once the delete handler removed kopf's finalizer")
+        until(lambda: gone(lambda: core.read_namespaced_pod("hello-greeter", NS)), "its Pod collected")
     assert runner.exception is None and runner.exit_code == 0, runner.output
     assert [w for _, w, n in seen if w != "tick"] == ["create", "shout", "delete"]
 
