@@ -12,8 +12,8 @@ strategic, JSON and apply) and deletes of namespaces, services, pods, endpoints 
 Every successful write is a line of `--record`: resource, namespace, name, event type and the
 resourceVersion from the response. A DELETE answered with the object (pods, services) carries the
 deletion's revision (a pod's is preceded by its marking, a MODIFIED recorded with `lo`); one answered with a
-Status carries none, nor does a namespace's (its answer is the Terminating object, its removal comes later),
-so such a delete is recorded with `lo`, the last revision the writer had seen before it: its event falls
+Status carries none, nor does a namespace's (its answer is the Terminating object; the namespace controller
+then writes its conditions and removes it, which the writer waits for), so such a delete is recorded with `lo`, the last revision the writer had seen before it: its event falls
 after `lo` and before the next write's revision (soakverify fills that in). A write without an answer is recorded as `ambiguous`.
 
 Watchers (each one a loop of sessions that come and go):
@@ -50,6 +50,7 @@ from loadtest.slices import endpoint_slice
 
 log = logging.getLogger("soak")
 
+GONE_POLLS, GONE_POLL_SECONDS = 500, 0.02  # how long the writer waits for a deleted namespace to go
 NAMESPACES = ("soak-a", "soak-b")  # hold every namespaced object; never deleted
 RESOURCES = {  # resource: (collection path with {ns}, kind, apiVersion, weight of writes)
     "namespaces": ("/api/v1/namespaces", "Namespace", "v1", 1),
@@ -198,8 +199,12 @@ class Writer:
         obj = orjson.loads(answer)
         if verb == "delete":
             del self.live[resource][namespace, name]
-            if resource == "namespaces":  # marked Terminating, then removed: two events
+            if resource == "namespaces":  # marked Terminating; the namespace controller's writes; removed
                 self._emit({"r": resource, "ns": namespace, "n": name, "t": "M", "lo": lo})
+                self._emit({"r": resource, "ns": namespace, "n": name, "t": "m", "lo": lo})
+                self._emit({"r": resource, "ns": namespace, "n": name, "t": "D", "lo": lo})
+                await self._until_gone(item)  # so they all fall before the next write's revision
+                return
             elif obj.get("kind") != "Status":  # the deleted object, at the deletion's revision
                 rv = int(obj["metadata"]["resourceVersion"])
                 if resource == "pods":  # first marked (deletionTimestamp, grace period 0 when on no node)
@@ -214,6 +219,16 @@ class Writer:
         self.last_rv = max(self.last_rv, rv)
         if resource != "namespaces" or name not in NAMESPACES:
             self.live[resource][namespace, name] = obj
+
+    async def _until_gone(self, item: str) -> None:
+        """Wait (bounded) until `item` answers 404: the server's controller removes a deleted namespace."""
+        assert self.session is not None
+        for _ in range(GONE_POLLS):
+            async with self.session.get(item) as response:
+                if response.status == 404:
+                    return
+            await asyncio.sleep(GONE_POLL_SECONDS)
+        self._failure(f"{item} still there {GONE_POLLS * GONE_POLL_SECONDS:.0f} s after its deletion")
 
     def _patch(self, content_type: str, resource: str, namespace: str, name: str, generation: int) -> Any:
         label = {"soak/generation": str(generation)}

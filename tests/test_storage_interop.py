@@ -96,8 +96,9 @@ def cluster() -> Iterator[Cluster]:
     with EtcdProcess(binary=kube_etcd_binary()) as etcd:
         ranges = ("--service-cluster-ip-range", IP_RANGE, "--service-node-port-range", PORT_RANGE)
         with KubeAPIServer(etcd=etcd, etcd_prefix="/registry", extra_args=ranges) as kube:
-            config = Config(storage=etcd.storage_url("/registry"), compaction_interval=0,
-                            service_cluster_ip_range=IP_RANGE, service_node_port_range=PORT_RANGE)
+            config = Config(storage=etcd.storage_url("/registry"), compaction_interval=0,  # alone, as kube-apiserver:
+                            service_cluster_ip_range=IP_RANGE, service_node_port_range=PORT_RANGE,  # no controllers
+                            garbage_collector=False, namespace_controller=False)
             with run_server(config) as ours:
                 servers = {"kube": Server("kube-apiserver", kube.url, kube.headers, kube.ssl_context()),
                            "ours": Server("ours", ours.url, {})}
