@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from apiserver import errors, httplog
+from apiserver import codec, errors, httplog
 from apiserver.allocator import IPRange, PortRange
 from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import FrameBudget
@@ -30,13 +31,15 @@ from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.subresources import handler_for
 from apiserver.handlers.watch import watch
 from apiserver.kinds import KINDS
-from apiserver.kinds.base import Kind
+from apiserver.kinds.base import Kind, Obj
+from apiserver.kinds.event import EVENT
+from apiserver.kindstorage import TTLStorage, ViewStorage
 from apiserver.metrics import Metrics
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
 from apiserver.services import ServiceRegistry
 from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, STORAGE, RequestInfo
-from storage import Storage, StorageError, open_storage
+from storage import KeyValue, Storage, StorageError, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +177,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     frames = FrameBudget(config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
     for kind in KINDS:
         cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=frames)
-        cacher = Cacher(kind, storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
+        cacher = Cacher(kind, storage, kind_decoder(kind), cache, config.watch_encode_cache, config.bookmark_interval)
         if kind.plural == "namespaces":
             namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace, media_type)
             registries[kind.plural] = namespaces
@@ -185,9 +188,10 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
                                                       PortRange.parse(config.service_node_port_range), media_type)
         else:
             assert namespaces is not None, "namespaces are listed first"
-            registries[kind.plural] = Registry(kind, storage, cacher, namespaces.check_writable, media_type)
+            registries[kind.resource_key] = Registry(kind, kind_storage(kind, storage, config), cacher,
+                                                     namespaces.check_writable, media_type)
     assert namespaces is not None
-    namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced}
+    namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced and r.kind.view is None}
     app[REGISTRIES] = registries
     collector = WatchCollector([r.cacher.meters for r in registries.values()],
                                {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
@@ -210,6 +214,25 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     for registry in registries.values():
         await registry.cacher.stop()
     await storage.close()
+
+
+def kind_decoder(kind: Kind) -> Callable[[KeyValue], Obj]:
+    """How a kind's watch cache decodes stored values: a view converts them to its form."""
+    view = kind.view
+    if view is None:
+        return decode
+    return lambda kv: view.from_stored(decode(kv))
+
+
+def kind_storage(kind: Kind, storage: Storage, config: Config) -> Storage:
+    """The storage a kind's registry writes through: Events with the event TTL, views converting."""
+    stored = kind.view.of if kind.view is not None else kind
+    written: Storage = storage
+    if stored.etcd_prefix == EVENT.etcd_prefix and config.event_ttl > 0:
+        written = cast(Storage, TTLStorage(storage, config.event_ttl))
+    if kind.view is not None:
+        written = cast(Storage, ViewStorage(written, kind.view, codec.encoder(config.media_type())))
+    return written
 
 
 async def _no_namespace(namespace: str, kind: Kind, name: str) -> None:

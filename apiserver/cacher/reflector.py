@@ -36,7 +36,10 @@ class Reflector:
 
     def __init__(self, storage: Storage, cachers: list[Cacher]) -> None:
         self.storage = storage
-        self.cachers = {cacher.prefix: cacher for cacher in cachers}
+        self.cachers = cachers
+        self._by_prefix: dict[str, list[Cacher]] = {}  # several for a kind and its views (core and events.k8s.io)
+        for cacher in cachers:
+            self._by_prefix.setdefault(cacher.prefix, []).append(cacher)
         self.revision = 0  # every cache is complete up to here
         self._resume = 0  # the last revision seen in an event or a list: a broken watch resumes after it
         self._stream: WatchStream | None = None
@@ -55,7 +58,7 @@ class Reflector:
         if not progress:
             log.warning("storage answers progress requests ahead of pending events (etcd before 3.4.31 or 3.5.13):"
                         " consistent lists read storage instead of the watch cache")
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             cacher.watch_progress = progress
         await self._list_all()
         self._spawn()
@@ -85,7 +88,7 @@ class Reflector:
         if self._stopping or task.cancelled():
             return
         log.error("the reflector stopped (%r): restarting it", task.exception())
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             cacher.fail()
         self._spawn()
 
@@ -105,7 +108,7 @@ class Reflector:
                 log.warning("the storage watch failed (%s): retrying in %.1f s", err, self._retry)
             except Exception:
                 log.exception("the storage watch failed: relisting every cache in %.1f s", self._retry)
-                for cacher in self.cachers.values():
+                for cacher in self.cachers:
                     cacher.fail()
                 relist = True
             await asyncio.sleep(self._retry)
@@ -116,13 +119,13 @@ class Reflector:
         if everything:
             await self._list_all()
             return
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             if not cacher.ready.is_set():
                 await cacher.relist(self.revision)
 
     async def _list_all(self) -> None:
         revision = 0
-        for cacher in self.cachers.values():
+        for cacher in self.cachers:
             revision = await cacher.relist(revision)
         self.revision = self._resume = revision
 
@@ -149,10 +152,9 @@ class Reflector:
 
     def _deliver(self, batch: list[WatchEvent]) -> list[Cacher]:
         """Hand every cacher its share of the batch and the batch's revision; return those that failed."""
-        routed: dict[Cacher, list[WatchEvent]] = {cacher: [] for cacher in self.cachers.values()}
+        routed: dict[Cacher, list[WatchEvent]] = {cacher: [] for cacher in self.cachers}
         for event in batch:
-            cacher = self._route(event.kv.key)
-            if cacher is not None:
+            for cacher in self._route(event.kv.key):
                 routed[cacher].append(event)
         failed = []
         for cacher, events in routed.items():
@@ -165,11 +167,11 @@ class Reflector:
                 failed.append(cacher)
         return failed
 
-    def _route(self, key: str) -> Cacher | None:
-        """The cacher whose prefix holds `key` (prefixes end at a slash: /registry/services/specs/)."""
+    def _route(self, key: str) -> list[Cacher]:
+        """The cachers whose prefix holds `key` (prefixes end at a slash: /registry/services/specs/)."""
         end = len(REGISTRY)
         while (end := key.find("/", end) + 1) > 0:
-            cacher = self.cachers.get(key[:end])
-            if cacher is not None:
-                return cacher
-        return None
+            cachers = self._by_prefix.get(key[:end])
+            if cachers is not None:
+                return cachers
+        return []

@@ -98,7 +98,7 @@ def go_type(kind: Kind, suffix: str = "") -> str:
 
 
 def registry_for(request: web.Request, target: Target) -> Registry:
-    return request.app[REGISTRIES][target.kind.plural]
+    return request.app[REGISTRIES][target.kind.resource_key]
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -75,7 +75,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     opts = parse_list_options(kind, request.query, watch=True)
     if output.form == "table":
         tables.check_include_object(output.include_object)
-    registry = request.app[REGISTRIES][kind.plural]
+    registry = request.app[REGISTRIES][kind.resource_key]
     cacher = registry.cacher
     rv = opts.resource_version
     initial = opts.send_initial_events if opts.send_initial_events is not None else rv in ("", "0")

@@ -121,6 +121,16 @@ class Strategy:
 
 
 @dataclass(frozen=True)
+class View:
+    """Another API's form of a kind's stored objects (events.k8s.io/v1 Event of core/v1 Event): the same keys,
+    converted from the stored form on every read and to it on every write."""
+
+    of: Kind
+    from_stored: Callable[[Obj], Obj]
+    to_stored: Callable[[Obj], Obj]
+
+
+@dataclass(frozen=True)
 class Kind:
     """A served resource type, defined once."""
 
@@ -142,6 +152,13 @@ class Kind:
     deprecation: str = ""
     deprecated_in: tuple[int, int] = (0, 0)  # the release (major, minor) from which `deprecation` is sent
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    view: View | None = None  # when this kind is another API's form of a stored kind
+
+    @property
+    def resource_key(self) -> str:
+        """The key of this kind's registry: the plural, qualified by the group for a view (`events.events.k8s.io`),
+        whose plural the kind it shows has already."""
+        return self.qualified_resource if self.view is not None else self.plural
 
     @property
     def api_version(self) -> str:

@@ -20,7 +20,8 @@ class SecretStrategy(Strategy):
         to Opaque (SetDefaults_Secret)."""
         strings = obj.pop("stringData", None)
         if isinstance(strings, dict) and strings:
-            data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+            data = obj.get("data")
+            data = data if isinstance(data, dict) else {}
             obj["data"] = {**data, **{k: base64.b64encode(str(v).encode()).decode() for k, v in strings.items()}}
         if not obj.get("type"):
             obj["type"] = "Opaque"
