@@ -12,12 +12,14 @@ from aiohttp import web
 
 from apiserver import errors
 from apiserver.handlers.resolve import Target
-from apiserver.handlers.rest import read_parsed_body, registry_for, respond, write_options
+from apiserver.handlers import negotiation
+from apiserver.handlers.rest import read_body, read_parsed_body, registry_for, respond, write_options
 from apiserver.state import REGISTRIES
 from apiserver.subresources import kubelet, proxy
 from apiserver.subresources.binding import BINDING, bind
 from apiserver.subresources.body import SUCCESS, check_name, decode_subresource_body
 from apiserver.subresources.eviction import API_VERSIONS, EVICTION, evict
+from apiserver.subresources.scale import patched_scale, scale_of, write_scale
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
@@ -87,6 +89,22 @@ async def service_proxy(request: web.Request, target: Target) -> web.StreamRespo
     raise proxy.unreachable(address)
 
 
+async def scale(request: web.Request, target: Target) -> web.StreamResponse:
+    """A workload's autoscaling/v1 Scale: read, replaced or patched."""
+    registry = registry_for(request, target)
+    if request.method == "GET":
+        return respond(request, scale_of(await registry.get(target.namespace, target.name)))
+    opts = write_options(request)
+    if request.method == "PUT":
+        body = await read_parsed_body(request, "Scale")
+        shown = await write_scale(registry, target.namespace, target.name, lambda current: body, opts)
+    else:
+        media, raw = negotiation.media_type(request), await read_body(request)
+        shown = await write_scale(registry, target.namespace, target.name,
+                                  lambda current: patched_scale(current, media, raw, opts), opts)
+    return respond(request, shown)
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("pods", "binding"): binding,
     ("pods", "eviction"): eviction,
@@ -96,6 +114,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("pods", "portforward"): portforward,
     ("pods", "proxy"): pod_proxy,
     ("services", "proxy"): service_proxy,
+    **{(plural, "scale"): scale for plural in ("deployments", "replicasets", "statefulsets")},
 }
 """The subresources served by a handler of their own; the others (status, ephemeralcontainers, finalize) are
 reads and writes of the parent object."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apiserver.kinds.apps import DAEMONSET, DEPLOYMENT, REPLICASET, STATEFULSET
 from apiserver.kinds.base import Kind
 from apiserver.kinds.configmap import CONFIGMAP
 from apiserver.kinds.endpoints import ENDPOINTS
@@ -19,7 +20,8 @@ from apiserver.kinds.serviceaccount import SERVICE_ACCOUNT
 # groups in kube-apiserver's order (by group priority: apps, events.k8s.io, rbac.authorization.k8s.io,
 # coordination.k8s.io, discovery.k8s.io)
 KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, CONFIGMAP, SECRET, SERVICE_ACCOUNT, EVENT, NODE,
-                           EVENTS_EVENT, CLUSTER_ROLE_BINDING, CLUSTER_ROLE, ROLE_BINDING, ROLE, LEASE, ENDPOINTSLICE)
+                           DAEMONSET, DEPLOYMENT, REPLICASET, STATEFULSET, EVENTS_EVENT, CLUSTER_ROLE_BINDING,
+                           CLUSTER_ROLE, ROLE_BINDING, ROLE, LEASE, ENDPOINTSLICE)
 
 
 def group_versions() -> dict[str, list[Kind]]:
