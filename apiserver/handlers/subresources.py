@@ -19,7 +19,7 @@ from apiserver.subresources import kubelet, proxy
 from apiserver.subresources.binding import BINDING, bind
 from apiserver.subresources.body import SUCCESS, check_name, decode_subresource_body
 from apiserver.subresources.eviction import API_VERSIONS, EVICTION, evict
-from apiserver.subresources.scale import patched_scale, scale_of, write_scale
+from apiserver.subresources.scale import patched_scale, read_workload, scale_of, write_scale
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
@@ -82,6 +82,15 @@ async def pod_proxy(request: web.Request, target: Target) -> web.StreamResponse:
     raise proxy.unreachable(proxy.pod_destination(pod, scheme, port))
 
 
+async def node_proxy(request: web.Request, target: Target) -> web.StreamResponse:
+    split = proxy.split_scheme_name_port(target.name)
+    if split is None:
+        raise errors.bad_request(f'invalid node request "{target.name}"')
+    _, name, port = split
+    node = await registry_for(request, target).get("", name)
+    raise proxy.unreachable(proxy.node_destination(node, port))
+
+
 async def service_proxy(request: web.Request, target: Target) -> web.StreamResponse:
     registries = request.app[REGISTRIES]
     address = await proxy.service_endpoint(registries["services"], registries["endpoints"], registries["pods"],
@@ -93,7 +102,7 @@ async def scale(request: web.Request, target: Target) -> web.StreamResponse:
     """A workload's autoscaling/v1 Scale: read, replaced or patched."""
     registry = registry_for(request, target)
     if request.method == "GET":
-        return respond(request, scale_of(await registry.get(target.namespace, target.name)))
+        return respond(request, scale_of(await read_workload(registry, target.namespace, target.name)))
     opts = write_options(request)
     if request.method == "PUT":
         body = await read_parsed_body(request, "Scale")
@@ -114,6 +123,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("pods", "portforward"): portforward,
     ("pods", "proxy"): pod_proxy,
     ("services", "proxy"): service_proxy,
+    ("nodes", "proxy"): node_proxy,
     **{(plural, "scale"): scale for plural in ("deployments", "replicasets", "statefulsets")},
 }
 """The subresources served by a handler of their own; the others (status, ephemeralcontainers, finalize) are

@@ -13,10 +13,12 @@ from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.fielddoc import field_doc
 from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.validation.apps import validate_workload, validate_workload_status, validate_workload_update
+from apiserver.schema import Integer, Object
 from apiserver.validation.field import ErrorList
 from apiserver.validation.labelselector import selector_string
 
 APPS = "io.k8s.api.apps.v1."
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 SCALE = Subresource("scale", ("get", "patch", "update"), kind="Scale", group="autoscaling", version="v1")
 
 
@@ -76,11 +78,13 @@ class WorkloadStrategy(Strategy):
     status_subresource = True
     tracks_generation = True
 
-    def __init__(self, workload: str) -> None:
+    def __init__(self, workload: str, status: Object) -> None:
         self.workload = workload
+        # the counts Go always writes, zero in a new object's status
+        self.new_status = {name: 0 for name in status.always if isinstance(status.properties[name], Integer)}
 
     def prepare_for_create(self, obj: Obj) -> None:
-        obj["status"] = {}
+        obj["status"] = dict(self.new_status)
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
@@ -92,6 +96,32 @@ class WorkloadStrategy(Strategy):
         if obj.get("spec") == old.get("spec") and obj.get("status") != old.get("status"):
             return validate_workload_status(obj, old)
         return validate_workload_update(obj, old, self.workload)
+
+
+class DaemonSetStrategy(WorkloadStrategy):
+    """The deprecated templateGeneration, kept in an annotation: 1 on create, one more on each template change."""
+
+    def default(self, obj: Obj) -> None:
+        """Set before managedFields are recorded, as upstream's creator owns it (an update recomputes it)."""
+        meta = obj.get("metadata")
+        if isinstance(meta, dict) and TEMPLATE_GENERATION not in (meta.get("annotations") or {}):
+            self._generation(obj, 1)
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        self._generation(obj, 1)
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        super().prepare_for_update(obj, old)
+        current = int(((old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION)) or 0)
+        changed = (obj.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template")
+        self._generation(obj, current + 1 if changed else current)
+
+    @staticmethod
+    def _generation(obj: Obj, generation: int) -> None:
+        if generation:
+            meta = obj["metadata"]
+            meta["annotations"] = {**(meta.get("annotations") or {}), TEMPLATE_GENERATION: str(generation)}
 
 
 def _spec(obj: Obj, key: str, zero: Any = 0) -> Any:
@@ -125,10 +155,13 @@ def _selector(description: str) -> Column:
 
 def _kind(kind: str, short: str, columns: Callable[[Any], tuple[Column, ...]], scale: bool = True) -> Kind:
     schema = definition(APPS + kind)
+    status = schema.properties["status"]
+    assert isinstance(status, Object)
     plural = kind.lower() + "s"
     return Kind(group="apps", version="v1", kind=kind, plural=plural, singular=kind.lower(), namespaced=True,
                 schema=schema, etcd_prefix=f"/registry/{plural}",
-                strategy=WorkloadStrategy(kind.lower()), description=schema.description, short_names=(short,),
+                strategy=(DaemonSetStrategy if kind == "DaemonSet" else WorkloadStrategy)(kind.lower(), status),
+                description=schema.description, short_names=(short,),
                 categories=("all",), subresources=(STATUS, SCALE) if scale else (STATUS,), columns=columns(schema))
 
 

@@ -116,7 +116,6 @@ def _columns(view: bool) -> tuple[Column, ...]:
     """printEvent's columns, of the stored form (converted first for the events.k8s.io view)."""
     def stored(cell: Cell) -> Cell:
         return (lambda o: cell(to_core(o))) if view else cell
-    source = definition(CORE + "EventSource")
     involved = definition(CORE + "ObjectReference")
     return (
         Column(name="Last Seen", description=field_doc(SCHEMA, "lastTimestamp"), cell=stored(_last_seen)),
@@ -125,7 +124,8 @@ def _columns(view: bool) -> tuple[Column, ...]:
         Column(name="Object", description=field_doc(SCHEMA, "involvedObject"), cell=stored(_object)),
         Column(name="Subobject", priority=1, description=field_doc(involved, "fieldPath"),
                cell=stored(lambda o: (o.get("involvedObject") or {}).get("fieldPath") or "")),
-        Column(name="Source", priority=1, description=field_doc(source, "component"), cell=stored(_source)),
+        Column(name="Source", priority=1, cell=stored(_source),
+               description="The component reporting this event. Should be a short machine understandable string."),
         Column(name="Message", description=field_doc(SCHEMA, "message"),
                cell=stored(lambda o: str(o.get("message") or "").strip())),
         Column(name="First Seen", priority=1, description=field_doc(SCHEMA, "firstTimestamp"), cell=stored(_first_seen)),

@@ -5,13 +5,20 @@ No kubelet runs here: a Node is what its writer says (kube-proxy reads its own N
 
 from __future__ import annotations
 
-from apiserver.kinds.base import STATUS, Column, Kind, Obj, Strategy
+from apiserver.kinds.base import PROXY_VERBS, STATUS, Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.fielddoc import field_doc
-from apiserver.kinds.upstream import CORE, definition
+from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
 from apiserver.validation.field import ErrorList
 from apiserver.validation.node import validate_node, validate_node_update
 
+def _default_status(status: Obj) -> None:
+    """SetDefaults_NodeStatus: allocatable is the capacity unless set."""
+    if status.get("allocatable") is None and status.get("capacity") is not None:
+        status["allocatable"] = dict(status["capacity"])
+
+
+behave({CORE + "NodeStatus": Behaviour(defaulter=_default_status)})
 SCHEMA = definition(CORE + "Node")
 ROLE_PREFIX = "node-role.kubernetes.io/"
 
@@ -103,7 +110,7 @@ NODE = Kind(
     strategy=NodeStrategy(),
     description=SCHEMA.description,
     short_names=("no",),
-    subresources=(STATUS,),
+    subresources=(STATUS, Subresource("proxy", PROXY_VERBS, "NodeProxyOptions")),
     extra_field_selectors={"spec.unschedulable": lambda o: str(bool((o.get("spec") or {}).get("unschedulable"))).lower()},
     columns=(
         NAME,

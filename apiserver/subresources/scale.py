@@ -40,6 +40,22 @@ def scale_of(obj: Obj) -> Obj:
             "spec": {"replicas": spec.get("replicas", 0)}, "status": status}
 
 
+async def read_workload(registry: Registry, namespace: str, name: str) -> Obj:
+    """The workload whose Scale is asked for; a 404 names the subresource (`deployments/scale.apps`)."""
+    try:
+        return await registry.get(namespace, name)
+    except errors.StatusError as err:
+        raise _of_scale(err, registry, name) from None
+
+
+def _of_scale(err: errors.StatusError, registry: Registry, name: str) -> errors.StatusError:
+    if err.code != 404:
+        return err
+    kind = registry.kind
+    return errors.StatusError(404, "NotFound", f'{kind.plural}/scale.{kind.group} "{name}" not found',
+                              {"name": name, "group": kind.group, "kind": f"{kind.plural}/scale"})
+
+
 def validate_scale(scale: Obj) -> ErrorList:
     """ValidateScale: the metadata of a namespaced object, replicas not negative."""
     errs = validate_object_meta(scale["metadata"], namespaced=True)
@@ -88,5 +104,8 @@ async def write_scale(registry: Registry, namespace: str, name: str, scale_for: 
         obj.setdefault("spec", {})["replicas"] = (scale.get("spec") or {}).get("replicas") or 0
         return obj
 
-    stored, _ = await registry.update(namespace, name, mutate, opts, "scale")
+    try:
+        stored, _ = await registry.update(namespace, name, mutate, opts, "scale")
+    except errors.StatusError as err:
+        raise _of_scale(err, registry, name) from None
     return scale_of(stored)

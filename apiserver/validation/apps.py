@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiserver.validation.field import ErrorList, forbidden, invalid, not_supported, required
-from apiserver.validation.labelselector import matches, validate_selector
+from apiserver.validation.labelselector import go_labels, go_selector, matches, validate_selector
 from apiserver.validation.objectmeta import (
     FIELD_IMMUTABLE,
     validate_annotations,
@@ -39,11 +39,14 @@ def _selector_and_template(spec: Obj, workload: str) -> ErrorList:
     else:
         errs.extend(validate_selector(selector, "spec.selector"))
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
-            errs.append(invalid("spec.selector", selector, f"empty selector is invalid for {workload}"))
+            errs.append(invalid("spec.selector", go_selector(selector), f"empty selector is invalid for {workload}"))
     template = spec.get("template") or {}
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    if selector and (selector.get("matchLabels") or selector.get("matchExpressions")) and not matches(selector, labels):
-        errs.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    labels = (template.get("metadata") or {}).get("labels")
+    # a missing selector selects nothing, an empty one everything (LabelSelectorAsSelector)
+    if selector is None or ((selector.get("matchLabels") or selector.get("matchExpressions"))
+                            and not matches(selector, labels or {})):
+        errs.append(invalid("spec.template.metadata.labels", go_labels(labels),
+                            "`selector` does not match template `labels`"))
     errs.extend(validate_object_meta_labels(template.get("metadata") or {}))
     pod_spec = template.get("spec") or {}
     errs.extend(validate_pod_spec(pod_spec, "spec.template.spec"))
@@ -121,7 +124,7 @@ def validate_workload_update(obj: Obj, old: Obj, workload: str) -> ErrorList:
         if {k: v for k, v in spec.items() if k not in kept} != {k: v for k, v in old_spec.items() if k not in kept}:
             errs.append(forbidden("spec", STATEFULSET_UPDATABLE))
     elif spec.get("selector") != old_spec.get("selector"):
-        errs.append(invalid("spec.selector", spec.get("selector"), FIELD_IMMUTABLE))
+        errs.append(invalid("spec.selector", go_selector(spec.get("selector")), FIELD_IMMUTABLE))
     errs.extend(validate_workload(obj, workload))
     return errs
 

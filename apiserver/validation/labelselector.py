@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.validation.field import ErrorList, forbidden, invalid, required
+from apiserver.validation.field import ErrorList, GoSyntax, forbidden, go_quote, go_strings, invalid, required
 from apiserver.validation.objectmeta import validate_labels
 
 Obj = dict[str, Any]
@@ -34,6 +34,28 @@ def selector_string(selector: Obj | None) -> str:
         terms.append((key, {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
                             "Exists": key, "DoesNotExist": f"!{key}"}.get(str(op), key)))
     return ",".join(text for _, text in sorted(terms, key=lambda term: term[0]))
+
+
+def go_labels(labels: dict[str, str] | None) -> GoSyntax:
+    """A map[string]string as %#v prints it (keys sorted)."""
+    if labels is None:
+        return GoSyntax("map[string]string(nil)")
+    return GoSyntax("map[string]string{" + ", ".join(f"{go_quote(k)}:{go_quote(str(v))}"
+                                                      for k, v in sorted(labels.items())) + "}")
+
+
+def go_selector(selector: Obj | None) -> GoSyntax:
+    """A *metav1.LabelSelector as %#v prints it."""
+    if selector is None:
+        return GoSyntax("(*v1.LabelSelector)(nil)")
+    expressions = selector.get("matchExpressions")
+    shown = "[]v1.LabelSelectorRequirement(nil)" if expressions is None else \
+        "[]v1.LabelSelectorRequirement{" + ", ".join(
+            f"v1.LabelSelectorRequirement{{Key:{go_quote(e.get('key', ''))}, Operator:{go_quote(e.get('operator', ''))}, "
+            f"Values:{go_strings(e['values']).text if e.get('values') is not None else '[]string(nil)'}}}"
+            for e in expressions) + "}"
+    return GoSyntax(f"v1.LabelSelector{{MatchLabels:{go_labels(selector.get('matchLabels')).text}, "
+                    f"MatchExpressions:{shown}}}")
 
 
 def validate_selector(selector: Obj, path: str) -> ErrorList:

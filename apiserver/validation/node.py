@@ -7,7 +7,18 @@ import ipaddress
 from dataclasses import replace
 from typing import Any
 
-from apiserver.validation.field import ErrorList, duplicate, forbidden, invalid, not_supported, required
+from apiserver.validation.field import (
+    ErrorList,
+    GoSyntax,
+    duplicate,
+    forbidden,
+    go_quote,
+    go_strings,
+    internal,
+    invalid,
+    not_supported,
+    required,
+)
 from apiserver.validation.names import is_label_value, is_qualified_name
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
@@ -21,16 +32,19 @@ def validate_node(node: Obj) -> ErrorList:
     spec = node.get("spec") or {}
     errs.extend(_taints(spec.get("taints") or []))
     cidrs = spec.get("podCIDRs") or []
-    families = []
+    families, bad = [], None
     for i, value in enumerate(cidrs):
         try:
             families.append(ipaddress.ip_network(value, strict=False).version)
         except ValueError:
+            bad = f"invalid CIDR[{i}]: <nil> (invalid CIDR address: {value})" if bad is None else bad
             errs.append(invalid(f"spec.podCIDRs[{i}]", value,
                                 "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
     if len(cidrs) > 1:
-        if len(cidrs) > 2 or len(set(families)) != 2:
-            errs.append(invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family"))
+        if bad is not None:
+            errs.append(internal("spec.podCIDRs", f"invalid PodCIDRs. failed to check with dual stack with error:{bad}"))
+        if len(cidrs) > 2 or len(set(families)) != 2 or bad is not None:
+            errs.append(invalid("spec.podCIDRs", go_strings(cidrs), "may specify no more than one CIDR for each IP family"))
         errs.extend(duplicate(f"spec.podCIDRs[{i}]", value) for i, value in enumerate(cidrs) if value in cidrs[:i])
     return errs
 
@@ -50,7 +64,9 @@ def _taints(taints: list[Obj]) -> ErrorList:
         elif effect not in EFFECTS:
             errs.append(not_supported(f"{path}.effect", effect, EFFECTS, sort=False))
         if (key, effect) in seen:
-            errs.append(replace(duplicate(path, taint), detail="taints must be unique by key and effect pair"))
+            shown = GoSyntax(f"core.Taint{{Key:{go_quote(key)}, Value:{go_quote(value)}, Effect:{go_quote(effect)}, "
+                             f"TimeAdded:{'<nil>' if taint.get('timeAdded') is None else taint['timeAdded']}}}")
+            errs.append(replace(duplicate(path, shown), detail="taints must be unique by key and effect pair"))
             continue
         seen.add((key, effect))
     return errs
