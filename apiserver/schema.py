@@ -125,6 +125,7 @@ class Object(Schema):
     embedded: tuple[Object, ...] = field(default=(), compare=False)
     about: str = field(default="", compare=False)
     unions: tuple[dict[str, Any], ...] = ()
+    patch_strategy: str = field(default="", compare=False)  # the parent's tag on this property (retainKeys)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ SCHEMA = definition(CORE + "ServiceAccount")
 
 
 class ServiceAccountStrategy(Strategy):
+    """DELETE answers with the deleted ServiceAccount."""
+
+    return_deleted_object = True
+
     def validate(self, obj: Obj) -> ErrorList:
         return validate_object_meta(obj["metadata"], namespaced=True)
 

@@ -117,6 +117,7 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         use: dict[str, Any] = {"proto": field.get("proto", 0), "pointer": field.get("pointer", False)}
         if isinstance(node, Object):
             use["about"] = field["schema"].get("description", "")
+            use["patch_strategy"] = field["schema"].get("patch_strategy", "")
             if field["name"] == "metadata" and use["proto"] == 1 and "apiVersion" in names:
                 use["defaulter"] = None  # a resource's own metadata: the registry fills it
             if field.get("always"):
