@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from pathlib import Path
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from apiserver.config import Config
+from apiserver.testing import run_server
 from tests.conftest import Kubectl
 
 NS = "default"
@@ -155,3 +159,40 @@ def test_discovery_of_the_builtin_kinds(kubectl: Kubectl) -> None:
                  "leases    coordination.k8s.io/v1  true  Lease", "deployments  deploy  apps/v1  true  Deployment",
                  "nodes  no  v1  false  Node"):
         assert line.split() in [row.split() for row in out.splitlines()], line
+
+
+def test_service_account_tokens_authenticate(tmp_path: Path) -> None:
+    """A TokenRequest's token is the service account's identity (RBAC applies to it), until the account goes."""
+    with run_server(Config(compaction_interval=0, secure=True, authorization_mode="RBAC"), tmp_path) as server:
+        with server.api_client() as admin:
+            core = client.CoreV1Api(admin)
+            core.create_namespaced_service_account(NS, {"metadata": {"name": "robot"}})
+            answer = core.create_namespaced_service_account_token("robot", NS, {"spec": {}})
+            assert answer.spec.audiences == [server.url] and answer.spec.expiration_seconds == 3600
+            client.RbacAuthorizationV1Api(admin).create_namespaced_role_binding(NS, {
+                "metadata": {"name": "robot-view"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                                 "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}]})
+        configuration = client.Configuration()
+        configuration.host, configuration.ssl_ca_cert = server.url, str(tmp_path / "certs" / "ca.crt")
+        configuration.api_key = {"authorization": "Bearer " + answer.status.token}
+        with client.ApiClient(configuration) as robot:
+            review = client.AuthenticationV1Api(robot).create_self_subject_review(client.V1SelfSubjectReview())
+            assert review.status.user_info.username == f"system:serviceaccount:{NS}:robot"
+            assert review.status.user_info.groups == ["system:serviceaccounts", f"system:serviceaccounts:{NS}",
+                                                      "system:authenticated"]
+            assert client.CoreV1Api(robot).list_namespaced_config_map(NS).items == []
+            with pytest.raises(ApiException) as forbidden:
+                client.CoreV1Api(robot).create_namespaced_config_map(NS, {"metadata": {"name": "x"}})
+            assert forbidden.value.status == 403
+            with server.api_client() as admin:
+                client.CoreV1Api(admin).delete_namespaced_service_account("robot", NS)
+            for _ in range(50):  # once the watch cache has seen the deletion
+                try:
+                    client.CoreV1Api(robot).list_namespaced_config_map(NS)
+                except ApiException as err:
+                    assert err.status == 401
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the token of a deleted service account still authenticates")

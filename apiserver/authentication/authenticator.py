@@ -24,6 +24,8 @@ class Authenticator:
     # the user of a client certificate (DER) the TLS layer verified against --client-ca-file; None: not asked for
     certificate_user: Callable[[bytes], UserInfo | None] | None = None
     anonymous: bool = False
+    # the service account a bearer token issued by this server names (apiserver.authentication.serviceaccount)
+    service_account: Callable[[str], UserInfo | None] | None = None
 
     def authenticate(self, request: web.Request) -> UserInfo | None:
         """The request's user, None if unauthenticated and anonymous requests are not allowed; raises
@@ -39,6 +41,8 @@ class Authenticator:
             token = rest.split(" ", 1)[0]
             if scheme.lower() == "bearer" and token:
                 user = self.tokens.get(token)
+                if user is None and self.service_account is not None:
+                    user = self.service_account(token)
                 if user is None:
                     raise AuthenticationError("invalid bearer token")
                 return user.with_authenticated_group()

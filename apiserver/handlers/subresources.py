@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from apiserver import errors
+from apiserver.authentication.serviceaccount import SERVICE_ACCOUNT_TOKENS
 from apiserver.handlers.resolve import Target
 from apiserver.handlers import negotiation
 from apiserver.handlers.rest import read_body, read_parsed_body, registry_for, respond, write_options
@@ -19,6 +20,7 @@ from apiserver.subresources import kubelet, proxy
 from apiserver.subresources.binding import BINDING, bind
 from apiserver.subresources.body import SUCCESS, check_name, decode_subresource_body
 from apiserver.subresources.eviction import API_VERSIONS, EVICTION, evict
+from apiserver.subresources.token import request_token
 from apiserver.subresources.scale import patched_scale, read_workload, scale_of, write_scale
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
@@ -114,6 +116,15 @@ async def scale(request: web.Request, target: Target) -> web.StreamResponse:
     return respond(request, shown)
 
 
+async def token(request: web.Request, target: Target) -> web.StreamResponse:
+    """A TokenRequest for a service account."""
+    opts = write_options(request)
+    body = await read_parsed_body(request, "TokenRequest")
+    answer = await request_token(registry_for(request, target), request.app[SERVICE_ACCOUNT_TOKENS], target.namespace,
+                                 target.name, body, opts)
+    return respond(request, answer, 201)
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("pods", "binding"): binding,
     ("pods", "eviction"): eviction,
@@ -124,6 +135,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("pods", "proxy"): pod_proxy,
     ("services", "proxy"): service_proxy,
     ("nodes", "proxy"): node_proxy,
+    ("serviceaccounts", "token"): token,
     **{(plural, "scale"): scale for plural in ("deployments", "replicasets", "statefulsets")},
 }
 """The subresources served by a handler of their own; the others (status, ephemeralcontainers, finalize) are

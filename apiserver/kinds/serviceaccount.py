@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apiserver.kinds.base import Column, Kind, Obj, Strategy
+from apiserver.kinds.base import Column, Kind, Obj, Strategy, Subresource
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.fielddoc import field_doc
 from apiserver.kinds.upstream import CORE, definition
@@ -38,6 +38,7 @@ SERVICE_ACCOUNT = Kind(
     strategy=ServiceAccountStrategy(),
     description=SCHEMA.description,
     short_names=("sa",),
+    subresources=(Subresource("token", ("create",), "TokenRequest", "authentication.k8s.io", "v1"),),
     columns=(
         NAME,
         Column(name="Secrets", description=field_doc(SCHEMA, "secrets"), cell=lambda o: len(o.get("secrets") or ())),

@@ -46,6 +46,7 @@ FILES = {CORE: "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1", "io.k8s.ap
          "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1",
          "io.k8s.api.policy.v1.": "policy_v1", "io.k8s.api.rbac.v1.": "rbac_v1",
          "io.k8s.api.authorization.v1.": "authorization_v1", "io.k8s.api.autoscaling.v1.": "autoscaling_v1",
+         "io.k8s.api.authentication.v1.": "authentication_v1",
          "io.k8s.apimachinery.": "meta_v1"}
 
 
