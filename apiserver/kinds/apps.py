@@ -89,6 +89,9 @@ class WorkloadStrategy(Strategy):
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         obj["status"] = old.get("status", {})
 
+    def for_subresource(self, subresource: str) -> Strategy:
+        return ScaleStrategy(self) if subresource == "scale" else self
+
     def validate(self, obj: Obj) -> ErrorList:
         return validate_workload(obj, self.workload)
 
@@ -96,6 +99,36 @@ class WorkloadStrategy(Strategy):
         if obj.get("spec") == old.get("spec") and obj.get("status") != old.get("status"):
             return validate_workload_status(obj, old)
         return validate_workload_update(obj, old, self.workload)
+
+
+def scale_managed_fields(meta: Obj) -> None:
+    """ScaleHandler.ToParent takes each entry's time from the parent's entries as they were: the entries of
+    managers writing through /scale have none, and so sort first (upstream's encoding order)."""
+    entries = meta.get("managedFields")
+    if not entries:
+        return
+    for entry in entries:
+        if entry.get("subresource") == "scale":
+            entry.pop("time", None)
+    meta["managedFields"] = sorted(entries, key=lambda e: (e.get("operation", ""), e.get("time") or "",
+                                                           e.get("manager", ""), e.get("apiVersion", ""),
+                                                           e.get("subresource", "")))
+
+
+
+class ScaleStrategy(Strategy):
+    """An update through /scale: the workload's own rules, then its managedFields as upstream's ScaleHandler
+    leaves them."""
+
+    def __init__(self, workload: WorkloadStrategy) -> None:
+        self.workload = workload
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        self.workload.prepare_for_update(obj, old)
+        scale_managed_fields(obj["metadata"])
+
+    def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
+        return self.workload.validate_update(obj, old)
 
 
 class DaemonSetStrategy(WorkloadStrategy):
