@@ -26,7 +26,7 @@ from apiserver.testing import RunningServer
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
 # the kinds conformance/clientgo's CRUD and apply cases cover (the RBAC kinds have no client-go case yet)
-PLURALS = [kind.plural for kind in KINDS if kind.group in ("", "discovery.k8s.io")]
+PLURALS = [kind.resource_key for kind in KINDS if kind.group != "rbac.authorization.k8s.io"]
 
 
 @dataclass
@@ -89,6 +89,11 @@ def test_discovery_and_restmapper_resolve_every_kind(clientgo: GoTests, apiserve
 def test_discovery_in_protobuf(clientgo: GoTests, apiserver: RunningServer) -> None:
     run_go(clientgo, apiserver, "TestDiscoveryProtobuf", "-content-type", "protobuf",
            "-kinds", ",".join(f"{k.api_version}/{k.kind}" for k in KINDS))
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_scale_and_status_of_a_deployment(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestScale", "-content-type", content_type)
 
 
 @pytest.mark.parametrize("plural", PLURALS)

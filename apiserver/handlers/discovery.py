@@ -11,6 +11,7 @@ request, with the JSON form's hash); an Accept naming neither is an empty 406.
 from __future__ import annotations
 
 import email.utils
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -121,11 +122,18 @@ def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler
     return handle
 
 
+@functools.cache
+def _openapi_v3_documents() -> dict[str, bytes]:
+    """Every group-version's document, built once per process (they depend on the kinds served only): a server
+    starts without building them again."""
+    return {name: _dumps_openapi(openapi.openapi_v3(name)) for name in openapi.openapi_group_versions()}
+
+
 class OpenAPIV3:
     """The `/openapi/v3` index and one document per group-version, each with its hash."""
 
     def __init__(self) -> None:
-        self.documents = {name: _dumps_openapi(openapi.openapi_v3(name)) for name in openapi.openapi_group_versions()}
+        self.documents = _openapi_v3_documents()
         self.hashes = {name: openapi.document_hash(body) for name, body in self.documents.items()}
         self.index = _dumps(openapi.openapi_v3_index(self.documents))
         self.index_etag = f'"{openapi.document_hash(self.index)}"'

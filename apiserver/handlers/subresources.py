@@ -7,12 +7,16 @@ Each handler answers every verb its subresource declares (`verb_of` refused the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from apiserver import errors
 from apiserver.authentication.serviceaccount import SERVICE_ACCOUNT_TOKENS
 from apiserver.handlers.resolve import Target
+from apiserver.kinds.base import Obj
+from apiserver.protobuf import envelope
+from apiserver.protobuf.values import ProtobufError
 from apiserver.handlers import negotiation
 from apiserver.handlers.rest import read_body, read_parsed_body, registry_for, respond, write_options
 from apiserver.state import REGISTRIES
@@ -100,29 +104,47 @@ async def service_proxy(request: web.Request, target: Target) -> web.StreamRespo
     raise proxy.unreachable(address)
 
 
+async def read_own_kind(request: web.Request, target: Target) -> Any:
+    """The body of a subresource of a kind of its own (Scale, TokenRequest): JSON, YAML or protobuf."""
+    sub = target.kind.subresource(target.subresource)
+    assert sub is not None
+    if negotiation.media_type(request) != envelope.MEDIA_TYPE:
+        return await read_parsed_body(request, sub.kind)
+    body = await read_body(request)
+    try:
+        return envelope.decode(body)
+    except ProtobufError as err:
+        raise errors.bad_request(f"the object provided is unrecognized (must be of type {sub.kind}): {err}") from None
+
+
+def respond_own_kind(request: web.Request, answer: Obj, status: int = 200) -> web.StreamResponse:
+    """An answer of the subresource's own kind, in protobuf too."""
+    return respond(request, answer, status, negotiation.negotiate(request, protobuf=True))
+
+
 async def scale(request: web.Request, target: Target) -> web.StreamResponse:
     """A workload's autoscaling/v1 Scale: read, replaced or patched."""
     registry = registry_for(request, target)
     if request.method == "GET":
-        return respond(request, scale_of(await read_workload(registry, target.namespace, target.name)))
+        return respond_own_kind(request, scale_of(await read_workload(registry, target.namespace, target.name)))
     opts = write_options(request)
     if request.method == "PUT":
-        body = await read_parsed_body(request, "Scale")
+        body = await read_own_kind(request, target)
         shown = await write_scale(registry, target.namespace, target.name, lambda current: body, opts)
     else:
         media, raw = negotiation.media_type(request), await read_body(request)
         shown = await write_scale(registry, target.namespace, target.name,
                                   lambda current: patched_scale(current, media, raw, opts), opts)
-    return respond(request, shown)
+    return respond_own_kind(request, shown)
 
 
 async def token(request: web.Request, target: Target) -> web.StreamResponse:
     """A TokenRequest for a service account."""
     opts = write_options(request)
-    body = await read_parsed_body(request, "TokenRequest")
+    body = await read_own_kind(request, target)
     answer = await request_token(registry_for(request, target), request.app[SERVICE_ACCOUNT_TOKENS], target.namespace,
                                  target.name, body, opts)
-    return respond(request, answer, 201)
+    return respond_own_kind(request, answer, 201)
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {

@@ -19,7 +19,8 @@ from apiserver.validation.labelselector import selector_string
 
 APPS = "io.k8s.api.apps.v1."
 TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
-SCALE = Subresource("scale", ("get", "patch", "update"), kind="Scale", group="autoscaling", version="v1")
+SCALE = Subresource("scale", ("get", "patch", "update"), kind="Scale", group="autoscaling", version="v1",
+                    schema=definition("io.k8s.api.autoscaling.v1.Scale"))
 
 
 def _defaults(values: dict[str, Any]) -> Callable[[Obj], None]:
@@ -53,6 +54,12 @@ def _statefulset_strategy(strategy: Obj) -> None:
 
 def _statefulset(spec: Obj) -> None:
     spec["podManagementPolicy"] = spec.get("podManagementPolicy") or "OrderedReady"
+    for template in spec.get("volumeClaimTemplates") or ():  # the v1 conversion writes their TypeMeta
+        if isinstance(template, dict):
+            template.update({"apiVersion": "v1", "kind": "PersistentVolumeClaim"})
+            meta = template.get("metadata")
+            if isinstance(meta, dict):  # an embedded object's metadata, written as Go writes it
+                meta.setdefault("creationTimestamp", None)
     _statefulset_strategy(spec.setdefault("updateStrategy", {}))
     policy = spec.get("persistentVolumeClaimRetentionPolicy") or {}  # the StatefulSetAutoDeletePVC gate, on
     spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": policy.get("whenDeleted") or "Retain",
@@ -60,7 +67,15 @@ def _statefulset(spec: Obj) -> None:
     _defaults({"replicas": 1, "revisionHistoryLimit": 10})(spec)
 
 
+def _claim(claim: Obj) -> None:
+    """SetDefaults_PersistentVolumeClaim: a new claim is Pending."""
+    status = claim.get("status")
+    status = status if isinstance(status, dict) else {}
+    claim["status"] = {**status, "phase": status.get("phase") or "Pending"}
+
+
 behave({
+    CORE + "PersistentVolumeClaim": Behaviour(defaulter=_claim),
     APPS + "DeploymentSpec": Behaviour(defaulter=_defaults({"replicas": 1, "revisionHistoryLimit": 10,
                                                             "progressDeadlineSeconds": 600})),
     APPS + "DeploymentStrategy": Behaviour(defaulter=_rolling({"maxUnavailable": "25%", "maxSurge": "25%"})),

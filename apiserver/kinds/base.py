@@ -34,7 +34,8 @@ class Column:
 class Subresource:
     """A subresource as discovery lists it: its name, its verbs and the kind its requests and answers carry
     (the parent's unless named; `group`/`version` only when that kind is of another group, as policy/v1 Eviction).
-    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind."""
+    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind.
+    `schema`: the subresource kind's own (autoscaling/v1 Scale), for its protobuf form."""
 
     name: str
     verbs: tuple[str, ...]
@@ -42,6 +43,7 @@ class Subresource:
     group: str = ""
     version: str = ""
     streams: bool = False
+    schema: Object | None = None
 
     @property
     def of_parent(self) -> bool:

@@ -38,7 +38,8 @@ SERVICE_ACCOUNT = Kind(
     strategy=ServiceAccountStrategy(),
     description=SCHEMA.description,
     short_names=("sa",),
-    subresources=(Subresource("token", ("create",), "TokenRequest", "authentication.k8s.io", "v1"),),
+    subresources=(Subresource("token", ("create",), "TokenRequest", "authentication.k8s.io", "v1",
+                              schema=definition("io.k8s.api.authentication.v1.TokenRequest")),),
     columns=(
         NAME,
         Column(name="Secrets", description=field_doc(SCHEMA, "secrets"), cell=lambda o: len(o.get("secrets") or ())),

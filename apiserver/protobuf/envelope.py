@@ -48,6 +48,9 @@ def _types() -> dict[tuple[str, str], Message]:
             types[kind.api_version, kind.kind] = message(kind.schema)
             types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
         types[kind.api_version, "DeleteOptions"] = message(DELETE_OPTIONS)
+        for sub in kind.subresources:  # kinds of their own (autoscaling/v1 Scale, authentication.k8s.io TokenRequest)
+            if sub.schema is not None:
+                types[f"{sub.group}/{sub.version}", sub.kind] = message(sub.schema)
     types["v1", "Status"] = message(STATUS)
     for version in META_VERSIONS:
         types[version, "PartialObjectMetadata"] = message(PARTIAL_OBJECT_METADATA)

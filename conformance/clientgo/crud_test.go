@@ -55,6 +55,7 @@ func TestCRUD(t *testing.T) {
 			return applydiscoveryv1.EndpointSlice(name, ns).WithLabels(l)
 		})
 	})
+	crudBuiltinKinds(t, cs, ns)
 }
 
 func crud[T metav1.Object, A any](t *testing.T, c typedClient[T, A], obj T, apply func(map[string]string) A) {
