@@ -223,6 +223,7 @@ SUBRESOURCES = [
     ("pods/portforward", "PodPortForwardOptions", "", ["create", "get"]),
     ("pods/proxy", "PodProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
     ("pods/status", "Pod", "", ["get", "patch", "update"]),
+    ("serviceaccounts/token", "TokenRequest", "authentication.k8s.io/v1", ["create"]),
     ("services/proxy", "ServiceProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
     ("services/status", "Service", "", ["get", "patch", "update"]),
 ]
