@@ -196,3 +196,25 @@ def test_service_account_tokens_authenticate(tmp_path: Path) -> None:
                 time.sleep(0.05)
             else:
                 raise AssertionError("the token of a deleted service account still authenticates")
+
+
+def test_endpoint_zones_come_from_the_nodes(tmp_path: Path) -> None:
+    """The EndpointSlice controller gives each endpoint its pod's Node's zone (topology.kubernetes.io/zone), as
+    kube-proxy's topology-aware routing reads it."""
+    with run_server(Config(compaction_interval=0, controllers=("endpointslice",)), tmp_path) as server:
+        with server.api_client() as api:
+            core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+            core.create_node({"metadata": {"name": "n-a", "labels": {"topology.kubernetes.io/zone": "zone-a"}}})
+            core.create_namespaced_pod(NS, {"metadata": {"name": "p", "labels": {"app": "a"}}, "spec": {
+                "nodeName": "n-a", "containers": [{"name": "c", "image": "nginx"}]}})
+            core.patch_namespaced_pod_status("p", NS, {"status": {"podIP": "10.0.0.7", "podIPs": [{"ip": "10.0.0.7"}],
+                                                                  "conditions": [{"type": "Ready", "status": "True"}]}})
+            core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
+                "selector": {"app": "a"}, "ports": [{"port": 80}]}})
+            for _ in range(200):
+                slices = discovery.list_namespaced_endpoint_slice(NS, label_selector="kubernetes.io/service-name=web")
+                endpoints = [e for s in slices.items for e in s.endpoints or ()]
+                if endpoints:
+                    break
+                time.sleep(0.05)
+            assert [(e.addresses, e.node_name, e.zone) for e in endpoints] == [(["10.0.0.7"], "n-a", "zone-a")]
