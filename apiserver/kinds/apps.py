@@ -16,6 +16,7 @@ from apiserver.validation.apps import validate_workload, validate_workload_statu
 from apiserver.schema import Integer, Object
 from apiserver.validation.field import ErrorList
 from apiserver.validation.labelselector import selector_string
+from apiserver.validation.names import is_dns1123_label
 
 APPS = "io.k8s.api.apps.v1."
 TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -109,6 +110,14 @@ class WorkloadStrategy(Strategy):
 
     def validate(self, obj: Obj) -> ErrorList:
         return validate_workload(obj, self.workload)
+
+    def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
+        """A Deployment's or ReplicaSet's name is in its Pods' names and hostnames: a DNS label is advised."""
+        name = obj["metadata"].get("name") or ""
+        if old is not None or self.workload not in ("deployment", "replicaset") or not (msgs := is_dns1123_label(name)):
+            return []
+        return ["metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a "
+                f"DNS label is recommended: [{' '.join(msgs)}]"]
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         if obj.get("spec") == old.get("spec") and obj.get("status") != old.get("status"):
