@@ -274,6 +274,6 @@ def _daemonset(schema: Any) -> tuple[Column, ...]:
 
 
 DEPLOYMENT = _kind("Deployment", "deploy", _deployment)
-REPLICASET = _kind("ReplicaSet", "rs", _replicaset)
+REPLICASET = _kind("ReplicaSet", "rs", _replicaset)  # no status.replicas field selector: apps/v1 converts none
 STATEFULSET = _kind("StatefulSet", "sts", _statefulset_columns)
 DAEMONSET = _kind("DaemonSet", "ds", _daemonset, scale=False)
