@@ -12,8 +12,8 @@ from apiserver.kinds.base import STATUS, Column, Kind, Obj, Strategy, Subresourc
 from apiserver.kinds.columns import AGE, NAME
 from apiserver.kinds.fielddoc import field_doc
 from apiserver.kinds.upstream import CORE, Behaviour, behave, definition
-from apiserver.validation.apps import validate_workload, validate_workload_status, validate_workload_update
 from apiserver.schema import Integer, Object
+from apiserver.validation.apps import validate_workload, validate_workload_status, validate_workload_update
 from apiserver.validation.field import ErrorList
 from apiserver.validation.labelselector import selector_string
 from apiserver.validation.names import is_dns1123_label
