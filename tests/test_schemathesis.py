@@ -1,5 +1,6 @@
 """Schemathesis over the /openapi/v3 documents this server serves (core/v1, discovery.k8s.io/v1, apps/v1,
-events.k8s.io/v1, coordination.k8s.io/v1), loaded from the running server: every operation gets requests generated from its parameters and request body.
+events.k8s.io/v1, coordination.k8s.io/v1), loaded from the running server: every operation gets requests
+generated from its parameters and request body.
 
 Checks: no 5xx but kube-apiserver's own (tests/test_fuzz_properties.UPSTREAM_500); a 2xx is one the document
 declares, with a content type it declares (the documents declare only 2xx and 401, as upstream's, so the other
