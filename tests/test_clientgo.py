@@ -92,6 +92,11 @@ def test_discovery_in_protobuf(clientgo: GoTests, apiserver: RunningServer) -> N
 
 
 @pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_leader_election_on_a_lease(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestLeaderElection", "-content-type", content_type)
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
 def test_scale_and_status_of_a_deployment(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
     run_go(clientgo, apiserver, "TestScale", "-content-type", content_type)
 

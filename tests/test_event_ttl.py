@@ -31,6 +31,13 @@ def test_events_expire_after_the_event_ttl(apiserver: RunningServer, apiserver_s
         assert (gone["type"], gone["object"].metadata.name) == ("DELETED", "goes")
         assert core.list_namespaced_event(NS).items == []
         assert core.read_namespaced_config_map("stays", NS).metadata.name == "stays"
+        events = client.EventsV1Api(api)  # written through events.k8s.io, the same stored Events
+        events.create_namespaced_event(NS, {"metadata": {"name": "new"}, "regarding": {"namespace": NS},
+                                            "eventTime": "2024-01-01T00:00:00.000000Z", "action": "A", "reason": "R",
+                                            "type": "Normal", "reportingController": "c", "reportingInstance": "i"})
+        stream = watch.Watch().stream(core.list_namespaced_event, NS, timeout_seconds=15)
+        assert [next(stream)["type"], next(stream)["type"]] == ["ADDED", "DELETED"]
+        stream.close()
 
 
 def test_event_ttl_flag() -> None:
