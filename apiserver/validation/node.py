@@ -19,6 +19,7 @@ from apiserver.validation.field import (
     not_supported,
     required,
 )
+from apiserver.kinds.quantity import quantity
 from apiserver.validation.names import is_label_value, is_qualified_name
 from apiserver.validation.objectmeta import validate_object_meta, validate_object_meta_update
 
@@ -31,6 +32,7 @@ def validate_node(node: Obj) -> ErrorList:
     errs = validate_object_meta(node.get("metadata") or {}, namespaced=False)
     spec = node.get("spec") or {}
     errs.extend(_taints(spec.get("taints") or []))
+    errs.extend(_resources(node.get("status") or {}))
     cidrs = spec.get("podCIDRs") or []
     families, bad = [], None
     for i, value in enumerate(cidrs):
@@ -47,6 +49,42 @@ def validate_node(node: Obj) -> ErrorList:
             errs.append(invalid("spec.podCIDRs", go_strings(cidrs), "may specify no more than one CIDR for each IP family"))
         errs.extend(duplicate(f"spec.podCIDRs[{i}]", value) for i, value in enumerate(cidrs) if value in cidrs[:i])
     return errs
+
+
+INTEGER_RESOURCES = frozenset({"pods", "resourcequotas", "services", "replicationcontrollers", "secrets", "configmaps",
+                               "persistentvolumeclaims", "services.nodeports", "services.loadbalancers"})
+
+
+def _integer_resource(name: str) -> bool:
+    """IsIntegerResourceName: the counted resources and the extended ones (qualified, outside kubernetes.io)."""
+    native = "/" not in name or "kubernetes.io/" in name
+    extended = not native and not name.startswith("requests.") and not is_qualified_name("requests." + name)
+    return name in INTEGER_RESOURCES or extended
+
+
+def _resources(status: Obj) -> ErrorList:
+    """ValidateNodeResources: capacity and allocatable not negative, integer resources whole."""
+    errs = ErrorList()
+    for part in ("capacity", "allocatable"):
+        for name, value in (status.get(part) or {}).items():
+            amount = quantity(value)
+            if amount < 0:
+                errs.append(invalid(f"status.{part}.{name}", str(value), "must be greater than or equal to 0"))
+            if _integer_resource(name) and amount % 1:
+                errs.append(invalid(f"status.{part}.{name}", _go_quantity(str(value)), "must be an integer"))
+    return errs
+
+
+_DECIMAL_SCALES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def _go_quantity(text: str) -> GoSyntax:
+    """A resource.Quantity value as %#v prints it, for a canonical decimal quantity (`1500m`): its int64 amount
+    and scale, and the string it caches. (A non-canonical spelling, `0.5`, is written here as its canonical one.)"""
+    digits = text.rstrip("".join(k for k in _DECIMAL_SCALES if k))
+    suffix = text[len(digits):]
+    return GoSyntax(f"resource.Quantity{{i:resource.int64Amount{{value:{digits}, scale:{_DECIMAL_SCALES.get(suffix, 0)}}}, "
+                    f'd:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:"{text}", Format:"DecimalSI"}}')
 
 
 def _taints(taints: list[Obj]) -> ErrorList:
@@ -76,6 +114,7 @@ def validate_node_update(node: Obj, old: Obj) -> ErrorList:
     """ValidateNode, then ValidateNodeUpdate: addresses unique, pod CIDRs and providerID set once."""
     errs = validate_node(node)
     errs.extend(validate_object_meta_update(node.get("metadata") or {}, old.get("metadata") or {}))
+    errs.extend(_resources(node.get("status") or {}))
     spec, old_spec = node.get("spec") or {}, old.get("spec") or {}
     addresses = (node.get("status") or {}).get("addresses") or []
     errs.extend(duplicate(f"status.addresses[{i}]", address) for i, address in enumerate(addresses)
