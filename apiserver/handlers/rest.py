@@ -64,7 +64,7 @@ def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
         if output.as_list:
             raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadataList, but the requested "
                                      f"object is not a list ({go_type(kind)})")
-        return tables.partial_metadata(obj, output.meta_api_version)
+        return tables.partial_metadata(obj, output.meta_api_version, kind)
     return obj
 
 
@@ -77,7 +77,7 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
         if not output.as_list:
             raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadata, but the requested "
                                      f"object is a list ({go_type(kind, 'List')})")
-        return tables.partial_metadata_list(result.items, meta, output.meta_api_version)
+        return tables.partial_metadata_list(result.items, meta, output.meta_api_version, kind)
     return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta,
             "items": [list_item(item) for item in result.items]}
 

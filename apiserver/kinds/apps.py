@@ -219,7 +219,8 @@ def _kind(kind: str, short: str, columns: Callable[[Any], tuple[Column, ...]], s
                 schema=schema, etcd_prefix=f"/registry/{plural}",
                 strategy=(DaemonSetStrategy if kind == "DaemonSet" else WorkloadStrategy)(kind.lower(), status),
                 description=schema.description, short_names=(short,),
-                categories=("all",), subresources=(STATUS, SCALE) if scale else (STATUS,), columns=columns(schema))
+                categories=("all",), subresources=(STATUS, SCALE) if scale else (STATUS,), columns=columns(schema),
+                internal_annotations=(TEMPLATE_GENERATION,) if kind == "DaemonSet" else ())
 
 
 def _deployment(schema: Any) -> tuple[Column, ...]:

@@ -155,6 +155,9 @@ class Kind:
     deprecated_in: tuple[int, int] = (0, 0)  # the release (major, minor) from which `deprecation` is sent
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     view: View | None = None  # when this kind is another API's form of a stored kind
+    # annotations upstream's internal type holds as fields (a DaemonSet's templateGeneration): absent from the
+    # metadata-only forms (Table rows, PartialObjectMetadata), which are made of the internal object
+    internal_annotations: tuple[str, ...] = ()
 
     @property
     def resource_key(self) -> str:
