@@ -92,6 +92,11 @@ def test_discovery_in_protobuf(clientgo: GoTests, apiserver: RunningServer) -> N
 
 
 @pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_events_k8s_io_recorder_and_series(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestEventsRecorder", "-content-type", content_type)
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
 def test_leader_election_on_a_lease(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
     run_go(clientgo, apiserver, "TestLeaderElection", "-content-type", content_type)
 
