@@ -5,41 +5,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from apiserver import codec, errors, httplog
-from apiserver.allocator import IPRange, PortRange
-from apiserver.cacher.cacher import Cacher
-from apiserver.cacher.event import FrameBudget
-from apiserver.cacher.meters import WatchCollector
-from apiserver.cacher.reflector import Reflector
-from apiserver.cacher.watch_cache import WatchCache
-from apiserver.codec import decode
+from apiserver import errors, httplog
+from apiserver.aggregated import served_kinds
 from apiserver.config import Config
 from apiserver.controllers.manager import in_process
 from apiserver.discovery import deprecation_warning
 from apiserver.faults import FAULTS, Faults
-from apiserver.filters import maxinflight, timeout
 from apiserver.handler_chain import install_filters
 from apiserver.handlers import debug, discovery, health, negotiation, rest
 from apiserver.handlers import faults as fault_injection
 from apiserver.handlers.resolve import Target, resolve, verb_of
 from apiserver.handlers.subresources import handler_for
 from apiserver.handlers.watch import watch
+from apiserver.kind_registry import KindRegistry
+from apiserver.kind_storage import KIND_STORAGE, KindStorage
 from apiserver.kinds import KINDS
-from apiserver.kinds.base import Kind, Obj
-from apiserver.kinds.event import EVENT
-from apiserver.kindstorage import TTLStorage, ViewStorage
+from apiserver.kinds.base import Kind
 from apiserver.metrics import Metrics
-from apiserver.namespaces import NamespaceRegistry
-from apiserver.registry import Registry
 from apiserver.services import ServiceRegistry
-from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, STORAGE, RequestInfo
-from storage import KeyValue, Storage, StorageError, open_storage
+from apiserver.state import CONFIG, INFO, METRICS, REGISTRIES, SERVED_KINDS, STORAGE, RequestInfo
+from storage import Storage, StorageError, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +102,23 @@ def not_found(request: web.Request) -> web.Response:
     """A path nothing serves: a NotFound Status under `/api` and the groups served (kube-apiserver's API routes),
     else the plain `404 page not found` of its final handler."""
     path = request.path
-    if path == "/api" or path.startswith("/api/") or any(path == p or path.startswith(p + "/") for p in GROUP_PATHS):
+    group = path.split("/")[2] if path.startswith("/apis/") else ""
+    if path == "/api" or path.startswith("/api/") or group in request.app[SERVED_KINDS].group_names:
         return status_response(request, errors.not_found_path())
     return web.Response(status=404, text="404 page not found\n", content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
-GROUP_PATHS = tuple(sorted({f"/apis/{kind.group}" for kind in KINDS if kind.group}))
 COLLECTION_PRODUCES = negotiation.ACCEPTED + negotiation.ACCEPTED_WATCH
 
 
 async def serve_resource(request: web.Request) -> web.StreamResponse:
     group, version = request.match_info.get("group", ""), request.match_info["version"]
-    if group and f"/apis/{group}" not in GROUP_PATHS:
+    kinds = request.app[SERVED_KINDS]
+    if group and group not in kinds.group_names:
         raise web.HTTPNotFound()
     api_version = f"{group}/{version}" if group else version
-    target = resolve(api_version, request.match_info["tail"])
+    target = resolve(kinds, api_version, request.match_info["tail"])
     verb = verb_of(request, target)
     handler = handler_for(target)
     # kube-apiserver's route checks, before any handler: the patch type (415), then Accept (406)
@@ -171,72 +162,21 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     storage = open_storage(config.storage_url(), max_request_bytes=config.max_request_bytes)
     app[STORAGE] = storage
-    media_type = config.media_type()
-    registries: dict[str, Registry] = {}
-    namespaces: NamespaceRegistry | None = None
-    frames = FrameBudget(config.watch_frame_cache_bytes)  # one budget for every resource's watch cache
-    for kind in KINDS:
-        cache = WatchCache(config.watch_cache_min_size, config.watch_cache_max_size, frames=frames)
-        cacher = Cacher(kind, storage, kind_decoder(kind), cache, config.watch_encode_cache, config.bookmark_interval)
-        if kind.plural == "namespaces":
-            namespaces = NamespaceRegistry(kind, storage, cacher, _no_namespace, media_type)
-            registries[kind.plural] = namespaces
-        elif kind.plural == "services":
-            assert namespaces is not None, "namespaces are listed first"
-            registries[kind.plural] = ServiceRegistry(kind, storage, cacher, namespaces.check_writable,
-                                                      IPRange.parse(config.service_cluster_ip_range),
-                                                      PortRange.parse(config.service_node_port_range), media_type)
-        else:
-            assert namespaces is not None, "namespaces are listed first"
-            registries[kind.resource_key] = Registry(kind, kind_storage(kind, storage, config), cacher,
-                                                     namespaces.check_writable, media_type)
-    assert namespaces is not None
-    namespaces.namespaced = {p: r for p, r in registries.items() if r.kind.namespaced and r.kind.view is None}
-    app[REGISTRIES] = registries
-    collector = WatchCollector([r.cacher.meters for r in registries.values()],
-                               {p: (lambda c=r.cacher.cache: c.capacity) for p, r in registries.items()})
-    app[METRICS].registry.register(collector)
-    await namespaces.ensure_built_in()
-    services = registries["services"]
+    kinds = app[KIND_STORAGE] = KindStorage(app, storage)
+    assert kinds.namespaces is not None
+    await kinds.namespaces.ensure_built_in()
+    services = kinds.registries["services"]
     assert isinstance(services, ServiceRegistry)
     await services.bootstrap(config.port)
-    reflector = Reflector(storage, [r.cacher for r in registries.values()])
-    await reflector.start()
-    for registry in registries.values():
-        await registry.cacher.start()
+    await kinds.start()
     compactor = None
     if config.compaction_interval > 0:
         compactor = asyncio.create_task(compact_periodically(storage, config.compaction_interval))
     yield
     if compactor is not None:
         compactor.cancel()
-    await reflector.stop()
-    for registry in registries.values():
-        await registry.cacher.stop()
+    await kinds.stop()
     await storage.close()
-
-
-def kind_decoder(kind: Kind) -> Callable[[KeyValue], Obj]:
-    """How a kind's watch cache decodes stored values: a view converts them to its form."""
-    view = kind.view
-    if view is None:
-        return decode
-    return lambda kv: view.from_stored(decode(kv))
-
-
-def kind_storage(kind: Kind, storage: Storage, config: Config) -> Storage:
-    """The storage a kind's registry writes through: Events with the event TTL, views converting."""
-    stored = kind.view.of if kind.view is not None else kind
-    written: Storage = storage
-    if stored.etcd_prefix == EVENT.etcd_prefix and config.event_ttl > 0:
-        written = cast(Storage, TTLStorage(storage, config.event_ttl))
-    if kind.view is not None:
-        written = cast(Storage, ViewStorage(written, kind.view, codec.encoder(config.media_type())))
-    return written
-
-
-async def _no_namespace(namespace: str, kind: Kind, name: str) -> None:
-    """Cluster-scoped kinds have no namespace to check."""
 
 
 async def compact_periodically(storage: Storage, interval: float) -> None:
@@ -257,15 +197,15 @@ async def close_watches(app: web.Application) -> None:
         registry.cacher.hub.close_all()
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, kinds: Sequence[Kind] = ()) -> web.Application:
+    """The server's application, serving the built-in kinds and `kinds` (a test's own)."""
     httplog.install()  # aiohttp's server logger: a malformed request is one line, rate-limited
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=max(rest.MAX_BODY_BYTES, 2 * config.max_request_bytes))
     app[CONFIG] = config
+    app[SERVED_KINDS] = KindRegistry((*served_kinds(config, KINDS), *kinds))  # --aggregated: in --api-group
     app[METRICS] = Metrics()
     app[FAULTS] = Faults(app)
-    timeout.setup(app)  # outside the in-flight limits, as upstream's chain: a request over time frees its slot
-    maxinflight.setup(app)
     app.cleanup_ctx.append(storage_context)
     if config.controllers:
         app.cleanup_ctx.append(in_process(config))
@@ -276,7 +216,7 @@ def create_app(config: Config) -> web.Application:
     debug.setup(app)
     if config.enable_fault_injection:
         fault_injection.setup(app)
-    install_filters(app)  # authentication and authorization of every request (middlewares); SelfSubjectReview
+    install_filters(app)  # the request timeout, authentication, audit, in-flight limits, authorization; reviews
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_route("*", "/api/{version}/{tail:.*}", serve_resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", serve_resource)

@@ -1,4 +1,5 @@
-"""`slice-apiserver`: serve the API (the default), or print/write a kubeconfig for a running server."""
+"""`slice-apiserver`: serve the API (the default), print/write a kubeconfig for a running server, or print the
+manifests that register an aggregated one with kube-apiserver."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import logging
 import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvloop
 import yaml
 from aiohttp import web
 
-from apiserver import secure_serving
+from apiserver import aggregated, secure_serving, startup
+from apiserver.aggregated import DEFAULT_GROUP
 from apiserver.app import create_app
-from apiserver.authentication.tokenfile import read_token_file
+from apiserver.authentication.filter import authenticator_for
 from apiserver.authorization.authorizer import parse_modes
+from apiserver.clientconfig import load_client_config
 from apiserver.codec import JSON, MEDIA_TYPES, PROTOBUF
 from apiserver.config import Config
 from apiserver.controllers import parse_controllers
@@ -113,6 +117,44 @@ def parser() -> argparse.ArgumentParser:
                         help="megabytes of audit log before it is rotated (default %(default)s)")
     secure.add_argument("--audit-log-maxbackup", type=int, default=defaults.audit_log_maxbackup,
                         help="rotated audit logs kept (default %(default)s: all)")
+    aggregated = root.add_argument_group("aggregated API (behind kube-apiserver's aggregator)")
+    aggregated.add_argument("--aggregated", action="store_true",
+                            help="serve our resources under --api-group, for kube-apiserver's aggregator (register it "
+                            "with the manifests `slice-apiserver apiservice` prints)")
+    aggregated.add_argument("--api-group", default=defaults.api_group,
+                            help=f"the API group of our resources with --aggregated (default {DEFAULT_GROUP})")
+    aggregated.add_argument("--service-name", default=defaults.service_name,
+                            help="the Service the APIService names; --secure's serving certificate names "
+                            "<service>.<namespace>.svc (default %(default)s)")
+    aggregated.add_argument("--service-namespace", default=defaults.service_namespace,
+                            help="its namespace (default %(default)s)")
+    aggregated.add_argument("--requestheader-client-ca-file", default="",
+                            help="authenticate the front proxy (the aggregator) by client certificates of these CAs; "
+                            "it names the user in the request headers below")
+    aggregated.add_argument("--requestheader-allowed-names", type=_strings, default=defaults.requestheader_allowed_names,
+                            help="CommonNames of the front proxy's certificates allowed (comma-separated; default: any)")
+    aggregated.add_argument("--requestheader-username-headers", type=_strings,
+                            default=defaults.requestheader_username_headers,
+                            help="headers naming the user, the first present wins (default X-Remote-User)")
+    aggregated.add_argument("--requestheader-group-headers", type=_strings,
+                            default=defaults.requestheader_group_headers,
+                            help="headers naming the user's groups (default X-Remote-Group)")
+    aggregated.add_argument("--requestheader-extra-headers-prefix", type=_strings,
+                            default=defaults.requestheader_extra_headers_prefix,
+                            help="prefixes of headers naming the user's extra (default X-Remote-Extra-)")
+    aggregated.add_argument("--authorization-kubeconfig", default="",
+                            help="delegate authorization: ask the kube-apiserver of this kubeconfig (SubjectAccessReview)"
+                            " instead of --authorization-mode; system:masters and the always-allowed paths excepted")
+    aggregated.add_argument("--authorization-always-allow-paths", type=_strings,
+                            default=defaults.authorization_always_allow_paths,
+                            help="paths delegated authorization allows anyone (a trailing * matches a prefix; default "
+                            "/healthz,/readyz,/livez)")
+    aggregated.add_argument("--authorization-webhook-cache-authorized-ttl", type=parse_duration,
+                            default=defaults.authorization_webhook_cache_authorized_ttl,
+                            help="how long an allowing review is cached, a Go duration (default 10s)")
+    aggregated.add_argument("--authorization-webhook-cache-unauthorized-ttl", type=parse_duration,
+                            default=defaults.authorization_webhook_cache_unauthorized_ttl,
+                            help="how long a review that does not allow is cached (default 10s)")
     root.add_argument("--request-timeout", type=parse_duration, default=defaults.request_timeout,
                       help="the longest a request that is not long-running (a watch) may take, a Go duration "
                       "(default 1m0s)")
@@ -127,6 +169,15 @@ def parser() -> argparse.ArgumentParser:
     config_cmd = commands.add_parser("kubeconfig", help="print a kubeconfig for a server (or write it with -o)")
     config_cmd.add_argument("--server", default="", help="server URL (default: from --bind-address/--port)")
     config_cmd.add_argument("-o", "--output", default="", help="file to write instead of printing")
+    apiservice = commands.add_parser("apiservice", help="print the APIService, Service and Endpoints that register "
+                                     "the server (run with --aggregated and the same flags) with kube-apiserver's "
+                                     "aggregator")
+    apiservice.add_argument("--address", default="",
+                            help="the IP the aggregator reaches the server at (default: --bind-address); not a "
+                            "loopback address, which Endpoints may not name")
+    apiservice.add_argument("--ca-file", default="",
+                            help="the CA of the serving certificate for the APIService's caBundle (default: the one "
+                            "--secure generates; without either, the APIService skips verification)")
     return root
 
 
@@ -165,7 +216,22 @@ def config_from(args: argparse.Namespace) -> Config:
         request_timeout=args.request_timeout,
         max_requests_inflight=args.max_requests_inflight,
         max_mutating_requests_inflight=args.max_mutating_requests_inflight,
+        aggregated=args.aggregated, api_group=args.api_group, service_name=args.service_name,
+        service_namespace=args.service_namespace, requestheader_client_ca_file=args.requestheader_client_ca_file,
+        requestheader_allowed_names=args.requestheader_allowed_names,
+        requestheader_username_headers=args.requestheader_username_headers,
+        requestheader_group_headers=args.requestheader_group_headers,
+        requestheader_extra_headers_prefix=args.requestheader_extra_headers_prefix,
+        authorization_kubeconfig=args.authorization_kubeconfig,
+        authorization_always_allow_paths=args.authorization_always_allow_paths,
+        authorization_webhook_cache_authorized_ttl=args.authorization_webhook_cache_authorized_ttl,
+        authorization_webhook_cache_unauthorized_ttl=args.authorization_webhook_cache_unauthorized_ttl,
     )
+
+
+def _strings(value: str) -> tuple[str, ...]:
+    """A Go string-slice flag: comma-separated values."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _boolean(value: str) -> bool:
@@ -178,6 +244,7 @@ def _boolean(value: str) -> bool:
 
 
 async def serve(config: Config, secure: secure_serving.SecureServing, verbose: bool = False) -> None:
+    await startup.wait_for_storage(config, secure.ssl_context)
     runner = serving.Runner(create_app(config), handler_cancellation=True, access_log=log if verbose else None)
     await runner.setup()
     site = web.TCPSite(runner, config.bind_address, config.port, backlog=4096, ssl_context=secure.ssl_context)
@@ -191,6 +258,16 @@ async def serve(config: Config, secure: secure_serving.SecureServing, verbose: b
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+def print_apiservice(config: Config, address: str, ca_pem: bytes | None) -> None:
+    """The registration manifests, one YAML document each."""
+    if secure_serving.is_loopback(address) or address in ("", "0.0.0.0", "::"):
+        log.warning("Endpoints may not name %r: give the address the aggregator reaches the server at (--address)",
+                    address)
+    if not ca_pem:
+        log.warning("no CA for the serving certificate (--ca-file or --secure): the APIService skips TLS verification")
+    sys.stdout.write(yaml.safe_dump_all(aggregated.manifests(config, address, ca_pem), sort_keys=False))
 
 
 def tune_gc() -> None:
@@ -209,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command != "kubeconfig":
             secure_serving.check(config)
         secure = secure_serving.prepare(config)
+        if args.command == "apiservice":
+            print_apiservice(config, args.address or config.bind_address,
+                             Path(args.ca_file).read_bytes() if args.ca_file else secure.ca_pem)
+            return
         if args.command == "kubeconfig":
             server = args.server or secure_serving.server_url(config)
             if args.output:
@@ -218,8 +299,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sys.stdout.write(text)
             return
         parse_modes(config.authorization_mode)
-        if config.token_auth_file:
-            read_token_file(config.token_auth_file)  # a missing or malformed token file stops the server here
+        authenticator_for(config)  # a missing or malformed token file or CA stops the server here
+        if config.authorization_kubeconfig:
+            load_client_config(config.authorization_kubeconfig)  # and so does a kubeconfig that does not load
     except (OSError, ValueError, ssl.SSLError) as err:
         sys.exit(f"slice-apiserver: {err}")
     tune_gc()

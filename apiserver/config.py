@@ -48,6 +48,20 @@ class Config:
     request_timeout: float = 60.0  # --request-timeout: every request but the long-running ones
     max_requests_inflight: int = 400  # --max-requests-inflight: read-only requests at once (0: no limit)
     max_mutating_requests_inflight: int = 200  # --max-mutating-requests-inflight (0: no limit)
+    # aggregated-API mode (apiserver/aggregated.py): our group, the front proxy's authentication, delegation
+    aggregated: bool = False  # serve our resources under api_group, behind kube-apiserver's aggregator
+    api_group: str = ""  # --api-group; "": aggregated.DEFAULT_GROUP
+    service_name: str = "slice-apiserver"  # the Service the APIService names (its serving certificate's name)
+    service_namespace: str = "default"
+    requestheader_client_ca_file: str = ""  # the CA of the front proxy's client certificate
+    requestheader_allowed_names: tuple[str, ...] = ()  # its CommonNames allowed; (): any the CA signed
+    requestheader_username_headers: tuple[str, ...] = ("X-Remote-User",)
+    requestheader_group_headers: tuple[str, ...] = ("X-Remote-Group",)
+    requestheader_extra_headers_prefix: tuple[str, ...] = ("X-Remote-Extra-",)
+    authorization_kubeconfig: str = ""  # delegate authorization: SubjectAccessReviews to this kube-apiserver
+    authorization_always_allow_paths: tuple[str, ...] = ("/healthz", "/readyz", "/livez")
+    authorization_webhook_cache_authorized_ttl: float = 10.0
+    authorization_webhook_cache_unauthorized_ttl: float = 10.0
     read_header_timeout: float = 32.0  # upstream's Go server's ReadHeaderTimeout (no flag)
     idle_timeout: float = 90.0  # its IdleTimeout for kept-alive connections (no flag)
 

@@ -10,7 +10,7 @@ Two discovery formats are served from the same kinds:
 
 Which one `/api` and `/apis` answer is decided by `negotiate_discovery`; client-go parses the body by
 the `g`/`v`/`as` parameters echoed in Content-Type, so the answer and the header must agree.
-Everything here is a pure function of `apiserver.kinds.KINDS`.
+Everything here is a pure function of the served kinds (`apiserver.kind_registry.KindRegistry`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import base64
 import hashlib
 from typing import Literal
 
-from apiserver.kinds import KINDS, group_versions
+from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.base import Kind
 from apiserver.protobuf.envelope import MEDIA_TYPE as PROTOBUF
 from apiserver.schema import JSON
@@ -104,32 +104,22 @@ def storage_version_hash(kind: Kind) -> str:
     return base64.b64encode(digest[:8]).decode()
 
 
-def _groups() -> dict[str, list[str]]:
-    """Named (non-core) groups and their versions, preferred version first."""
-    groups: dict[str, list[str]] = {}
-    for kind in KINDS:
-        if kind.group and kind.version not in groups.setdefault(kind.group, []):
-            groups[kind.group].append(kind.version)
-    return groups
-
-
 def _version_for_discovery(group: str, version: str) -> JSON:
     return {"groupVersion": f"{group}/{version}", "version": version}
 
 
-def api_versions(server_address: str) -> JSON:
+def api_versions(kinds: KindRegistry, server_address: str) -> JSON:
     """`/api` in the legacy format: the core group's versions."""
-    versions = sorted({kind.version for kind in KINDS if not kind.group})
     return {
         "kind": "APIVersions",
-        "versions": versions,
+        "versions": kinds.core_versions(),
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
     }
 
 
-def api_group(group: str) -> JSON:
+def api_group(kinds: KindRegistry, group: str) -> JSON:
     """`/apis/<group>` in the legacy format; KeyError for a group this server does not serve."""
-    versions = [_version_for_discovery(group, v) for v in _groups()[group]]
+    versions = [_version_for_discovery(group, v) for v in kinds.groups()[group]]
     return {
         "kind": "APIGroup",
         "apiVersion": "v1",
@@ -139,19 +129,20 @@ def api_group(group: str) -> JSON:
     }
 
 
-def api_group_list() -> JSON:
+def api_group_list(kinds: KindRegistry) -> JSON:
     """`/apis` in the legacy format: every named group."""
-    groups = [{k: v for k, v in api_group(group).items() if k not in ("kind", "apiVersion")} for group in _groups()]
+    groups = [{k: v for k, v in api_group(kinds, group).items() if k not in ("kind", "apiVersion")}
+              for group in kinds.groups()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_resource_list(group_version: str) -> JSON:
+def api_resource_list(kinds: KindRegistry, group_version: str) -> JSON:
     """`/api/v1` or `/apis/<group>/<version>`: one entry per resource and one per subresource.
 
     `group_version` is an apiVersion ("v1", "discovery.k8s.io/v1"); KeyError when it is not served.
     """
     resources: list[JSON] = []
-    for kind in group_versions()[group_version]:
+    for kind in kinds.group_versions()[group_version]:
         resource: JSON = {
             "name": kind.plural,
             "singularName": kind.singular,
@@ -200,23 +191,23 @@ def _resource_discovery(kind: Kind) -> JSON:
     return resource
 
 
-def _group_discovery(group: str, versions: list[str]) -> JSON:
+def _group_discovery(by_gv: dict[str, list[Kind]], group: str, versions: list[str]) -> JSON:
     """One APIGroupDiscovery; the first version is the preferred one."""
-    by_gv = group_versions()
     version_docs = []
     for version in versions:
-        kinds = by_gv[f"{group}/{version}" if group else version]
-        resources = sorted((_resource_discovery(kind) for kind in kinds), key=lambda r: str(r["resource"]))
+        served = by_gv[f"{group}/{version}" if group else version]
+        resources = sorted((_resource_discovery(kind) for kind in served), key=lambda r: str(r["resource"]))
         version_docs.append({"version": version, "resources": resources, "freshness": "Current"})
     # metav1.ObjectMeta as 1.32 serialises it: a zero creationTimestamp is written as null
     metadata: JSON = {"name": group, "creationTimestamp": None} if group else {"creationTimestamp": None}
     return {"metadata": metadata, "versions": version_docs}
 
 
-def aggregated_discovery(version: Literal["v2", "v2beta1"], core: bool) -> JSON:
+def aggregated_discovery(kinds: KindRegistry, version: Literal["v2", "v2beta1"], core: bool) -> JSON:
     """The APIGroupDiscoveryList for `/api` (`core=True`: one item, the unnamed core group) or `/apis`."""
+    by_gv = kinds.group_versions()
     if core:
-        items = [_group_discovery("", sorted({kind.version for kind in KINDS if not kind.group}))]
+        items = [_group_discovery(by_gv, "", kinds.core_versions())]
     else:
-        items = [_group_discovery(group, versions) for group, versions in _groups().items()]
+        items = [_group_discovery(by_gv, group, versions) for group, versions in kinds.groups().items()]
     return {"kind": AGGREGATED_KIND, "apiVersion": f"{AGGREGATED_GROUP}/{version}", "metadata": {}, "items": items}

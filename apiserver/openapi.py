@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 import orjson
 
 from apiserver.discovery import release
-from apiserver.kinds import group_versions
+from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.base import Kind, Subresource
-from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT
+from apiserver.kinds.meta import DELETE_OPTIONS, META, PATCH, STATUS, WATCH_EVENT, list_of
 from apiserver.kinds.upstream import definition, scalar_schema, subresource_paths
 from apiserver.schema import (
     JSON,
@@ -329,8 +329,12 @@ def gvk(group: str, version: str, kind: str) -> JSON:
 
 
 def list_schema(kind: Kind) -> Object:
-    """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition."""
-    return definition(kind.schema.ref + "List")
+    """The `<Kind>List` object, which exists only on the wire and so is not part of the kind's definition: upstream's
+    for a built-in kind, else the generic list of the kind's objects."""
+    try:
+        return definition(kind.schema.ref + "List")
+    except KeyError:
+        return list_of(kind.schema, kind.schema.ref + "List")
 
 
 # Paths and operations.
@@ -533,14 +537,14 @@ def _with_path_params(item: JSON) -> JSON:
     return {**item, "parameters": sorted(params, key=lambda p: str(p["name"]))}
 
 
-def _document_key(api_version: str) -> str:
+def document_name(api_version: str) -> str:
     """"v1" -> "api/v1", "discovery.k8s.io/v1" -> "apis/discovery.k8s.io/v1"."""
     return f"apis/{api_version}" if "/" in api_version else f"api/{api_version}"
 
 
-def openapi_group_versions() -> list[str]:
+def openapi_group_versions(kinds: KindRegistry) -> list[str]:
     """The document names this server serves ("api/v1", "apis/discovery.k8s.io/v1"), as in the index."""
-    return [_document_key(api_version) for api_version in group_versions()]
+    return [document_name(api_version) for api_version in kinds.group_versions()]
 
 
 def _operation_infix(group: str, version: str) -> str:
@@ -559,12 +563,12 @@ def _resource_list_path(tag: str, infix: str) -> JSON:
                         "401": {"description": "Unauthorized"}}}}
 
 
-def openapi_v3(group_version: str) -> JSON:
+def openapi_v3(served: KindRegistry, group_version: str) -> JSON:
     """The OpenAPI v3 document for one group-version ("api/v1" or "apis/<group>/<version>").
 
     Raises KeyError when this server does not serve `group_version`.
     """
-    by_key = {_document_key(api_version): kinds for api_version, kinds in group_versions().items()}
+    by_key = {document_name(api_version): kinds for api_version, kinds in served.group_versions().items()}
     kinds = by_key[group_version]
     group, version = kinds[0].group, kinds[0].version
     infix = _operation_infix(group, version)

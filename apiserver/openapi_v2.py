@@ -20,7 +20,7 @@ import orjson
 
 from apiserver import openapi
 from apiserver.discovery import version_info
-from apiserver.kinds import group_versions
+from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.meta import DELETE_OPTIONS, PATCH, STATUS, WATCH_EVENT
 from apiserver.kinds.upstream import definition, description
 from apiserver.schema import (
@@ -253,14 +253,15 @@ def _share_parameters(paths: dict[str, JSON]) -> dict[str, JSON]:
     return dict(sorted(shared.items()))
 
 
-def openapi_v2() -> JSON:
+def openapi_v2(served: KindRegistry) -> JSON:
     """The OpenAPI v2 document of every kind this server serves."""
     definitions = Definitions()
     paths: dict[str, JSON] = {}
     group_versions_served: list[tuple[str, str]] = []
-    for name in openapi.openapi_group_versions():
-        v3 = openapi.openapi_v3(name)
-        kinds = group_versions()[name.removeprefix("apis/").removeprefix("api/")]
+    by_gv = served.group_versions()
+    for name in openapi.openapi_group_versions(served):
+        v3 = openapi.openapi_v3(served, name)
+        kinds = by_gv[name.removeprefix("apis/").removeprefix("api/")]
         group_versions_served.append((kinds[0].group, kinds[0].version))
         for kind in kinds:
             named = ((kind.schema, kind.kind), (openapi.list_schema(kind), kind.list_kind))

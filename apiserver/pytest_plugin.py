@@ -5,6 +5,8 @@ Fixtures:
                       inject watch failures and API errors from the test: close_watches, expire, compact, pause,
                       resume, drop_watch, fail (apiserver.testing.ServerFaults)
     apiserver_config  the Config used to start it; override this fixture to change flags
+    apiserver_kinds   kinds the server serves besides the built-in ones (default none); override it to serve a test's
+                      own kinds (`apiserver.kinds.base.Kind`, declared as the built-in ones are)
     apiserver_storage a storage URL that replaces apiserver_config.storage (default None: keep it); override
                       it, e.g. parametrised over memory:// and etcd://..., to run every test on several backends
     kube_client       an official `kubernetes` ApiClient pointed at the server
@@ -12,7 +14,7 @@ Fixtures:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from apiserver.config import Config
+from apiserver.kinds.base import Kind
 from apiserver.testing import RunningServer, run_server
 
 
@@ -36,9 +39,16 @@ def apiserver_storage() -> str | None:
 
 
 @pytest.fixture
-def apiserver(apiserver_config: Config, apiserver_storage: str | None, tmp_path: Path) -> Iterator[RunningServer]:
+def apiserver_kinds() -> Sequence[Kind]:
+    """Kinds served besides the built-in ones."""
+    return ()
+
+
+@pytest.fixture
+def apiserver(apiserver_config: Config, apiserver_storage: str | None, apiserver_kinds: Sequence[Kind],
+              tmp_path: Path) -> Iterator[RunningServer]:
     config = replace(apiserver_config, storage=apiserver_storage) if apiserver_storage else apiserver_config
-    with run_server(config, tmp_path) as server:
+    with run_server(config, tmp_path, apiserver_kinds) as server:
         yield server
 
 

@@ -1,9 +1,12 @@
 """Secure serving, as kube-apiserver's SecureServingOptions: TLS with `--tls-cert-file`/`--tls-private-key-file`,
-or with a CA and serving certificate generated in `--cert-dir` (`--secure`); client certificates verified against
-`--client-ca-file`. Plain HTTP is for loopback: elsewhere it needs `--insecure-allow-remote`."""
+or with a CA and serving certificate generated in `--cert-dir` (`--secure`); client certificates asked for
+and verified against `--client-ca-file` or `--requestheader-client-ca-file` by the authenticators. Plain HTTP is for
+loopback: elsewhere it needs `--insecure-allow-remote`."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -46,8 +49,13 @@ def check(config: Config) -> None:
     """Refuse flags that make no sense or expose the API unprotected: raises ServingError with the reason."""
     if bool(config.tls_cert_file) != bool(config.tls_private_key_file):
         raise ServingError("--tls-cert-file and --tls-private-key-file go together")
-    if config.client_ca_file and not serves_tls(config):
-        raise ServingError("--client-ca-file needs TLS: --secure or --tls-cert-file/--tls-private-key-file")
+    for flag, value in (("--client-ca-file", config.client_ca_file),
+                        ("--requestheader-client-ca-file", config.requestheader_client_ca_file)):
+        if value and not serves_tls(config):
+            raise ServingError(f"{flag} needs TLS: --secure or --tls-cert-file/--tls-private-key-file")
+    if config.aggregated and not serves_tls(config):
+        raise ServingError("--aggregated needs TLS (--secure or --tls-cert-file/--tls-private-key-file): the aggregator "
+                           "reaches its API servers over HTTPS only")
     if config.controllers and serves_tls(config):
         raise ServingError("--controllers run against plain HTTP only (they send no credentials yet)")
     if is_loopback(config.bind_address) or config.insecure_allow_remote:
@@ -59,7 +67,7 @@ def check(config: Config) -> None:
     if not serves_tls(config):
         raise ServingError(f"refusing to serve plain HTTP on {where}: anyone who can reach it could read and write "
                            f"everything (and see the tokens sent). {advice}")
-    if not (config.secure or config.token_auth_file or config.client_ca_file):
+    if not (config.secure or config.token_auth_file or config.client_ca_file or config.requestheader_client_ca_file):
         raise ServingError(f"refusing to serve on {where} without authentication: anyone who can reach it could read "
                            f"and write everything. {advice}")
 
@@ -84,7 +92,8 @@ def prepare(config: Config) -> SecureServing:
         return SecureServing(server_context(config), None, token)
     from apiserver.certificates import ensure_serving_certificate  # cryptography takes ~25 ms to import: only here
 
-    files = ensure_serving_certificate(directory, config.bind_address)
+    extra = (service_host(config),) if config.aggregated else ()  # the name the aggregator verifies
+    files = ensure_serving_certificate(directory, config.bind_address, extra)
     return SecureServing(server_context(config, files), files.ca_cert.read_bytes(), token)
 
 
@@ -101,10 +110,46 @@ def server_context(config: Config, generated: ServingFiles | None = None) -> ssl
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     context.load_cert_chain(cert, key)
-    if config.client_ca_file:
-        context.load_verify_locations(cafile=config.client_ca_file)
-        context.verify_mode = ssl.CERT_OPTIONAL  # a client without a certificate may still use a token
+    if config.client_ca_file or config.requestheader_client_ca_file:
+        request_client_certificates(context)
     return context
+
+
+def _accept_any(preverify_ok: int, store: ctypes.c_void_p) -> int:
+    return 1
+
+
+VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)(_accept_any)
+SSL_VERIFY_PEER = 1
+
+
+def request_client_certificates(context: ssl.SSLContext) -> None:
+    """Ask clients for a certificate and take whatever they present, as Go's tls.RequestClientCert: verifying it is
+    the authenticators' job (a certificate that does not verify is a 401, not a failed handshake; the front
+    proxy's and the users' certificates verify against different CAs). Python's ssl module cannot request a
+    certificate without verifying it, so OpenSSL's verify callback of the context is set to one that accepts
+    every certificate (the module's SSL_CTX is the first field of its context object); its libssl is checked to be
+    the one loaded and the context pointer to be the one whose verify mode Python set, else ssl.SSLError."""
+    context.verify_mode = ssl.CERT_OPTIONAL
+    found = ctypes.util.find_library("ssl")
+    libssl = ctypes.CDLL(found) if found else None
+    if libssl is not None:
+        libssl.OpenSSL_version_num.restype = ctypes.c_ulong
+    if libssl is None or libssl.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
+        raise ssl.SSLError("cannot request client certificates: the OpenSSL of the ssl module is not loadable")
+    libssl.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+    libssl.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    libssl.SSL_CTX_set_verify.restype = None
+    ssl_ctx = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+    if not ssl_ctx or libssl.SSL_CTX_get_verify_mode(ssl_ctx) != SSL_VERIFY_PEER:
+        raise ssl.SSLError("cannot request client certificates: unexpected layout of ssl.SSLContext")
+    libssl.SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, ctypes.cast(VERIFY_CALLBACK, ctypes.c_void_p))
+
+
+def service_host(config: Config) -> str:
+    """The host name kube-apiserver's aggregator reaches an aggregated server's Service by (and checks its
+    serving certificate for): `<service>.<namespace>.svc`."""
+    return f"{config.service_name}.{config.service_namespace}.svc"
 
 
 def admin_token_file(config: Config) -> Path | None:

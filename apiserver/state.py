@@ -9,6 +9,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from apiserver.config import Config
+    from apiserver.kind_registry import KindRegistry
     from apiserver.metrics import Metrics
     from apiserver.registry import Registry
     from storage import Storage
@@ -30,6 +31,7 @@ class RequestInfo:
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+SERVED_KINDS: web.AppKey[KindRegistry] = web.AppKey("served_kinds")
 REGISTRIES: web.AppKey[dict[str, Registry]] = web.AppKey("registries")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 INFO: web.RequestKey[RequestInfo] = web.RequestKey("info", RequestInfo)

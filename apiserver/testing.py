@@ -7,7 +7,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +20,8 @@ from apiserver import secure_serving
 from apiserver.app import create_app
 from apiserver.config import Config
 from apiserver.faults import FAULTS, Faults
+from apiserver.kind_storage import KIND_STORAGE
+from apiserver.kinds.base import Kind
 from apiserver.filters import serving
 from apiserver.kubeconfig import write_kubeconfig
 
@@ -107,8 +109,9 @@ class RunningServer:
     """A server on 127.0.0.1 running in its own thread and event loop, with a kubeconfig for it, and `faults` to
     inject watch failures and API errors into it from the test's thread (see ServerFaults)."""
 
-    def __init__(self, config: Config, kubeconfig: Path) -> None:
+    def __init__(self, config: Config, kubeconfig: Path, kinds: Sequence[Kind] = ()) -> None:
         self.config = config
+        self.kinds = tuple(kinds)
         self.serving = secure_serving.prepare(config)
         self.url = f"{'https' if self.serving.ssl_context else 'http'}://127.0.0.1:{config.port}"
         self.kubeconfig = kubeconfig
@@ -131,7 +134,8 @@ class RunningServer:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         try:
-            self._runner = serving.Runner(create_app(self.config), handler_cancellation=True, access_log=None)
+            self._runner = serving.Runner(create_app(self.config, self.kinds), handler_cancellation=True,
+                                          access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, self.config.bind_address, self.config.port,
                               ssl_context=self.serving.ssl_context).start()
@@ -156,6 +160,25 @@ class RunningServer:
             self.loop.call_soon_threadsafe(self._stopped.set)
             self._thread.join(10)
 
+    def call(self, action: Callable[[web.Application], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run `action(app)` on the server's loop and return its result (from any thread but the server's)."""
+        if self.loop is None:
+            raise RuntimeError("the server is not running")
+
+        async def run() -> T:
+            return await action(self.app)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def add_kind(self, kind: Kind) -> None:
+        """Serve `kind` from now on (routing, discovery, OpenAPI, storage and watch), as a CustomResourceDefinition
+        does; KindConflict if its path or plural is served already."""
+        self.call(lambda app: app[KIND_STORAGE].serve(kind))
+
+    def remove_kind(self, kind: Kind) -> None:
+        """Stop serving `kind` (its stored objects stay in storage)."""
+        self.call(lambda app: app[KIND_STORAGE].stop_serving(kind))
+
     def api_client(self) -> Any:
         """An official `kubernetes` client ApiClient for this server (needs the kubernetes package), with its CA and
         admin token when it generated them (`Config(secure=True)`)."""
@@ -172,14 +195,16 @@ class RunningServer:
 
 
 @contextmanager
-def run_server(config: Config | None = None, directory: Path | None = None) -> Iterator[RunningServer]:
-    """Start a server on a free port with a fresh embedded store; stop it on exit."""
+def run_server(config: Config | None = None, directory: Path | None = None, kinds: Sequence[Kind] = ()
+               ) -> Iterator[RunningServer]:
+    """Start a server on a free port with a fresh embedded store, serving the built-in kinds and `kinds` (each
+    declared as the built-in ones are, `apiserver.kinds.base.Kind`); stop it on exit."""
     config = replace(config or Config(), bind_address="127.0.0.1", port=free_port(), kubeconfig="")
     with tempfile.TemporaryDirectory(prefix="slice-apiserver-") as tmp:
         base = directory or Path(tmp)
         if config.secure and not config.cert_dir:  # certificates and token of this server, not the user's state
             config = replace(config, cert_dir=str(base / "certs"))
-        server = RunningServer(config, base / "kubeconfig")
+        server = RunningServer(config, base / "kubeconfig", kinds)
         write_kubeconfig(server.kubeconfig, server.url, server.serving.ca_pem, server.serving.token)
         started = time.perf_counter()
         server.start()

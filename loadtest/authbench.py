@@ -1,5 +1,6 @@
 """What authentication and TLS cost: the rate of GETs of one Namespace on plain HTTP without authentication (the
-baseline), with a `--token-auth-file` token, and over TLS (`--secure`) with a token.
+baseline), with a `--token-auth-file` token, and over TLS (`--secure`) with a token, a client certificate
+(`--client-ca-file`) or as a front proxy names the user (`--requestheader-client-ca-file`, `X-Remote-User`).
 
     python -m loadtest.authbench [--requests 4000] [--concurrency 16] [--rounds 2]
 
@@ -22,21 +23,26 @@ from pathlib import Path
 
 import aiohttp
 
+from apiserver.certificates import new_ca, new_client_certificate
 from apiserver.testing import free_port
 
 TOKEN = "authbench-token"
 PATH = "/api/v1/namespaces/default"
-# name: (flags, scheme, whether the token is sent)
+# name: (flags, scheme, the credential sent: "", "token", "certificate" or "front proxy")
 CONFIGURATIONS = {
-    "http, no authentication": ((), "http", False),
-    "http, token": (("--token-auth-file", "{tokens}"), "http", True),
-    "https (--secure), token": (("--secure", "--token-auth-file", "{tokens}"), "https", True),
+    "http, no authentication": ((), "http", ""),
+    "http, token": (("--token-auth-file", "{tokens}"), "http", "token"),
+    "https (--secure), token": (("--secure", "--token-auth-file", "{tokens}"), "https", "token"),
+    "https, client certificate": (("--secure", "--client-ca-file", "{ca}"), "https", "certificate"),
+    "https, front proxy": (("--secure", "--requestheader-client-ca-file", "{ca}"), "https", "front proxy"),
 }
+HEADERS = {"": {}, "token": {"Authorization": f"Bearer {TOKEN}"}, "certificate": {},
+           "front proxy": {"X-Remote-User": "bench", "X-Remote-Group": "benchers"}}
 
 
-async def rate(url: str, token: bool, verify: ssl.SSLContext | bool, requests: int, concurrency: int) -> float:
+async def rate(url: str, credential: str, verify: ssl.SSLContext | bool, requests: int, concurrency: int) -> float:
     """GETs per second of `url` from `concurrency` keep-alive connections, after a warm-up."""
-    headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
+    headers = HEADERS[credential]
     connector = aiohttp.TCPConnector(ssl=verify, limit=concurrency)
     async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
         async def get() -> None:
@@ -61,13 +67,15 @@ async def rate(url: str, token: bool, verify: ssl.SSLContext | bool, requests: i
 
 
 def measure(name: str, requests: int, concurrency: int) -> float:
-    flags, scheme, token = CONFIGURATIONS[name]
+    flags, scheme, credential = CONFIGURATIONS[name]
     with tempfile.TemporaryDirectory(prefix="authbench-") as tmp:
         tokens = Path(tmp) / "tokens.csv"
         tokens.write_text(f"{TOKEN},bench,bench\n")
+        ca = new_ca(Path(tmp), "client-ca")
+        client = new_client_certificate(ca, Path(tmp), "bench", "bench")
         port = free_port()
         command = [sys.executable, "-m", "apiserver", "--port", str(port), "--kubeconfig", "", "--cert-dir", tmp,
-                   *(flag.format(tokens=tokens) for flag in flags)]
+                   *(flag.format(tokens=tokens, ca=ca.cert) for flag in flags)]
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"{scheme}://127.0.0.1:{port}"
@@ -75,7 +83,9 @@ def measure(name: str, requests: int, concurrency: int) -> float:
             verify: ssl.SSLContext | bool = True
             if scheme == "https":  # the CA --secure generated, names verified as a client would
                 verify = ssl.create_default_context(cafile=str(Path(tmp) / "ca.crt"))
-            return asyncio.run(rate(url + PATH, token, verify, requests, concurrency))
+                if credential in ("certificate", "front proxy"):
+                    verify.load_cert_chain(client.cert, client.key)
+            return asyncio.run(rate(url + PATH, credential, verify, requests, concurrency))
         finally:
             server.terminate()
             server.wait()

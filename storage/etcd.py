@@ -53,6 +53,7 @@ CHANNEL_OPTIONS = {
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.min_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 1000,
+    "grpc.dns_min_time_between_resolutions_ms": 1000,  # a restarted etcd container has a new address (not 30 s)
     "grpc.keepalive_time_ms": 30_000,  # etcd's clientv3 default; a stalled etcd breaks watches after ~40 s
     "grpc.keepalive_timeout_ms": 10_000,
 }

@@ -22,11 +22,12 @@ import pytest
 from apiserver.config import Config
 from apiserver.kinds import KINDS
 from apiserver.testing import RunningServer
+from tests.conftest import WATCH_LIST_STORAGE
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
-# the kinds conformance/clientgo's CRUD and apply cases cover (the RBAC kinds have no client-go case yet)
-PLURALS = [kind.resource_key for kind in KINDS if kind.group != "rbac.authorization.k8s.io"]
+# the kinds conformance/clientgo's CRUD and apply cases cover: every one (a view by its qualified resource)
+PLURALS = [kind.resource_key for kind in KINDS]
 
 
 @dataclass
@@ -129,6 +130,7 @@ def test_informers_see_every_event_and_match_a_fresh_list(clientgo: GoTests, api
     run_go(clientgo, apiserver, "TestInformers")
 
 
+@WATCH_LIST_STORAGE
 def test_informer_syncs_through_watch_list(clientgo: GoTests, apiserver: RunningServer) -> None:
     run_go(clientgo, apiserver, "TestWatchList")
     # the server saw it too: the informer never listed; the only LIST is the test's final comparison

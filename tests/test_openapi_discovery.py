@@ -22,8 +22,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from apiserver.discovery import negotiate_discovery
 from apiserver.handlers.discovery import setup
-from apiserver.kinds import KINDS, group_versions
+from apiserver.kind_registry import KindRegistry
+from apiserver.kinds import KINDS
 from apiserver.openapi import openapi_v3
+from apiserver.state import SERVED_KINDS
 
 ACCEPT_V2 = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -39,6 +41,7 @@ Client = TestClient[web.Request, web.Application]
 @pytest.fixture
 async def server() -> AsyncIterator[TestServer]:
     app = web.Application()
+    app[SERVED_KINDS] = KindRegistry()
     setup(app)
     test_server = TestServer(app, host="127.0.0.1")
     async with test_server:
@@ -168,7 +171,7 @@ def split_aggregated(body: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 async def test_aggregated_and_legacy_discovery_agree(client: Client) -> None:
     aggregated = split_aggregated(await get_json(client, "/api", ACCEPT_V2))
     aggregated.update(split_aggregated(await get_json(client, "/apis", ACCEPT_V2)))
-    assert set(aggregated) == set(group_versions())
+    assert set(aggregated) == set(KindRegistry().group_versions())
     for api_version, resources in aggregated.items():
         path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
         legacy = (await get_json(client, path, ACCEPT_LEGACY))["resources"]
@@ -179,7 +182,7 @@ async def test_aggregated_and_legacy_discovery_agree(client: Client) -> None:
 
 
 async def test_resource_lists_carry_every_kind_and_status_subresource(client: Client) -> None:
-    for api_version, kinds in group_versions().items():
+    for api_version, kinds in KindRegistry().group_versions().items():
         body = await get_json(client, f"/{doc_name(api_version)}", ACCEPT_LEGACY)
         assert (body["kind"], body["groupVersion"]) == ("APIResourceList", api_version)
         by_name = {r["name"]: r for r in body["resources"]}
@@ -291,7 +294,7 @@ async def test_index_lists_every_group_version_with_the_document_hash(client: Cl
     index = await resp.json(content_type=None)
     assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"  # as kube-openapi serves the index
     assert resp.headers["ETag"].startswith('"')
-    assert set(index["paths"]) == {doc_name(api_version) for api_version in group_versions()}
+    assert set(index["paths"]) == {doc_name(api_version) for api_version in KindRegistry().group_versions()}
     for name, entry in index["paths"].items():
         url = entry["serverRelativeURL"]
         assert url.startswith(f"/openapi/v3/{name}?hash=")
@@ -354,14 +357,14 @@ def all_refs(node: Any) -> Iterator[str]:
             yield from all_refs(value)
 
 
-@pytest.mark.parametrize("api_version", list(group_versions()))
+@pytest.mark.parametrize("api_version", list(KindRegistry().group_versions()))
 async def test_every_kind_passes_kubectls_validation_probe(client: Client, api_version: str) -> None:
     doc = await get_json(client, f"/openapi/v3/{doc_name(api_version)}")
     assert doc["openapi"] == "3.0.0"
     schemas = doc["components"]["schemas"]
     for ref in all_refs(doc):
         assert ref.removeprefix("#/components/schemas/") in schemas, f"{ref} does not resolve in the document"
-    for kind in group_versions()[api_version]:
+    for kind in KindRegistry().group_versions()[api_version]:
         # kubectl stops at the first PATCH it finds for the gvk (map order), so every one needs fieldValidation.
         patches = [p["patch"] for p in doc["paths"].values() if p.get("patch", {}).get(
             "x-kubernetes-group-version-kind") == gvk(kind)]
@@ -381,7 +384,7 @@ async def test_every_kind_passes_kubectls_validation_probe(client: Client, api_v
 
 
 def test_operations_are_named_and_tagged_as_upstream() -> None:
-    slices = openapi_v3("apis/discovery.k8s.io/v1")["paths"]
+    slices = openapi_v3(KindRegistry(), "apis/discovery.k8s.io/v1")["paths"]
     collection = slices["/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"]
     assert collection["get"]["operationId"] == "listDiscoveryV1NamespacedEndpointSlice"
     assert collection["post"]["operationId"] == "createDiscoveryV1NamespacedEndpointSlice"
@@ -396,7 +399,7 @@ def test_operations_are_named_and_tagged_as_upstream() -> None:
     assert patch["requestBody"]["content"]["application/merge-patch+json"]["schema"] == {
         "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
     }
-    core = openapi_v3("api/v1")["paths"]
+    core = openapi_v3(KindRegistry(), "api/v1")["paths"]
     assert core["/api/v1/namespaces/{namespace}/services/{name}"]["patch"]["operationId"] == (
         "patchCoreV1NamespacedService"
     )
@@ -414,7 +417,7 @@ def test_operations_are_named_and_tagged_as_upstream() -> None:
 def test_operations_described_as_upstream() -> None:
     """The installer's wording: no article before plural-looking kinds, the deleted object for Pods and Services,
     and upstream's parameter texts (PATCH's fieldManager says more)."""
-    core = openapi_v3("api/v1")["paths"]
+    core = openapi_v3(KindRegistry(), "api/v1")["paths"]
     assert core["/api/v1/namespaces/{namespace}/endpoints"]["post"]["description"] == "create Endpoints"
     assert core["/api/v1/namespaces"]["post"]["description"] == "create a Namespace"
     pod = core["/api/v1/namespaces/{namespace}/pods/{name}"]
@@ -433,7 +436,7 @@ def test_operations_described_as_upstream() -> None:
 
 
 def test_schemas_carry_list_and_patch_semantics() -> None:
-    schemas = openapi_v3("apis/discovery.k8s.io/v1")["components"]["schemas"]
+    schemas = openapi_v3(KindRegistry(), "apis/discovery.k8s.io/v1")["components"]["schemas"]
     meta = "io.k8s.apimachinery.pkg.apis.meta.v1."
     slice_ = schemas["io.k8s.api.discovery.v1.EndpointSlice"]
     assert slice_["required"] == ["addressType", "endpoints"]
@@ -454,7 +457,7 @@ def test_schemas_carry_list_and_patch_semantics() -> None:
     for name in ("Status", "StatusDetails", "StatusCause", "ListMeta", "DeleteOptions", "Preconditions", "Patch",
                  "WatchEvent"):
         assert meta + name in schemas
-    core = openapi_v3("api/v1")["components"]["schemas"]
+    core = openapi_v3(KindRegistry(), "api/v1")["components"]["schemas"]
     int_or_string = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
     assert core["io.k8s.api.core.v1.ServicePort"]["properties"]["targetPort"]["allOf"] == [
         {"$ref": f"#/components/schemas/{int_or_string}"}]

@@ -27,8 +27,10 @@ from apiserver.handlers.openapi_v2 import content_type
 from apiserver.kinds import KINDS
 from apiserver.kinds.base import Kind
 from apiserver.openapi_proto import message_class
+from apiserver.kind_registry import KindRegistry
 from apiserver.openapi_v2 import openapi_v2
 from apiserver.testing import RunningServer
+from apiserver.state import SERVED_KINDS
 
 JSON_TYPE = "application/json"
 PROTOBUF_OLD = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"  # what kubectl 1.27/1.28 ask for
@@ -39,7 +41,7 @@ Client = TestClient[web.Request, web.Application]
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return openapi_v2()
+    return openapi_v2(KindRegistry())
 
 
 def refs(node: Any) -> Iterator[str]:
@@ -304,6 +306,7 @@ def document_json(doc: Any) -> dict[str, Any]:
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     app = web.Application()
+    app[SERVED_KINDS] = KindRegistry()
     setup(app)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client

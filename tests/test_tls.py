@@ -159,13 +159,20 @@ def test_tls_beyond_loopback_needs_authentication(tmp_path: Path) -> None:
                          check=False, capture_output=True, text=True, timeout=30)
     assert run.returncode == 1 and "refusing to serve on 0.0.0.0 without authentication" in run.stderr
     allowed = Config(bind_address="0.0.0.0", tls_cert_file=str(own.cert), tls_private_key_file=str(own.key))
-    for flags in ({"token_auth_file": "tokens.csv"}, {"client_ca_file": "ca.crt"}, {"insecure_allow_remote": True}):
+    for flags in ({"token_auth_file": "tokens.csv"}, {"client_ca_file": "ca.crt"}, {"insecure_allow_remote": True},
+                  {"requestheader_client_ca_file": "front-proxy-ca.crt"}):
         secure_serving.check(replace(allowed, **flags))
     secure_serving.check(Config(bind_address="0.0.0.0", secure=True))
 
 
 @pytest.mark.parametrize(("flags", "message"), [
     (("--client-ca-file", "ca.crt"), "--client-ca-file needs TLS"),
+    (("--requestheader-client-ca-file", "ca.crt"), "--requestheader-client-ca-file needs TLS"),
+    (("--aggregated",), "--aggregated needs TLS"),
+    (("--secure", "--authorization-kubeconfig", "/nonexistent"),
+     "slice-apiserver: [Errno 2] No such file or directory: '/nonexistent'\n"),
+    (("--secure", "--requestheader-client-ca-file", "/nonexistent-ca"),
+     "slice-apiserver: [Errno 2] No such file or directory: '/nonexistent-ca'\n"),
     (("--tls-cert-file", "x.crt"), "--tls-cert-file and --tls-private-key-file go together"),
     (("--secure", "--controllers", "endpointslice"), "--controllers run against plain HTTP only"),
     (("--authorization-mode", "RBAC,Nope"), "authorization-mode 'Nope' is not a valid mode"),

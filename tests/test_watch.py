@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from apiserver.config import Config
 from apiserver.state import REGISTRIES
 from apiserver.testing import RunningServer
+from tests.conftest import WATCH_LIST_STORAGE
 
 NS = "default"
 SLICES = f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices"
@@ -238,6 +239,7 @@ def test_timeout_seconds_ends_stream(apiserver: RunningServer, discovery: Any) -
     assert [e["type"] for e in client_events(discovery, 10, timeout=1)] == ["ADDED"]
 
 
+@WATCH_LIST_STORAGE
 def test_send_initial_events(apiserver: RunningServer, discovery: Any) -> None:
     for name in ("b", "a", "c"):
         discovery.create_namespaced_endpoint_slice(NS, slice_body(name))
@@ -267,6 +269,7 @@ def test_send_initial_events(apiserver: RunningServer, discovery: Any) -> None:
     assert [e["type"] for e in again] == ["ADDED"] * 4 + ["BOOKMARK"]
 
 
+@WATCH_LIST_STORAGE
 @pytest.mark.parametrize("rv", ["", "0"])
 def test_bookmarked_watch_from_now_is_a_watch_list(apiserver: RunningServer, discovery: Any, rv: str) -> None:
     """1.32 (WatchList on) defaults a watch from resourceVersion "" or "0" without sendInitialEvents to a watch-list:
@@ -508,6 +511,7 @@ def test_watch_from_future_resource_version(apiserver: RunningServer, discovery:
     assert all(int(e["object"]["metadata"]["resourceVersion"]) > future for e in got)
 
 
+@WATCH_LIST_STORAGE
 def test_watch_list_blueprint_follows_the_form(apiserver: RunningServer, discovery: Any) -> None:
     """A PartialObjectMetadata watch-list (client-go's metadata informer) gets a PartialObjectMetadataList blueprint."""
     discovery.create_namespaced_endpoint_slice(NS, slice_body("a"))

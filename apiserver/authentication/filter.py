@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from apiserver.authentication.authenticator import AuthenticationError, Authenticator
+from apiserver.authentication.authenticator import (AuthenticationError, Authenticator, RequestAuthenticator,
+                                                    TokenAuthenticator)
 from apiserver.authentication.tokenfile import read_token_file
 from apiserver.authentication.user import UNSECURED_USER, UserInfo
 from apiserver.config import Config
@@ -37,22 +38,31 @@ def authenticator_for(config: Config) -> Authenticator | None:
     """The authenticator the flags ask for, None when they configure no credential at all (then nobody is
     authenticated and every request is `system:unsecured`). Raises OSError or TokenFileError for a bad file."""
     files = [f for f in (config.token_auth_file, admin_token_file(config)) if f]
-    if not files and not config.client_ca_file:
+    if not files and not config.client_ca_file and not config.requestheader_client_ca_file:
         return None
+    authenticators: list[RequestAuthenticator] = []
+    # imported when asked for: cryptography takes ~25 ms to import
+    if config.requestheader_client_ca_file:
+        from apiserver.authentication.requestheader import RequestHeaderAuthenticator, RequestHeaderConfig
+
+        authenticators.append(RequestHeaderAuthenticator(RequestHeaderConfig(
+            config.requestheader_client_ca_file, config.requestheader_allowed_names,
+            config.requestheader_username_headers, config.requestheader_group_headers,
+            config.requestheader_extra_headers_prefix)))
+    if config.client_ca_file:
+        from apiserver.authentication.x509 import CertificateAuthenticator
+
+        authenticators.append(CertificateAuthenticator(config.client_ca_file))
     tokens: dict[str, UserInfo] = {}
     for path in files:
         tokens.update(read_token_file(path))
+    authenticators.append(TokenAuthenticator(tokens))
     anonymous = config.anonymous_auth
-    if anonymous and "AlwaysAllow" in config.authorization_mode.split(","):
+    if anonymous and "AlwaysAllow" in config.authorization_mode.split(",") and not config.authorization_kubeconfig:
         log.warning("AnonymousAuth is not allowed with the AlwaysAllow authorizer. Resetting AnonymousAuth to false. "
                     "You should use a different authorizer")
         anonymous = False
-    certificate_user: Callable[[bytes], UserInfo | None] | None = None
-    if config.client_ca_file:  # imported when asked for: cryptography takes ~25 ms to import
-        from apiserver.authentication.x509 import user_from_certificate
-
-        certificate_user = user_from_certificate
-    return Authenticator(tokens, certificate_user, anonymous)
+    return Authenticator(authenticators, anonymous)
 
 
 def with_authentication(authenticator: Authenticator) -> Middleware:

@@ -113,4 +113,19 @@ class ServiceAccountTokens:
                         {CREDENTIAL_ID: (f"JTI={claims.get('jti', '')}",)})
 
 
+class ServiceAccountAuthenticator:
+    """The bearer tokens this server issued (a RequestAuthenticator): None for a request without one of them."""
+
+    def __init__(self, tokens: ServiceAccountTokens, account_uid: AccountUid) -> None:
+        self.tokens = tokens
+        self.account_uid = account_uid
+
+    def authenticate(self, request: web.Request) -> UserInfo | None:
+        scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
+        token = rest.split(" ", 1)[0]
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return self.tokens.user(token, self.account_uid)
+
+
 SERVICE_ACCOUNT_TOKENS: web.AppKey[ServiceAccountTokens] = web.AppKey("service_account_tokens")

@@ -44,6 +44,24 @@ class Authorizer(Protocol):
         ...
 
 
+class AsyncAuthorizer(Protocol):
+    """An authorizer that asks elsewhere (delegated authorization)."""
+
+    async def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
+        ...
+
+
+AnyAuthorizer = Authorizer | AsyncAuthorizer
+
+
+async def authorize(authorizer: AnyAuthorizer, attributes: Attributes) -> tuple[Decision, str]:
+    """Ask either kind of authorizer."""
+    result = authorizer.authorize(attributes)
+    if isinstance(result, tuple):
+        return result
+    return await result
+
+
 class AlwaysAllow:
     def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
         return Decision.ALLOW, ""

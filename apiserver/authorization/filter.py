@@ -11,7 +11,8 @@ from aiohttp.typedefs import Handler, Middleware
 from apiserver import errors
 from apiserver.audit import DECISION
 from apiserver.authentication.filter import user_of
-from apiserver.authorization.authorizer import Attributes, Authorizer, Decision, Union
+from apiserver.authorization.authorizer import AnyAuthorizer, Attributes, Decision, Union, authorize
+from apiserver.authorization.delegated import AuthorizationError
 from apiserver.authorization.request_info import attributes
 from apiserver.handlers import negotiation
 from apiserver.validation.field import go_quote
@@ -19,7 +20,7 @@ from apiserver.validation.field import go_quote
 log = logging.getLogger(__name__)
 
 
-def with_authorization(authorizer: Authorizer) -> Middleware:
+def with_authorization(authorizer: AnyAuthorizer) -> Middleware:
     from apiserver.rbac.authorizer import RBACAuthorizer  # the kinds import this package
     from apiserver.rbac.escalation import REQUESTER, Requester
 
@@ -27,22 +28,27 @@ def with_authorization(authorizer: Authorizer) -> Middleware:
     resolver = next((member for member in members if isinstance(member, RBACAuthorizer)), None)
 
     @web.middleware
-    async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def authorizing(request: web.Request, handler: Handler) -> web.StreamResponse:
         asked = attributes(user_of(request), request.method, request.path, request.query)
-        decision, reason = authorizer.authorize(asked)
+        try:
+            decision, reason = await authorize(authorizer, asked)
+        except AuthorizationError as err:  # upstream's WithAuthorization: an authorizer's error is a 500
+            log.warning("authorization of %s %s failed: %s", request.method, request.path, err)
+            return forbidden_response(request, errors.internal(str(err)))
         request[DECISION] = ("allow" if decision is Decision.ALLOW else "forbid", reason)
         if decision is not Decision.ALLOW:
             log.debug("forbidden: %s (%s)", asked, reason)
             return forbidden_response(request, forbidden(asked, reason))
         if resolver is not None:  # who writes roles and bindings, for escalation prevention
+            assert isinstance(authorizer, Union)
             REQUESTER.set(Requester(asked.user, authorizer, resolver))
         return await handler(request)
 
-    return authorize
+    return authorizing
 
 
 def forbidden_response(request: web.Request, err: errors.StatusError) -> web.Response:
-    """The 403 Status as the request's Accept asks, with upstream's `X-Content-Type-Options: nosniff`."""
+    """The 403 (or 500) Status as the request's Accept asks, with upstream's `X-Content-Type-Options: nosniff`."""
     encoding = negotiation.error_encoding(request)
     return web.Response(body=negotiation.dumps(err.to_status(), encoding), status=err.code,
                         content_type=negotiation.content_type(encoding), headers={"X-Content-Type-Options": "nosniff"})

@@ -12,7 +12,7 @@ from aiohttp import web
 from apiserver import errors
 from apiserver.authentication.filter import user_of
 from apiserver.authentication.user import UserInfo
-from apiserver.authorization.authorizer import Attributes, Authorizer, Decision, Union
+from apiserver.authorization.authorizer import AnyAuthorizer, Attributes, Decision, Union, authorize
 from apiserver.handlers import negotiation, rest
 from apiserver.kinds.upstream import definition
 from apiserver.protobuf import envelope
@@ -73,9 +73,9 @@ def attributes_of(user: UserInfo, spec: Obj) -> Attributes:
     return Attributes(user, non_resource.get("verb", ""), non_resource.get("path", ""))
 
 
-def decide(authorizer: Authorizer | None, asked: Attributes) -> Obj:
+async def decide(authorizer: AnyAuthorizer | None, asked: Attributes) -> Obj:
     """The review's status: allowed, denied (by an authorizer that denies, not one without an opinion), reason."""
-    decision, reason = (Decision.ALLOW, "") if authorizer is None else authorizer.authorize(asked)
+    decision, reason = (Decision.ALLOW, "") if authorizer is None else await authorize(authorizer, asked)
     status: Obj = {"allowed": decision is Decision.ALLOW}
     if decision is Decision.DENY:
         status["denied"] = True
@@ -84,7 +84,7 @@ def decide(authorizer: Authorizer | None, asked: Attributes) -> Obj:
     return status
 
 
-def rules_of(authorizer: Authorizer | None, user: UserInfo, namespace: str) -> Obj:
+def rules_of(authorizer: AnyAuthorizer | None, user: UserInfo, namespace: str) -> Obj:
     """SubjectRulesReviewStatus: every rule the authorizers that list rules give the user in `namespace`."""
     if authorizer is None:
         resource_rules, non_resource_rules = ALL_RULES
@@ -133,13 +133,13 @@ def in_go_order(value: Any, node: Schema) -> Any:
             **{key: item for key, item in value.items() if key not in node.properties}}
 
 
-def handlers(authorizer: Authorizer | None) -> dict[str, Callable[[web.Request], Any]]:
+def handlers(authorizer: AnyAuthorizer | None) -> dict[str, Callable[[web.Request], Any]]:
     async def self_subject_access_review(request: web.Request) -> web.StreamResponse:
         review = await read_review(request, "SelfSubjectAccessReview")
         errs = validate_attributes(review["spec"])
         if errs:
             raise _invalid(errs)
-        status = decide(authorizer, attributes_of(user_of(request), review["spec"]))
+        status = await decide(authorizer, attributes_of(user_of(request), review["spec"]))
         return rest.respond(request, answered(review, status), 201)
 
     async def self_subject_rules_review(request: web.Request) -> web.StreamResponse:
@@ -161,14 +161,14 @@ def handlers(authorizer: Authorizer | None) -> dict[str, Callable[[web.Request],
             raise _invalid(errs)
         user = UserInfo(spec.get("user", ""), spec.get("uid", ""), tuple(spec.get("groups") or ()),
                         {k: tuple(v) for k, v in (spec.get("extra") or {}).items()})
-        return rest.respond(request, answered(review, decide(authorizer, attributes_of(user, spec))), 201)
+        return rest.respond(request, answered(review, await decide(authorizer, attributes_of(user, spec))), 201)
 
     return {"selfsubjectaccessreviews": self_subject_access_review,
             "selfsubjectrulesreviews": self_subject_rules_review,
             "subjectaccessreviews": subject_access_review}
 
 
-def setup(app: web.Application, authorizer: Authorizer | None) -> None:
+def setup(app: web.Application, authorizer: AnyAuthorizer | None) -> None:
     """Serve the reviews (POST only, as upstream: any other method is 405)."""
     for plural, handler in handlers(authorizer).items():
         async def serve(request: web.Request, handler: Callable[[web.Request], Any] = handler) -> web.StreamResponse:

@@ -233,16 +233,6 @@ class Cacher:
             return False
         return await self.wait_fresh(await self.storage.current_revision(), timeout)
 
-    async def wait_watch_start(self, send_initial_events: bool | None) -> bool:
-        """Before a watch without a resourceVersion: catch up with storage as a consistent read does. Where
-        storage cannot prove that (progress out of order), upstream's rules: a legacy watch starts from the
-        cache as it is, one with sendInitialEvents waits for the cache's events to reach storage's revision."""
-        if self.watch_progress:
-            return await self.wait_consistent()
-        if send_initial_events is None:
-            return self.ready.is_set()
-        return await self.wait_fresh(await self.storage.current_revision())
-
     # Fault injection (apiserver/faults.py): a stalled cache.
 
     @property

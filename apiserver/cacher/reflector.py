@@ -36,10 +36,10 @@ class Reflector:
 
     def __init__(self, storage: Storage, cachers: list[Cacher]) -> None:
         self.storage = storage
-        self.cachers = cachers
+        self.cachers: list[Cacher] = []
         self._by_prefix: dict[str, list[Cacher]] = {}  # several for a kind and its views (core and events.k8s.io)
         for cacher in cachers:
-            self._by_prefix.setdefault(cacher.prefix, []).append(cacher)
+            self._keep(cacher)
         self.revision = 0  # every cache is complete up to here
         self._resume = 0  # the last revision seen in an event or a list: a broken watch resumes after it
         self._stream: WatchStream | None = None
@@ -48,20 +48,46 @@ class Reflector:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._relist: set[Cacher] = set()  # failed outside a batch: relisted after the next one
+        self.watch_progress = True
         for cacher in cachers:
-            cacher.request_progress = self.request_progress
-            cacher.request_relist = functools.partial(self.request_relist, cacher)
+            self._attach(cacher)
+
+    def _attach(self, cacher: Cacher) -> None:
+        cacher.request_progress = self.request_progress
+        cacher.request_relist = functools.partial(self.request_relist, cacher)
+        cacher.watch_progress = self.watch_progress
 
     async def start(self) -> None:
         """List every cacher (storage errors propagate: the server does not start), then watch."""
-        progress = await self.storage.watch_progress()
-        if not progress:
+        self.watch_progress = await self.storage.watch_progress()
+        if not self.watch_progress:
             log.warning("storage answers progress requests ahead of pending events (etcd before 3.4.31 or 3.5.13):"
                         " consistent lists read storage instead of the watch cache")
         for cacher in self.cachers:
-            cacher.watch_progress = progress
+            cacher.watch_progress = self.watch_progress
         await self._list_all()
         self._spawn()
+
+    async def add(self, cacher: Cacher) -> None:
+        """Feed one more cacher (a kind served from now on). Once the watch runs, it is listed between two of its
+        batches (a progress notification is asked for, so one comes soon), so it misses no event; returns once it
+        is ready."""
+        self._attach(cacher)
+        self._keep(cacher)
+        if self._task is not None:
+            self.request_relist(cacher)
+            await cacher.ready.wait()
+
+    def remove(self, cacher: Cacher) -> None:
+        """Stop feeding `cacher` (a kind no longer served)."""
+        if cacher in self.cachers:
+            self.cachers.remove(cacher)
+            self._by_prefix[cacher.prefix].remove(cacher)
+        self._relist.discard(cacher)
+
+    def _keep(self, cacher: Cacher) -> None:
+        self.cachers.append(cacher)
+        self._by_prefix.setdefault(cacher.prefix, []).append(cacher)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -119,13 +145,13 @@ class Reflector:
         if everything:
             await self._list_all()
             return
-        for cacher in self.cachers:
+        for cacher in list(self.cachers):  # a kind may be added or removed meanwhile
             if not cacher.ready.is_set():
                 await cacher.relist(self.revision)
 
     async def _list_all(self) -> None:
         revision = 0
-        for cacher in self.cachers:
+        for cacher in list(self.cachers):
             revision = await cacher.relist(revision)
         self.revision = self._resume = revision
 
@@ -145,7 +171,8 @@ class Reflector:
                 failed += [cacher for cacher in self._relist if cacher not in failed]
                 self._relist.clear()
                 for cacher in failed:
-                    await cacher.relist(self.revision)
+                    if cacher in self.cachers:  # not removed meanwhile
+                        await cacher.relist(self.revision)
         finally:
             self._stream = None
             await stream.aclose()
@@ -172,6 +199,6 @@ class Reflector:
         end = len(REGISTRY)
         while (end := key.find("/", end) + 1) > 0:
             cachers = self._by_prefix.get(key[:end])
-            if cachers is not None:
+            if cachers:
                 return cachers
         return []

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from apiserver import errors
 from apiserver.handlers.resolve import Target, resolve, verb_of
+from apiserver.state import SERVED_KINDS
 
 LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
@@ -43,7 +44,8 @@ def _classify(request: web.Request) -> RequestClass:
     if "version" in match and "tail" in match:
         group = match.get("group", "")
         try:
-            target = resolve(f"{group}/{match['version']}" if group else match["version"], match["tail"])
+            target = resolve(request.app[SERVED_KINDS], f"{group}/{match['version']}" if group else match["version"],
+                             match["tail"])
             verb = verb_of(request, target)
             return RequestClass(verb, target, verb in LONG_RUNNING_VERBS
                                 or target.subresource in LONG_RUNNING_SUBRESOURCES)

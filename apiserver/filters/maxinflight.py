@@ -1,7 +1,9 @@
 """kube-apiserver's WithMaxInFlightLimit: at most `--max-requests-inflight` read-only and
 `--max-mutating-requests-inflight` mutating requests at once (0: no limit); past them a 429 with
-`Retry-After: 1`, in plain text as upstream answers it (not a Status). Long-running requests are not counted, nor the probes (`GET /healthz`, `/livez`, `/readyz`),
-which upstream's default priority-and-fairness configuration exempts (its `probes` FlowSchema).
+`Retry-After: 1`, in plain text as upstream answers it (not a Status). Long-running requests are not counted, nor
+the probes (`GET /healthz`, `/livez`, `/readyz`), which upstream's default priority-and-fairness configuration
+exempts (its `probes` FlowSchema). It runs after authentication, as upstream's: a member of `system:masters` is
+served past the limits (not counted).
 
 `apiserver_current_inflight_requests{request_kind}` reports the most requests in flight in the last second,
 as upstream's watermark does; a dropped request counts in `apiserver_request_total` (code 429) and in
@@ -14,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from apiserver.authentication.filter import USER
+from apiserver.authentication.user import MASTERS
 from apiserver.filters.longrunning import RequestClass, classify
 from apiserver.metrics import Metrics
 from apiserver.state import CONFIG, INFO, METRICS
@@ -82,6 +86,9 @@ async def max_in_flight(request: web.Request, handler: Callable[[web.Request], A
     in_flight = request.app[IN_FLIGHT]
     counted = MUTATING if kind.mutating else READ_ONLY
     if not in_flight.acquire(counted):
+        user = request.get(USER)  # set by authentication, when the server authenticates
+        if user is not None and MASTERS in user.groups:
+            return await handler(request)
         return dropped(request, kind)
     try:
         return await handler(request)

@@ -1,7 +1,9 @@
 """HTTP endpoints for `/version`, discovery and OpenAPI v3 (and v2, from apiserver.handlers.openapi_v2).
 
-Every document is built from the kinds and serialized once in each encoding asked for (JSON, YAML, protobuf);
-later requests only pick bytes (but `/api`, which names the host asked). Discovery paths are served with a trailing slash too.
+Every document is built from the served kinds on first request and serialized once in each encoding asked for (JSON,
+YAML, protobuf); later requests only pick bytes (but `/api`, which names the host asked), until the served kinds change
+(a CustomResourceDefinition): then the documents are built again, with new hashes and ETags. Discovery paths are
+served with a trailing slash too.
 OpenAPI caching follows kube-openapi handler3: a document requested with its current `?hash=` is
 immutable for a year, a stale hash is redirected to the current URL, and `If-None-Match` gets 304. A v3
 document is served as JSON or, when the Accept header ranks it first, as gnostic's protobuf (built on first
@@ -11,7 +13,6 @@ request, with the JSON form's hash); an Accept naming neither is an empty 406.
 from __future__ import annotations
 
 import email.utils
-import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +22,10 @@ from aiohttp import web
 from apiserver import discovery, discovery_types, errors, openapi
 from apiserver.handlers import negotiation
 from apiserver.handlers.openapi_v2 import OpenAPIV2, content_type
-from apiserver.kinds import group_versions
+from apiserver.kind_registry import Derived, KindRegistry
+from apiserver.kinds.base import Kind
 from apiserver.schema import JSON
+from apiserver.state import SERVED_KINDS
 
 JSON_TYPE = "application/json"
 INDEX_TYPE = "text/plain; charset=utf-8"  # kube-openapi serves the /openapi/v3 index so
@@ -81,17 +84,6 @@ class Document:
                                                                   **(headers or {})})
 
 
-def _static(body: JSON) -> Handler:
-    """A fixed document, behind kube-apiserver's route check of Accept."""
-    document = Document(body)
-
-    async def handle(request: web.Request) -> web.Response:
-        negotiation.check_route(request, negotiation.ACCEPTED)
-        return document.response(request)
-
-    return handle
-
-
 VERSION = _dumps(discovery.version_info())
 
 
@@ -100,44 +92,122 @@ async def _version(request: web.Request) -> web.Response:
     return _json(VERSION)
 
 
-def _discovery(core: bool, legacy: Callable[[web.Request], Document]) -> Handler:
-    """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks. The aggregated form
-    carries an ETag (one for every version and encoding: Vary names Accept), is `public` and answers a matching
-    `If-None-Match` with 304, as ServeHTTPWithETag does: kubectl's HTTP cache revalidates it."""
-    aggregated = {version: Document(discovery.aggregated_discovery(version, core)) for version in ("v2", "v2beta1")}
-    cache = {"ETag": f'"{openapi.document_hash(aggregated["v2"].encode("json"))}"', "Vary": "Accept",
-             "Cache-Control": "public"}
+class _Documents:
+    """The discovery documents of the served kinds, each built on first request."""
 
-    async def handle(request: web.Request) -> web.Response:
-        if core:  # `/api` is a go-restful route upstream, `/apis` is not
-            negotiation.check_route(request, negotiation.ACCEPTED)
+    def __init__(self, kinds: KindRegistry) -> None:
+        self.kinds = kinds
+        self.aggregated = {core: {version: Document(discovery.aggregated_discovery(kinds, version, core))
+                                  for version in ("v2", "v2beta1")} for core in (True, False)}
+        # one ETag for every version and encoding (Vary names Accept), as ServeHTTPWithETag sends it
+        self.etags = {core: f'"{openapi.document_hash(docs["v2"].encode("json"))}"'
+                      for core, docs in self.aggregated.items()}
+        self.group_list = Document(discovery.api_group_list(kinds))
+        self.groups = self.kinds.groups()
+        self.group_versions = self.kinds.group_versions()
+        self._built: dict[str, Document] = {}
+
+    def group(self, group: str) -> Document | None:
+        """`/apis/<group>`, None if not served."""
+        if group not in self.groups:
+            return None
+        key = "/apis/" + group
+        if key not in self._built:
+            self._built[key] = Document(discovery.api_group(self.kinds, group))
+        return self._built[key]
+
+    def resource_list(self, api_version: str) -> Document | None:
+        """`/api/v1` or `/apis/<group>/<version>`, None if not served."""
+        if api_version not in self.group_versions:
+            return None
+        if api_version not in self._built:
+            self._built[api_version] = Document(discovery.api_resource_list(self.kinds, api_version))
+        return self._built[api_version]
+
+
+class Discovery:
+    """The discovery endpoints of one server: `/api`, `/apis`, `/apis/<group>`, and each group-version's resource
+    list, answering for the kinds served at the time of the request."""
+
+    def __init__(self, kinds: KindRegistry) -> None:
+        self.documents = Derived(kinds, _Documents)
+
+    def _aggregated_or_legacy(self, request: web.Request, core: bool, legacy: Callable[[_Documents], Document]
+                              ) -> web.Response:
+        """`/api` or `/apis`: aggregated (v2 or v2beta1) or legacy, as the Accept header asks. The aggregated form
+        carries an ETag, is `public` and answers a matching `If-None-Match` with 304, as ServeHTTPWithETag does:
+        kubectl's HTTP cache revalidates it."""
+        documents = self.documents.get()
         chosen, encoding = discovery.negotiate_discovery(request.headers.get("Accept", ""))
         if chosen == "legacy":
-            return legacy(request).response(request, {"Vary": "Accept"})
+            return legacy(documents).response(request, {"Vary": "Accept"})
+        cache = {"ETag": documents.etags[core], "Vary": "Accept", "Cache-Control": "public"}
         if request.headers.get("If-None-Match") == cache["ETag"]:
             return web.Response(status=304, headers=cache)
         content_type = discovery.aggregated_content_type(chosen, encoding)
-        return web.Response(body=aggregated[chosen].encode(encoding), headers={"Content-Type": content_type, **cache})
+        body = documents.aggregated[core][chosen].encode(encoding)
+        return web.Response(body=body, headers={"Content-Type": content_type, **cache})
 
-    return handle
+    async def core(self, request: web.Request) -> web.Response:
+        negotiation.check_route(request, negotiation.ACCEPTED)  # `/api` is a go-restful route upstream, `/apis` not
+        return self._aggregated_or_legacy(
+            request, True, lambda documents: Document(discovery.api_versions(documents.kinds, request.host)))
 
+    async def named(self, request: web.Request) -> web.Response:
+        return self._aggregated_or_legacy(request, False, lambda documents: documents.group_list)
 
-@functools.cache
-def _openapi_v3_documents() -> dict[str, bytes]:
-    """Every group-version's document, built once per process (they depend on the kinds served only): a server
-    starts without building them again."""
-    return {name: _dumps_openapi(openapi.openapi_v3(name)) for name in openapi.openapi_group_versions()}
+    async def group(self, request: web.Request) -> web.Response:
+        document = self.documents.get().group(request.match_info["group"])
+        return self._static(request, document)
+
+    async def resource_list(self, request: web.Request) -> web.Response:
+        group, version = request.match_info.get("group", ""), request.match_info["version"]
+        document = self.documents.get().resource_list(f"{group}/{version}" if group else version)
+        return self._static(request, document)
+
+    @staticmethod
+    def _static(request: web.Request, document: Document | None) -> web.Response:
+        """A legacy document behind kube-apiserver's route check of Accept; a path not served falls through to the
+        server's 404 (a NotFound Status within a served group)."""
+        if document is None:
+            raise web.HTTPNotFound()
+        negotiation.check_route(request, negotiation.ACCEPTED)
+        return document.response(request)
 
 
 class OpenAPIV3:
-    """The `/openapi/v3` index and one document per group-version, each with its hash."""
+    """The `/openapi/v3` index and one document per group-version, each with its hash; after the served kinds change,
+    only the documents of group-versions whose kinds changed are built again (on the next request)."""
 
-    def __init__(self) -> None:
-        self.documents = _openapi_v3_documents()
+    def __init__(self, kinds: KindRegistry) -> None:
+        self.kinds = kinds
+        self._generation = -1
+        self._built: dict[str, tuple[list[Kind], bytes]] = {}  # per document: the kinds it was built from, its bytes
+        self.documents: dict[str, bytes] = {}
+        self.hashes: dict[str, str] = {}
+        self.index = b""
+        self.index_etag = ""
+        self.protobuf: dict[str, bytes] = {}
+
+    def refresh(self) -> None:
+        """Bring the documents in step with the served kinds."""
+        if self._generation == self.kinds.generation:
+            return
+        built: dict[str, tuple[list[Kind], bytes]] = {}
+        for api_version, kinds in self.kinds.group_versions().items():
+            name = openapi.document_name(api_version)
+            previous = self._built.get(name)
+            if previous is not None and len(previous[0]) == len(kinds) and all(
+                    a is b for a, b in zip(previous[0], kinds, strict=True)):
+                built[name] = previous
+            else:
+                built[name] = (kinds, _dumps_openapi(openapi.openapi_v3(self.kinds, name)))
+                self.protobuf.pop(name, None)
+        self._built, self._generation = built, self.kinds.generation
+        self.documents = {name: body for name, (_, body) in built.items()}
         self.hashes = {name: openapi.document_hash(body) for name, body in self.documents.items()}
         self.index = _dumps(openapi.openapi_v3_index(self.documents))
         self.index_etag = f'"{openapi.document_hash(self.index)}"'
-        self.protobuf: dict[str, bytes] = {}
 
     def protobuf_body(self, name: str) -> bytes:
         """The document as gnostic's v3 message, converted from the JSON bytes (their key order) once."""
@@ -148,12 +218,14 @@ class OpenAPIV3:
         return self.protobuf[name]
 
     async def handle_index(self, request: web.Request) -> web.Response:
+        self.refresh()
         headers = {"ETag": self.index_etag}
         if _not_modified(request, self.index_etag):
             return web.Response(status=304, headers=headers)
         return web.Response(body=self.index, headers={"Content-Type": INDEX_TYPE, **headers})
 
     async def handle_document(self, request: web.Request) -> web.Response:
+        self.refresh()
         name = request.match_info["path"]
         body = self.documents.get(name)
         if body is None:
@@ -182,21 +254,18 @@ class OpenAPIV3:
 
 def setup(app: web.Application) -> None:
     """Add the `/version`, discovery and OpenAPI routes to `app`; discovery paths also with a trailing slash."""
-    group_paths = {f"/apis/{group['name']}": group["name"] for group in discovery.api_group_list()["groups"]}
-    api_group_list = Document(discovery.api_group_list())
-    spec = OpenAPIV3()
-
+    kinds = app[SERVED_KINDS]
+    served = Discovery(kinds)
+    spec = OpenAPIV3(kinds)
     handlers: dict[str, Handler] = {
         "/version": _version,
-        "/api": _discovery(True, lambda request: Document(discovery.api_versions(request.host))),
-        "/apis": _discovery(False, lambda request: api_group_list),
+        "/api": served.core,
+        "/apis": served.named,
+        "/api/{version}": served.resource_list,
+        "/apis/{group}": served.group,
+        "/apis/{group}/{version}": served.resource_list,
     }
-    for path, group in group_paths.items():
-        handlers[path] = _static(discovery.api_group(group))
-    for api_version in group_versions():
-        prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
-        handlers[prefix] = _static(discovery.api_resource_list(api_version))
-    routes = [web.get("/openapi/v2", OpenAPIV2().handle), web.get("/openapi/v3", spec.handle_index),
+    routes = [web.get("/openapi/v2", OpenAPIV2(kinds).handle), web.get("/openapi/v3", spec.handle_index),
               web.get("/openapi/v3/{path:.*}", spec.handle_document)]
     for path, handler in handlers.items():
         routes += [web.get(path, handler), web.get(path + "/", handler)]

@@ -5,13 +5,13 @@ JSON or gnostic's protobuf (the `@v1.0` spelling kubectl 1.27/1.28 send, or the 
 missing Accept counts as `*/*`; nothing matching is an empty 406. Both forms carry the ETag of the JSON
 bytes (upper-case SHA-512) and the time the server started as Last-Modified, and are answered with 304
 as Go's `http.ServeContent` does. Bodies of at least 1400 bytes are gzipped for clients that accept it
-(gziphandler's threshold). The document is built on the first request, then every form is cached.
+(gziphandler's threshold). The document is built on the first request after the served kinds change, then every
+form is cached.
 """
 
 from __future__ import annotations
 
 import email.utils
-import functools
 import gzip
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from apiserver import openapi
+from apiserver.kind_registry import Derived, KindRegistry
 from apiserver.openapi_v2 import openapi_v2
 
 JSON_TYPE = "application/json"
@@ -85,30 +86,24 @@ def _accepts_gzip(header: str) -> bool:
     return False
 
 
-class OpenAPIV2:
-    """The `/openapi/v2` handler; the document, its encodings and their gzip forms are built on first use."""
+class _Forms:
+    """The document of the served kinds in each form, its ETag and the time it was built (Last-Modified)."""
 
-    def __init__(self) -> None:
-        self.last_modified = datetime.now(UTC).replace(microsecond=0)
-        self._gzipped: dict[str, bytes] = {}
-
-    @functools.cached_property
-    def bodies(self) -> dict[str, bytes]:
+    def __init__(self, kinds: KindRegistry) -> None:
         from apiserver.openapi_proto import to_message  # the protobuf runtime, only once a client asks (~20 ms)
 
-        document = openapi_v2()
-        return {JSON_TYPE: orjson.dumps(document), PROTOBUF_TYPE: to_message(document).SerializeToString()}
-
-    @functools.cached_property
-    def etag(self) -> str:
-        return f'"{openapi.document_hash(self.bodies[JSON_TYPE])}"'
+        self.last_modified = datetime.now(UTC).replace(microsecond=0)
+        document = openapi_v2(kinds)
+        self.bodies = {JSON_TYPE: orjson.dumps(document), PROTOBUF_TYPE: to_message(document).SerializeToString()}
+        self.etag = f'"{openapi.document_hash(self.bodies[JSON_TYPE])}"'
+        self._gzipped: dict[str, bytes] = {}
 
     def gzipped(self, media_type: str) -> bytes:
         if media_type not in self._gzipped:
             self._gzipped[media_type] = gzip.compress(self.bodies[media_type], compresslevel=6, mtime=0)
         return self._gzipped[media_type]
 
-    def _not_modified(self, request: web.Request) -> bool:
+    def not_modified(self, request: web.Request) -> bool:
         """Go's ServeContent preconditions: If-None-Match first, else If-Modified-Since."""
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None:
@@ -123,19 +118,28 @@ class OpenAPIV2:
             return since.tzinfo is not None and self.last_modified <= since
         return False
 
+
+class OpenAPIV2:
+    """The `/openapi/v2` handler; the document, its encodings and their gzip forms are built on first use after the
+    served kinds change."""
+
+    def __init__(self, kinds: KindRegistry) -> None:
+        self.forms = Derived(kinds, _Forms)
+
     async def handle(self, request: web.Request) -> web.Response:
         # gziphandler's Vary, then the handler's own: two headers, as upstream sends them
         headers = CIMultiDict([("Cache-Control", "no-cache, private"), ("Vary", "Accept-Encoding"), ("Vary", "Accept")])
         media_type = content_type(request.headers.get("Accept", ""))
         if media_type is None:
             return web.Response(status=406, headers=headers)
-        headers["Etag"] = self.etag
-        if self._not_modified(request):
+        forms = self.forms.get()
+        headers["Etag"] = forms.etag
+        if forms.not_modified(request):
             return web.Response(status=304, headers=headers)
-        headers["Last-Modified"] = email.utils.format_datetime(self.last_modified, usegmt=True)
+        headers["Last-Modified"] = email.utils.format_datetime(forms.last_modified, usegmt=True)
         headers["Content-Type"] = media_type
-        body = self.bodies[media_type]
+        body = forms.bodies[media_type]
         if len(body) >= GZIP_MIN_SIZE and _accepts_gzip(request.headers.get("Accept-Encoding", "")):
-            body = self.gzipped(media_type)
+            body = forms.gzipped(media_type)
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from apiserver import errors
-from apiserver.kinds import KINDS
+from apiserver.kind_registry import KindRegistry
 from apiserver.kinds.base import Kind
 from apiserver.options import parse_bool
-
-BY_PATH: dict[tuple[str, str], Kind] = {(k.api_version, k.plural): k for k in KINDS}
 
 
 @dataclass(frozen=True)
@@ -30,18 +28,19 @@ class Target:
         return "namespace" if self.namespace else "cluster"
 
 
-def resolve(api_version: str, tail: str) -> Target:
+def resolve(kinds: KindRegistry, api_version: str, tail: str) -> Target:
     """Parse the path after `/api/v1/` or `/apis/<group>/<version>/`; 404 if it names nothing served."""
+    by_path = kinds.by_path
     parts = [p for p in tail.split("/") if p]
     legacy_watch = bool(parts) and parts[0] == "watch"
     if legacy_watch:
         parts = parts[1:]
     namespace = ""
-    if len(parts) >= 3 and parts[0] == "namespaces" and (api_version, parts[2]) in BY_PATH:
+    if len(parts) >= 3 and parts[0] == "namespaces" and (api_version, parts[2]) in by_path:
         namespace, parts = parts[1], parts[2:]
-    if not parts or (api_version, parts[0]) not in BY_PATH:
+    if not parts or (api_version, parts[0]) not in by_path:
         raise errors.not_found_path()
-    kind = BY_PATH[(api_version, parts[0])]
+    kind = by_path[(api_version, parts[0])]
     if namespace and not kind.namespaced:
         raise errors.not_found_path()
     name = parts[1] if len(parts) > 1 else ""

@@ -21,6 +21,7 @@ import contextlib
 from aiohttp import web
 
 from apiserver import errors, tables
+from apiserver.cacher.cacher import Cacher
 from apiserver.cacher.event import Form
 from apiserver.cacher.hub import GroupKey, Predicate, group_key
 from apiserver.cacher.watch_cache import TooOldError
@@ -32,6 +33,8 @@ from apiserver.options import ListOptions, parse_list_options, parse_rv
 from apiserver.state import CONFIG, INFO, REGISTRIES
 
 END_TIMEOUT = 10.0
+UNSUPPORTED = ("a watch stream was requested by the client but the required storage feature RequestWatchProgress "
+               "is disabled")
 BOOKMARK_LEAD = 2.0  # upstream's cacheWatcher bookmarks 2 s before the deadline (half way for shorter watches)
 
 
@@ -52,6 +55,24 @@ def watch_filter(target: Target, opts: ListOptions) -> tuple[GroupKey, Predicate
         return opts.matches(kind, obj)
 
     return key, matches
+
+
+async def _catch_up(cacher: Cacher, opts: ListOptions, initial: bool) -> errors.StatusError | None:
+    """Wait until the cache may send this watch's initial events: up to its resourceVersion, or up to storage's
+    revision without one; the error upstream's cacher streams when it does not get there in time, or when
+    storage cannot prove progress for a watch-list (client-go then lists)."""
+    if not cacher.watch_progress and opts.allow_bookmarks and watch_list(opts):
+        return errors.StatusError(500, "InternalError", UNSUPPORTED)
+    rv = opts.resource_version
+    if not initial or rv == "0":
+        return None
+    target = parse_rv(rv) if rv else await cacher.storage.current_revision()
+    if await cacher.wait_fresh(target):
+        return None
+    return errors.StatusError(504, "Timeout", f"Timeout: Too large resource version: {target}, current: "
+                              f"{cacher.cache.rv}", {"causes": [{"reason": "ResourceVersionTooLarge",
+                                                                 "message": "Too large resource version"}],
+                                                     "retryAfterSeconds": 1})
 
 
 def watch_list(opts: ListOptions) -> bool:
@@ -79,14 +100,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     cacher = registry.cacher
     rv = opts.resource_version
     initial = opts.send_initial_events if opts.send_initial_events is not None else rv in ("", "0")
-    if rv and rv != "0":
-        requested = parse_rv(rv)
-        if initial and not await cacher.wait_fresh(requested):
-            raise errors.StatusError(504, "Timeout", f"Timeout: Too large resource version: {requested}, "
-                                     f"current: {cacher.cache.rv}")
-    elif not rv and initial and not await cacher.wait_watch_start(opts.send_initial_events):
-        raise errors.StatusError(504, "Timeout", "Timeout: the watch cache did not catch up with storage",
-                                 {"retryAfterSeconds": 1})
+    failure = await _catch_up(cacher, opts, initial)
     since = None if initial else (parse_rv(rv) if rv not in ("", "0") else cacher.cache.rv)
     response = web.StreamResponse(headers={"Content-Type": output.watch_content_type})
     negotiation.add_warnings(response, request[INFO].warnings)  # e.g. the Endpoints deprecation, on watches too
@@ -103,6 +117,9 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
                      str(opts.field_selector or ""), request.headers.get("User-Agent", ""), opts.allow_bookmarks)
     limits = Limits(config.watch_buffer, config.watch_buffer_bytes)
     watcher = Watcher(cacher.hub, form, info, limits, transport, since if since is not None else cacher.cache.rv)
+    if failure is not None:
+        await response.write(form.error(failure.to_status()))
+        return response
     key, predicate = watch_filter(target, opts)
     try:
         cacher.watch(watcher, key, predicate, since, registry.list_prefix(target.namespace),

@@ -23,10 +23,3 @@ KINDS: tuple[Kind, ...] = (NAMESPACE, SERVICE, ENDPOINTS, POD, CONFIGMAP, SECRET
                            DAEMONSET, DEPLOYMENT, REPLICASET, STATEFULSET, EVENTS_EVENT, CLUSTER_ROLE_BINDING,
                            CLUSTER_ROLE, ROLE_BINDING, ROLE, LEASE, ENDPOINTSLICE)
 
-
-def group_versions() -> dict[str, list[Kind]]:
-    """Kinds grouped by apiVersion ("v1", "discovery.k8s.io/v1"), core first."""
-    grouped: dict[str, list[Kind]] = {}
-    for kind in KINDS:
-        grouped.setdefault(kind.api_version, []).append(kind)
-    return grouped

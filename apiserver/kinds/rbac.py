@@ -44,6 +44,17 @@ class BindingStrategy(Strategy):
         self.namespaced = namespaced
         self.plural = "rolebindings" if namespaced else "clusterrolebindings"
 
+    def default(self, obj: Obj) -> None:
+        """SetDefaults_RoleBinding and SetDefaults_Subject: the roleRef's and users' and groups' API group."""
+        role_ref = obj.get("roleRef")
+        if role_ref is None:
+            role_ref = obj["roleRef"] = {}
+        if isinstance(role_ref, dict) and not role_ref.get("apiGroup"):
+            role_ref["apiGroup"] = GROUP
+        for subject in obj.get("subjects") or ():
+            if isinstance(subject, dict) and not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+                subject["apiGroup"] = GROUP
+
     def validate(self, obj: Obj) -> ErrorList:
         check_binding(self.plural, obj)
         return validate_binding(obj, self.namespaced)
@@ -66,7 +77,9 @@ def _subjects(kind: str) -> Column:
 
 def _binding_columns(kind: str) -> tuple[Column, ...]:
     role_ref = definition(RBAC + kind).properties["roleRef"]
-    role = Column(name="Role", description=role_ref.about if isinstance(role_ref, Object) else "",
+    about = role_ref.about if isinstance(role_ref, Object) else ""
+    # upstream's printer describes the column with the v1beta1 type's doc, which lacks the last sentence
+    role = Column(name="Role", description=about.removesuffix(" This field is immutable."),
                   cell=lambda o: f"{o.get('roleRef', {}).get('kind', '')}/{o.get('roleRef', {}).get('name', '')}")
     scope = "roleBinding" if kind == "RoleBinding" else "clusterRoleBinding"
     return (NAME, role, AGE, *(Column(name=c.name, priority=1, cell=c.cell, description=f"{c.name} in the {scope}")

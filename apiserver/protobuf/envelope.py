@@ -9,7 +9,6 @@ a bare metav1.WatchEvent{type, object: RawExtension{raw = the enveloped object}}
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from apiserver.kinds import KINDS
@@ -30,33 +29,41 @@ class UnknownType(ProtobufError):
 
 
 def serves(kind: Kind) -> bool:
-    """Whether `kind` has a protobuf form: every property of its schema is numbered."""
-    return kind.kind in _served_kinds()
+    """Whether `kind` has a protobuf form: every property of its schema is numbered (see `register`)."""
+    return (kind.api_version, kind.kind) in _types()
 
 
-@cache
-def _served_kinds() -> frozenset[str]:
-    return frozenset(kind.kind for kind in KINDS if not unnumbered(kind.schema))
+_TYPES: dict[tuple[str, str], Message] = {}
 
 
-@cache
 def _types() -> dict[tuple[str, str], Message]:
-    """Every (apiVersion, kind) written and read in protobuf, and its message."""
-    types = {}
-    for kind in KINDS:
-        if serves(kind):
-            types[kind.api_version, kind.kind] = message(kind.schema)
-            types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
-        types[kind.api_version, "DeleteOptions"] = message(DELETE_OPTIONS)
-        for sub in kind.subresources:  # kinds of their own (autoscaling/v1 Scale, authentication.k8s.io TokenRequest)
-            if sub.schema is not None:
-                types[f"{sub.group}/{sub.version}", sub.kind] = message(sub.schema)
-    types["v1", "Status"] = message(STATUS)
-    for version in META_VERSIONS:
-        types[version, "PartialObjectMetadata"] = message(PARTIAL_OBJECT_METADATA)
-        types[version, "PartialObjectMetadataList"] = message(PARTIAL_OBJECT_METADATA_LISTS[version])
-        types[version, "DeleteOptions"] = message(DELETE_OPTIONS)
-    return types
+    """Every (apiVersion, kind) written and read in protobuf, and its message: the meta types and the built-in
+    kinds, then every kind a server registers."""
+    if not _TYPES:
+        _TYPES["v1", "Status"] = message(STATUS)
+        for version in META_VERSIONS:
+            _TYPES[version, "PartialObjectMetadata"] = message(PARTIAL_OBJECT_METADATA)
+            _TYPES[version, "PartialObjectMetadataList"] = message(PARTIAL_OBJECT_METADATA_LISTS[version])
+            _TYPES[version, "DeleteOptions"] = message(DELETE_OPTIONS)
+        for kind in KINDS:
+            _register(_TYPES, kind)
+    return _TYPES
+
+
+def register(kind: Kind) -> None:
+    """Add `kind`, its list and its group-version's DeleteOptions to the protobuf types, if every property of its
+    schema is numbered (the messages are derived from the schema, so registering a kind again changes nothing)."""
+    _register(_types(), kind)
+
+
+def _register(types: dict[tuple[str, str], Message], kind: Kind) -> None:
+    if (kind.api_version, kind.kind) not in types and not unnumbered(kind.schema):
+        types[kind.api_version, kind.kind] = message(kind.schema)
+        types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
+    types.setdefault((kind.api_version, "DeleteOptions"), message(DELETE_OPTIONS))
+    for sub in kind.subresources:  # kinds of their own (autoscaling/v1 Scale, authentication.k8s.io TokenRequest)
+        if sub.schema is not None:
+            types.setdefault((f"{sub.group}/{sub.version}", sub.kind), message(sub.schema))
 
 
 def _string(number: int, text: str) -> bytes:

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 	applydiscoveryv1 "k8s.io/client-go/applyconfigurations/discovery/v1"
+	applyrbacv1 "k8s.io/client-go/applyconfigurations/rbac/v1"
 )
 
 // typedClient is what every generated typed client of a kind offers (T its object, A its apply configuration).
@@ -28,7 +29,7 @@ const applyManager = "clientgo-apply"
 func TestCRUD(t *testing.T) {
 	cfg := config(t)
 	cs, ns := clientset(t, cfg), newWriter(t, cfg).ns
-	core, slices := cs.CoreV1(), cs.DiscoveryV1()
+	core, slices, rbac := cs.CoreV1(), cs.DiscoveryV1(), cs.RbacV1()
 	const name = "crud"
 	t.Run("namespaces", func(t *testing.T) {
 		crud(t, core.Namespaces(), namespace(name, nil), func(l map[string]string) *applycorev1.NamespaceApplyConfiguration {
@@ -53,6 +54,26 @@ func TestCRUD(t *testing.T) {
 	t.Run("endpointslices", func(t *testing.T) {
 		crud(t, slices.EndpointSlices(ns), endpointSlice(ns, name, nil), func(l map[string]string) *applydiscoveryv1.EndpointSliceApplyConfiguration {
 			return applydiscoveryv1.EndpointSlice(name, ns).WithLabels(l)
+		})
+	})
+	t.Run("clusterroles", func(t *testing.T) {
+		crud(t, rbac.ClusterRoles(), clusterRole(name, nil), func(l map[string]string) *applyrbacv1.ClusterRoleApplyConfiguration {
+			return applyrbacv1.ClusterRole(name).WithLabels(l)
+		})
+	})
+	t.Run("clusterrolebindings", func(t *testing.T) {
+		crud(t, rbac.ClusterRoleBindings(), clusterRoleBinding(name, nil), func(l map[string]string) *applyrbacv1.ClusterRoleBindingApplyConfiguration {
+			return applyrbacv1.ClusterRoleBinding(name).WithLabels(l)
+		})
+	})
+	t.Run("roles", func(t *testing.T) {
+		crud(t, rbac.Roles(ns), role(ns, name, nil), func(l map[string]string) *applyrbacv1.RoleApplyConfiguration {
+			return applyrbacv1.Role(name, ns).WithLabels(l)
+		})
+	})
+	t.Run("rolebindings", func(t *testing.T) {
+		crud(t, rbac.RoleBindings(ns), roleBinding(ns, name, nil), func(l map[string]string) *applyrbacv1.RoleBindingApplyConfiguration {
+			return applyrbacv1.RoleBinding(name, ns).WithLabels(l)
 		})
 	})
 	crudBuiltinKinds(t, cs, ns)

@@ -3,6 +3,7 @@ package clientgo
 import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +32,18 @@ var served = []kind{
 	}},
 	{discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), true, func(ns, name string, l map[string]string) runtime.Object {
 		return endpointSlice(ns, name, l)
+	}},
+	{rbacv1.SchemeGroupVersion.WithResource("clusterroles"), false, func(_, name string, l map[string]string) runtime.Object {
+		return clusterRole(name, l)
+	}},
+	{rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), false, func(_, name string, l map[string]string) runtime.Object {
+		return clusterRoleBinding(name, l)
+	}},
+	{rbacv1.SchemeGroupVersion.WithResource("roles"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return role(ns, name, l)
+	}},
+	{rbacv1.SchemeGroupVersion.WithResource("rolebindings"), true, func(ns, name string, l map[string]string) runtime.Object {
+		return roleBinding(ns, name, l)
 	}},
 }
 
@@ -74,6 +87,29 @@ func endpointSlice(ns, name string, labels map[string]string) *discoveryv1.Endpo
 		}},
 		Ports: []discoveryv1.EndpointPort{{Name: to("http"), Port: to[int32](8080), Protocol: to(corev1.ProtocolTCP)}},
 	}
+}
+
+var (
+	readPods = []rbacv1.PolicyRule{{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"pods"}}}
+	alice    = []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "alice"}}
+)
+
+func clusterRole(name string, labels map[string]string) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{ObjectMeta: objectMeta("", name, labels), Rules: readPods}
+}
+
+func clusterRoleBinding(name string, labels map[string]string) *rbacv1.ClusterRoleBinding {
+	return &rbacv1.ClusterRoleBinding{ObjectMeta: objectMeta("", name, labels), Subjects: alice,
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}}
+}
+
+func role(ns, name string, labels map[string]string) *rbacv1.Role {
+	return &rbacv1.Role{ObjectMeta: objectMeta(ns, name, labels), Rules: readPods}
+}
+
+func roleBinding(ns, name string, labels map[string]string) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{ObjectMeta: objectMeta(ns, name, labels), Subjects: alice,
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}
 }
 
 func to[T any](v T) *T { return &v }

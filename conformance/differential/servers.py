@@ -16,12 +16,14 @@ from storage.etcd_process import EtcdProcess, etcd_binary
 
 @contextmanager
 def our_server(storage: str = "memory", etcd: EtcdProcess | None = None) -> Iterator[Target]:
-    """Our server on the embedded store, or on `etcd` (a fresh one when None) under a fresh prefix."""
+    """Our server on the embedded store, or on `etcd` (a fresh one when None: kube-apiserver's release when built,
+    whose ordered progress notifications allow watch-lists, else the one on PATH) under a fresh prefix."""
     with ExitStack() as stack:
         url = "memory://"
         if storage == "etcd":
             if etcd is None:
-                etcd = stack.enter_context(EtcdProcess())
+                launcher = kube_apiserver_launcher()
+                etcd = stack.enter_context(EtcdProcess(binary=launcher.kube_etcd_binary() if launcher else None))
             url = etcd.storage_url(f"/{uuid.uuid4().hex}/registry")
         server = stack.enter_context(run_server(Config(storage=url)))
         yield Target(f"ours ({storage})", server.url)
