@@ -13,19 +13,19 @@ from aiohttp import web
 
 from apiserver import errors
 from apiserver.authentication.serviceaccount import SERVICE_ACCOUNT_TOKENS
+from apiserver.handlers import negotiation
 from apiserver.handlers.resolve import Target
+from apiserver.handlers.rest import read_body, read_parsed_body, registry_for, respond, write_options
 from apiserver.kinds.base import Obj
 from apiserver.protobuf import envelope
 from apiserver.protobuf.values import ProtobufError
-from apiserver.handlers import negotiation
-from apiserver.handlers.rest import read_body, read_parsed_body, registry_for, respond, write_options
 from apiserver.state import REGISTRIES
 from apiserver.subresources import kubelet, proxy
 from apiserver.subresources.binding import BINDING, bind
 from apiserver.subresources.body import SUCCESS, check_name, decode_subresource_body
 from apiserver.subresources.eviction import API_VERSIONS, EVICTION, evict
-from apiserver.subresources.token import request_token
 from apiserver.subresources.scale import patched_scale, read_workload, scale_of, write_scale
+from apiserver.subresources.token import request_token
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
@@ -61,22 +61,35 @@ async def log(request: web.Request, target: Target) -> web.StreamResponse:
     kubelet.validate_log_options(request.query, target.name)
     pod = await registry_for(request, target).get(target.namespace, target.name)
     kubelet.check_container(pod, request.query.get("container", ""))
-    node = (pod.get("spec") or {}).get("nodeName")
-    if node:
-        raise kubelet.unreachable_node(node)
+    if (pod.get("spec") or {}).get("nodeName"):
+        raise kubelet.log_location(pod, await _node_of(request, pod), request.query.get("container", ""))
     return web.Response(status=204)
+
+
+async def _node_of(request: web.Request, pod: Obj) -> Obj | None:
+    """The Node a pod is scheduled to, None if it does not exist."""
+    nodes = request.app[REGISTRIES].get("nodes")
+    name = (pod.get("spec") or {}).get("nodeName") or ""
+    if nodes is None or not name:
+        return None
+    try:
+        return await nodes.get("", name)
+    except errors.StatusError as err:
+        if err.code == 404:
+            return None
+        raise
 
 
 async def stream(request: web.Request, target: Target) -> web.StreamResponse:
     """exec and attach: the container, then the pod's node."""
     pod = await registry_for(request, target).get(target.namespace, target.name)
     kubelet.check_container(pod, request.query.get("container", ""))
-    raise kubelet.stream_location(pod)
+    raise kubelet.stream_location(pod, await _node_of(request, pod), "Upgrade" in request.headers)
 
 
 async def portforward(request: web.Request, target: Target) -> web.StreamResponse:
     pod = await registry_for(request, target).get(target.namespace, target.name)
-    raise kubelet.stream_location(pod)
+    raise kubelet.stream_location(pod, await _node_of(request, pod), "Upgrade" in request.headers)
 
 
 async def pod_proxy(request: web.Request, target: Target) -> web.StreamResponse:
