@@ -34,6 +34,8 @@ DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
 
 def admit(kind: Kind, obj: Obj, old: Obj | None) -> None:
     """Run the mutating plugins on a create (`old` None) or an update of the main resource, in place."""
+    if not kind.group and kind.plural == "nodes" and old is None:
+        taint_not_ready(obj)
     if kind.group or kind.plural != "pods":
         return
     spec = obj.setdefault("spec", {})
@@ -50,6 +52,17 @@ def validate(kind: Kind, obj: Obj) -> None:
     if (obj.get("spec") or {}).get("overhead") is not None:  # no RuntimeClass, so none defines an overhead
         raise _forbidden(obj["metadata"].get("name", ""),
                          "pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead")
+
+
+NOT_READY = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+
+
+def taint_not_ready(node: Obj) -> None:
+    """TaintNodesByCondition: a new Node is not ready (NoSchedule) until its node lifecycle controller says so."""
+    spec = node.setdefault("spec", {})
+    taints = spec.get("taints") or []
+    if not any(t.get("key") == NOT_READY["key"] and t.get("effect") == NOT_READY["effect"] for t in taints):
+        spec["taints"] = [*taints, dict(NOT_READY)]
 
 
 def runtime_class(spec: Obj, name: str) -> None:

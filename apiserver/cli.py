@@ -67,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--etcd-compaction-interval", dest="compaction_interval", type=float,
                       default=defaults.compaction_interval,
                       help="seconds between storage compactions; 0 turns compaction off (default %(default)s)")
+    root.add_argument("--event-ttl", type=parse_duration, default=float(defaults.event_ttl),
+                      help="how long an Event lives after its last write, a Go duration (default 1h0m0s)")
     root.add_argument("--kubeconfig", default=str(default_path()), help="where to write a kubeconfig for this server "
                       "(default %(default)s); empty to skip")
     root.add_argument("--controllers", type=parse_controllers, default=defaults.controllers,
@@ -200,6 +202,7 @@ def config_from(args: argparse.Namespace) -> Config:
         watch_frame_cache_bytes=args.watch_frame_cache_bytes,
         bookmark_interval=args.bookmark_interval,
         compaction_interval=args.compaction_interval,
+        event_ttl=int(args.event_ttl),
         kubeconfig=args.kubeconfig,
         controllers=args.controllers,
         garbage_collector=args.garbage_collector,

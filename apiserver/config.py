@@ -24,6 +24,7 @@ class Config:
     watch_frame_cache_bytes: int = 64 * 1024 * 1024  # encoded frames kept for initial events and replays
     bookmark_interval: float = 60.0
     compaction_interval: float = 300.0  # --etcd-compaction-interval
+    event_ttl: int = 3600  # --event-ttl, in seconds: how long an Event lives after its last write
     kubeconfig: str = ""
     controllers: tuple[str, ...] = ()  # run in-process against this server: "endpointslice", "endpoints"
     garbage_collector: bool = True  # ownerReferences cascade (apiserver/lifecycle); False: as envtest

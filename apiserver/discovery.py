@@ -97,8 +97,10 @@ def aggregated_content_type(version: Literal["v2", "v2beta1"], encoding: Discove
 
 
 def storage_version_hash(kind: Kind) -> str:
-    """An opaque per-kind hash (base64 of the first 8 bytes of sha256("group/version/kind"))."""
-    digest = hashlib.sha256(f"{kind.group}/{kind.version}/{kind.kind}".encode()).digest()
+    """An opaque per-kind hash (base64 of the first 8 bytes of sha256("group/version/kind")) of the kind as
+    stored: a view shares the hash of the kind it shows."""
+    stored = kind.view.of if kind.view is not None else kind
+    digest = hashlib.sha256(f"{stored.group}/{stored.version}/{stored.kind}".encode()).digest()
     return base64.b64encode(digest[:8]).decode()
 
 

@@ -77,6 +77,7 @@ def conflict(kind: Kind, name: str, why: str = OPTIMISTIC_LOCK, by_kind: bool = 
 
 
 def invalid(kind: Kind, name: str, errors: ErrorList) -> StatusError:
+    kind = kind.view.of if kind.view is not None else kind  # validated in its stored form: named so
     details = _details(kind, name, by_kind=True)
     details["causes"] = errors.causes()
     return StatusError(422, "Invalid", f'{kind.qualified_kind} "{name}" is invalid: {errors.aggregate()}', details)

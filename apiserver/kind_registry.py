@@ -35,11 +35,12 @@ class KindRegistry:
             self.add(kind)
 
     def check(self, kind: Kind) -> None:
-        """KindConflict if `kind` cannot be added: its path is served, or its plural (which names its storage) in
-        another group (the versions of one kind share a plural)."""
+        """KindConflict if `kind` cannot be added: its path is served, or its resource key (which names its storage:
+        the plural, qualified for a view such as events.k8s.io's Events) in another group (the versions of one kind
+        share it)."""
         if (kind.api_version, kind.plural) in self.by_path:
             raise KindConflict(f"{kind.plural} is served already in {kind.api_version}")
-        if any(served.plural == kind.plural and served.group != kind.group for served in self.kinds):
+        if any(served.resource_key == kind.resource_key and served.group != kind.group for served in self.kinds):
             raise KindConflict(f"the resource {kind.plural} is served already in another group")
 
     def add(self, kind: Kind) -> None:

@@ -8,9 +8,11 @@ watch, then it is routed (added to the app's KindRegistry); on removal it is unr
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 
+from apiserver import codec
 from apiserver.allocator import IPRange, PortRange
 from apiserver.apiextensions import conversion
 from apiserver.apiextensions.definition import GROUP
@@ -21,14 +23,17 @@ from apiserver.cacher.meters import WatchCollector
 from apiserver.cacher.reflector import Reflector
 from apiserver.cacher.watch_cache import WatchCache
 from apiserver.codec import decode
-from apiserver.kinds.base import Kind
+from apiserver.config import Config
+from apiserver.kinds.base import Kind, Obj
+from apiserver.kinds.event import EVENT
 from apiserver.kinds.namespace import NAMESPACE
 from apiserver.kinds.service import SERVICE
 from apiserver.namespaces import NamespaceRegistry
 from apiserver.registry import Registry
+from apiserver.kindstorage import TTLStorage, ViewStorage
 from apiserver.services import ServiceRegistry
 from apiserver.state import CONFIG, METRICS, REGISTRIES, SERVED_KINDS
-from storage import Storage
+from storage import KeyValue, Storage
 
 KIND_STORAGE: web.AppKey[KindStorage] = web.AppKey("kind_storage")
 # kinds whose registry does more than the generic one (besides namespaces and services)
@@ -37,7 +42,8 @@ REGISTRIES_OF: dict[tuple[str, str], type[Registry]] = {
 
 
 class KindStorage:
-    """Every served kind's registry (`app[REGISTRIES]`, by plural) and watch cache."""
+    """Every served kind's registry (`app[REGISTRIES]`, by `Kind.resource_key`: the plural, qualified for a view)
+    and watch cache."""
 
     def __init__(self, app: web.Application, storage: Storage) -> None:
         self.app = app
@@ -76,7 +82,8 @@ class KindStorage:
             self.by_path[kind.api_version, kind.plural] = versioned
             self.registries.setdefault(kind.plural, versioned)
             return versioned
-        cacher = Cacher(kind, self.storage, decode, cache, config.watch_encode_cache, config.bookmark_interval)
+        cacher = Cacher(kind, self.storage, kind_decoder(kind), cache, config.watch_encode_cache,
+                        config.bookmark_interval)
         registry: Registry
         # the built-in Namespaces and Services, by where they are stored (--aggregated serves them in a group of ours)
         if kind.etcd_prefix == NAMESPACE.etcd_prefix:
@@ -89,9 +96,9 @@ class KindStorage:
                                            IPRange.parse(config.service_cluster_ip_range),
                                            PortRange.parse(config.service_node_port_range), self.media_type)
             else:
-                registry = REGISTRIES_OF.get((kind.group, kind.plural), Registry)(kind, self.storage, cacher, check,
-                                                                                  self.media_type)
-        self.registries[kind.plural] = self.by_path[kind.api_version, kind.plural] = registry
+                registry = REGISTRIES_OF.get((kind.group, kind.plural), Registry)(
+                    kind, written_storage(kind, self.storage, config), cacher, check, self.media_type)
+        self.registries[kind.resource_key] = self.by_path[kind.api_version, kind.plural] = registry
         return registry
 
     async def start(self) -> None:
@@ -113,7 +120,7 @@ class KindStorage:
         registry = self._build(kind, stored)
         cacher = registry.cacher
         self.collector.meters.append(cacher.meters)
-        self.collector.capacities.setdefault(kind.plural, _capacity(cacher.cache))
+        self.collector.capacities.setdefault(kind.resource_key, _capacity(cacher.cache))
         await self.reflector.add(cacher)
         await cacher.start()
         for callback in self.on_serve:
@@ -132,12 +139,31 @@ class KindStorage:
         """Stop serving `kind`: unrouted, its cache no longer fed, its watchers closed (its stored objects stay)."""
         self.app[SERVED_KINDS].remove(kind)
         registry = self.by_path.pop((kind.api_version, kind.plural))
-        if self.registries.get(kind.plural) is registry:
-            del self.registries[kind.plural]
-            self.collector.capacities.pop(kind.plural, None)
+        if self.registries.get(kind.resource_key) is registry:
+            del self.registries[kind.resource_key]
+            self.collector.capacities.pop(kind.resource_key, None)
         self.reflector.remove(registry.cacher)
         self.collector.meters.remove(registry.cacher.meters)
         await registry.cacher.stop()
+
+
+def kind_decoder(kind: Kind) -> Callable[[KeyValue], Obj]:
+    """How a kind's watch cache decodes stored values: a view converts them to its form."""
+    view = kind.view
+    if view is None:
+        return decode
+    return lambda kv: view.from_stored(decode(kv))
+
+
+def written_storage(kind: Kind, storage: Storage, config: Config) -> Storage:
+    """The storage a kind's registry writes through: Events with the event TTL, views converting."""
+    stored = kind.view.of if kind.view is not None else kind
+    written: Storage = storage
+    if stored.etcd_prefix == EVENT.etcd_prefix and config.event_ttl > 0:
+        written = cast(Storage, TTLStorage(storage, config.event_ttl))
+    if kind.view is not None:
+        written = cast(Storage, ViewStorage(written, kind.view, codec.encoder(config.media_type())))
+    return written
 
 
 def _capacity(cache: WatchCache) -> Callable[[], int]:

@@ -263,6 +263,8 @@ class Components:
         siblings: JSON = {"description": about} if described and about else {}
         if isinstance(node, Object) and not node.pointer:
             siblings["default"] = {}
+        if isinstance(node, Object) and node.patch_strategy:
+            siblings["x-kubernetes-patch-strategy"] = node.patch_strategy
         return {"allOf": [ref], **siblings} if siblings else ref
 
     def _inline(self, node: Schema) -> JSON:

@@ -4,7 +4,7 @@ kubectl 1.27 and 1.28 fetch `/openapi/v2` as `application/com.github.proto-opena
 and parse it into gnostic's messages (google/gnostic openapiv2/OpenAPIv2.proto). The messages this server
 needs are declared below, with the field names and numbers of that file, and turned into a descriptor pool
 at first use; no generated code. `to_message` follows gnostic's `ParseDocument`: `$ref` schemas keep only
-their reference and description, a parameter is a body, query or path parameter, and vendor extensions
+their reference, description and extensions, a parameter is a body, query or path parameter, and vendor extensions
 (`x-…`) and enum values are `Any` messages holding the value as YAML, as gnostic writes them.
 """
 
@@ -192,10 +192,10 @@ def _named(kind: str, items: Mapping[str, Any], convert: Any) -> list[Message]:
 
 
 def schema(obj: JSON) -> Message:
-    """A JSON schema object as gnostic's Schema (a `$ref` keeps only the reference and description)."""
+    """A JSON schema object as gnostic's Schema (a `$ref` keeps only the reference, description and extensions)."""
     cls = message_class("Schema")
     if "$ref" in obj:
-        return cls(_ref=obj["$ref"], description=obj.get("description", ""))
+        return cls(_ref=obj["$ref"], description=obj.get("description", ""), vendor_extension=_extensions(obj))
     out = cls(format=obj.get("format", ""), title=obj.get("title", ""), description=obj.get("description", ""),
               required=obj.get("required", ()), enum=[_any(value) for value in obj.get("enum", ())],
               all_of=[schema(child) for child in obj.get("allOf", ())], vendor_extension=_extensions(obj))

@@ -91,7 +91,8 @@ class Definitions:
         """The schema of a property, list item or map value: a referenced object is a `$ref`, beside the property's
         own description (upstream's `about`) when it has one."""
         if isinstance(node, Object) and node.ref:
-            return {**self.ref(node), "description": v2_description(node.about)} if node.about else self.ref(node)
+            ref = {**self.ref(node), "description": v2_description(node.about)} if node.about else self.ref(node)
+            return {**ref, "x-kubernetes-patch-strategy": node.patch_strategy} if node.patch_strategy else ref
         out: JSON = {"description": v2_description(node.description)} if node.description else {}
         scalars = named_scalars()
         if type(node) in scalars:

@@ -128,6 +128,7 @@ class Object(Schema):
     about: str = field(default="", compare=False)
     unions: tuple[dict[str, Any], ...] = ()
     keep_unknown: bool = False
+    patch_strategy: str = field(default="", compare=False)  # the parent's tag on this property (retainKeys)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,21 @@ META_V1 = "meta.k8s.io/v1"
 INCLUDE_OBJECT = ("Metadata", "Object", "None")
 
 
-def partial_metadata(obj: Obj, api_version: str = META_V1) -> Obj:
-    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj["metadata"]}
+def partial_metadata(obj: Obj, api_version: str = META_V1, kind: Kind | None = None) -> Obj:
+    """The object's metadata alone, less the annotations of `kind` its internal type keeps elsewhere."""
+    meta = obj["metadata"]
+    hidden = kind.internal_annotations if kind is not None else ()
+    annotations = meta.get("annotations")
+    if hidden and annotations and any(name in annotations for name in hidden):
+        kept = {k: v for k, v in annotations.items() if k not in hidden}
+        meta = {k: v for k, v in meta.items() if k != "annotations"} | ({"annotations": kept} if kept else {})
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": meta}
 
 
-def partial_metadata_list(items: list[Obj], list_meta: Obj, api_version: str = META_V1) -> Obj:
+def partial_metadata_list(items: list[Obj], list_meta: Obj, api_version: str = META_V1,
+                          kind: Kind | None = None) -> Obj:
     return {"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": list_meta,
-            "items": [partial_metadata(o, api_version) for o in items]}
+            "items": [partial_metadata(o, api_version, kind) for o in items]}
 
 
 def check_include_object(include_object: str) -> None:
@@ -44,7 +52,7 @@ def row(kind: Kind, obj: Obj, include_object: str, api_version: str = META_V1) -
         return {"cells": cells, "object": obj}
     if include_object == "None":
         return {"cells": cells, "object": None}
-    return {"cells": cells, "object": partial_metadata(obj, api_version)}
+    return {"cells": cells, "object": partial_metadata(obj, api_version, kind)}
 
 
 def table(kind: Kind, items: list[Obj], list_meta: Obj, include_object: str, headers: bool = True,

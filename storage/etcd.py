@@ -11,6 +11,7 @@ failure branch, and a per-call deadline. The mapping is one to one:
   crosses the wire once); ``request_progress`` is a WatchProgressRequest on the stream, whose answer
   advances the stream's revision only on an etcd that sends it after pending events (``watch_progress``:
   3.4.31+, 3.5.13+, from the Maintenance Status version, as kube-apiserver checks);
+- a write with a TTL puts the key with a lease (LeaseManager: one lease for many writes, as upstream);
 - ``compact_turn`` is kube-apiserver's compactor: a txn on the version of ``compact_rev_key`` (outside any
   prefix: compaction is etcd-wide), then put and compact;
 - keys: the interface's ``/registry/...`` keys live under the etcd prefix (``--etcd-prefix``), so
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 import grpc
 from aetcd import rpc
 
+from storage.etcd_leases import LeaseManager
 from storage.errors import (
     CompactedError,
     ConflictError,
@@ -197,6 +199,8 @@ class EtcdStorage:
         self._kv: Any = None
         self._watch: Any = None
         self._maintenance: Any = None
+        self._lease_stub: Any = None
+        self._leases = LeaseManager(self._grant)
         self._watches: set[EtcdWatch] = set()
         self._progress_ordered: bool | None = None  # known once watch_progress asked etcd
         self._closed = False
@@ -205,12 +209,13 @@ class EtcdStorage:
         response = await self._call(self._stubs()[0].Range, rpc.RangeRequest(key=self._key(key)), key)
         return response.header.revision, self._kv_of(response.kvs[0]) if response.kvs else None
 
-    async def create(self, key: str, value: bytes) -> int:
+    async def create(self, key: str, value: bytes, ttl: int = 0) -> int:
         self._check_size(key, value)
         k = self._key(key)
+        put = rpc.PutRequest(key=k, value=value, lease=await self._leases.lease(ttl) if ttl > 0 else 0)
         txn = rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))],
+            success=[rpc.RequestOp(request_put=put)],
         )
         response = await self._call(self._stubs()[0].Txn, txn, key)
         if not response.succeeded:
@@ -218,12 +223,13 @@ class EtcdStorage:
         revision: int = response.header.revision
         return revision
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_revision: int, ttl: int = 0) -> int:
         if expected_revision <= 0:
             raise ValueError("expected_revision must be positive; use create for new keys")
         self._check_size(key, value)
+        lease = await self._leases.lease(ttl) if ttl > 0 else 0
         response = await self._txn(key, expected_revision, rpc.RequestOp(
-            request_put=rpc.PutRequest(key=self._key(key), value=value)))
+            request_put=rpc.PutRequest(key=self._key(key), value=value, lease=lease)))
         revision: int = response.header.revision
         return revision
 
@@ -314,7 +320,15 @@ class EtcdStorage:
             self._channel = grpc.aio.insecure_channel(_target(self.endpoints), options=list(CHANNEL_OPTIONS.items()))
             self._kv, self._watch = rpc.KVStub(self._channel), rpc.WatchStub(self._channel)
             self._maintenance = rpc.MaintenanceStub(self._channel)
+            self._lease_stub = rpc.LeaseStub(self._channel)
         return self._kv, self._watch, self._maintenance
+
+    async def _grant(self, ttl: int) -> int:
+        """A new etcd lease of `ttl` seconds; its id."""
+        self._stubs()
+        response = await self._call(self._lease_stub.LeaseGrant, rpc.LeaseGrantRequest(TTL=ttl), "")
+        lease: int = response.ID
+        return lease
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any, key: str) -> T:
         """One unary call with the deadline, its errors translated to storage errors."""

@@ -67,12 +67,15 @@ class Storage(Protocol):
     async def get(self, key: str) -> tuple[int, KeyValue | None]:
         """Return (current revision, the key's kv or None if absent)."""
 
-    async def create(self, key: str, value: bytes) -> int:
-        """Write a new key; return its mod_revision. KeyExistsError if present, TooLargeError if too big."""
+    async def create(self, key: str, value: bytes, ttl: int = 0) -> int:
+        """Write a new key; return its mod_revision. KeyExistsError if present, TooLargeError if too big.
+        ``ttl`` > 0: the key is deleted (a DELETE event) about ``ttl`` seconds later unless written again, as
+        etcd deletes the keys of an expired lease (kube-apiserver writes Events so, for ``--event-ttl``)."""
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_revision: int, ttl: int = 0) -> int:
         """Replace the value iff mod_revision == expected_revision (> 0); return the new mod_revision.
-        KeyNotFoundError if absent, ConflictError (with the current kv) on mismatch, TooLargeError."""
+        KeyNotFoundError if absent, ConflictError (with the current kv) on mismatch, TooLargeError.
+        ``ttl`` as for create: the new value's lifetime (0: the key no longer expires)."""
 
     async def delete(self, key: str, expected_revision: int | None = None) -> tuple[int, KeyValue]:
         """Delete the key, iff mod_revision == expected_revision when given. Return (deletion revision,

@@ -6,7 +6,8 @@ loop: that is the whole concurrency story. State:
 - ``_index``: key -> _History, every (revision, kv-or-tombstone) of the key since the compacted revision;
 - ``_log``: one WatchEvent per revision since the compacted revision, serving watches from the past;
 - ``_watches``: live watches, each with its own unbounded queue that writers fill synchronously, so a
-  slow consumer never blocks a writer (the server's one consumer is its reflector).
+  slow consumer never blocks a writer (the server's one consumer is its reflector);
+- ``_expiry``: the timers of keys written with a TTL, which delete them as etcd's lease expiry does.
 
 History and log grow until ``compact`` is called, as with etcd.
 """
@@ -128,27 +129,33 @@ class MemoryStorage:
         self._index: SortedDict = SortedDict()  # str -> _History
         self._log: list[WatchEvent] = []
         self._watches: set[MemoryWatch] = set()
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._closed = False
 
     async def get(self, key: str) -> tuple[int, KeyValue | None]:
         self._check_open()
         return self._revision, self._latest(key)
 
-    async def create(self, key: str, value: bytes) -> int:
+    async def create(self, key: str, value: bytes, ttl: int = 0) -> int:
         self._check_write(key, value)
         if self._latest(key) is not None:
             raise KeyExistsError(key)
-        return self._commit(key, value, None)
+        revision = self._commit(key, value, None)
+        self._lease(key, ttl)
+        return revision
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_revision: int, ttl: int = 0) -> int:
         if expected_revision <= 0:
             raise ValueError("expected_revision must be positive; use create for new keys")
         self._check_write(key, value)
-        return self._commit(key, value, self._expect(key, expected_revision))
+        revision = self._commit(key, value, self._expect(key, expected_revision))
+        self._lease(key, ttl)
+        return revision
 
     async def delete(self, key: str, expected_revision: int | None = None) -> tuple[int, KeyValue]:
         self._check_open()
         prev = self._expect(key, expected_revision)
+        self._lease(key, 0)
         return self._commit(key, None, prev), prev
 
     async def range(self, prefix: str, start: str = "", limit: int = 0, revision: int = 0) -> RangeResult:
@@ -216,6 +223,9 @@ class MemoryStorage:
 
     async def close(self) -> None:
         self._closed = True
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
         for watch in self._watches:
             watch._stop()
         self._watches.clear()
@@ -228,6 +238,21 @@ class MemoryStorage:
         self._check_open()
         if len(key.encode()) + len(value) > self.max_request_bytes:
             raise TooLargeError(key)
+
+    def _lease(self, key: str, ttl: int) -> None:
+        """Give the key's current value `ttl` seconds to live (0: forever), replacing its earlier lifetime."""
+        handle = self._expiry.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        if ttl > 0:
+            self._expiry[key] = asyncio.get_running_loop().call_later(ttl, self._expire, key)
+
+    def _expire(self, key: str) -> None:
+        """The key's lifetime ended: delete it, as a write at the next revision."""
+        del self._expiry[key]
+        current = self._latest(key)
+        if current is not None and not self._closed:
+            self._commit(key, None, current)
 
     def _latest(self, key: str) -> KeyValue | None:
         history: _History | None = self._index.get(key)

@@ -26,8 +26,8 @@ from tests.conftest import WATCH_LIST_STORAGE
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "conformance"
 BINARY = CONFORMANCE / ".build" / "clientgo.test"
-# the kinds conformance/clientgo's CRUD and apply cases cover: every one
-PLURALS = [kind.plural for kind in KINDS]
+# the kinds conformance/clientgo's CRUD and apply cases cover: every one (a view by its qualified resource)
+PLURALS = [kind.resource_key for kind in KINDS]
 
 
 @dataclass
@@ -90,6 +90,21 @@ def test_discovery_and_restmapper_resolve_every_kind(clientgo: GoTests, apiserve
 def test_discovery_in_protobuf(clientgo: GoTests, apiserver: RunningServer) -> None:
     run_go(clientgo, apiserver, "TestDiscoveryProtobuf", "-content-type", "protobuf",
            "-kinds", ",".join(f"{k.api_version}/{k.kind}" for k in KINDS))
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_events_k8s_io_recorder_and_series(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestEventsRecorder", "-content-type", content_type)
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_leader_election_on_a_lease(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestLeaderElection", "-content-type", content_type)
+
+
+@pytest.mark.parametrize("content_type", ["json", "protobuf"])
+def test_scale_and_status_of_a_deployment(clientgo: GoTests, apiserver: RunningServer, content_type: str) -> None:
+    run_go(clientgo, apiserver, "TestScale", "-content-type", content_type)
 
 
 @pytest.mark.parametrize("plural", PLURALS)

@@ -123,7 +123,8 @@ async def test_legacy_api_versions_and_groups(client: Client) -> None:
     assert api["versions"] == ["v1"]
     assert api["serverAddressByClientCIDRs"][0]["clientCIDR"] == "0.0.0.0/0"
     groups = (await get_json(client, "/apis"))["groups"]
-    assert [g["name"] for g in groups] == ["rbac.authorization.k8s.io", "apiextensions.k8s.io", "discovery.k8s.io"]
+    assert [g["name"] for g in groups] == ["apps", "events.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io",
+                                           "coordination.k8s.io", "discovery.k8s.io"]
     group = await get_json(client, "/apis/discovery.k8s.io")
     assert group["kind"] == "APIGroup"
     assert group["preferredVersion"] == {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}
@@ -135,8 +136,9 @@ async def test_aggregated_items_have_what_client_go_requires(client: Client) -> 
     assert not core["items"][0]["metadata"].get("name")
     assert core["items"][0]["versions"][0]["version"] == "v1"
     groups = await get_json(client, "/apis", ACCEPT_V2)
-    assert [item["metadata"]["name"] for item in groups["items"]] == ["rbac.authorization.k8s.io",
-                                                                      "apiextensions.k8s.io", "discovery.k8s.io"]
+    assert [item["metadata"]["name"] for item in groups["items"]] == [
+        "apps", "events.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io",
+        "discovery.k8s.io"]
     for item in core["items"] + groups["items"]:
         for version in item["versions"]:
             assert version["freshness"] == "Current"
@@ -209,13 +211,15 @@ async def test_discovery_details_as_kube_apiserver_writes_them(client: Client) -
     assert namespaces["verbs"] == ["create", "delete", "get", "list", "patch", "update", "watch"]
     assert (await get_json(client, "/api", ACCEPT_V2))["items"][0]["metadata"] == {"creationTimestamp": None}
     assert (await get_json(client, "/apis", ACCEPT_V2))["items"][0]["metadata"] == {
-        "name": "rbac.authorization.k8s.io", "creationTimestamp": None}
+        "name": "apps", "creationTimestamp": None}
 
 
 # The core group's subresources as kube-apiserver v1.32 lists them: (name, kind, group/version if other, verbs).
 SUBRESOURCES = [
     ("namespaces/finalize", "Namespace", "", ["update"]),
     ("namespaces/status", "Namespace", "", ["get", "patch", "update"]),
+    ("nodes/proxy", "NodeProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
+    ("nodes/status", "Node", "", ["get", "patch", "update"]),
     ("pods/attach", "PodAttachOptions", "", ["create", "get"]),
     ("pods/binding", "Binding", "", ["create"]),
     ("pods/ephemeralcontainers", "Pod", "", ["get", "patch", "update"]),
@@ -225,6 +229,7 @@ SUBRESOURCES = [
     ("pods/portforward", "PodPortForwardOptions", "", ["create", "get"]),
     ("pods/proxy", "PodProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
     ("pods/status", "Pod", "", ["get", "patch", "update"]),
+    ("serviceaccounts/token", "TokenRequest", "authentication.k8s.io/v1", ["create"]),
     ("services/proxy", "ServiceProxyOptions", "", ["create", "delete", "get", "patch", "update"]),
     ("services/status", "Service", "", ["get", "patch", "update"]),
 ]
@@ -236,7 +241,8 @@ async def test_subresources_listed_as_kube_apiserver_lists_them(client: Client) 
     legacy = [r for r in (await get_json(client, "/api/v1"))["resources"] if "/" in r["name"]]
     expected = []
     for name, kind, group_version, verbs in SUBRESOURCES:
-        entry: dict[str, Any] = {"name": name, "singularName": "", "namespaced": not name.startswith("namespaces")}
+        entry: dict[str, Any] = {"name": name, "singularName": "",
+                                 "namespaced": not name.startswith(("namespaces", "nodes"))}
         if group_version:
             entry["group"], entry["version"] = group_version.split("/")
         expected.append({**entry, "kind": kind, "verbs": verbs})
@@ -336,7 +342,7 @@ async def test_unhashed_document_must_be_revalidated(client: Client) -> None:
     assert again.status == 304
 
 
-@pytest.mark.parametrize("path", ["/openapi/v3/apis/apps/v1", "/openapi/v3/", "/openapi/v3/api/v2?hash=X"])
+@pytest.mark.parametrize("path", ["/openapi/v3/apis/batch/v1", "/openapi/v3/", "/openapi/v3/api/v2?hash=X"])
 async def test_unknown_group_version_is_an_empty_404(client: Client, path: str) -> None:
     resp = await client.get(path)
     assert resp.status == 404

@@ -134,7 +134,15 @@ def test_operations_worded_as_the_installer_words_them(document: dict[str, Any])
     assert deleted == {
         "/api/v1/namespaces/{name}": "Status", "/api/v1/namespaces/{namespace}/endpoints/{name}": "Status",
         "/api/v1/namespaces/{namespace}/pods/{name}": "Pod", "/api/v1/namespaces/{namespace}/services/{name}": "Service",
-        slices + "/{name}": "Status", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}": "Status",
+        slices + "/{name}": "Status", "/api/v1/nodes/{name}": "Status",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}": "Status",
+        "/api/v1/namespaces/{namespace}/serviceaccounts/{name}": "ServiceAccount",
+        **{f"/api/v1/namespaces/{{namespace}}/{plural}/{{name}}": "Status" for plural in ("configmaps", "events",
+                                                                                          "secrets")},
+        **{f"/apis/{group}/namespaces/{{namespace}}/{plural}/{{name}}": "Status"
+           for group, plural in (("apps/v1", "daemonsets"), ("apps/v1", "deployments"), ("apps/v1", "replicasets"),
+                                 ("apps/v1", "statefulsets"), ("coordination.k8s.io/v1", "leases"),
+                                 ("events.k8s.io/v1", "events"))},
         **{f"/apis/rbac.authorization.k8s.io/v1/{scope}{plural}/{{name}}": "Status"
            for scope, plural in (("", "clusterrolebindings"), ("", "clusterroles"),
                                  ("namespaces/{namespace}/", "rolebindings"), ("namespaces/{namespace}/", "roles"))},
@@ -183,7 +191,8 @@ def test_parameters_shared_as_kube_openapi_names_them(document: dict[str, Any]) 
         "fieldManager-Qy4HdaTW", "fieldSelector-xIcQKXFG", "follow-9OIXh_2R", "force-tOGGb0Yi",
         "gracePeriodSeconds--K5HaBOS", "ignoreStoreReadErrorWithClusterBreakingPotential-QbNkfIqj",
         "insecureSkipTLSVerifyBackend-gM00jVbe", "labelSelector-5Zw57w4C", "limit-1NfNmdNH", "limitBytes-zwd1RXuc",
-        "namespace-vgWSWtn3", "orphanDependents-uRB25kX5", "path-QCf0eosM", "path-oPbzgLUj", "path-z6Ciiujn",
+        "namespace-vgWSWtn3", "orphanDependents-uRB25kX5", "path-QCf0eosM", "path-oPbzgLUj", "path-rFDtV0x9",
+        "path-z6Ciiujn",
         "ports-91KROJmm", "pretty-tJGM1-ng", "previous-1jxDPu3y", "propagationPolicy-6jk3prlO",
         "resourceVersion-5WAnf1kx", "resourceVersionMatch-t8XhRHeC", "sendInitialEvents-rLXlEK_k",
         "sinceSeconds-vE2NLdnP", "stderr-26jJhFUR", "stderr-W_1TNlWc", "stdin-PSzNhyUC", "stdin-sEFnN3IS",

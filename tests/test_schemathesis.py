@@ -1,5 +1,6 @@
-"""Schemathesis over the /openapi/v3 documents this server serves (core/v1 and discovery.k8s.io/v1), loaded from
-the running server: every operation gets requests generated from its parameters and request body.
+"""Schemathesis over the /openapi/v3 documents this server serves (core/v1, discovery.k8s.io/v1, apps/v1,
+events.k8s.io/v1, coordination.k8s.io/v1), loaded from the running server: every operation gets requests
+generated from its parameters and request body.
 
 Checks: no 5xx but kube-apiserver's own (tests/test_fuzz_properties.UPSTREAM_500); a 2xx is one the document
 declares, with a content type it declares (the documents declare only 2xx and 401, as upstream's, so the other
@@ -76,7 +77,8 @@ _SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, dat
                      suppress_health_check=list(HealthCheck))
 
 
-@pytest.mark.parametrize("group_version", ["api/v1", "apis/discovery.k8s.io/v1"])
+@pytest.mark.parametrize("group_version", ["api/v1", "apis/discovery.k8s.io/v1", "apis/apps/v1",
+                                           "apis/events.k8s.io/v1", "apis/coordination.k8s.io/v1"])
 def test_openapi_operations(server: tuple[RunningServer, dict[str, bytes]], group_version: str) -> None:
     """Each operation of the document in turn, positive and negative cases (schemathesis' pytest loader fails under
     pytest 9: 'Function' object has no attribute '_nodeid')."""

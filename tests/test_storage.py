@@ -428,3 +428,34 @@ async def test_concurrent_read_modify_write_loses_nothing(store: Storage, root: 
     _, kv = await store.get(key)
     assert kv is not None and kv.value == b"25"
     assert len(set(won)) == 25
+
+
+async def test_ttl_deletes_the_key_with_a_delete_event(store: Storage, root: str) -> None:
+    """A key written with a TTL goes away on its own (etcd: the lease expires; etcd's shortest lease is ~2 s), as
+    a DELETE a watch sees; a later write without a TTL keeps a key for good."""
+    start = await store.current_revision()
+    watch = store.watch(root, start + 1)
+    try:
+        await store.create(root + "short", b"a", ttl=1)
+        kept = await store.create(root + "kept", b"b", ttl=1)
+        await store.update(root + "kept", b"c", kept)  # no TTL: no longer expires
+        events = await next_events(watch, 3)
+        assert [e.type for e in events] == ["PUT", "PUT", "PUT"]
+        deleted = await asyncio.wait_for(anext(watch), 10)
+        assert [(e.type, e.kv.key) for e in deleted] == [("DELETE", root + "short")]
+        assert (await store.get(root + "short"))[1] is None
+        await asyncio.sleep(1.5)
+        assert (await store.get(root + "kept"))[1] is not None
+    finally:
+        await watch.aclose()
+
+
+async def test_ttl_renewed_by_an_update(store: Storage, root: str) -> None:
+    """An update with a TTL gives the new value its own lifetime (kube-apiserver's TTLFunc on every write)."""
+    revision = await store.create(root + "e", b"a", ttl=30)
+    await store.update(root + "e", b"b", revision, ttl=1)
+    for _ in range(100):
+        if (await store.get(root + "e"))[1] is None:
+            break
+        await asyncio.sleep(0.1)
+    assert (await store.get(root + "e"))[1] is None

@@ -136,6 +136,42 @@ def pod(name: str) -> Obj:
                                      "env": [{"name": "A", "value": "1"}]}]}}
 
 
+TEMPLATE = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+SELECTED = {"selector": {"matchLabels": {"app": "a"}}, "template": TEMPLATE}
+# the built-in kinds controllers use: (path under the namespace or /api/v1, key prefix, body without metadata)
+BUILT_IN: dict[str, tuple[str, str, Obj]] = {
+    "configmaps": ("/api/v1/namespaces/interop/configmaps", "/registry/configmaps/interop/",
+                   {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}, "binaryData": {"b": "AAE="}}),
+    "secrets": ("/api/v1/namespaces/interop/secrets", "/registry/secrets/interop/",
+                {"apiVersion": "v1", "kind": "Secret", "stringData": {"a": "1"}, "type": "Opaque"}),
+    "serviceaccounts": ("/api/v1/namespaces/interop/serviceaccounts", "/registry/serviceaccounts/interop/",
+                        {"apiVersion": "v1", "kind": "ServiceAccount", "secrets": [{"name": "s"}]}),
+    "events": ("/api/v1/namespaces/interop/events", "/registry/events/interop/",
+               {"apiVersion": "v1", "kind": "Event", "involvedObject": {"kind": "Pod", "name": "p",
+                                                                       "namespace": NAMESPACE},
+                "reason": "Started", "message": "hi", "type": "Normal", "count": 2}),
+    "eventsv1": ("/apis/events.k8s.io/v1/namespaces/interop/events", "/registry/events/interop/",
+                 {"apiVersion": "events.k8s.io/v1", "kind": "Event", "regarding": {"namespace": NAMESPACE},
+                  "eventTime": "2024-01-01T00:00:00.000000Z", "reason": "R", "action": "A", "type": "Normal",
+                  "reportingController": "example.com/c", "reportingInstance": "c-1", "note": "n"}),
+    "nodes": ("/api/v1/nodes", "/registry/minions/",
+              {"apiVersion": "v1", "kind": "Node", "spec": {"podCIDR": "10.2.0.0/24"},
+               "status": {"capacity": {"cpu": "2"}, "addresses": [{"type": "InternalIP", "address": "10.0.0.9"}]}}),
+    "leases": ("/apis/coordination.k8s.io/v1/namespaces/interop/leases", "/registry/leases/interop/",
+               {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15,
+                         "renewTime": "2024-01-01T00:00:00.000000Z"}}),
+    "deployments": ("/apis/apps/v1/namespaces/interop/deployments", "/registry/deployments/interop/",
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2, **SELECTED}}),
+    "replicasets": ("/apis/apps/v1/namespaces/interop/replicasets", "/registry/replicasets/interop/",
+                    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": SELECTED}),
+    "statefulsets": ("/apis/apps/v1/namespaces/interop/statefulsets", "/registry/statefulsets/interop/",
+                     {"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {
+                         "serviceName": "s", **SELECTED, "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {
+                             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}),
+    "daemonsets": ("/apis/apps/v1/namespaces/interop/daemonsets", "/registry/daemonsets/interop/",
+                   {"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": SELECTED}),
+}
 KIND_PATHS = {"namespaces": "/api/v1/namespaces", "services": f"/api/v1/namespaces/{NAMESPACE}/services",
               "endpoints": f"/api/v1/namespaces/{NAMESPACE}/endpoints",
               "endpointslices": f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices",
@@ -145,8 +181,13 @@ BODIES = {"namespaces": namespace, "services": service, "endpoints": endpoints, 
 KEYS = {"namespaces": "/registry/namespaces/{name}", "services": "/registry/services/specs/interop/{name}",
         "endpoints": "/registry/services/endpoints/interop/{name}",
         "endpointslices": "/registry/endpointslices/interop/{name}", "pods": "/registry/pods/interop/{name}"}
+KIND_PATHS.update({plural: path for plural, (path, _, _) in BUILT_IN.items()})
+BODIES.update({plural: (lambda name, body=body: {**body, "metadata": {"name": name}})
+               for plural, (_, _, body) in BUILT_IN.items()})
+KEYS.update({plural: prefix + "{name}" for plural, (_, prefix, _) in BUILT_IN.items()})
 CASES = [pytest.param(plural, writer, id=f"{plural}-by-{writer}")
-         for plural in ("namespaces", "services", "endpoints", "endpointslices", "pods") for writer in ("ours", "kube")]
+         for plural in ("namespaces", "services", "endpoints", "endpointslices", "pods", *BUILT_IN)
+         for writer in ("ours", "kube")]
 
 
 @pytest.mark.parametrize(("plural", "writer"), CASES)
@@ -155,7 +196,7 @@ def test_an_object_written_by_one_is_read_listed_and_watched_by_the_other(cluste
     """Create, update and delete through `writer`; the other server's get, list and watch show each state
     exactly as the writer does, with the same resourceVersions (the mod revisions of one etcd)."""
     w, r = cluster.servers[writer], cluster.servers["kube" if writer == "ours" else "ours"]
-    path, name = KIND_PATHS[plural], f"{plural[:5]}-by-{writer}"
+    path, name = KIND_PATHS[plural], f"{plural[:8]}-by-{writer}"
     rv0 = r.ok("GET", path)["metadata"]["resourceVersion"]
 
     created = w.ok("POST", path, BODIES[plural](name))

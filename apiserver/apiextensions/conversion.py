@@ -56,11 +56,11 @@ class VersionedStorage:
         revision, kv = await self.storage.get(key)
         return revision, _kv(kv, self.served)
 
-    async def create(self, key: str, value: bytes) -> int:
-        return await self.storage.create(key, _rewrite(value, self.stored))
+    async def create(self, key: str, value: bytes, ttl: int = 0) -> int:
+        return await self.storage.create(key, _rewrite(value, self.stored), ttl)
 
-    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
-        return await self.storage.update(key, _rewrite(value, self.stored), expected_revision)
+    async def update(self, key: str, value: bytes, expected_revision: int, ttl: int = 0) -> int:
+        return await self.storage.update(key, _rewrite(value, self.stored), expected_revision, ttl)
 
     async def delete(self, key: str, expected_revision: int | None = None) -> tuple[int, KeyValue]:
         revision, kv = await self.storage.delete(key, expected_revision)

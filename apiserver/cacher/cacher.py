@@ -103,7 +103,7 @@ class Cacher:
             for kv in page.kvs:
                 obj = self._decode(kv)
                 if obj is not None:
-                    events.append(CacheEvent("ADDED", kv.key, kv.mod_revision, obj, None, stored=_protobuf(kv)))
+                    events.append(CacheEvent("ADDED", kv.key, kv.mod_revision, obj, None, stored=self._protobuf(kv)))
             if not page.more:
                 break
             start = page.kvs[-1].key + "\x00"
@@ -116,6 +116,10 @@ class Cacher:
         for event in events:  # as an informer's relist: every object, as added
             self._tell(event)
         return revision
+
+    def _protobuf(self, kv: KeyValue) -> bytes | None:
+        """The stored protobuf to splice bodies from: none for a view, whose objects are not the stored ones."""
+        return _protobuf(kv) if self.kind.view is None else None
 
     def _decode(self, kv: KeyValue) -> Obj | None:
         """The stored object, or None (logged and counted) for a value that does not decode."""
@@ -160,7 +164,7 @@ class Cacher:
             event = CacheEvent("DELETED", kv.key, kv.mod_revision, obj, prev_obj, now)
         else:
             event = CacheEvent("MODIFIED" if prev_obj is not None else "ADDED", kv.key, kv.mod_revision, obj,
-                               prev_obj, now, stored=_protobuf(kv))
+                               prev_obj, now, stored=self._protobuf(kv))
         self.cache.apply(event)
         self._tell(event)
         try:

@@ -86,12 +86,12 @@ class Form:
 
     def encode(self, kind: Kind, event_type: str, obj: Obj) -> bytes:
         if self.serialization == "protobuf":
-            shown = tables.partial_metadata(obj) if self.projection == "partial" else obj
+            shown = tables.partial_metadata(obj, kind=kind) if self.projection == "partial" else obj
             return envelope.watch_event(event_type, envelope.encode(shown))
         if self.projection == "object":
             return watch_frame(event_type, orjson.dumps(obj))
         if self.projection == "partial":
-            return watch_frame(event_type, orjson.dumps(tables.partial_metadata(obj)))
+            return watch_frame(event_type, orjson.dumps(tables.partial_metadata(obj, kind=kind)))
         meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
         rows = [] if event_type == "BOOKMARK" else [obj]
         body = tables.table(kind, rows, meta, self.include_object, headers=self.headers)

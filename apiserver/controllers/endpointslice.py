@@ -11,7 +11,8 @@ blockOwnerDeletion set), so, as upstream, a deleted Service's slices are left to
 on a server whose collector is off (`--no-garbage-collector`, as envtest) they stay, as they would on a cluster
 without kube-controller-manager's garbage collector.
 
-Not done: topology hints, the last-change-trigger-time annotation, zones (the server has no Nodes).
+An endpoint's zone is its pod's Node's `topology.kubernetes.io/zone` label (kube-proxy's topology-aware routing
+reads it). Not done: topology hints, the last-change-trigger-time annotation.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 LABEL_SERVICE_NAME = "kubernetes.io/service-name"
 LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 LABEL_HEADLESS = "service.kubernetes.io/headless"
+LABEL_ZONE = "topology.kubernetes.io/zone"
 RESERVED_LABELS = (LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS)
 MAX_ENDPOINTS_LIMIT = 1000
 SLICES = "/apis/discovery.k8s.io/v1"
@@ -104,8 +106,9 @@ def endpoint_ports(service: Obj, pod: Obj) -> list[Obj]:
     return ports
 
 
-def pod_to_endpoint(pod: Obj, service: Obj, address_type: str) -> Obj:
-    """upstream podToEndpoint: ready = publishNotReadyAddresses or (Ready and not terminating)."""
+def pod_to_endpoint(pod: Obj, service: Obj, address_type: str, node: Obj | None = None) -> Obj:
+    """upstream podToEndpoint: ready = publishNotReadyAddresses or (Ready and not terminating); the zone of the
+    pod's `node`, when it has one."""
     serving = is_pod_ready(pod)
     terminating = bool(pod["metadata"].get("deletionTimestamp"))
     ready = bool(service["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
@@ -119,6 +122,9 @@ def pod_to_endpoint(pod: Obj, service: Obj, address_type: str) -> Obj:
     endpoint["targetRef"] = target_ref(pod)
     if pod.get("spec", {}).get("nodeName"):
         endpoint["nodeName"] = pod["spec"]["nodeName"]
+    zone = ((node or {}).get("metadata", {}).get("labels") or {}).get(LABEL_ZONE)
+    if zone:
+        endpoint["zone"] = zone
     return endpoint
 
 
@@ -260,11 +266,13 @@ class EndpointSliceController(Controller):
     name = "endpointslice"
 
     def __init__(self, client: ApiClient, services: Informer, pods: Informer, slices: Informer, notifier: Notifier,
-                 max_endpoints_per_slice: int = 100, workers: int = 5, max_retries: int = 15) -> None:
+                 max_endpoints_per_slice: int = 100, workers: int = 5, max_retries: int = 15,
+                 nodes: Informer | None = None) -> None:
         if not 1 <= max_endpoints_per_slice <= MAX_ENDPOINTS_LIMIT:
             raise ValueError(f"max endpoints per slice must be 1..{MAX_ENDPOINTS_LIMIT}, not {max_endpoints_per_slice}")
         super().__init__(client, services, pods, notifier, workers, max_retries)
         self.slices = slices
+        self.nodes = nodes
         self.max_endpoints = max_endpoints_per_slice
         self._own: dict[str, int] = {}  # slice key → resourceVersion of our last write (-1: our delete)
         slices.add_index(SERVICE_INDEX, slice_service)
@@ -315,7 +323,8 @@ class EndpointSliceController(Controller):
                     continue
                 ports = endpoint_ports(service, pod)
                 _, endpoints = desired.setdefault(port_key(ports), (ports, {}))
-                endpoint = pod_to_endpoint(pod, service, address_type)
+                node = self.nodes.cache.get(pod["spec"].get("nodeName") or "") if self.nodes is not None else None
+                endpoint = pod_to_endpoint(pod, service, address_type, node)
                 if endpoint["addresses"]:
                     endpoints[endpoint_key(endpoint)] = endpoint
             for ports_key, (ports, endpoints) in desired.items():

@@ -8,7 +8,7 @@
     await manager.stop()
 
 Like kube-controller-manager's shared informer factory, the controllers share one informer per
-resource (Services and Pods for both, EndpointSlices or Endpoints for each).
+resource (Services and Pods for both, EndpointSlices or Endpoints for each, Nodes for the zones of slices).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from apiserver.controllers.informer import Informer, Notifier
 
 CONTROLLERS = ("endpointslice", "endpoints")
 PATHS = {"services": "/api/v1/services", "pods": "/api/v1/pods", "endpoints": "/api/v1/endpoints",
-         "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices"}
+         "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices", "nodes": "/api/v1/nodes"}
 
 
 class ControllerManager:
@@ -62,13 +62,14 @@ class ControllerManager:
         client = ApiClient(self.server, self._session)
         resources = ["services", "pods"] + [
             "endpointslices" if name == "endpointslice" else "endpoints" for name in self.names]
+        resources += ["nodes"] if "endpointslice" in self.names else []  # the zones of endpoints
         self.informers = {r: Informer(client, PATHS[r], notifier) for r in resources}
         services, pods = self.informers["services"], self.informers["pods"]
         for name in self.names:
             if name == "endpointslice":
                 self.controllers[name] = EndpointSliceController(
                     client, services, pods, self.informers["endpointslices"], notifier, self.max_endpoints_per_slice,
-                    self.workers, self.max_retries)
+                    self.workers, self.max_retries, self.informers["nodes"])
             else:
                 self.controllers[name] = EndpointsController(
                     client, services, pods, self.informers["endpoints"], notifier, self.truncate_endpoints,

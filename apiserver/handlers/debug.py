@@ -14,7 +14,7 @@ async def watches(request: web.Request) -> web.Response:
     by_resource = {}
     for registry in registries:
         meters = registry.cacher.meters
-        by_resource[registry.kind.plural] = {**meters.closed, "open": len(registry.cacher.hub),
+        by_resource[registry.kind.resource_key] = {**meters.closed, "open": len(registry.cacher.hub),
                                              "eventsSent": meters.events_sent, "bytesSent": meters.bytes_sent}
         for key, value in meters.closed.items():
             closed[key] += value

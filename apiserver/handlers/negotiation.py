@@ -196,9 +196,10 @@ def _output(clause: Clause, pretty: bool, include: str, protobuf: bool) -> Outpu
     return None
 
 
-def negotiate(request: web.Request, watch: bool = False, kind: Kind | None = None) -> Output:
+def negotiate(request: web.Request, watch: bool = False, kind: Kind | None = None, protobuf: bool = False) -> Output:
     """The response form: the best Accept clause this server can produce (protobuf only for a `kind` that has a
-    protobuf form); 406 if there is none, and for a watch if that clause's encoding cannot stream (YAML)."""
+    protobuf form, or when the caller says its answer has one); 406 if there is none, and for a watch if that
+    clause's encoding cannot stream (YAML)."""
     query = request.query
     pretty = query.get("pretty") in ("true", "1") or (
         "pretty" not in query and not watch and request.headers.get("User-Agent", "").startswith(PRETTY_AGENTS))
@@ -206,7 +207,7 @@ def negotiate(request: web.Request, watch: bool = False, kind: Kind | None = Non
     accept = request.headers.get("Accept", "")
     if not accept.strip():
         return Output(pretty=pretty, include_object=include)
-    protobuf = kind is not None and envelope.serves(kind)
+    protobuf = protobuf or (kind is not None and envelope.serves(kind))
     output = next((o for c in clauses(accept) if (o := _output(c, pretty, include, protobuf)) is not None), None)
     if output is None:
         raise errors.not_acceptable(ACCEPTED)

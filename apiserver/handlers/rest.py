@@ -65,7 +65,7 @@ def render_object(kind: Kind, obj: Obj, output: Output) -> Any:
         if output.as_list:
             raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadataList, but the requested "
                                      f"object is not a list ({go_type(kind)})")
-        return tables.partial_metadata(obj, output.meta_api_version)
+        return tables.partial_metadata(obj, output.meta_api_version, kind)
     return obj
 
 
@@ -78,7 +78,7 @@ def render_list(kind: Kind, result: ListResult, output: Output) -> Any:
         if not output.as_list:
             raise errors.StatusError(406, "NotAcceptable", "you requested PartialObjectMetadata, but the requested "
                                      f"object is a list ({go_type(kind, 'List')})")
-        return tables.partial_metadata_list(result.items, meta, output.meta_api_version)
+        return tables.partial_metadata_list(result.items, meta, output.meta_api_version, kind)
     if kind.unstructured:  # an unstructured list writes its ListMeta as a map: continue even when empty
         return {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {"continue": "", **meta},
                 "items": result.items}

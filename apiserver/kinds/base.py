@@ -34,7 +34,8 @@ class Column:
 class Subresource:
     """A subresource as discovery lists it: its name, its verbs and the kind its requests and answers carry
     (the parent's unless named; `group`/`version` only when that kind is of another group, as policy/v1 Eviction).
-    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind."""
+    `streams`: a GET answers a byte stream (pods/log), not the object, though discovery names the parent kind.
+    `schema`: the subresource kind's own (autoscaling/v1 Scale), for its protobuf form."""
 
     name: str
     verbs: tuple[str, ...]
@@ -42,6 +43,7 @@ class Subresource:
     group: str = ""
     version: str = ""
     streams: bool = False
+    schema: Object | None = None
 
     @property
     def of_parent(self) -> bool:
@@ -123,6 +125,16 @@ class Strategy:
 
 
 @dataclass(frozen=True)
+class View:
+    """Another API's form of a kind's stored objects (events.k8s.io/v1 Event of core/v1 Event): the same keys,
+    converted from the stored form on every read and to it on every write."""
+
+    of: Kind
+    from_stored: Callable[[Obj], Obj]
+    to_stored: Callable[[Obj], Obj]
+
+
+@dataclass(frozen=True)
 class Kind:
     """A served resource type, defined once."""
 
@@ -149,6 +161,16 @@ class Kind:
     # the OpenAPI v3 schema published for the kind when it is not derived from `schema` (a custom resource's, its
     # `$ref`s relative to `#/components/schemas/`)
     openapi: dict[str, Any] | None = None
+    view: View | None = None  # when this kind is another API's form of a stored kind
+    # annotations upstream's internal type holds as fields (a DaemonSet's templateGeneration): absent from the
+    # metadata-only forms (Table rows, PartialObjectMetadata), which are made of the internal object
+    internal_annotations: tuple[str, ...] = ()
+
+    @property
+    def resource_key(self) -> str:
+        """The key of this kind's registry: the plural, qualified by the group for a view (`events.events.k8s.io`),
+        whose plural the kind it shows has already."""
+        return self.qualified_resource if self.view is not None else self.plural
 
     @property
     def api_version(self) -> str:

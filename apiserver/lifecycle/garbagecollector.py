@@ -71,7 +71,8 @@ class GarbageCollector:
     def attach(self, registry: Registry) -> None:
         """Follow a registry (those registered after `start` too: a custom resource's); it must be in `registries`."""
         self.by_kind[(registry.kind.group, registry.kind.kind)] = registry
-        registry.cacher.listeners.append(functools.partial(self._changed, registry))
+        if registry.kind.view is None:  # a view's objects (events.k8s.io's Events) are the stored kind's
+            registry.cacher.listeners.append(functools.partial(self._changed, registry))
 
     async def stop(self) -> None:
         self.queue.close()
@@ -88,6 +89,8 @@ class GarbageCollector:
         uids: set[str] = set()
         objects: list[tuple[Registry, Obj]] = []
         for registry in self.registries.values():
+            if registry.kind.view is not None:
+                continue
             for obj in registry.cacher.cache.snapshot():
                 uids.add(obj["metadata"].get("uid", ""))
                 objects.append((registry, obj))

@@ -64,7 +64,7 @@ class NamespaceController:
     def attach(self, registry: Registry) -> None:
         """Follow the changes of a namespaced kind (one served after `start` too: a custom resource's); every pass
         reads the registries served at the time."""
-        if registry.kind.namespaced:
+        if registry.kind.namespaced and registry.kind.view is None:  # a view's objects are the stored kind's
             registry.cacher.listeners.append(self._content_changed)
 
     def resync(self) -> None:
@@ -86,7 +86,8 @@ class NamespaceController:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _contents(self) -> list[Registry]:
-        return [r for r in self.registries.values() if r.kind.namespaced and "delete" in r.kind.verbs]
+        return [r for r in self.registries.values()
+                if r.kind.namespaced and r.kind.view is None and "delete" in r.kind.verbs]
 
     def _namespace_changed(self, event: CacheEvent) -> None:
         name = event.obj["metadata"]["name"]

@@ -61,6 +61,9 @@ def _register(types: dict[tuple[str, str], Message], kind: Kind) -> None:
         types[kind.api_version, kind.kind] = message(kind.schema)
         types[kind.api_version, kind.list_kind] = message(list_of(kind.schema, kind.schema.ref + "List"))
     types.setdefault((kind.api_version, "DeleteOptions"), message(DELETE_OPTIONS))
+    for sub in kind.subresources:  # kinds of their own (autoscaling/v1 Scale, authentication.k8s.io TokenRequest)
+        if sub.schema is not None:
+            types.setdefault((f"{sub.group}/{sub.version}", sub.kind), message(sub.schema))
 
 
 def _string(number: int, text: str) -> bytes:

@@ -77,6 +77,7 @@ class Message:
         fields.sort(key=lambda field: field.number)
         absent = {name: _zero(child) for _, name, child in numbered
                   if name in node.always and not isinstance(child, Object)}
+        absent.update(_type_meta(node))
         order = [name for name, child in node.properties.items() if child.proto]
         if node.embedded or order != [name for _, name, _ in numbered]:  # JSON keys in the schema's (Go's) order
             namespace["ORDER"] = tuple(node.properties)
@@ -85,6 +86,18 @@ class Message:
         self.encode: Callable[[Obj], bytes] = namespace["encode"]
         self.encode_text: Callable[[Obj], str] = namespace["encode_text"]
         self.decode: Callable[..., Obj] = namespace["decode"]
+
+
+CORE_PREFIX = "io.k8s.api.core.v1."
+
+
+def _type_meta(node: Object) -> dict[str, str]:
+    """The apiVersion and kind of a core resource held inside another (a StatefulSet's PersistentVolumeClaim
+    templates): protobuf has no field for them, upstream's conversion writes them back on every read."""
+    if node.ref.startswith(CORE_PREFIX) and "metadata" in node.properties and \
+            not any(node.properties[name].proto for name in ("apiVersion", "kind") if name in node.properties):
+        return {"apiVersion": "v1", "kind": node.ref[len(CORE_PREFIX):]} if "kind" in node.properties else {}
+    return {}
 
 
 def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("apiVersion", "kind")) -> list[str]:
@@ -103,7 +116,7 @@ def unnumbered(node: Object, path: str = "", skip_names: tuple[str, ...] = ("api
         while isinstance(child, (Array, Map)):
             child = child.items if isinstance(child, Array) else child.values
         if isinstance(child, Object):
-            found += unnumbered(child, f"{path}{name}.", ())
+            found += unnumbered(child, f"{path}{name}.", tuple(_type_meta(child)))
         elif isinstance(child, Free) and name != "fieldsV1":
             found.append(path + name)
     return found

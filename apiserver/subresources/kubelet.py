@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from apiserver import errors
+from apiserver.subresources.proxy import node_destination
 from apiserver.kinds.base import Obj
 from apiserver.kinds.pod import POD
 from apiserver.validation.field import ErrorList, forbidden, invalid
@@ -60,13 +61,31 @@ def check_container(pod: Obj, container: str) -> None:
 
 
 def unreachable_node(node: str) -> errors.StatusError:
-    """The node lookup's error: no Node is served, so none exists (upstream words it as a missing pod)."""
+    """The node lookup's error for a Node that does not exist (upstream words it as a missing pod)."""
     return errors.not_found(POD, node)
 
 
-def stream_location(pod: Obj) -> errors.StatusError:
-    """Why exec, attach or portforward cannot stream: the pod has no node, or its node cannot be reached."""
-    node = (pod.get("spec") or {}).get("nodeName")
-    if not node:
+def log_location(pod: Obj, node: Obj | None, container: str) -> errors.StatusError:
+    """Why a scheduled pod's log cannot be read: its Node does not exist, has no address (500), or its kubelet
+    does not answer (nothing is dialled here: the connection is refused, as to a kubelet that is not there)."""
+    if node is None:
+        return unreachable_node((pod.get("spec") or {}).get("nodeName") or "")
+    destination = node_destination(node, "")
+    container = container or ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+    meta = pod["metadata"]
+    return errors.untyped(500, f'Get "https://{destination}/containerLogs/{meta["namespace"]}/{meta["name"]}/'
+                               f'{container}": dial tcp {destination}: connect: connection refused')
+
+
+def stream_location(pod: Obj, node: Obj | None, upgrade: bool) -> errors.StatusError:
+    """Why exec, attach or portforward cannot stream: the pod has no node, its Node does not exist or has no
+    address, the request is no upgrade, or the kubelet cannot be dialled."""
+    name = (pod.get("spec") or {}).get("nodeName")
+    if not name:
         return errors.bad_request(f"pod {pod['metadata']['name']} does not have a host assigned")
-    return unreachable_node(node)
+    if node is None:
+        return unreachable_node(name)
+    destination = node_destination(node, "")
+    if not upgrade:
+        return errors.bad_request("Upgrade request required")
+    return errors.untyped(500, f"error dialing backend: dial tcp {destination}: connect: connection refused")

@@ -95,3 +95,20 @@ async def _valid_address(pods: Registry, namespace: str, address: Obj) -> bool:
     except errors.StatusError:
         return False
     return any(ip.get("ip") == address.get("ip") for ip in (pod.get("status") or {}).get("podIPs") or ())
+
+
+PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")  # kube-apiserver's
+
+
+def node_destination(node: Obj, port: str) -> str:
+    """`address:port` of a node proxy request: the node's first address of the preferred types, the kubelet's
+    port unless named; a 500 when the node has none."""
+    addresses = (node.get("status") or {}).get("addresses") or []
+    for kind in PREFERRED_ADDRESS_TYPES:
+        found = next((a.get("address") for a in addresses if a.get("type") == kind), None)
+        if found:
+            kubelet = ((node.get("status") or {}).get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+            port = port or str(kubelet.get("Port") or 10250)
+            return f"[{found}]:{port}" if ":" in found else f"{found}:{port}"
+    known = " ".join(f"{{{a.get('type', '')} {a.get('address', '')}}}" for a in addresses)
+    raise errors.untyped(500, f"no preferred addresses found; known addresses: [{known}]")

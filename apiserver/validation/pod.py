@@ -40,7 +40,7 @@ UPDATABLE_SPEC_FIELDS = (
 def validate_pod(obj: dict[str, Any]) -> ErrorList:
     """A Pod on create: metadata, then spec, then any status the client sent."""
     errs = validate_object_meta(obj.get("metadata") or {}, namespaced=True)
-    errs.extend(_validate_spec(obj.get("spec") or {}))
+    errs.extend(validate_pod_spec(obj.get("spec") or {}))
     errs.extend(_validate_status(obj.get("status") or {}))
     return errs
 
@@ -50,7 +50,7 @@ def validate_pod_update(obj: dict[str, Any], old: dict[str, Any]) -> ErrorList:
     errs = validate_object_meta_update(obj.get("metadata") or {}, old.get("metadata") or {})
     errs.extend(validate_object_meta(obj.get("metadata") or {}, namespaced=True))
     spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
-    errs.extend(_validate_spec(spec))
+    errs.extend(validate_pod_spec(spec))
     for key in ("containers", "initContainers"):  # ValidateContainerUpdates, which stops at a changed count
         containers = spec.get(key) or []
         if len(containers) != len(old_spec.get(key) or []):
@@ -76,31 +76,32 @@ def validate_pod_status_update(obj: dict[str, Any], old: dict[str, Any]) -> Erro
     return errs
 
 
-def _validate_spec(spec: dict[str, Any]) -> ErrorList:
+def validate_pod_spec(spec: dict[str, Any], path: str = "spec") -> ErrorList:
+    """The checks of a pod's spec we make, at `path` (a workload's `spec.template.spec`)."""
     errs = ErrorList()
     containers = spec.get("containers") or []
     if not containers:
-        errs.append(required("spec.containers"))
+        errs.append(required(f"{path}.containers"))
     names: set[str] = set()
     for key in ("containers", "initContainers"):
         for i, container in enumerate(spec.get(key) or []):
-            errs.extend(_validate_container(container, f"spec.{key}[{i}]", names))
+            errs.extend(_validate_container(container, f"{path}.{key}[{i}]", names))
     restart_policy = spec.get("restartPolicy", "Always")
     if not restart_policy:
-        errs.append(required("spec.restartPolicy"))
+        errs.append(required(f"{path}.restartPolicy"))
     elif restart_policy not in ("Always", "OnFailure", "Never"):
-        errs.append(not_supported("spec.restartPolicy", restart_policy, ("Always", "OnFailure", "Never"), sort=False))
+        errs.append(not_supported(f"{path}.restartPolicy", restart_policy, ("Always", "OnFailure", "Never"), sort=False))
     dns_policy = spec.get("dnsPolicy", "ClusterFirst")
     if not dns_policy:
-        errs.append(required("spec.dnsPolicy"))
+        errs.append(required(f"{path}.dnsPolicy"))
     elif dns_policy not in DNS_POLICIES:
-        errs.append(not_supported("spec.dnsPolicy", dns_policy, DNS_POLICIES, sort=False))
+        errs.append(not_supported(f"{path}.dnsPolicy", dns_policy, DNS_POLICIES, sort=False))
     node_name = spec.get("nodeName") or ""
     if node_name:
-        errs.extend(invalid("spec.nodeName", node_name, msg) for msg in is_node_name(node_name))
+        errs.extend(invalid(f"{path}.nodeName", node_name, msg) for msg in is_node_name(node_name))
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and not 1 <= deadline <= 2**31 - 1:
-        errs.append(invalid("spec.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
+        errs.append(invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     return errs
 
 

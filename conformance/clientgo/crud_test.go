@@ -81,6 +81,7 @@ func TestCRUD(t *testing.T) {
 			return applyrbacv1.RoleBinding(name, ns).WithLabels(l)
 		})
 	})
+	crudBuiltinKinds(t, cs, ns)
 	t.Run("customresourcedefinitions", func(t *testing.T) {
 		json := *cfg
 		json.ContentType = "application/json" // CustomResourceDefinitions have no protobuf form here

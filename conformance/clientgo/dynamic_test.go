@@ -17,9 +17,13 @@ import (
 func TestDynamic(t *testing.T) {
 	w := newWriter(t, config(t))
 	for _, k := range served {
-		t.Run(k.gvr.Resource, func(t *testing.T) {
+		t.Run(k.key(), func(t *testing.T) {
 			w := writer{t, w.dc, w.ns}
-			dynamicCycle(t, w.client(k.gvr.Resource), toUnstructured(t, k.object(w.ns, "dynamic", nil)))
+			c := w.dc.Resource(k.gvr).Namespace(w.ns)
+			if !k.namespaced {
+				c = w.dc.Resource(k.gvr)
+			}
+			dynamicCycle(t, c, toUnstructured(t, k.object(w.ns, "dynamic", nil)))
 		})
 	}
 }

@@ -56,6 +56,8 @@ var served = []kind{
 	}},
 }
 
+func init() { served = append(served, builtIn...) }
+
 func objectMeta(ns, name string, labels map[string]string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}
 }

@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "apiserver" / "kinds" / "upstream"
 DOCUMENTS = ("api/v1", "apis/discovery.k8s.io/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1",
              "apis/events.k8s.io/v1", "apis/policy/v1", "apis/rbac.authorization.k8s.io/v1",
-             "apis/authorization.k8s.io/v1", "apis/apiextensions.k8s.io/v1")
+             "apis/authorization.k8s.io/v1", "apis/autoscaling/v1", "apis/authentication.k8s.io/v1",
+             "apis/apiextensions.k8s.io/v1")
 # The package prefixes of OpenAPI names and the data file their types go to.
 FILES = {"io.k8s.api.core.v1.": "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1",
          "io.k8s.api.apps.v1.": "apps_v1", "io.k8s.api.coordination.v1.": "coordination_v1",
          "io.k8s.api.events.v1.": "events_v1", "io.k8s.api.policy.v1.": "policy_v1",
          "io.k8s.api.rbac.v1.": "rbac_v1", "io.k8s.api.authorization.v1.": "authorization_v1",
          "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.": "apiextensions_v1",
+         "io.k8s.api.autoscaling.v1.": "autoscaling_v1", "io.k8s.api.authentication.v1.": "authentication_v1",
          "io.k8s.apimachinery.pkg.apis.meta.v1.": "meta_v1"}
 # The OpenAPI keys of a property kept, under shorter names.
 MARKERS = {"description": "description", "default": "default", "enum": "enum", "format": "format",

@@ -13,7 +13,9 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -33,7 +35,7 @@ var roots = []any{
 	corev1.SecretList{}, corev1.ServiceAccountList{}, corev1.EventList{}, corev1.NodeList{},
 	discoveryv1.EndpointSliceList{}, appsv1.DeploymentList{}, appsv1.ReplicaSetList{}, appsv1.StatefulSetList{},
 	appsv1.DaemonSetList{}, coordinationv1.LeaseList{}, eventsv1.EventList{},
-	corev1.Binding{}, policyv1.Eviction{}, metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
+	corev1.Binding{}, policyv1.Eviction{}, autoscalingv1.Scale{}, authenticationv1.TokenRequest{}, metav1.Status{}, metav1.DeleteOptions{}, metav1.ListMeta{}, metav1.WatchEvent{}, metav1.APIResourceList{}, metav1.Patch{},
 	rbacv1.Role{}, rbacv1.ClusterRole{}, rbacv1.RoleBinding{}, rbacv1.ClusterRoleBinding{}, rbacv1.RoleList{},
 	rbacv1.ClusterRoleList{}, rbacv1.RoleBindingList{}, rbacv1.ClusterRoleBindingList{},
 	authorizationv1.SelfSubjectAccessReview{}, authorizationv1.SelfSubjectRulesReview{},

@@ -45,7 +45,8 @@ META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 FILES = {CORE: "core_v1", "io.k8s.api.discovery.v1.": "discovery_v1", "io.k8s.api.apps.v1.": "apps_v1",
          "io.k8s.api.coordination.v1.": "coordination_v1", "io.k8s.api.events.v1.": "events_v1",
          "io.k8s.api.policy.v1.": "policy_v1", "io.k8s.api.rbac.v1.": "rbac_v1",
-         "io.k8s.api.authorization.v1.": "authorization_v1",
+         "io.k8s.api.authorization.v1.": "authorization_v1", "io.k8s.api.autoscaling.v1.": "autoscaling_v1",
+         "io.k8s.api.authentication.v1.": "authentication_v1",
          "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.": "apiextensions_v1",
          "io.k8s.apimachinery.": "meta_v1"}
 
@@ -118,6 +119,7 @@ def _build(name: str, data: JSON, behaviour: Behaviour) -> Object:
         use: dict[str, Any] = {"proto": field.get("proto", 0), "pointer": field.get("pointer", False)}
         if isinstance(node, Object):
             use["about"] = field["schema"].get("description", "")
+            use["patch_strategy"] = field["schema"].get("patch_strategy", "")
             if field["name"] == "metadata" and use["proto"] == 1 and "apiVersion" in names:
                 use["defaulter"] = None  # a resource's own metadata: the registry fills it
             if field.get("always"):
