@@ -1,6 +1,6 @@
 """A kopf operator on the `apiserver` fixture (memory and etcd): its own CustomResourceDefinitions and peering, its
-create, update and delete handlers (with kopf's finalizer), a timer, status patches, and a Pod it adopts that the
-garbage collector deletes with its owner, as `kopf run` runs it."""
+create, update and delete handlers (with kopf's finalizer), a timer, status patches, the Events it posts, and a Pod
+it adopts that the garbage collector deletes with its owner, as `kopf run` runs it."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Operator:
 
         @kopf.on.startup(registry=registry)
         def configure(settings: Any, **_: Any) -> None:
-            settings.posting.level = logging.INFO
+            settings.posting.loggers = True  # kopf's log lines about an object become Events of it too
             settings.peering.lifetime = 5  # seconds a peer is trusted without a keep-alive
 
         @kopf.on.create(GROUP, VERSION, PLURAL, id="create", registry=registry)
@@ -111,8 +111,8 @@ def greeting(name: str, who: str) -> dict[str, Any]:
             "spec": {"name": who}}
 
 
-def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, kube_client: Any, custom: Any,
-                                                 peering: str) -> None:
+def test_kopf_operator_handlers_timer_events_and_status(apiserver: RunningServer, kube_client: Any, custom: Any,
+                                                        peering: str, caplog: pytest.LogCaptureFixture) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -132,6 +132,19 @@ def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, kube_
         [owner] = core.read_namespaced_pod("hello-greeter", NS).metadata.owner_references
         assert (owner.api_version, owner.kind, owner.name, owner.uid, owner.controller, owner.block_owner_deletion
                 ) == (f"{GROUP}/{VERSION}", "Greeting", "hello", uid, True, True)
+
+        def events() -> list[Any]:
+            return list(core.list_namespaced_event(NS, field_selector="involvedObject.name=hello").items)
+
+        [greeted] = until(lambda: [e for e in events() if e.reason == "Greeted"], "the operator's Event")
+        assert (greeted.message, greeted.type, greeted.source.component) == ("greeted world", "Normal", "kopf")
+        assert (greeted.involved_object.kind, greeted.involved_object.api_version, greeted.involved_object.uid) == (
+            "Greeting", f"{GROUP}/{VERSION}", uid)
+        until(lambda: any(e.reason == "Logging" and e.message == "Handler 'create' succeeded." for e in events()),
+              f"kopf's Event of the handler's success: {[(e.reason, e.message) for e in events()]}")
+        [seen_as] = [e for e in client.EventsV1Api(kube_client).list_namespaced_event(NS).items
+                     if e.reason == "Greeted"]  # the same Event through events.k8s.io/v1
+        assert (seen_as.note, seen_as.regarding.name, seen_as.regarding.uid) == ("greeted world", "hello", uid)
         until(lambda: (get("hello").get("status", {}).get("ticks") or 0) >= 2, "two ticks of the timer")
 
         custom.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello", {"spec": {"shout": True}})
@@ -154,6 +167,8 @@ def test_kopf_operator_handlers_timer_and_status(apiserver: RunningServer, kube_
         until(lambda: gone(lambda: get("hello")), "the greeting deleted once the delete handler removed kopf's finalizer")
         until(lambda: gone(lambda: core.read_namespaced_pod("hello-greeter", NS)), "its Pod collected")
     assert runner.exception is None and runner.exit_code == 0, runner.output
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+                and "OS signals are ignored" not in r.getMessage()]  # no failed post, patch or watch
     assert [w for _, w, n in seen if w != "tick"] == ["create", "shout", "delete"]
 
 
