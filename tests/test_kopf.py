@@ -1,6 +1,6 @@
 """A kopf operator on the `apiserver` fixture (memory and etcd): its own CustomResourceDefinitions and peering, its
-create, update and delete handlers (with kopf's finalizer), a timer, status patches, the Events it posts, and a Pod
-it adopts that the garbage collector deletes with its owner, as `kopf run` runs it."""
+create, update and delete handlers (with kopf's finalizer), a timer, a daemon, status patches, the Events it posts,
+and a Pod it adopts that the garbage collector deletes with its owner, as `kopf run` runs it."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 class Operator:
     """A kopf operator's handlers in their own registry; `seen` records (operator, what, name) as they run."""
 
-    def __init__(self, url: str, name: str, seen: list[tuple[str, str, str]]) -> None:
+    def __init__(self, url: str, name: str, seen: list[tuple[str, str, str]], daemon: bool = False) -> None:
         from kubernetes import client
 
         self.name = name
@@ -70,6 +70,17 @@ class Operator:
         def tick(status: Any, name: str, patch: Any, **_: Any) -> None:
             record("tick", name)
             patch.status["ticks"] = (status.get("ticks") or 0) + 1
+
+        def watchman(name: str, namespace: str, stopped: Any, **_: Any) -> None:
+            record("daemon", name)
+            with client.ApiClient(client.Configuration(host=url)) as api:  # a daemon writes on its own
+                client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, PLURAL, name, {"status": {"watchman": "on duty"}})
+            while not stopped:  # until the object is deleted or the operator stops
+                stopped.wait(0.1)
+
+        if daemon:
+            kopf.daemon(GROUP, VERSION, PLURAL, id="watchman", cancellation_polling=0.1, registry=registry)(watchman)
 
         @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete", registry=registry)
         def delete(name: str, **_: Any) -> None:
@@ -122,7 +133,7 @@ def test_kopf_operator_handlers_timer_events_and_status(apiserver: RunningServer
     def get(name: str) -> Any:
         return custom.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, name)
 
-    with Operator(apiserver.url, "op", seen).run("-A", "--peering", peering) as runner:
+    with Operator(apiserver.url, "op", seen, daemon=True).run("-A", "--peering", peering) as runner:
         custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, greeting("hello", "world"))
         status = until(lambda: get("hello").get("status", {}).get("create") and get("hello")["status"],
                        "the create handler's result")
@@ -146,6 +157,7 @@ def test_kopf_operator_handlers_timer_events_and_status(apiserver: RunningServer
                      if e.reason == "Greeted"]  # the same Event through events.k8s.io/v1
         assert (seen_as.note, seen_as.regarding.name, seen_as.regarding.uid) == ("greeted world", "hello", uid)
         until(lambda: (get("hello").get("status", {}).get("ticks") or 0) >= 2, "two ticks of the timer")
+        until(lambda: get("hello")["status"].get("watchman") == "on duty", "the daemon's status")
 
         custom.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "hello", {"spec": {"shout": True}})
         until(lambda: get("hello")["status"]["message"] == "HELLO, WORLD", "the update handler's status")
@@ -169,7 +181,9 @@ def test_kopf_operator_handlers_timer_events_and_status(apiserver: RunningServer
     assert runner.exception is None and runner.exit_code == 0, runner.output
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
                 and "OS signals are ignored" not in r.getMessage()]  # no failed post, patch or watch
-    assert [w for _, w, n in seen if w != "tick"] == ["create", "shout", "delete"]
+    # while its daemon exits, kopf may run a deletion cycle twice, and its delete handler with it
+    assert list(dict.fromkeys(w for _, w, n in seen if w not in ("tick", "daemon"))) == ["create", "shout", "delete"]
+    assert [w for _, w, n in seen].count("daemon") == 1
 
 
 def test_kopf_peering_pauses_the_lower_priority_operator(apiserver: RunningServer, custom: Any, peering: str,
