@@ -392,10 +392,15 @@ class TestInProcess:
 
 
 async def test_controllers_as_their_own_process(api: Api, apiserver: RunningServer) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "apiserver.controllers", "--server", apiserver.url, "--controllers", "endpointslice",
-        "--max-endpoints-per-slice", "3", stderr=asyncio.subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as a shell's background job starts it
+    # SIGINT ignored, as a shell's background job starts it: the ignored disposition is inherited through exec
+    # (not a preexec_fn: Python code in a forked child of a process with gRPC's threads can crash in gRPC)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "apiserver.controllers", "--server", apiserver.url, "--controllers", "endpointslice",
+            "--max-endpoints-per-slice", "3", stderr=asyncio.subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         await api.pods("web", 7)
         await api.service("web", {"app": "web"})
